@@ -1,0 +1,122 @@
+/*
+ * config.h — the switchyard configuration: what `serve` runs and `check-config`
+ * validates.
+ *
+ * A config is loaded from one YAML file into an immutable sy_config_t. The proxy
+ * never mutates it; a SIGHUP reload loads a new one beside the old, and the old is
+ * freed once no request refers to it any more (see router/runtime.h). Every name
+ * in the file is resolved at load time (variant -> upstream index, control ->
+ * variant index, prompt_version -> prompt text), so the request path does no
+ * lookups by string.
+ *
+ * Errors name the file, the line and the key path, e.g.
+ *   deploy/examples/minimal.yaml:14: experiments[0].variants[1].weight: must be a number >= 0
+ */
+#ifndef SY_CONFIG_H
+#define SY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+typedef struct sy_kv_s {
+  char *name;
+  char *value;
+} sy_kv_t;
+
+typedef struct sy_hostport_s {
+  char *host; /* numeric address or a name resolved at load time */
+  uint16_t port;
+} sy_hostport_t;
+
+typedef struct sy_upstream_conf_s {
+  char *name;
+  sy_hostport_t *servers;
+  size_t nservers;
+  unsigned pool_size;             /* max idle keep-alive connections per server (default 64) */
+  unsigned connect_timeout_ms;    /* default 2000 */
+  unsigned first_byte_timeout_ms; /* default 60000: request sent -> first response byte */
+  unsigned idle_timeout_ms;       /* default 60000: longest silence while a response streams;
+                                     also how long an idle pooled connection is kept */
+  int line;
+} sy_upstream_conf_t;
+
+typedef enum {
+  SY_POLICY_SPLIT = 0,
+  SY_POLICY_FIXED,   /* everything to the control */
+} sy_policy_kind_t;
+
+typedef struct sy_variant_conf_s {
+  char *id;
+  char *version;        /* free-form, default "1" */
+  size_t upstream;      /* index into sy_config_t.upstreams */
+  double weight;        /* split weight, >= 0; all zero is an error */
+  char *model;          /* NULL: leave the body's model alone */
+  char *prompt_version; /* NULL: leave the system prompt alone */
+  char *system_prompt;  /* text of prompts[prompt_version]; NULL iff prompt_version is NULL */
+  json_t *body_fields;  /* JSON object: fields set on the request body (retrieval.body); NULL if none */
+  sy_kv_t *headers;     /* extra request headers: `headers:` then `retrieval.headers:` */
+  size_t nheaders;
+  int line;
+} sy_variant_conf_t;
+
+typedef struct sy_experiment_conf_s {
+  char *id;
+  char *method;             /* NULL: any method */
+  char *path_prefix;        /* required */
+  char *match_header;       /* NULL: no header condition (lower-cased) */
+  char *match_header_value; /* NULL: header presence is enough */
+  char *sticky_header;      /* NULL: random assignment (lower-cased) */
+  char *salt;               /* default: the experiment id */
+  sy_policy_kind_t policy;
+  size_t control;           /* index into variants */
+  sy_variant_conf_t *variants;
+  size_t nvariants;
+  int line;
+} sy_experiment_conf_t;
+
+typedef enum {
+  SY_DEFAULT_NOT_FOUND = 0, /* 404 with a JSON error */
+  SY_DEFAULT_PASS,          /* pass through to default_upstream */
+} sy_default_kind_t;
+
+typedef struct sy_limits_s {
+  size_t max_header_bytes;         /* default 16384 -> 431 */
+  size_t max_body_bytes;           /* default 1 MiB -> 413 */
+  unsigned header_timeout_ms;      /* default 10000 -> 408: first byte to end of headers (also body) */
+  unsigned idle_timeout_ms;        /* default 60000: idle keep-alive client, closed silently */
+  unsigned shutdown_timeout_ms;    /* default 30000: SIGTERM drain deadline */
+} sy_limits_t;
+
+typedef struct sy_config_s {
+  char *path;
+  sy_hostport_t *listeners;
+  size_t nlisteners;
+  unsigned workers; /* default 1 */
+  sy_limits_t limits;
+  sy_upstream_conf_t *upstreams;
+  size_t nupstreams;
+  sy_experiment_conf_t *experiments;
+  size_t nexperiments;
+  sy_default_kind_t default_kind;
+  size_t default_upstream; /* valid iff default_kind == SY_DEFAULT_PASS */
+} sy_config_t;
+
+/*
+ * Loads and validates the YAML file at `path`. On success returns 0 and stores a
+ * new config in *out (free it with sy_config_free). On failure returns -1, leaves
+ * *out NULL and writes one line "FILE:LINE: KEY: problem" into err.
+ */
+int sy_config_load(const char *path, sy_config_t **out, char *err, size_t errlen);
+
+/* Same as sy_config_load, from a buffer; `name` stands in for the file name in errors. */
+int sy_config_parse(const char *name, const char *yaml, size_t len, sy_config_t **out, char *err,
+                    size_t errlen);
+
+void sy_config_free(sy_config_t *cfg);
+
+/* Index of the upstream called `name`, or -1. */
+int sy_config_upstream_index(const sy_config_t *cfg, const char *name);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * rewrite.h — what a variant changes in a request before it is forwarded.
+ *
+ * Pure transformation of the request body (JSON, via jansson): the `model` field,
+ * the system message of a chat `messages` array (replaced if the first system
+ * message exists, otherwise inserted at index 0), and retrieval fields set on the
+ * top-level object. Headers are added by the proxy from sy_variant_conf_t.headers.
+ */
+#ifndef SY_REWRITE_H
+#define SY_REWRITE_H
+
+#include <stddef.h>
+
+#include "router/config.h"
+
+/* True if the variant changes anything in the body (so the body must be parsed). */
+int sy_rewrite_needs_body(const sy_variant_conf_t *v);
+
+/*
+ * Rewrites `body` (len bytes, not NUL-terminated) for variant v.
+ * Returns 0 and stores a malloc'd body in *out and its length in *outlen (the
+ * caller frees it). Returns -1 and writes a one-line reason into err if the body
+ * is not a JSON object, or `messages` is present but not an array, when the
+ * variant needs to change the body.
+ */
+int sy_rewrite_body(const sy_variant_conf_t *v, const char *body, size_t len, char **out,
+                    size_t *outlen, char *err, size_t errlen);
+
+#endif

@@ -1,1 +1,479 @@
-/* placeholder */
+/*
+ * conn.c — the client leg: accept, parse requests with llhttp, enforce the
+ * size and time limits, write responses, keep-alive and pipelining, close.
+ *
+ * A connection handles one exchange at a time. When a request is complete the
+ * parser is paused at its end; bytes the client sends meanwhile (a pipelined
+ * next request) are kept in `pending` and parsed once the response has been
+ * queued. Reading continues while a response streams so that a client that goes
+ * away is noticed at once and its upstream request cancelled.
+ *
+ * Timers: one per connection. A new or busy-reading connection runs the header
+ * timeout (408 when it fires); an idle keep-alive connection runs the idle
+ * timeout (closed silently, as clients expect); a closing one runs a last
+ * deadline so that a client that never reads cannot hold the socket.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "router/log.h"
+#include "router/proxy.h"
+
+void sy__proxy_client_backlog(sy_conn_t *c);
+
+typedef struct wreq_s {
+  uv_write_t req;
+  unsigned n;
+  sy_buf_t *owners[SY_OUTQ];
+} wreq_t;
+
+static void conn_feed(sy_conn_t *c, const char *p, size_t n);
+static void conn_shutdown(sy_conn_t *c);
+static void start_reading(sy_conn_t *c);
+
+static const sy_limits_t *limits(sy_conn_t *c) {
+  return &c->w->rt->cfg->limits;
+}
+
+/* ---- closing ---- */
+
+static void on_closed(uv_handle_t *h) {
+  sy_conn_t *c = h->data;
+  if (--c->handles > 0)
+    return;
+  sy_worker_t *w = c->w;
+  sy__req_reset(&c->req);
+  sy_head_free(&c->req.head);
+  sy_head_free(&c->req.rhead);
+  free(c->req.body);
+  free(c->pending);
+  free(c);
+  sy__worker_conn_gone(w);
+}
+
+void sy__conn_close(sy_conn_t *c) {
+  if (c->handles == 0 || uv_is_closing((uv_handle_t *)&c->tcp))
+    return;
+  if (c->req.rstate != SY_RS_NONE && c->req.rstate != SY_RS_DONE)
+    sy__proxy_cancel(c);
+  c->state = SY_CS_CLOSING;
+  /* Unlink now: a draining worker counts only connections still open. */
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else if (c->w->conns == c)
+    c->w->conns = c->next;
+  if (c->next != NULL)
+    c->next->prev = c->prev;
+  c->next = c->prev = NULL;
+  c->w->nconns--;
+  uv_timer_stop(&c->timer);
+  uv_close((uv_handle_t *)&c->timer, on_closed);
+  uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  (void)status;
+  sy_conn_t *c = req->data;
+  free(req);
+  sy__conn_close(c);
+}
+
+static void on_close_deadline(uv_timer_t *t) {
+  sy__conn_close(t->data);
+}
+
+/* Closes after everything queued has been written (FIN, not RST). */
+static void conn_shutdown(sy_conn_t *c) {
+  if (c->state == SY_CS_CLOSING)
+    return;
+  c->state = SY_CS_CLOSING;
+  uv_shutdown_t *req = malloc(sizeof(*req));
+  if (req == NULL) {
+    sy__conn_close(c);
+    return;
+  }
+  req->data = c;
+  if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+    free(req);
+    sy__conn_close(c);
+    return;
+  }
+  /* Keep reading: an EOF or error then closes at once. */
+  uv_timer_start(&c->timer, on_close_deadline, 5000, 0);
+}
+
+void sy__conn_abort(sy_conn_t *c) {
+  sy__proxy_cancel(c);
+  sy__req_reset(&c->req);
+  conn_shutdown(c);
+}
+
+void sy__conn_close_if_idle(sy_conn_t *c) {
+  if (c->state == SY_CS_IDLE && c->npending == 0)
+    sy__conn_close(c);
+}
+
+/* ---- writing ---- */
+
+static void on_write(uv_write_t *req, int status) {
+  wreq_t *wr = (wreq_t *)req;
+  sy_conn_t *c = req->handle->data;
+  for (unsigned i = 0; i < wr->n; i++)
+    sy_buf_unref(wr->owners[i]);
+  free(wr);
+  if (status < 0) {
+    if (status != UV_ECANCELED)
+      sy__conn_close(c); /* the client is gone; cancels the upstream leg */
+    return;
+  }
+  if (c->req.up_paused &&
+      uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < SY_CLIENT_LOW_WATER)
+    sy__proxy_client_drained(c);
+}
+
+int sy__conn_write(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, unsigned n) {
+  wreq_t *wr = c->state == SY_CS_CLOSING || uv_is_closing((uv_handle_t *)&c->tcp)
+                   ? NULL
+                   : malloc(sizeof(*wr));
+  if (wr == NULL) {
+    for (unsigned i = 0; i < n; i++)
+      sy_buf_unref(owners[i]);
+    return -1;
+  }
+  wr->n = n;
+  memcpy(wr->owners, owners, n * sizeof(*owners));
+  if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, bufs, n, on_write) < 0) {
+    for (unsigned i = 0; i < n; i++)
+      sy_buf_unref(owners[i]);
+    free(wr);
+    sy__conn_close(c);
+    return -1;
+  }
+  sy__proxy_client_backlog(c);
+  return 0;
+}
+
+static void write_literal(sy_conn_t *c, const char *s) {
+  sy_buf_t *b = sy_buf_new(strlen(s));
+  if (b == NULL)
+    return;
+  memcpy(b->data, s, strlen(s));
+  b->len = strlen(s);
+  uv_buf_t ub = uv_buf_init(b->data, (unsigned)b->len);
+  sy__conn_write(c, &ub, &b, 1);
+}
+
+/* ---- timers ---- */
+
+static void on_header_timeout(uv_timer_t *t) {
+  sy_conn_t *c = t->data;
+  if (c->state != SY_CS_IDLE && c->state != SY_CS_READING)
+    return;
+  sy_buf_t *resp = sy_http_error(408, "invalid_request_error", "request_timeout",
+                                 "the request was not received in time", NULL, 0);
+  if (resp == NULL) {
+    sy__conn_close(c);
+    return;
+  }
+  sy__conn_respond(c, resp, 408, 1);
+}
+
+static void on_idle_timeout(uv_timer_t *t) {
+  sy__conn_close(t->data);
+}
+
+/* ---- the exchange boundary ---- */
+
+static void on_pending(uv_timer_t *t) {
+  sy_conn_t *c = t->data;
+  if (c->state != SY_CS_IDLE || c->npending == 0)
+    return;
+  /* Parse from a private copy: conn_feed may refill c->pending. */
+  size_t n = c->npending;
+  char *p = c->pending;
+  c->pending = NULL;
+  c->npending = 0;
+  conn_feed(c, p, n);
+  free(p);
+}
+
+void sy__conn_exchange_done(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  if (c->state == SY_CS_CLOSING)
+    return;
+  int close = r->resp_close || !r->keepalive || c->w->draining;
+  sy__req_reset(r);
+  if (close) {
+    conn_shutdown(c);
+    return;
+  }
+  c->state = SY_CS_IDLE;
+  llhttp_resume(&c->parser);
+  if (!c->reading)
+    start_reading(c);
+  if (c->npending > 0)
+    uv_timer_start(&c->timer, on_pending, 0, 0);
+  else
+    uv_timer_start(&c->timer, on_idle_timeout, limits(c)->idle_timeout_ms, 0);
+}
+
+void sy__conn_respond(sy_conn_t *c, sy_buf_t *resp, int status, int close) {
+  sy_req_t *r = &c->req;
+  r->status = status;
+  r->resp_close = close;
+  if (status >= 500)
+    c->w->errors++;
+  uv_buf_t ub = uv_buf_init(resp->data, (unsigned)resp->len);
+  sy__conn_write(c, &ub, &resp, 1);
+  sy__conn_exchange_done(c);
+}
+
+/* ---- request parsing ---- */
+
+static int reject(sy_conn_t *c, int status) {
+  c->error_status = status;
+  return -1;
+}
+
+static int on_message_begin(llhttp_t *p) {
+  sy_conn_t *c = p->data;
+  sy_req_t *r = &c->req;
+  c->state = SY_CS_READING;
+  c->error_status = 0;
+  r->head.limit = limits(c)->max_header_bytes;
+  r->t_start = uv_hrtime();
+  uv_timer_start(&c->timer, on_header_timeout, limits(c)->header_timeout_ms, 0);
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n) {
+  sy_conn_t *c = p->data;
+  return sy_head_line(&c->req.head, at, n) ? reject(c, 431) : 0;
+}
+static int on_field(llhttp_t *p, const char *at, size_t n) {
+  sy_conn_t *c = p->data;
+  return sy_head_field(&c->req.head, at, n) ? reject(c, 431) : 0;
+}
+static int on_value(llhttp_t *p, const char *at, size_t n) {
+  sy_conn_t *c = p->data;
+  return sy_head_value(&c->req.head, at, n) ? reject(c, 431) : 0;
+}
+static int on_token_done(llhttp_t *p) {
+  sy_conn_t *c = p->data;
+  return sy_head_done(&c->req.head) ? reject(c, 431) : 0;
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  sy_conn_t *c = p->data;
+  sy_req_t *r = &c->req;
+  snprintf(r->method, sizeof(r->method), "%s", llhttp_method_name(llhttp_get_method(p)));
+  r->http_major = llhttp_get_http_major(p);
+  r->http_minor = llhttp_get_http_minor(p);
+  if (r->http_major != 1)
+    return reject(c, 505);
+  if (llhttp_get_upgrade(p) || llhttp_get_method(p) == HTTP_CONNECT)
+    return reject(c, 501);
+  size_t max = limits(c)->max_body_bytes;
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > max)
+    return reject(c, 413);
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0 && r->body_cap < p->content_length) {
+    char *nb = realloc(r->body, p->content_length);
+    if (nb == NULL)
+      return reject(c, 500);
+    r->body = nb;
+    r->body_cap = p->content_length;
+  }
+  size_t elen;
+  const char *expect = sy_head_get(&r->head, "expect", &elen);
+  if (expect != NULL && sy_token_eq(expect, elen, "100-continue") &&
+      ((p->flags & F_CHUNKED) || p->content_length > 0))
+    write_literal(c, "HTTP/1.1 100 Continue\r\n\r\n");
+  return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n) {
+  sy_conn_t *c = p->data;
+  sy_req_t *r = &c->req;
+  if (r->body_len + n > limits(c)->max_body_bytes)
+    return reject(c, 413);
+  if (r->body_len + n > r->body_cap) {
+    size_t cap = r->body_cap ? r->body_cap : 4096;
+    while (cap < r->body_len + n)
+      cap *= 2;
+    char *nb = realloc(r->body, cap);
+    if (nb == NULL)
+      return reject(c, 500);
+    r->body = nb;
+    r->body_cap = cap;
+  }
+  memcpy(r->body + r->body_len, at, n);
+  r->body_len += n;
+  return 0;
+}
+
+static int on_message_complete(llhttp_t *p) {
+  sy_conn_t *c = p->data;
+  c->req.keepalive = llhttp_should_keep_alive(p);
+  return HPE_PAUSED;
+}
+
+static void init_settings(llhttp_settings_t *s) {
+  llhttp_settings_init(s);
+  s->on_message_begin = on_message_begin;
+  s->on_url = on_url;
+  s->on_url_complete = on_token_done;
+  s->on_header_field = on_field;
+  s->on_header_field_complete = on_token_done;
+  s->on_header_value = on_value;
+  s->on_header_value_complete = on_token_done;
+  s->on_headers_complete = on_headers_complete;
+  s->on_body = on_body;
+  s->on_message_complete = on_message_complete;
+}
+
+static void keep_pending(sy_conn_t *c, const char *p, size_t n) {
+  if (n == 0)
+    return;
+  if (c->npending + n > SY_PENDING_MAX) {
+    /* A client pipelining this much is not waiting for answers: stop reading
+     * until the current response is done. */
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+    n = SY_PENDING_MAX - c->npending;
+  }
+  char *np = realloc(c->pending, c->npending + n);
+  if (np == NULL)
+    return;
+  memcpy(np + c->npending, p, n);
+  c->pending = np;
+  c->npending += n;
+}
+
+static void reply_parse_error(sy_conn_t *c, llhttp_errno_t e) {
+  int status = c->error_status ? c->error_status : 400;
+  const char *code = status == 413   ? "payload_too_large"
+                     : status == 431 ? "header_fields_too_large"
+                     : status == 505 ? "http_version_not_supported"
+                     : status == 501 ? "not_implemented"
+                                     : "bad_request";
+  char msg[200];
+  if (status == 400)
+    snprintf(msg, sizeof(msg), "malformed HTTP request: %s", llhttp_get_error_reason(&c->parser));
+  else if (status == 413)
+    snprintf(msg, sizeof(msg), "request body larger than %zu bytes", limits(c)->max_body_bytes);
+  else if (status == 431)
+    snprintf(msg, sizeof(msg), "request head larger than %zu bytes", limits(c)->max_header_bytes);
+  else
+    snprintf(msg, sizeof(msg), "%s", sy_http_reason(status));
+  (void)e;
+  sy_buf_t *resp = sy_http_error(status, "invalid_request_error", code, msg, NULL, 0);
+  if (resp == NULL) {
+    sy__conn_close(c);
+    return;
+  }
+  c->state = SY_CS_READING;
+  sy__conn_respond(c, resp, status, 1);
+}
+
+static void conn_feed(sy_conn_t *c, const char *p, size_t n) {
+  llhttp_errno_t e = llhttp_execute(&c->parser, p, n);
+  if (e == HPE_OK)
+    return;
+  if (e == HPE_PAUSED) {
+    const char *pos = llhttp_get_error_pos(&c->parser);
+    keep_pending(c, pos, (size_t)(p + n - pos));
+    uv_timer_stop(&c->timer);
+    c->state = SY_CS_PROXYING;
+    sy__proxy_start(c);
+    return;
+  }
+  reply_parse_error(c, e);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  sy_conn_t *c = h->data;
+  (void)suggested;
+  /* Every read is consumed (copied or parsed) before the callback returns, so
+   * one buffer per worker serves every client connection. */
+  *buf = uv_buf_init(c->w->read_buf, SY_READ_BUF);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  sy_conn_t *c = s->data;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    if (c->state == SY_CS_PROXYING)
+      sy_log_debug("client %s went away mid-exchange: %s", c->peer, uv_strerror((int)nread));
+    sy__conn_close(c);
+    return;
+  }
+  switch (c->state) {
+  case SY_CS_IDLE:
+  case SY_CS_READING:
+    conn_feed(c, buf->base, (size_t)nread);
+    break;
+  case SY_CS_PROXYING:
+    keep_pending(c, buf->base, (size_t)nread);
+    break;
+  case SY_CS_CLOSING:
+    break; /* draining what the client still sends until our FIN is out */
+  }
+}
+
+static void start_reading(sy_conn_t *c) {
+  c->reading = 1;
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+void sy__conn_accept(sy_worker_t *w, uv_stream_t *server) {
+  sy_conn_t *c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    sy_log_error("out of memory accepting a connection");
+    return;
+  }
+  c->w = w;
+  uv_tcp_init(&w->loop, &c->tcp);
+  c->tcp.data = c;
+  c->handles = 1;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+    c->handles = 0;
+    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    return;
+  }
+  uv_timer_init(&w->loop, &c->timer);
+  c->timer.data = c;
+  c->handles = 2;
+  c->next = w->conns;
+  if (w->conns != NULL)
+    w->conns->prev = c;
+  w->conns = c;
+  w->nconns++;
+
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET)
+      uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof(c->peer));
+    else if (ss.ss_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof(c->peer));
+  }
+  if (c->peer[0] == '\0')
+    snprintf(c->peer, sizeof(c->peer), "unknown");
+  uv_tcp_nodelay(&c->tcp, 1);
+
+  llhttp_init(&c->parser, HTTP_REQUEST, &w->req_settings);
+  c->parser.data = c;
+  sy_head_init(&c->req.head, limits(c)->max_header_bytes);
+  sy_head_init(&c->req.rhead, 65536);
+  c->req.exp = -1;
+  c->state = SY_CS_IDLE;
+  start_reading(c);
+  uv_timer_start(&c->timer, on_header_timeout, limits(c)->header_timeout_ms, 0);
+}
+
+void sy__conn_settings(llhttp_settings_t *s);
+void sy__conn_settings(llhttp_settings_t *s) {
+  init_settings(s);
+}

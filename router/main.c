@@ -1,1 +1,231 @@
-int main(void) { return 0; }
+/*
+ * main.c — the `switchyard` command: serve, check-config, --version, --help.
+ *
+ * `serve` with workers: 1 runs the worker in this process. With workers: N > 1
+ * this process becomes a small master (no event loop): it forks N workers that
+ * each bind the listen ports with SO_REUSEPORT, forwards SIGHUP and SIGTERM to
+ * them, and restarts a worker that dies unexpectedly.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "router/config.h"
+#include "router/log.h"
+#include "router/proxy.h"
+
+#ifndef SY_VERSION
+#define SY_VERSION "0.1.0"
+#endif
+
+static const char usage_main[] =
+    "usage: switchyard <command> [options]\n"
+    "\n"
+    "An LLM gateway that routes each request to a variant (prompt, model, retrieval\n"
+    "config) of an experiment and streams the answer back.\n"
+    "\n"
+    "commands:\n"
+    "  serve --config FILE     run the router\n"
+    "  check-config FILE       validate a config file and exit (0: valid)\n"
+    "\n"
+    "options:\n"
+    "  --version               print the version\n"
+    "  --help                  this text; `switchyard <command> --help` for a command\n"
+    "\n"
+    "examples:\n"
+    "  switchyard check-config deploy/examples/minimal.yaml\n"
+    "  switchyard serve --config deploy/examples/minimal.yaml\n";
+
+static const char usage_serve[] =
+    "usage: switchyard serve --config FILE\n"
+    "\n"
+    "Runs the router with the YAML config FILE. Logs are JSON lines on stderr\n"
+    "(SY_LOG_LEVEL=debug|info|warn|error).\n"
+    "\n"
+    "signals:\n"
+    "  SIGHUP    reload FILE; a bad file is logged and the running config stays\n"
+    "  SIGTERM   stop accepting, finish requests in flight (limits.shutdown_timeout_ms), exit 0\n"
+    "\n"
+    "example:\n"
+    "  switchyard serve --config deploy/examples/minimal.yaml\n";
+
+static const char usage_check[] =
+    "usage: switchyard check-config FILE\n"
+    "\n"
+    "Validates FILE. Prints `FILE: ok` and exits 0, or prints the first problem as\n"
+    "FILE:LINE: KEY: problem and exits 1.\n"
+    "\n"
+    "example:\n"
+    "  switchyard check-config deploy/examples/minimal.yaml\n";
+
+static int has_help(int argc, char **argv) {
+  for (int i = 0; i < argc; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+      return 1;
+  return 0;
+}
+
+static int cmd_check(int argc, char **argv) {
+  if (has_help(argc, argv)) {
+    fputs(usage_check, stdout);
+    return 0;
+  }
+  if (argc != 1) {
+    fputs(usage_check, stderr);
+    return 2;
+  }
+  char err[1024];
+  sy_config_t *cfg = NULL;
+  if (sy_config_load(argv[0], &cfg, err, sizeof(err)) < 0) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  printf("%s: ok (%zu listeners, %zu upstreams, %zu experiments)\n", argv[0], cfg->nlisteners,
+         cfg->nupstreams, cfg->nexperiments);
+  sy_config_free(cfg);
+  return 0;
+}
+
+/* ---- master for workers > 1 ---- */
+
+static pid_t spawn_worker(const char *path, sy_config_t *cfg, const sigset_t *oldmask) {
+  pid_t pid = fork();
+  if (pid != 0)
+    return pid;
+  sigprocmask(SIG_SETMASK, oldmask, NULL);
+  /* The child owns its copy of the config. */
+  exit(sy_worker_run(path, cfg));
+}
+
+static int run_master(const char *path, sy_config_t *cfg) {
+  unsigned n = cfg->workers;
+  pid_t *pids = calloc(n, sizeof(*pids));
+  time_t *started = calloc(n, sizeof(*started));
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &set, &old);
+  for (unsigned i = 0; i < n; i++) {
+    pids[i] = spawn_worker(path, cfg, &old);
+    started[i] = time(NULL);
+  }
+  sy_log_info("master: %u workers started", n);
+  int stopping = 0, status = 0;
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0)
+      continue;
+    if (sig == SIGHUP && !stopping) {
+      char err[1024];
+      sy_config_t *ncfg = NULL;
+      if (sy_config_load(path, &ncfg, err, sizeof(err)) < 0) {
+        sy_log_error("reload rejected, keeping the running config: %s", err);
+        continue;
+      }
+      sy_config_free(cfg);
+      cfg = ncfg; /* what a restarted worker will start with */
+      for (unsigned i = 0; i < n; i++)
+        if (pids[i] > 0)
+          kill(pids[i], SIGHUP);
+    } else if (sig == SIGTERM || sig == SIGINT) {
+      stopping = 1;
+      for (unsigned i = 0; i < n; i++)
+        if (pids[i] > 0)
+          kill(pids[i], SIGTERM);
+    } else if (sig == SIGCHLD) {
+      int st;
+      pid_t pid;
+      while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        for (unsigned i = 0; i < n; i++) {
+          if (pids[i] != pid)
+            continue;
+          pids[i] = 0;
+          if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+            status = 1;
+          if (stopping)
+            break;
+          sy_log_error("worker %d died (status %d); restarting", (int)pid, st);
+          if (time(NULL) - started[i] < 1)
+            sleep(1); /* a worker that dies at once must not spin the master */
+          pids[i] = spawn_worker(path, cfg, &old);
+          started[i] = time(NULL);
+        }
+      }
+    }
+    if (stopping) {
+      unsigned alive = 0;
+      for (unsigned i = 0; i < n; i++)
+        alive += pids[i] > 0;
+      if (alive == 0)
+        break;
+    }
+  }
+  sy_log_info("master: all workers stopped");
+  sy_config_free(cfg);
+  free(pids);
+  free(started);
+  return stopping ? 0 : status;
+}
+
+static int cmd_serve(int argc, char **argv) {
+  const char *path = NULL;
+  if (has_help(argc, argv)) {
+    fputs(usage_serve, stdout);
+    return 0;
+  }
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+      path = argv[++i];
+    else if (strncmp(argv[i], "--config=", 9) == 0)
+      path = argv[i] + 9;
+    else {
+      fprintf(stderr, "switchyard serve: unknown argument '%s'\n\n%s", argv[i], usage_serve);
+      return 2;
+    }
+  }
+  if (path == NULL) {
+    fprintf(stderr, "switchyard serve: --config FILE is required\n\n%s", usage_serve);
+    return 2;
+  }
+  char err[1024];
+  sy_config_t *cfg = NULL;
+  if (sy_config_load(path, &cfg, err, sizeof(err)) < 0) {
+    fprintf(stderr, "%s\n", err);
+    sy_log_error("%s", err);
+    return 1;
+  }
+  if (cfg->workers > 1)
+    return run_master(path, cfg);
+  return sy_worker_run(path, cfg);
+}
+
+int main(int argc, char **argv) {
+  sy_log_init();
+  if (argc < 2) {
+    fputs(usage_main, stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    printf("switchyard %s\n", SY_VERSION);
+    return 0;
+  }
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    fputs(usage_main, stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "serve") == 0)
+    return cmd_serve(argc - 2, argv + 2);
+  if (strcmp(cmd, "check-config") == 0)
+    return cmd_check(argc - 2, argv + 2);
+  fprintf(stderr, "switchyard: unknown command '%s'\n\n%s", cmd, usage_main);
+  return 2;
+}

@@ -1,1 +1,629 @@
-/* placeholder */
+/*
+ * proxy.c — one exchange: route the request to an experiment and variant,
+ * rewrite it, send it upstream over a pooled connection, and stream the response
+ * back to the client as its bytes arrive.
+ *
+ * The response body is forwarded as the upstream framed it (Content-Length,
+ * chunked or close-delimited): each upstream read is parsed by llhttp only to
+ * find where the head and the message end, and the body bytes of that read go to
+ * the client in the same turn of the loop, as slices of the same reference-counted
+ * buffer. Nothing is coalesced across reads, so SSE events reach the client as
+ * the upstream sent them. Only an HTTP/1.0 client of a chunked response gets the
+ * decoded body (dechunk mode), delimited by closing the connection.
+ *
+ * Failure rules: before any response byte went to the client, an upstream
+ * failure becomes a JSON error (502, or 504 for a first-byte timeout); a reused
+ * pooled connection that fails before answering is retried once on a fresh one.
+ * After the head went out, a failure cuts the client connection, so a truncated
+ * body is never mistaken for a complete one.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "router/log.h"
+#include "router/proxy.h"
+#include "router/rewrite.h"
+#include "router/route.h"
+
+static void up_send(sy_conn_t *c);
+static void up_fail(sy_conn_t *c, int status, const char *code, const char *msg);
+static void up_finish(sy_conn_t *c, int reusable);
+
+/* ---- building the upstream request ---- */
+
+static int is_skipped_request_header(const char *name, size_t n, const sy_variant_conf_t *v) {
+  if (sy_http_hop_by_hop(name, n) || sy_token_eq(name, n, "content-length") ||
+      sy_token_eq(name, n, "expect") || sy_token_eq(name, n, "traceparent"))
+    return 1;
+  /* A variant's own header replaces the client's of the same name. */
+  for (size_t i = 0; v != NULL && i < v->nheaders; i++)
+    if (strlen(v->headers[i].name) == n && strncasecmp(v->headers[i].name, name, n) == 0)
+      return 1;
+  return 0;
+}
+
+static int append_header(sy_buf_t **b, const char *name, size_t nlen, const char *val,
+                         size_t vlen) {
+  return sy_buf_append(b, name, nlen) || sy_buf_append(b, ": ", 2) ||
+                 sy_buf_append(b, val, vlen) || sy_buf_append(b, "\r\n", 2)
+             ? -1
+             : 0;
+}
+
+/* The request head and body as they go upstream, in one buffer. */
+static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v,
+                                        const char *body, size_t body_len) {
+  sy_req_t *r = &c->req;
+  sy_head_t *h = &r->head;
+  sy_buf_t *b = sy_buf_new(h->len + body_len + 512);
+  if (b == NULL)
+    return NULL;
+  char tp[SY_TRACEPARENT_LEN + 1];
+  char cl[48];
+  int err = sy_buf_appends(&b, r->method) || sy_buf_append(&b, " ", 1) ||
+            sy_buf_append(&b, h->buf + h->line_off, h->line_len) ||
+            sy_buf_appends(&b, " HTTP/1.1\r\n");
+  int have_xff = 0;
+  for (size_t i = 0; !err && i < h->nhdrs; i++) {
+    const sy_hdr_t *hd = &h->hdrs[i];
+    const char *name = h->buf + hd->name_off;
+    if (is_skipped_request_header(name, hd->name_len, v))
+      continue;
+    if (sy_token_eq(name, hd->name_len, "x-forwarded-for")) {
+      /* Append the client to the chain it arrived with. */
+      have_xff = 1;
+      err = sy_buf_append(&b, name, hd->name_len) || sy_buf_append(&b, ": ", 2) ||
+            sy_buf_append(&b, h->buf + hd->val_off, hd->val_len) ||
+            sy_buf_append(&b, ", ", 2) || sy_buf_appends(&b, c->peer) ||
+            sy_buf_append(&b, "\r\n", 2);
+      continue;
+    }
+    err = append_header(&b, name, hd->name_len, h->buf + hd->val_off, hd->val_len);
+  }
+  for (size_t i = 0; !err && v != NULL && i < v->nheaders; i++)
+    err = append_header(&b, v->headers[i].name, strlen(v->headers[i].name), v->headers[i].value,
+                        strlen(v->headers[i].value));
+  sy_trace_format(&r->trace, tp);
+  if (!err)
+    err = append_header(&b, "traceparent", 11, tp, SY_TRACEPARENT_LEN);
+  if (!err && !have_xff)
+    err = append_header(&b, "X-Forwarded-For", 15, c->peer, strlen(c->peer));
+  int n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n\r\n", body_len);
+  /* A bodiless GET/HEAD keeps no Content-Length, as the client sent it. */
+  if (!err && body_len == 0 && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0))
+    err = sy_buf_append(&b, "\r\n", 2);
+  else if (!err)
+    err = sy_buf_append(&b, cl, (size_t)n);
+  if (!err && body_len > 0)
+    err = sy_buf_append(&b, body, body_len);
+  if (err) {
+    sy_buf_unref(b);
+    return NULL;
+  }
+  return b;
+}
+
+/* ---- routing ---- */
+
+static size_t choose_variant(sy_conn_t *c, const sy_experiment_conf_t *e, const sy_split_t *s) {
+  sy_req_t *r = &c->req;
+  if (e->sticky_header != NULL) {
+    size_t klen;
+    const char *key = sy_head_get(&r->head, e->sticky_header, &klen);
+    if (key != NULL && klen > 0)
+      return sy_split_choose_key(s, key, klen);
+  }
+  return sy_split_choose_random(s, sy_rng_next(&c->w->rng));
+}
+
+static void reply_error(sy_conn_t *c, int status, const char *type, const char *code,
+                        const char *msg) {
+  sy_req_t *r = &c->req;
+  int close = !r->keepalive || c->w->draining;
+  sy_buf_t *resp = sy_http_error(status, type, code, msg, r->trace.trace_id, !close);
+  if (resp == NULL) {
+    sy__conn_abort(c);
+    return;
+  }
+  sy__conn_respond(c, resp, status, close);
+}
+
+void sy__proxy_start(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  sy_worker_t *w = c->w;
+  r->rt = sy__runtime_ref(w->rt);
+  const sy_config_t *cfg = r->rt->cfg;
+  w->requests++;
+
+  size_t tplen = 0;
+  const char *tp = sy_head_get(&r->head, "traceparent", &tplen);
+  sy_trace_init(&r->trace, tp, tplen, &w->rng);
+
+  r->exp = sy_route_match(cfg, r->method, r->head.buf + r->head.line_off, r->head.line_len,
+                          &r->head);
+  const sy_variant_conf_t *v = NULL;
+  if (r->exp >= 0) {
+    const sy_experiment_conf_t *e = &cfg->experiments[r->exp];
+    const sy_split_t *s = &r->rt->splits[r->exp];
+    r->variant = choose_variant(c, e, s);
+    r->propensity = sy_split_propensity(s, r->variant);
+    v = &e->variants[r->variant];
+    r->pool = &r->rt->pools[v->upstream];
+  } else if (cfg->default_kind == SY_DEFAULT_PASS) {
+    r->pool = &r->rt->pools[cfg->default_upstream];
+  } else {
+    reply_error(c, 404, "invalid_request_error", "not_found",
+                "no route for this request (no experiment matches and there is no default route)");
+    return;
+  }
+
+  char *body = r->body;
+  size_t body_len = r->body_len;
+  char *rewritten = NULL;
+  if (v != NULL && sy_rewrite_needs_body(v)) {
+    char err[160];
+    if (sy_rewrite_body(v, r->body ? r->body : "", r->body_len, &rewritten, &body_len, err,
+                        sizeof(err)) < 0) {
+      reply_error(c, 400, "invalid_request_error", "invalid_body", err);
+      return;
+    }
+    body = rewritten;
+  }
+  r->out = build_upstream_request(c, v, body, body_len);
+  free(rewritten);
+  if (r->out == NULL) {
+    reply_error(c, 500, "server_error", "internal_error", "out of memory");
+    return;
+  }
+  up_send(c);
+}
+
+/* ---- the upstream leg ---- */
+
+static void on_up_ready(sy_upconn_t *u, int status);
+
+static void up_connect(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  r->attempts++;
+  r->rstate = SY_RS_CONNECTING;
+  sy_upconn_t *u = sy__upstream_acquire(r->pool, r->last_server, c, on_up_ready);
+  if (u == NULL) {
+    up_fail(c, 502, "upstream_connect_failed", "cannot open a connection to the upstream");
+    return;
+  }
+  r->up = u;
+  r->last_server = u->server;
+  if (u->state == SY_UP_ACTIVE)
+    on_up_ready(u, 0);
+}
+
+static void up_send(sy_conn_t *c) {
+  up_connect(c);
+}
+
+static void on_up_write(uv_write_t *wr, int status) {
+  sy_buf_unref(wr->data);
+  free(wr);
+  (void)status; /* a failed write shows up as a read error or EOF */
+}
+
+static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  sy_buf_t *b = sy_buf_new(SY_UP_READ_BUF);
+  *buf = b ? uv_buf_init(b->data, SY_UP_READ_BUF) : uv_buf_init(NULL, 0);
+}
+
+static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_up_timeout(uv_timer_t *t);
+
+static void start_timer(sy_conn_t *c, unsigned ms) {
+  sy_upconn_t *u = c->req.up;
+  uv_timer_start(&u->timer, on_up_timeout, ms, 0);
+}
+
+static void on_up_ready(sy_upconn_t *u, int status) {
+  sy_conn_t *c = u->owner;
+  sy_req_t *r = &c->req;
+  if (status < 0) {
+    r->up = NULL; /* the pool closes it */
+    if (r->attempts < r->pool->nservers && r->attempts < 3) {
+      up_connect(c); /* another server, if the upstream has one */
+      return;
+    }
+    up_fail(c, 502, "upstream_connect_failed", "cannot connect to the upstream");
+    return;
+  }
+  uv_write_t *wr = malloc(sizeof(*wr));
+  if (wr == NULL) {
+    up_fail(c, 502, "internal_error", "out of memory");
+    return;
+  }
+  wr->data = sy_buf_ref(r->out);
+  uv_buf_t b = uv_buf_init(r->out->data, (unsigned)r->out->len);
+  r->rstate = SY_RS_WAITING;
+  llhttp_init(&r->rparser, HTTP_RESPONSE, &c->w->resp_settings);
+  r->rparser.data = c;
+  sy_head_reset(&r->rhead);
+  if (uv_write(wr, (uv_stream_t *)&u->tcp, &b, 1, on_up_write) < 0) {
+    sy_buf_unref(wr->data);
+    free(wr);
+    up_fail(c, 502, "upstream_write_failed", "cannot write to the upstream");
+    return;
+  }
+  uv_read_start((uv_stream_t *)&u->tcp, up_alloc, on_up_read);
+  start_timer(c, r->pool->conf->first_byte_timeout_ms);
+}
+
+/* Drops the upstream connection: back to the pool if reusable, else closed. */
+static void up_detach(sy_conn_t *c, int reusable) {
+  sy_req_t *r = &c->req;
+  sy_upconn_t *u = r->up;
+  if (u == NULL)
+    return;
+  r->up = NULL;
+  if (reusable)
+    sy__upstream_release(u);
+  else
+    sy__upstream_close(u, 0);
+}
+
+static void oq_flush(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  if (r->noq == 0)
+    return;
+  sy__conn_write(c, r->oq, r->oq_owner, r->noq);
+  r->noq = 0;
+}
+
+static void oq_push(sy_conn_t *c, sy_buf_t *owner, const char *p, size_t n) {
+  sy_req_t *r = &c->req;
+  if (n == 0)
+    return;
+  if (r->noq == SY_OUTQ)
+    oq_flush(c);
+  r->oq[r->noq] = uv_buf_init((char *)p, (unsigned)n);
+  r->oq_owner[r->noq] = owner;
+  r->noq++;
+}
+
+static void up_fail(sy_conn_t *c, int status, const char *code, const char *msg) {
+  sy_req_t *r = &c->req;
+  up_detach(c, 0);
+  c->w->errors++;
+  if (r->rstate == SY_RS_BODY) {
+    /* The head is out: cut the connection so the client sees an aborted body. */
+    sy_log_warn("upstream response cut (%s) after %" PRIu64 " body bytes", code, r->bytes_out);
+    oq_flush(c);
+    r->rstate = SY_RS_DONE;
+    sy__conn_abort(c);
+    return;
+  }
+  r->rstate = SY_RS_DONE;
+  reply_error(c, status, status == 504 ? "timeout_error" : "upstream_error", code, msg);
+}
+
+static void on_up_timeout(uv_timer_t *t) {
+  sy_upconn_t *u = t->data;
+  sy_conn_t *c = u->owner;
+  if (c == NULL)
+    return;
+  if (c->req.rstate == SY_RS_BODY || c->req.rstate == SY_RS_HEAD)
+    up_fail(c, 504, "upstream_idle_timeout", "the upstream stopped sending mid-response");
+  else
+    up_fail(c, 504, "upstream_timeout", "the upstream did not answer in time");
+}
+
+/* ---- response head to the client ---- */
+
+static int skip_response_header(const char *name, size_t n) {
+  return sy_http_hop_by_hop(name, n) && !sy_token_eq(name, n, "transfer-encoding");
+}
+
+static sy_buf_t *build_client_head(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  sy_head_t *h = &r->rhead;
+  int status = llhttp_get_status_code(&r->rparser);
+  sy_buf_t *b = sy_buf_new(h->len + 512);
+  if (b == NULL)
+    return NULL;
+  char line[64];
+  int n = snprintf(line, sizeof(line), "HTTP/1.%d %d ", r->http_minor ? 1 : 0, status);
+  int err = sy_buf_append(&b, line, (size_t)n) ||
+            sy_buf_append(&b, h->buf + h->line_off, h->line_len) || sy_buf_append(&b, "\r\n", 2);
+  for (size_t i = 0; !err && i < h->nhdrs; i++) {
+    const sy_hdr_t *hd = &h->hdrs[i];
+    const char *name = h->buf + hd->name_off;
+    if (skip_response_header(name, hd->name_len))
+      continue;
+    if (r->dechunk && sy_token_eq(name, hd->name_len, "transfer-encoding"))
+      continue;
+    err = append_header(&b, name, hd->name_len, h->buf + hd->val_off, hd->val_len);
+  }
+  if (!err)
+    err = append_header(&b, "x-switchyard-trace-id", 21, r->trace.trace_id, SY_TRACE_ID_HEX);
+  if (!err && r->exp >= 0) {
+    const sy_experiment_conf_t *e = &r->rt->cfg->experiments[r->exp];
+    err = append_header(&b, "x-switchyard-experiment", 23, e->id, strlen(e->id)) ||
+          append_header(&b, "x-switchyard-variant", 20, e->variants[r->variant].id,
+                        strlen(e->variants[r->variant].id));
+  }
+  if (!err && r->resp_close)
+    err = sy_buf_appends(&b, "Connection: close\r\n");
+  else if (!err && r->http_minor == 0)
+    err = sy_buf_appends(&b, "Connection: keep-alive\r\n");
+  if (!err)
+    err = sy_buf_append(&b, "\r\n", 2);
+  if (err) {
+    sy_buf_unref(b);
+    return NULL;
+  }
+  return b;
+}
+
+/* The response head is complete: decide the framing towards the client. */
+static int on_response_head(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  llhttp_t *p = &r->rparser;
+  int status = llhttp_get_status_code(p);
+  int chunked = (p->flags & F_CHUNKED) != 0;
+  int needs_eof = llhttp_message_needs_eof(p);
+  if (strcmp(r->method, "HEAD") == 0)
+    p->flags |= F_SKIPBODY;
+  r->dechunk = chunked && r->http_minor == 0;
+  r->resp_close = !r->keepalive || c->w->draining || r->dechunk ||
+                  (needs_eof && strcmp(r->method, "HEAD") != 0);
+  sy_buf_t *head = build_client_head(c);
+  if (head == NULL)
+    return -1;
+  r->status = status;
+  r->rstate = SY_RS_BODY;
+  oq_push(c, head, head->data, head->len);
+  /* oq_push took our only reference as the queue's owner reference. */
+  return 0;
+}
+
+/* ---- response parsing ---- */
+
+static int rp_on_status(llhttp_t *p, const char *at, size_t n) {
+  sy_conn_t *c = p->data;
+  return sy_head_line(&c->req.rhead, at, n) ? -1 : 0;
+}
+static int rp_on_field(llhttp_t *p, const char *at, size_t n) {
+  sy_conn_t *c = p->data;
+  return sy_head_field(&c->req.rhead, at, n) ? -1 : 0;
+}
+static int rp_on_value(llhttp_t *p, const char *at, size_t n) {
+  sy_conn_t *c = p->data;
+  return sy_head_value(&c->req.rhead, at, n) ? -1 : 0;
+}
+static int rp_on_done(llhttp_t *p) {
+  sy_conn_t *c = p->data;
+  return sy_head_done(&c->req.rhead) ? -1 : 0;
+}
+static int rp_on_message_begin(llhttp_t *p) {
+  sy_conn_t *c = p->data;
+  sy_head_reset(&c->req.rhead);
+  return 0;
+}
+static int rp_on_headers_complete(llhttp_t *p) {
+  sy_conn_t *c = p->data;
+  int status = llhttp_get_status_code(p);
+  if (status >= 100 && status < 200) {
+    /* Interim responses (e.g. 103) are not forwarded: we sent no Expect. */
+    c->req.rpaused_at = 0;
+    return 0;
+  }
+  c->req.rpaused_at = 1;
+  return HPE_PAUSED;
+}
+static int rp_on_body(llhttp_t *p, const char *at, size_t n) {
+  sy_conn_t *c = p->data;
+  sy_req_t *r = &c->req;
+  if (r->dechunk && r->rbuf != NULL) {
+    oq_push(c, sy_buf_ref(r->rbuf), at, n);
+  }
+  return 0;
+}
+static int rp_on_message_complete(llhttp_t *p) {
+  sy_conn_t *c = p->data;
+  int status = llhttp_get_status_code(p);
+  if (status >= 100 && status < 200)
+    return 0;
+  c->req.rpaused_at = 2;
+  return HPE_PAUSED;
+}
+
+void sy__proxy_init_settings(llhttp_settings_t *s) {
+  llhttp_settings_init(s);
+  s->on_message_begin = rp_on_message_begin;
+  s->on_status = rp_on_status;
+  s->on_status_complete = rp_on_done;
+  s->on_header_field = rp_on_field;
+  s->on_header_field_complete = rp_on_done;
+  s->on_header_value = rp_on_value;
+  s->on_header_value_complete = rp_on_done;
+  s->on_headers_complete = rp_on_headers_complete;
+  s->on_body = rp_on_body;
+  s->on_message_complete = rp_on_message_complete;
+}
+
+/* Forwards raw body bytes [p, p+n) of the current read (non-dechunk mode). */
+static void forward_raw(sy_conn_t *c, const char *p, size_t n) {
+  sy_req_t *r = &c->req;
+  if (n == 0 || r->dechunk)
+    return;
+  if (strcmp(r->method, "HEAD") == 0)
+    return;
+  r->bytes_out += n;
+  oq_push(c, sy_buf_ref(r->rbuf), p, n);
+}
+
+/* Parses one upstream read. Returns 1 when the exchange ended inside it. */
+static int up_feed(sy_conn_t *c, const char *p, size_t n) {
+  sy_req_t *r = &c->req;
+  int resumed = 0;
+  /* After the head, run the parser once more even with no bytes left: a
+   * bodiless response completes without further input. */
+  while (n > 0 || resumed) {
+    resumed = 0;
+    int in_body = r->rstate == SY_RS_BODY;
+    r->rpaused_at = 0;
+    llhttp_errno_t e = llhttp_execute(&r->rparser, p, n);
+    if (e == HPE_OK) {
+      if (in_body)
+        forward_raw(c, p, n);
+      return 0;
+    }
+    if (e != HPE_PAUSED) {
+      sy_log_warn("upstream %s: bad response: %s", r->last_server ? r->last_server->label : "?",
+                  llhttp_get_error_reason(&r->rparser));
+      up_fail(c, 502, "upstream_protocol_error", "the upstream sent an invalid response");
+      return 1;
+    }
+    const char *pos = llhttp_get_error_pos(&r->rparser);
+    size_t used = (size_t)(pos - p);
+    if (r->rpaused_at == 1) {
+      if (on_response_head(c) < 0) {
+        up_fail(c, 502, "internal_error", "out of memory");
+        return 1;
+      }
+      llhttp_resume(&r->rparser);
+      resumed = 1;
+    } else {
+      if (in_body)
+        forward_raw(c, p, used);
+      /* Bytes after the message end mean the connection cannot be reused. */
+      up_finish(c, used == n && llhttp_should_keep_alive(&r->rparser));
+      return 1;
+    }
+    p += used;
+    n -= used;
+  }
+  return 0;
+}
+
+/* The response is complete and queued: release the upstream, end the exchange. */
+static void up_finish(sy_conn_t *c, int reusable) {
+  sy_req_t *r = &c->req;
+  oq_flush(c);
+  up_detach(c, reusable);
+  r->rstate = SY_RS_DONE;
+  sy__conn_exchange_done(c);
+}
+
+static void up_eof(sy_conn_t *c, ssize_t err) {
+  sy_req_t *r = &c->req;
+  if (r->rstate == SY_RS_WAITING && r->up != NULL && r->up->uses > 0 && r->attempts < 2 &&
+      r->rhead.len == 0) {
+    /* A pooled connection the server had closed: retry once on a fresh one. */
+    up_detach(c, 0);
+    r->last_server = NULL;
+    up_connect(c);
+    return;
+  }
+  if (err == UV_EOF && r->rstate == SY_RS_BODY && llhttp_message_needs_eof(&r->rparser)) {
+    llhttp_finish(&r->rparser); /* close-delimited body: EOF is its end */
+    up_finish(c, 0);
+    return;
+  }
+  up_fail(c, 502, "upstream_closed",
+          err == UV_EOF ? "the upstream closed the connection before the response was complete"
+                        : "the upstream connection failed");
+}
+
+static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  sy_upconn_t *u = s->data;
+  sy_buf_t *b = buf->base != NULL ? sy_buf_of(buf->base) : NULL;
+  sy_conn_t *c = u->owner;
+  if (c == NULL || nread == 0) {
+    sy_buf_unref(b);
+    return;
+  }
+  sy_req_t *r = &c->req;
+  if (nread < 0) {
+    sy_buf_unref(b);
+    up_eof(c, nread);
+    return;
+  }
+  if (r->rstate == SY_RS_WAITING)
+    r->rstate = SY_RS_HEAD;
+  start_timer(c, r->pool->conf->idle_timeout_ms);
+  b->len = (size_t)nread;
+  r->rbuf = b;
+  int ended = up_feed(c, buf->base, (size_t)nread);
+  if (!ended) {
+    r->rbuf = NULL;
+    oq_flush(c);
+  }
+  sy_buf_unref(b);
+}
+
+void sy__proxy_client_drained(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  if (!r->up_paused || r->up == NULL)
+    return;
+  r->up_paused = 0;
+  uv_read_start((uv_stream_t *)&r->up->tcp, up_alloc, on_up_read);
+  start_timer(c, r->pool->conf->idle_timeout_ms);
+}
+
+/* Called by conn.c after each write to the client is queued. */
+void sy__proxy_client_backlog(sy_conn_t *c);
+void sy__proxy_client_backlog(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  if (r->up_paused || r->up == NULL || r->rstate != SY_RS_BODY)
+    return;
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > SY_CLIENT_HIGH_WATER) {
+    r->up_paused = 1;
+    uv_read_stop((uv_stream_t *)&r->up->tcp);
+    uv_timer_stop(&r->up->timer);
+  }
+}
+
+void sy__proxy_cancel(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  for (unsigned i = 0; i < r->noq; i++)
+    sy_buf_unref(r->oq_owner[i]);
+  r->noq = 0;
+  if (r->up != NULL) {
+    sy_upconn_t *u = r->up;
+    r->up = NULL;
+    sy__upstream_close(u, 1);
+  }
+  r->rstate = SY_RS_DONE;
+}
+
+void sy__req_reset(sy_req_t *r) {
+  sy_head_reset(&r->head);
+  sy_head_reset(&r->rhead);
+  r->body_len = 0;
+  if (r->body_cap > 65536) {
+    free(r->body);
+    r->body = NULL;
+    r->body_cap = 0;
+  }
+  sy_buf_unref(r->out);
+  r->out = NULL;
+  sy__runtime_unref(r->rt);
+  r->rt = NULL;
+  r->exp = -1;
+  r->variant = 0;
+  r->propensity = 0;
+  r->pool = NULL;
+  r->up = NULL;
+  r->last_server = NULL;
+  r->attempts = 0;
+  r->rstate = SY_RS_NONE;
+  r->rpaused_at = 0;
+  r->dechunk = 0;
+  r->resp_close = 0;
+  r->up_paused = 0;
+  r->status = 0;
+  r->bytes_out = 0;
+  r->rbuf = NULL;
+  r->noq = 0;
+  r->keepalive = 0;
+  r->method[0] = '\0';
+}

@@ -1,1 +1,225 @@
-/* placeholder */
+/*
+ * server.c — a worker process (one libuv loop: listeners, signals, reload,
+ * drain) and, for `workers: N > 1`, the master that forks and supervises N
+ * workers sharing the listen ports through SO_REUSEPORT.
+ *
+ * Signals: SIGHUP reloads the config (a bad file is logged and the old config
+ * stays); SIGTERM/SIGINT stop accepting, let exchanges in flight finish up to
+ * limits.shutdown_timeout_ms, then close what is left and exit 0. The master
+ * forwards both to its workers and restarts a worker that dies unexpectedly.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "router/log.h"
+#include "router/proxy.h"
+
+void sy__conn_settings(llhttp_settings_t *s);
+
+/* ---- listeners ---- */
+
+static void on_connection(uv_stream_t *server, int status) {
+  sy_worker_t *w = server->data;
+  if (status < 0) {
+    sy_log_warn("accept: %s", uv_strerror(status));
+    return;
+  }
+  sy__conn_accept(w, server);
+}
+
+/* A listening socket with SO_REUSEPORT, so that every worker binds its own and
+ * the kernel spreads connections across them. */
+static int open_listener(sy_worker_t *w, uv_tcp_t *t, const sy_hostport_t *hp, char *err,
+                         size_t errlen) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
+  if (uv_ip4_addr(hp->host, hp->port, (struct sockaddr_in *)&ss) != 0 &&
+      uv_ip6_addr(hp->host, hp->port, (struct sockaddr_in6 *)&ss) != 0) {
+    snprintf(err, errlen, "listen %s:%u: not a numeric address", hp->host, (unsigned)hp->port);
+    return -1;
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+      bind(fd, (struct sockaddr *)&ss,
+           ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) <
+          0) {
+    snprintf(err, errlen, "listen %s:%u: %s", hp->host, (unsigned)hp->port, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  uv_tcp_init(&w->loop, t);
+  t->data = w;
+  int r = uv_tcp_open(t, fd);
+  if (r == 0)
+    r = uv_listen((uv_stream_t *)t, 4096, on_connection);
+  if (r < 0) {
+    snprintf(err, errlen, "listen %s:%u: %s", hp->host, (unsigned)hp->port, uv_strerror(r));
+    uv_close((uv_handle_t *)t, NULL);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- reload ---- */
+
+static int same_listeners(const sy_config_t *a, const sy_config_t *b) {
+  if (a->nlisteners != b->nlisteners)
+    return 0;
+  for (size_t i = 0; i < a->nlisteners; i++)
+    if (a->listeners[i].port != b->listeners[i].port ||
+        strcmp(a->listeners[i].host, b->listeners[i].host) != 0)
+      return 0;
+  return 1;
+}
+
+static void reload(sy_worker_t *w) {
+  char err[512];
+  sy_config_t *cfg = NULL;
+  if (sy_config_load(w->config_path, &cfg, err, sizeof(err)) < 0) {
+    sy_log_error("reload rejected, keeping the running config: %s", err);
+    return;
+  }
+  if (!same_listeners(cfg, w->rt->cfg))
+    sy_log_warn("reload: listener changes take effect only after a restart");
+  sy_runtime_t *rt = sy__runtime_new(w, cfg, err, sizeof(err));
+  if (rt == NULL) {
+    sy_log_error("reload rejected, keeping the running config: %s", err);
+    return;
+  }
+  sy_runtime_t *old = w->rt;
+  w->rt = rt;
+  sy__runtime_unref(old);
+  sy_log_info("config reloaded from %s (generation %u)", w->config_path, rt->generation);
+}
+
+/* ---- drain and stop ---- */
+
+static void close_walk_cb(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+static void finish_stop(sy_worker_t *w) {
+  uv_timer_stop(&w->drain_timer);
+  uv_close((uv_handle_t *)&w->drain_timer, NULL);
+  uv_close((uv_handle_t *)&w->sig_term, NULL);
+  uv_close((uv_handle_t *)&w->sig_int, NULL);
+  uv_close((uv_handle_t *)&w->sig_hup, NULL);
+  /* Idle pooled upstream connections go with the runtime. */
+  sy__runtime_unref(w->rt);
+  w->rt = NULL;
+}
+
+void sy__worker_conn_gone(sy_worker_t *w) {
+  if (w->draining == 1 && w->nconns == 0) {
+    w->draining = 2;
+    sy_log_info("drained; exiting");
+    finish_stop(w);
+  }
+}
+
+static void on_drain_deadline(uv_timer_t *t) {
+  sy_worker_t *w = t->data;
+  sy_log_warn("shutdown deadline reached with %zu connections open; closing them", w->nconns);
+  while (w->conns != NULL)
+    sy__conn_close(w->conns);
+}
+
+static void start_drain(sy_worker_t *w) {
+  if (w->draining)
+    return;
+  w->draining = 1;
+  sy_log_info("stopping: no new connections; draining %zu", w->nconns);
+  for (size_t i = 0; i < w->nlisteners; i++)
+    uv_close((uv_handle_t *)&w->listeners[i], NULL);
+  sy_conn_t *c = w->conns;
+  while (c != NULL) {
+    sy_conn_t *next = c->next;
+    sy__conn_close_if_idle(c);
+    c = next;
+  }
+  if (w->nconns == 0) {
+    w->draining = 2;
+    finish_stop(w);
+    return;
+  }
+  uv_timer_start(&w->drain_timer, on_drain_deadline, w->rt->cfg->limits.shutdown_timeout_ms, 0);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  sy_worker_t *w = s->data;
+  if (signum == SIGHUP) {
+    if (!w->draining)
+      reload(w);
+    return;
+  }
+  start_drain(w);
+}
+
+/* ---- the worker ---- */
+
+int sy_worker_run(const char *config_path, sy_config_t *cfg) {
+  sy_worker_t *w = calloc(1, sizeof(*w));
+  char err[512];
+  if (w == NULL)
+    return 1;
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_init(&w->loop);
+  w->config_path = config_path;
+  sy_rng_seed_os(&w->rng);
+  sy__conn_settings(&w->req_settings);
+  sy__proxy_init_settings(&w->resp_settings);
+  w->rt = sy__runtime_new(w, cfg, err, sizeof(err));
+  int status = 1;
+  if (w->rt == NULL) {
+    sy_log_error("%s", err);
+    goto out;
+  }
+  w->listeners = calloc(w->rt->cfg->nlisteners, sizeof(*w->listeners));
+  for (size_t i = 0; w->listeners != NULL && i < w->rt->cfg->nlisteners; i++) {
+    if (open_listener(w, &w->listeners[i], &w->rt->cfg->listeners[i], err, sizeof(err)) < 0) {
+      sy_log_error("%s", err);
+      w->nlisteners = i;
+      for (size_t j = 0; j < i; j++)
+        uv_close((uv_handle_t *)&w->listeners[j], NULL);
+      sy__runtime_unref(w->rt);
+      uv_run(&w->loop, UV_RUN_DEFAULT);
+      goto out;
+    }
+    sy_log_info("listening on %s:%u", w->rt->cfg->listeners[i].host,
+                (unsigned)w->rt->cfg->listeners[i].port);
+    w->nlisteners = i + 1;
+  }
+  uv_timer_init(&w->loop, &w->drain_timer);
+  w->drain_timer.data = w;
+  uv_signal_init(&w->loop, &w->sig_term);
+  uv_signal_init(&w->loop, &w->sig_int);
+  uv_signal_init(&w->loop, &w->sig_hup);
+  w->sig_term.data = w->sig_int.data = w->sig_hup.data = w;
+  uv_signal_start(&w->sig_term, on_signal, SIGTERM);
+  uv_signal_start(&w->sig_int, on_signal, SIGINT);
+  uv_signal_start(&w->sig_hup, on_signal, SIGHUP);
+
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  status = 0;
+out:
+  if (uv_loop_close(&w->loop) != 0) {
+    /* Should not happen; close whatever is left so the process exits clean. */
+    uv_walk(&w->loop, close_walk_cb, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w->loop);
+  }
+  free(w->listeners);
+  free(w);
+  return status;
+}

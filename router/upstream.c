@@ -1,1 +1,195 @@
-/* placeholder */
+/*
+ * upstream.c — pooled keep-alive connections to the upstream servers.
+ *
+ * Each server of an upstream keeps a LIFO list of idle connections (the most
+ * recently used is the warmest and the least likely to have been closed by the
+ * server). An idle connection keeps reading: any byte or EOF from the server
+ * means it is no longer usable and it is closed at once, and a timer closes it
+ * after the upstream's idle timeout. While active, the exchange that borrowed
+ * it owns its read callback and timer (see proxy.c).
+ */
+#include <string.h>
+
+#include "router/log.h"
+#include "router/proxy.h"
+
+static void on_handle_closed(uv_handle_t *h) {
+  sy_upconn_t *u = h->data;
+  if (--u->handles == 0)
+    free(u);
+}
+
+static void idle_unlink(sy_upconn_t *u) {
+  sy_upserver_t *s = u->server;
+  if (u->prev != NULL)
+    u->prev->next = u->next;
+  else if (s != NULL && s->idle == u)
+    s->idle = u->next;
+  if (u->next != NULL)
+    u->next->prev = u->prev;
+  u->next = u->prev = NULL;
+  if (s != NULL)
+    s->nidle--;
+}
+
+void sy__upstream_close(sy_upconn_t *u, int reset) {
+  if (u->state == SY_UP_CLOSING)
+    return;
+  if (u->state == SY_UP_IDLE)
+    idle_unlink(u);
+  u->state = SY_UP_CLOSING;
+  u->owner = NULL;
+  u->ready_cb = NULL;
+  uv_timer_stop(&u->timer);
+  uv_close((uv_handle_t *)&u->timer, on_handle_closed);
+  if (reset && uv_is_active((uv_handle_t *)&u->tcp) && !uv_is_closing((uv_handle_t *)&u->tcp) &&
+      uv_tcp_close_reset(&u->tcp, on_handle_closed) == 0)
+    return;
+  uv_close((uv_handle_t *)&u->tcp, on_handle_closed);
+}
+
+void sy__upstream_mark_down(sy_upserver_t *s) {
+  uint64_t now = uv_now(&s->pool->rt->w->loop);
+  s->down_until = now + 5000;
+}
+
+static void on_idle_timeout(uv_timer_t *t) {
+  sy__upstream_close(t->data, 0);
+}
+
+static void idle_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char sink[64]; /* bytes read here are never looked at */
+  (void)h;
+  (void)suggested;
+  *buf = uv_buf_init(sink, sizeof(sink));
+}
+
+static void on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf;
+  if (nread == 0)
+    return;
+  /* Data or EOF on an idle connection: the server closed it or misbehaves. */
+  sy__upstream_close(s->data, 0);
+}
+
+void sy__upstream_release(sy_upconn_t *u) {
+  sy_upserver_t *s = u->server;
+  u->owner = NULL;
+  u->ready_cb = NULL;
+  uv_read_stop((uv_stream_t *)&u->tcp);
+  uv_timer_stop(&u->timer);
+  if (u->state != SY_UP_ACTIVE || s == NULL || s->nidle >= s->pool->conf->pool_size ||
+      s->pool->rt->w->draining) {
+    sy__upstream_close(u, 0);
+    return;
+  }
+  u->state = SY_UP_IDLE;
+  u->uses++;
+  u->prev = NULL;
+  u->next = s->idle;
+  if (s->idle != NULL)
+    s->idle->prev = u;
+  s->idle = u;
+  s->nidle++;
+  uv_read_start((uv_stream_t *)&u->tcp, idle_alloc, on_idle_read);
+  uv_timer_start(&u->timer, on_idle_timeout, s->pool->conf->idle_timeout_ms, 0);
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  sy_upconn_t *u = req->data;
+  if (u->state != SY_UP_CONNECTING)
+    return; /* timed out or cancelled meanwhile; already reported */
+  uv_timer_stop(&u->timer);
+  sy_upready_cb cb = u->ready_cb;
+  if (status < 0) {
+    sy_log_warn("upstream %s: connect failed: %s", u->server->label, uv_strerror(status));
+    sy__upstream_mark_down(u->server);
+    if (cb != NULL)
+      cb(u, status);
+    sy__upstream_close(u, 0);
+    return;
+  }
+  uv_tcp_nodelay(&u->tcp, 1);
+  u->state = SY_UP_ACTIVE;
+  if (cb != NULL)
+    cb(u, 0);
+}
+
+static void on_connect_timeout(uv_timer_t *t) {
+  sy_upconn_t *u = t->data;
+  sy_upready_cb cb = u->ready_cb;
+  sy_log_warn("upstream %s: connect timed out", u->server->label);
+  sy__upstream_mark_down(u->server);
+  if (cb != NULL)
+    cb(u, UV_ETIMEDOUT);
+  sy__upstream_close(u, 0);
+}
+
+static sy_upserver_t *pick_server(sy_uppool_t *pool, const sy_upserver_t *avoid) {
+  uint64_t now = uv_now(&pool->rt->w->loop);
+  sy_upserver_t *fallback = NULL;
+  for (size_t i = 0; i < pool->nservers; i++) {
+    sy_upserver_t *s = &pool->servers[(pool->rr + i) % pool->nservers];
+    if (s == avoid && pool->nservers > 1)
+      continue;
+    if (s->down_until > now) {
+      if (fallback == NULL)
+        fallback = s;
+      continue;
+    }
+    pool->rr = (pool->rr + i + 1) % pool->nservers;
+    return s;
+  }
+  /* Every server is marked down (or avoided): try one anyway; it may be back. */
+  if (fallback == NULL)
+    fallback = &pool->servers[pool->rr % pool->nservers];
+  pool->rr = (pool->rr + 1) % pool->nservers;
+  return fallback;
+}
+
+static sy_upconn_t *take_idle(sy_upserver_t *s) {
+  sy_upconn_t *u = s->idle;
+  if (u == NULL)
+    return NULL;
+  idle_unlink(u);
+  uv_read_stop((uv_stream_t *)&u->tcp);
+  uv_timer_stop(&u->timer);
+  u->state = SY_UP_ACTIVE;
+  return u;
+}
+
+sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_conn_t *owner,
+                                  sy_upready_cb cb) {
+  sy_upserver_t *s = pick_server(pool, avoid);
+  sy_upconn_t *u = take_idle(s);
+  if (u != NULL) {
+    u->owner = owner;
+    u->ready_cb = cb;
+    return u;
+  }
+  u = calloc(1, sizeof(*u));
+  if (u == NULL)
+    return NULL;
+  sy_worker_t *w = pool->rt->w;
+  u->w = w;
+  u->server = s;
+  u->owner = owner;
+  u->ready_cb = cb;
+  u->state = SY_UP_CONNECTING;
+  uv_tcp_init(&w->loop, &u->tcp);
+  uv_timer_init(&w->loop, &u->timer);
+  u->tcp.data = u->timer.data = u->creq.data = u;
+  u->handles = 2;
+  int r = uv_tcp_connect(&u->creq, &u->tcp, (const struct sockaddr *)&s->addr, on_connect);
+  if (r < 0) {
+    /* Reported through the callback on the next loop turn would be nicer, but a
+     * synchronous failure (e.g. EMFILE) is rare: report it at once. */
+    sy_log_warn("upstream %s: connect failed: %s", s->label, uv_strerror(r));
+    u->ready_cb = NULL;
+    u->owner = NULL;
+    sy__upstream_close(u, 0);
+    return NULL;
+  }
+  uv_timer_start(&u->timer, on_connect_timeout, pool->conf->connect_timeout_ms, 0);
+  return u;
+}

@@ -1,0 +1,246 @@
+/*
+ * proxy.h — the objects of the request path, shared by server.c (the worker and
+ * its listeners), conn.c (the client leg), upstream.c (the upstream pool) and
+ * proxy.c (one exchange: route, rewrite, forward, stream back).
+ *
+ * Ownership, in the libuv way: a worker owns its client connections (a list) and
+ * the current runtime; a runtime (one loaded config plus its upstream pools) is
+ * reference-counted, so a SIGHUP reload swaps in a new one while requests in
+ * flight finish on the old; a client connection embeds its current exchange; an
+ * upstream connection is owned by its pool while idle and lent to one exchange
+ * while active. Memory of a handle's owner is freed only in the last close
+ * callback.
+ */
+#ifndef SY_PROXY_H
+#define SY_PROXY_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <llhttp.h>
+#include <uv.h>
+
+#include "policies/rng.h"
+#include "policies/split.h"
+#include "router/buf.h"
+#include "router/config.h"
+#include "router/http.h"
+#include "router/trace.h"
+
+typedef struct sy_worker_s sy_worker_t;
+typedef struct sy_runtime_s sy_runtime_t;
+typedef struct sy_conn_s sy_conn_t;
+typedef struct sy_upconn_s sy_upconn_t;
+typedef struct sy_upserver_s sy_upserver_t;
+typedef struct sy_uppool_s sy_uppool_t;
+
+#define SY_READ_BUF 65536       /* one client read; the worker has one, reused */
+#define SY_UP_READ_BUF 16384    /* one upstream read: a ref-counted sy_buf_t */
+#define SY_CLIENT_HIGH_WATER (256 * 1024) /* pause the upstream above this many queued bytes */
+#define SY_CLIENT_LOW_WATER (64 * 1024)
+#define SY_PENDING_MAX 65536    /* pipelined bytes kept while a response is in flight */
+#define SY_OUTQ 16              /* iovecs gathered into one uv_write to the client */
+
+/* ---- runtime: one loaded config and everything derived from it ---- */
+
+struct sy_upserver_s {
+  sy_uppool_t *pool;
+  struct sockaddr_storage addr;
+  char label[300];     /* host:port, for logs and errors */
+  sy_upconn_t *idle;   /* idle keep-alive connections, most recently used first */
+  unsigned nidle;
+  uint64_t down_until; /* loop time (ms) before which new connects avoid this server */
+};
+
+struct sy_uppool_s {
+  const sy_upstream_conf_t *conf;
+  sy_runtime_t *rt;
+  sy_upserver_t *servers;
+  size_t nservers;
+  size_t rr; /* round-robin cursor */
+};
+
+struct sy_runtime_s {
+  unsigned refs;
+  unsigned generation;
+  sy_worker_t *w;
+  sy_config_t *cfg;
+  sy_uppool_t *pools;  /* one per cfg->upstreams */
+  sy_split_t *splits;  /* one per cfg->experiments */
+};
+
+/* Builds a runtime for cfg (taking ownership of it): resolves upstream addresses
+ * and prepares the splits. Returns NULL and writes err on failure (cfg is then
+ * freed). */
+sy_runtime_t *sy__runtime_new(sy_worker_t *w, sy_config_t *cfg, char *err, size_t errlen);
+static inline sy_runtime_t *sy__runtime_ref(sy_runtime_t *rt) {
+  rt->refs++;
+  return rt;
+}
+/* Drops a reference; the last one closes the idle pooled connections and frees. */
+void sy__runtime_unref(sy_runtime_t *rt);
+
+/* ---- upstream connections ---- */
+
+typedef enum { SY_UP_CONNECTING = 0, SY_UP_ACTIVE, SY_UP_IDLE, SY_UP_CLOSING } sy_upstate_t;
+
+/* Called once when a connection asked for with sy__upstream_acquire is ready
+ * (status 0) or could not be made (status < 0, a libuv error). */
+typedef void (*sy_upready_cb)(sy_upconn_t *u, int status);
+
+struct sy_upconn_s {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_connect_t creq;
+  sy_worker_t *w;
+  sy_upserver_t *server;
+  sy_upconn_t *next, *prev; /* idle list */
+  sy_conn_t *owner;         /* the client connection whose exchange uses it */
+  sy_upready_cb ready_cb;
+  sy_upstate_t state;
+  unsigned handles; /* open handles; freed when the last close callback runs */
+  unsigned uses;    /* exchanges served (0 while on its first) */
+};
+
+/* Picks a server of the pool (round robin, skipping servers marked down unless
+ * all are) other than `avoid`, and returns an idle connection to it (state ACTIVE,
+ * ready now: cb is not called) or a new one (state CONNECTING: cb is called
+ * later). Returns NULL only when out of memory or handles cannot be made. */
+sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_conn_t *owner,
+                                  sy_upready_cb cb);
+/* Gives an active connection back to its server's idle list (or closes it if
+ * the list is full or the runtime is going away). */
+void sy__upstream_release(sy_upconn_t *u);
+/* Closes a connection in any state, with a TCP reset if `reset`. The owner is
+ * forgotten at once; callbacks for it never run again. */
+void sy__upstream_close(sy_upconn_t *u, int reset);
+/* Marks a server down for a while after a connect failure. */
+void sy__upstream_mark_down(sy_upserver_t *s);
+
+/* ---- one exchange (request and its response), embedded in the client conn ---- */
+
+typedef enum {
+  SY_RS_NONE = 0,   /* no upstream leg yet */
+  SY_RS_CONNECTING, /* waiting for a connection */
+  SY_RS_WAITING,    /* request written; waiting for the first response byte */
+  SY_RS_HEAD,       /* reading the response head */
+  SY_RS_BODY,       /* response head sent to the client; streaming the body */
+  SY_RS_DONE,
+} sy_rstate_t;
+
+typedef struct sy_req_s {
+  sy_head_t head; /* request target and headers */
+  char method[24];
+  uint8_t http_major, http_minor;
+  int keepalive;  /* the client may keep the connection after this exchange */
+  char *body;
+  size_t body_len, body_cap;
+  uint64_t t_start; /* uv_hrtime() at the first byte of the request */
+
+  /* routing */
+  sy_runtime_t *rt; /* referenced for the life of the exchange */
+  int exp;          /* experiment index or -1 */
+  size_t variant;
+  double propensity;
+  sy_uppool_t *pool;
+  sy_trace_t trace;
+
+  /* upstream leg */
+  sy_upconn_t *up;
+  const sy_upserver_t *last_server;
+  sy_buf_t *out; /* the request as sent upstream, kept for one retry */
+  unsigned attempts;
+  sy_rstate_t rstate;
+  llhttp_t rparser;
+  sy_head_t rhead;
+  int rpaused_at;     /* 1: paused at headers complete, 2: at message complete */
+  int dechunk;        /* HTTP/1.0 client: forward decoded body, close-delimited */
+  int resp_close;     /* close the client connection after this response */
+  int up_paused;      /* upstream reads stopped for client backpressure */
+  int status;         /* response status sent to the client */
+  uint64_t bytes_out; /* body bytes forwarded to the client */
+  sy_buf_t *rbuf;     /* the upstream read being parsed */
+  uv_buf_t oq[SY_OUTQ];
+  sy_buf_t *oq_owner[SY_OUTQ];
+  unsigned noq;
+} sy_req_t;
+
+/* ---- client connections ---- */
+
+typedef enum {
+  SY_CS_IDLE = 0, /* between requests */
+  SY_CS_READING,  /* a request is arriving */
+  SY_CS_PROXYING, /* the request is complete; its response is in progress */
+  SY_CS_CLOSING,
+} sy_cstate_t;
+
+struct sy_conn_s {
+  uv_tcp_t tcp;
+  uv_timer_t timer; /* header/body timeout while reading, idle timeout between requests */
+  sy_worker_t *w;
+  sy_conn_t *next, *prev; /* the worker's list */
+  llhttp_t parser;
+  sy_cstate_t state;
+  unsigned handles;
+  int reading;           /* uv_read_start is in effect */
+  int error_status;      /* set by a parser callback that rejects the request */
+  char *pending;         /* bytes that arrived while a response was in progress */
+  size_t npending;
+  char peer[64];
+  sy_req_t req;
+};
+
+/* conn.c */
+void sy__conn_accept(sy_worker_t *w, uv_stream_t *server);
+/* Writes a complete response and ends the exchange; closes after it if `close`. */
+void sy__conn_respond(sy_conn_t *c, sy_buf_t *resp, int status, int close);
+/* Queues bytes for the client (taking one new reference to `owner`). */
+int sy__conn_write(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, unsigned n);
+/* The response has been queued in full: keep the connection for the next request
+ * or close it once written. */
+void sy__conn_exchange_done(sy_conn_t *c);
+/* Ends the connection abruptly (the client sees a cut response). */
+void sy__conn_abort(sy_conn_t *c);
+/* Closes an idle connection (drain); no-op for a busy one. */
+void sy__conn_close_if_idle(sy_conn_t *c);
+void sy__conn_close(sy_conn_t *c);
+
+/* proxy.c */
+void sy__proxy_init_settings(llhttp_settings_t *s);
+/* The request in c->req is complete: route it and start the upstream leg. */
+void sy__proxy_start(sy_conn_t *c);
+/* The client went away: stop the upstream leg (its connection is closed, not pooled). */
+void sy__proxy_cancel(sy_conn_t *c);
+/* The client's write queue drained below the low-water mark. */
+void sy__proxy_client_drained(sy_conn_t *c);
+/* Frees what the exchange holds (runtime reference, buffers) and resets it. */
+void sy__req_reset(sy_req_t *r);
+
+/* ---- the worker: one process, one loop ---- */
+
+struct sy_worker_s {
+  uv_loop_t loop;
+  const char *config_path;
+  sy_runtime_t *rt; /* current */
+  unsigned generation;
+  uv_tcp_t *listeners;
+  size_t nlisteners;
+  uv_signal_t sig_term, sig_int, sig_hup;
+  uv_timer_t drain_timer;
+  sy_conn_t *conns;
+  size_t nconns;
+  int draining;
+  sy_rng_t rng;
+  llhttp_settings_t req_settings;
+  llhttp_settings_t resp_settings;
+  uint64_t requests, errors;
+  char read_buf[SY_READ_BUF];
+};
+
+/* server.c */
+/* Runs one worker until it is told to stop; returns the process exit status. */
+int sy_worker_run(const char *config_path, sy_config_t *cfg);
+/* The connection count fell (drain bookkeeping). */
+void sy__worker_conn_gone(sy_worker_t *w);
+
+#endif

@@ -236,11 +236,17 @@ static int reject(sy_conn_t *c, int status) {
   return -1;
 }
 
+static int reject_why(sy_conn_t *c, int status, const char *why) {
+  c->error_reason = why;
+  return reject(c, status);
+}
+
 static int on_message_begin(llhttp_t *p) {
   sy_conn_t *c = p->data;
   sy_req_t *r = &c->req;
   c->state = SY_CS_READING;
   c->error_status = 0;
+  c->error_reason = NULL;
   r->head.limit = limits(c)->max_header_bytes;
   r->t_start = uv_hrtime();
   uv_timer_start(&c->timer, on_header_timeout, limits(c)->header_timeout_ms, 0);
@@ -257,6 +263,15 @@ static int on_field(llhttp_t *p, const char *at, size_t n) {
 }
 static int on_value(llhttp_t *p, const char *at, size_t n) {
   sy_conn_t *c = p->data;
+  /* llhttp accepts obs-fold (a value continued on the next line) and hands
+   * the continuation over as a second span of the same value. RFC 9112 lets a
+   * proxy reject it, and forwarding it invites smuggling. Within one read a
+   * second span can only be a fold; at the start of a read, a span that follows
+   * a line feed is one. */
+  int continued = c->req.head.last == 2;
+  if (continued && (c->value_seq == c->feed_seq || (at == c->feed_start && c->prev_feed_lf)))
+    return reject_why(c, 400, "obsolete line folding (obs-fold) in a header");
+  c->value_seq = c->feed_seq;
   return sy_head_value(&c->req.head, at, n) ? reject(c, 431) : 0;
 }
 static int on_token_done(llhttp_t *p) {
@@ -359,7 +374,8 @@ static void reply_parse_error(sy_conn_t *c, llhttp_errno_t e) {
                                      : "bad_request";
   char msg[200];
   if (status == 400)
-    snprintf(msg, sizeof(msg), "malformed HTTP request: %s", llhttp_get_error_reason(&c->parser));
+    snprintf(msg, sizeof(msg), "malformed HTTP request: %s",
+             c->error_reason ? c->error_reason : llhttp_get_error_reason(&c->parser));
   else if (status == 413)
     snprintf(msg, sizeof(msg), "request body larger than %zu bytes", limits(c)->max_body_bytes);
   else if (status == 431)
@@ -377,7 +393,10 @@ static void reply_parse_error(sy_conn_t *c, llhttp_errno_t e) {
 }
 
 static void conn_feed(sy_conn_t *c, const char *p, size_t n) {
+  c->feed_seq++;
+  c->feed_start = p;
   llhttp_errno_t e = llhttp_execute(&c->parser, p, n);
+  c->prev_feed_lf = n > 0 && p[n - 1] == '\n';
   if (e == HPE_OK)
     return;
   if (e == HPE_PAUSED) {

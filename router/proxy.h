@@ -184,6 +184,11 @@ struct sy_conn_s {
   unsigned handles;
   int reading;           /* uv_read_start is in effect */
   int error_status;      /* set by a parser callback that rejects the request */
+  const char *error_reason;
+  unsigned feed_seq;     /* counts conn_feed calls (obs-fold detection) */
+  unsigned value_seq;    /* feed_seq of the last header value span */
+  const char *feed_start;
+  int prev_feed_lf;      /* the previous read ended with a line feed */
   char *pending;         /* bytes that arrived while a response was in progress */
   size_t npending;
   char peer[64];

@@ -208,14 +208,6 @@ static void on_up_write(uv_write_t *wr, int status) {
   (void)status; /* a failed write shows up as a read error or EOF */
 }
 
-static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)h;
-  (void)suggested;
-  sy_buf_t *b = sy_buf_new(SY_UP_READ_BUF);
-  *buf = b ? uv_buf_init(b->data, SY_UP_READ_BUF) : uv_buf_init(NULL, 0);
-}
-
-static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_up_timeout(uv_timer_t *t);
 
 static void start_timer(sy_conn_t *c, unsigned ms) {
@@ -252,7 +244,6 @@ static void on_up_ready(sy_upconn_t *u, int status) {
     up_fail(c, 502, "upstream_write_failed", "cannot write to the upstream");
     return;
   }
-  uv_read_start((uv_stream_t *)&u->tcp, up_alloc, on_up_read);
   start_timer(c, r->pool->conf->first_byte_timeout_ms);
 }
 
@@ -533,18 +524,20 @@ static void up_eof(sy_conn_t *c, ssize_t err) {
                         : "the upstream connection failed");
 }
 
-static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  sy_upconn_t *u = s->data;
-  sy_buf_t *b = buf->base != NULL ? sy_buf_of(buf->base) : NULL;
+void sy__proxy_up_read(sy_upconn_t *u, ssize_t nread, sy_buf_t *b) {
   sy_conn_t *c = u->owner;
-  if (c == NULL || nread == 0) {
+  if (nread == 0 || c->req.up != u || c->req.rstate < SY_RS_WAITING) {
+    /* Nothing read, or bytes before the request went out: the latter can only
+     * be the server giving up on the connection, which its EOF will tell. */
     sy_buf_unref(b);
+    if (nread < 0 && c->req.up == u && c->req.rstate < SY_RS_WAITING)
+      up_eof(c, nread);
     return;
   }
   sy_req_t *r = &c->req;
-  if (nread < 0) {
+  if (nread < 0 || b == NULL) {
     sy_buf_unref(b);
-    up_eof(c, nread);
+    up_eof(c, nread < 0 ? nread : UV_ENOBUFS);
     return;
   }
   if (r->rstate == SY_RS_WAITING)
@@ -552,7 +545,7 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   start_timer(c, r->pool->conf->idle_timeout_ms);
   b->len = (size_t)nread;
   r->rbuf = b;
-  int ended = up_feed(c, buf->base, (size_t)nread);
+  int ended = up_feed(c, b->data, (size_t)nread);
   if (!ended) {
     r->rbuf = NULL;
     oq_flush(c);
@@ -565,7 +558,7 @@ void sy__proxy_client_drained(sy_conn_t *c) {
   if (!r->up_paused || r->up == NULL)
     return;
   r->up_paused = 0;
-  uv_read_start((uv_stream_t *)&r->up->tcp, up_alloc, on_up_read);
+  sy__upstream_resume(r->up);
   start_timer(c, r->pool->conf->idle_timeout_ms);
 }
 
@@ -577,7 +570,7 @@ void sy__proxy_client_backlog(sy_conn_t *c) {
     return;
   if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > SY_CLIENT_HIGH_WATER) {
     r->up_paused = 1;
-    uv_read_stop((uv_stream_t *)&r->up->tcp);
+    sy__upstream_pause(r->up);
     uv_timer_stop(&r->up->timer);
   }
 }

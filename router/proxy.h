@@ -114,6 +114,10 @@ void sy__upstream_release(sy_upconn_t *u);
 /* Closes a connection in any state, with a TCP reset if `reset`. The owner is
  * forgotten at once; callbacks for it never run again. */
 void sy__upstream_close(sy_upconn_t *u, int reset);
+/* Stops / restarts reading (client backpressure). A connection otherwise reads
+ * all the time; while lent, what it reads goes to sy__proxy_up_read. */
+void sy__upstream_pause(sy_upconn_t *u);
+void sy__upstream_resume(sy_upconn_t *u);
 /* Marks a server down for a while after a connect failure. */
 void sy__upstream_mark_down(sy_upserver_t *s);
 
@@ -218,6 +222,9 @@ void sy__proxy_start(sy_conn_t *c);
 void sy__proxy_cancel(sy_conn_t *c);
 /* The client's write queue drained below the low-water mark. */
 void sy__proxy_client_drained(sy_conn_t *c);
+/* A read on the upstream connection lent to an exchange: nread as libuv gives
+ * it, b the buffer read into (NULL if none; the callee drops its reference). */
+void sy__proxy_up_read(sy_upconn_t *u, ssize_t nread, sy_buf_t *b);
 /* Frees what the exchange holds (runtime reference, buffers) and resets it. */
 void sy__req_reset(sy_req_t *r);
 

@@ -57,26 +57,43 @@ static void on_idle_timeout(uv_timer_t *t) {
   sy__upstream_close(t->data, 0);
 }
 
-static void idle_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  static char sink[64]; /* bytes read here are never looked at */
-  (void)h;
+/* Bytes read on a connection nobody is using are never looked at. */
+static char sink[64];
+
+static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  sy_upconn_t *u = h->data;
   (void)suggested;
-  *buf = uv_buf_init(sink, sizeof(sink));
+  sy_buf_t *b = u->state == SY_UP_ACTIVE && u->owner != NULL ? sy_buf_new(SY_UP_READ_BUF) : NULL;
+  *buf = b != NULL ? uv_buf_init(b->data, SY_UP_READ_BUF) : uv_buf_init(sink, sizeof(sink));
 }
 
-static void on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  (void)buf;
-  if (nread == 0)
+/* A connection reads from connect to close, whether lent or idle: switching
+ * the read callback per exchange would cost two epoll_ctl calls a request. */
+static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  sy_upconn_t *u = s->data;
+  sy_buf_t *b = buf->base != NULL && buf->base != sink ? sy_buf_of(buf->base) : NULL;
+  if (u->state == SY_UP_ACTIVE && u->owner != NULL) {
+    sy__proxy_up_read(u, nread, b);
     return;
+  }
+  sy_buf_unref(b);
   /* Data or EOF on an idle connection: the server closed it or misbehaves. */
-  sy__upstream_close(s->data, 0);
+  if (nread != 0 && u->state == SY_UP_IDLE)
+    sy__upstream_close(u, 0);
+}
+
+void sy__upstream_pause(sy_upconn_t *u) {
+  uv_read_stop((uv_stream_t *)&u->tcp);
+}
+
+void sy__upstream_resume(sy_upconn_t *u) {
+  uv_read_start((uv_stream_t *)&u->tcp, up_alloc, up_read);
 }
 
 void sy__upstream_release(sy_upconn_t *u) {
   sy_upserver_t *s = u->server;
   u->owner = NULL;
   u->ready_cb = NULL;
-  uv_read_stop((uv_stream_t *)&u->tcp);
   uv_timer_stop(&u->timer);
   if (u->state != SY_UP_ACTIVE || s == NULL || s->nidle >= s->pool->conf->pool_size ||
       s->pool->rt->w->draining) {
@@ -91,7 +108,7 @@ void sy__upstream_release(sy_upconn_t *u) {
     s->idle->prev = u;
   s->idle = u;
   s->nidle++;
-  uv_read_start((uv_stream_t *)&u->tcp, idle_alloc, on_idle_read);
+  sy__upstream_resume(u); /* reading again if paused for backpressure */
   uv_timer_start(&u->timer, on_idle_timeout, s->pool->conf->idle_timeout_ms, 0);
 }
 
@@ -111,6 +128,7 @@ static void on_connect(uv_connect_t *req, int status) {
   }
   uv_tcp_nodelay(&u->tcp, 1);
   u->state = SY_UP_ACTIVE;
+  sy__upstream_resume(u);
   if (cb != NULL)
     cb(u, 0);
 }
@@ -152,7 +170,6 @@ static sy_upconn_t *take_idle(sy_upserver_t *s) {
   if (u == NULL)
     return NULL;
   idle_unlink(u);
-  uv_read_stop((uv_stream_t *)&u->tcp);
   uv_timer_stop(&u->timer);
   u->state = SY_UP_ACTIVE;
   return u;

@@ -352,10 +352,12 @@ static void keep_pending(sy_conn_t *c, const char *p, size_t n) {
     return;
   if (c->npending + n > SY_PENDING_MAX) {
     /* A client pipelining this much is not waiting for answers: stop reading
-     * until the current response is done. */
+     * until the current response is done. The bytes of this read are still all
+     * kept (at most SY_READ_BUF over the cap): they were taken off the socket, and
+     * dropping any would splice the request stream (a later request then parsed
+     * as garbage: see test_pipelined_over_pending_cap in tests/integration). */
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
-    n = SY_PENDING_MAX - c->npending;
   }
   char *np = realloc(c->pending, c->npending + n);
   if (np == NULL)
@@ -430,6 +432,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   switch (c->state) {
   case SY_CS_IDLE:
+    if (c->npending > 0) {
+      /* Pipelined bytes from before are still waiting for on_pending: new bytes go
+       * behind them, or requests would be parsed out of order (a read can come
+       * between sy__conn_exchange_done and its zero-delay on_pending timer). */
+      keep_pending(c, buf->base, (size_t)nread);
+      break;
+    }
+    conn_feed(c, buf->base, (size_t)nread);
+    break;
   case SY_CS_READING:
     conn_feed(c, buf->base, (size_t)nread);
     break;

@@ -360,8 +360,11 @@ static void keep_pending(sy_conn_t *c, const char *p, size_t n) {
     c->reading = 0;
   }
   char *np = realloc(c->pending, c->npending + n);
-  if (np == NULL)
+  if (np == NULL) {
+    /* Dropping bytes would splice the request stream: give up on the client. */
+    sy__conn_close(c);
     return;
+  }
   memcpy(np + c->npending, p, n);
   c->pending = np;
   c->npending += n;
@@ -404,6 +407,8 @@ static void conn_feed(sy_conn_t *c, const char *p, size_t n) {
   if (e == HPE_PAUSED) {
     const char *pos = llhttp_get_error_pos(&c->parser);
     keep_pending(c, pos, (size_t)(p + n - pos));
+    if (c->state == SY_CS_CLOSING)
+      return;
     uv_timer_stop(&c->timer);
     c->state = SY_CS_PROXYING;
     sy__proxy_start(c);

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 void sy_head_init(sy_head_t *h, size_t limit) {
   memset(h, 0, sizeof(*h));
@@ -128,6 +129,20 @@ int sy_http_hop_by_hop(const char *name, size_t n) {
   for (int i = 0; hop[i] != NULL; i++)
     if (sy_token_eq(name, n, hop[i]))
       return 1;
+  return 0;
+}
+
+int sy_http_listed_in(const char *list, size_t len, const char *name, size_t n) {
+  size_t i = 0;
+  while (i < len) {
+    while (i < len && (list[i] == ' ' || list[i] == '\t' || list[i] == ','))
+      i++;
+    size_t start = i;
+    while (i < len && list[i] != ',' && list[i] != ' ' && list[i] != '\t')
+      i++;
+    if (i - start == n && strncasecmp(list + start, name, n) == 0)
+      return 1;
+  }
   return 0;
 }
 

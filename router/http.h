@@ -61,6 +61,10 @@ int sy_token_eq(const char *p, size_t n, const char *lower);
 /* True for headers that describe one connection, not the message (RFC 9110 §7.6.1). */
 int sy_http_hop_by_hop(const char *name, size_t n);
 
+/* True if `name` is one of the comma-separated tokens of `list` (a Connection
+ * header value): such headers are hop-by-hop too and must not be forwarded. */
+int sy_http_listed_in(const char *list, size_t len, const char *name, size_t n);
+
 /* The standard reason phrase of a status code ("Unknown" if none). */
 const char *sy_http_reason(int status);
 

@@ -32,9 +32,18 @@ static void up_finish(sy_conn_t *c, int reusable);
 
 /* ---- building the upstream request ---- */
 
-static int is_skipped_request_header(const char *name, size_t n, const sy_variant_conf_t *v) {
+/* Headers named by a Connection header are hop-by-hop (RFC 9110 §7.6.1). */
+static int named_by_connection(const sy_head_t *h, const char *name, size_t n) {
+  size_t len;
+  const char *cv = sy_head_get(h, "connection", &len);
+  return cv != NULL && sy_http_listed_in(cv, len, name, n);
+}
+
+static int is_skipped_request_header(const sy_head_t *h, const char *name, size_t n,
+                                     const sy_variant_conf_t *v) {
   if (sy_http_hop_by_hop(name, n) || sy_token_eq(name, n, "content-length") ||
-      sy_token_eq(name, n, "expect") || sy_token_eq(name, n, "traceparent"))
+      sy_token_eq(name, n, "expect") || sy_token_eq(name, n, "traceparent") ||
+      named_by_connection(h, name, n))
     return 1;
   /* A variant's own header replaces the client's of the same name. */
   for (size_t i = 0; v != NULL && i < v->nheaders; i++)
@@ -68,7 +77,7 @@ static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v
   for (size_t i = 0; !err && i < h->nhdrs; i++) {
     const sy_hdr_t *hd = &h->hdrs[i];
     const char *name = h->buf + hd->name_off;
-    if (is_skipped_request_header(name, hd->name_len, v))
+    if (is_skipped_request_header(h, name, hd->name_len, v))
       continue;
     if (sy_token_eq(name, hd->name_len, "x-forwarded-for")) {
       /* Append the client to the chain it arrived with. */
@@ -308,8 +317,10 @@ static void on_up_timeout(uv_timer_t *t) {
 
 /* ---- response head to the client ---- */
 
-static int skip_response_header(const char *name, size_t n) {
-  return sy_http_hop_by_hop(name, n) && !sy_token_eq(name, n, "transfer-encoding");
+static int skip_response_header(const sy_head_t *h, const char *name, size_t n) {
+  if (sy_http_hop_by_hop(name, n))
+    return !sy_token_eq(name, n, "transfer-encoding"); /* the body keeps its framing */
+  return named_by_connection(h, name, n);
 }
 
 static sy_buf_t *build_client_head(sy_conn_t *c) {
@@ -326,7 +337,7 @@ static sy_buf_t *build_client_head(sy_conn_t *c) {
   for (size_t i = 0; !err && i < h->nhdrs; i++) {
     const sy_hdr_t *hd = &h->hdrs[i];
     const char *name = h->buf + hd->name_off;
-    if (skip_response_header(name, hd->name_len))
+    if (skip_response_header(h, name, hd->name_len))
       continue;
     if (r->dechunk && sy_token_eq(name, hd->name_len, "transfer-encoding"))
       continue;
@@ -544,6 +555,15 @@ void sy__proxy_up_read(sy_upconn_t *u, ssize_t nread, sy_buf_t *b) {
     r->rstate = SY_RS_HEAD;
   start_timer(c, r->pool->conf->idle_timeout_ms);
   b->len = (size_t)nread;
+  if (b->len < SY_UP_READ_BUF / 4) {
+    /* A small read (an SSE event) may wait in a slow client's queue: keep only
+     * the bytes it holds, not the whole read buffer (glibc shrinks in place). */
+    sy_buf_t *nb = realloc(b, sizeof(*b) + b->len);
+    if (nb != NULL) {
+      b = nb;
+      b->cap = b->len;
+    }
+  }
   r->rbuf = b;
   int ended = up_feed(c, b->data, (size_t)nread);
   if (!ended) {

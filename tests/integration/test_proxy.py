@@ -107,6 +107,16 @@ def test_hop_by_hop_headers_not_forwarded(env):
           "hop-by-hop response headers: %r", r.headers)
 
 
+def test_connection_named_headers_not_forwarded(env):
+    # RFC 9110 7.6.1: a header named by Connection is hop-by-hop too.
+    mock, router = start(env)
+    r = h.post_chat(router.port, [("x-mock-echo", "1"), ("Connection", "keep-alive, X-Secret"),
+                                  ("X-Secret", "hop-only"), ("x-custom", "kept")])
+    hd = echo_of(r)["headers"]
+    check("x-secret" not in hd, "header named by Connection forwarded: %r", hd)
+    check(hd.get("x-custom") == "kept", "end-to-end header dropped: %r", hd)
+
+
 def test_system_prompt_insert_and_retrieval(env):
     mock, router = start(env)
     msgs = [{"role": "user", "content": "what is switchyard?"}]

@@ -34,6 +34,7 @@
 #define MAX_WEIGHT 1e6
 #define MAX_MS 86400000LL     /* one day */
 #define MAX_BYTES (1LL << 30) /* 1 GiB */
+#define MAX_STREAM_BYTES (1LL << 40) /* 1 TiB: streamed bodies are not held in memory */
 
 /* What later fields need from earlier ones; the walk's `user` state. */
 typedef struct build_s {
@@ -585,6 +586,8 @@ static const sy__yaml_field_t limits_fields[] = {
      NULL},
     {"max_body_bytes", sy__yaml_p_size, offsetof(sy_limits_t, max_body_bytes), 1, MAX_BYTES, 0,
      NULL},
+    {"max_stream_body_bytes", sy__yaml_p_size, offsetof(sy_limits_t, max_stream_body_bytes), 1,
+     MAX_STREAM_BYTES, 0, NULL},
     {"header_timeout_ms", sy__yaml_p_uint, offsetof(sy_limits_t, header_timeout_ms), 1, MAX_MS, 0,
      NULL},
     {"idle_timeout_ms", sy__yaml_p_uint, offsetof(sy_limits_t, idle_timeout_ms), 1, MAX_MS, 0,
@@ -610,6 +613,7 @@ static void set_defaults(sy_config_t *cfg) {
   cfg->workers = 1;
   cfg->limits.max_header_bytes = 16384;
   cfg->limits.max_body_bytes = 1u << 20;
+  cfg->limits.max_stream_body_bytes = 100u << 20;
   cfg->limits.header_timeout_ms = 10000;
   cfg->limits.idle_timeout_ms = 60000;
   cfg->limits.shutdown_timeout_ms = 30000;

@@ -83,7 +83,9 @@ typedef enum {
 
 typedef struct sy_limits_s {
   size_t max_header_bytes;         /* default 16384 -> 431 */
-  size_t max_body_bytes;           /* default 1 MiB -> 413 */
+  size_t max_body_bytes;           /* default 1 MiB -> 413, for bodies held in memory */
+  size_t max_stream_body_bytes;    /* default 100 MiB -> 413: bodies over 64 KiB that no
+                                      rewrite needs are streamed upstream, not held */
   unsigned header_timeout_ms;      /* default 10000 -> 408: first byte to end of headers (also body) */
   unsigned idle_timeout_ms;        /* default 60000: idle keep-alive client, closed silently */
   unsigned shutdown_timeout_ms;    /* default 30000: SIGTERM drain deadline */

@@ -166,17 +166,28 @@ static void write_literal(sy_conn_t *c, const char *s) {
 
 /* ---- timers ---- */
 
+/* Refuses the request being read with `resp` and closes after it. With a
+ * streamed upload the upstream leg may be running: it is cancelled, and if the
+ * response head already went out the connection is cut instead. */
+static void conn_fail(sy_conn_t *c, sy_buf_t *resp, int status) {
+  sy_req_t *r = &c->req;
+  if (resp == NULL || r->rstate == SY_RS_BODY) {
+    sy_buf_unref(resp);
+    sy__conn_abort(c);
+    return;
+  }
+  if (r->rstate != SY_RS_NONE && r->rstate != SY_RS_DONE)
+    sy__proxy_cancel(c);
+  sy__conn_respond(c, resp, status, 1);
+}
+
 static void on_header_timeout(uv_timer_t *t) {
   sy_conn_t *c = t->data;
   if (c->state != SY_CS_IDLE && c->state != SY_CS_READING)
     return;
   sy_buf_t *resp = sy_http_error(408, "invalid_request_error", "request_timeout",
                                  "the request was not received in time", NULL, 0);
-  if (resp == NULL) {
-    sy__conn_close(c);
-    return;
-  }
-  sy__conn_respond(c, resp, 408, 1);
+  conn_fail(c, resp, 408);
 }
 
 static void on_idle_timeout(uv_timer_t *t) {
@@ -289,10 +300,15 @@ static int on_headers_complete(llhttp_t *p) {
     return reject(c, 505);
   if (llhttp_get_upgrade(p) || llhttp_get_method(p) == HTTP_CONNECT)
     return reject(c, 501);
+  int refuse = 0;
+  int stream = sy__proxy_head(c, &refuse);
+  if (refuse)
+    return reject(c, refuse);
   size_t max = limits(c)->max_body_bytes;
-  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > max)
+  if (!stream && (p->flags & F_CONTENT_LENGTH) && p->content_length > max)
     return reject(c, 413);
-  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0 && r->body_cap < p->content_length) {
+  if (!stream && (p->flags & F_CONTENT_LENGTH) && p->content_length > 0 &&
+      r->body_cap < p->content_length) {
     char *nb = realloc(r->body, p->content_length);
     if (nb == NULL)
       return reject(c, 500);
@@ -304,12 +320,23 @@ static int on_headers_complete(llhttp_t *p) {
   if (expect != NULL && sy_token_eq(expect, elen, "100-continue") &&
       ((p->flags & F_CHUNKED) || p->content_length > 0))
     write_literal(c, "HTTP/1.1 100 Continue\r\n\r\n");
+  if (stream) {
+    /* The upstream leg starts now, outside this callback (see conn_feed). */
+    c->pause_reason = SY_PAUSE_STREAM;
+    return HPE_PAUSED;
+  }
   return 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t n) {
   sy_conn_t *c = p->data;
   sy_req_t *r = &c->req;
+  if (r->stream_body) {
+    /* A streamed body may take long; what must not is a pause between reads. */
+    uv_timer_start(&c->timer, on_header_timeout, limits(c)->header_timeout_ms, 0);
+    int refuse = sy__proxy_body(c, at, n);
+    return refuse ? reject(c, refuse) : 0;
+  }
   if (r->body_len + n > limits(c)->max_body_bytes)
     return reject(c, 413);
   if (r->body_len + n > r->body_cap) {
@@ -330,6 +357,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
 static int on_message_complete(llhttp_t *p) {
   sy_conn_t *c = p->data;
   c->req.keepalive = llhttp_should_keep_alive(p);
+  c->pause_reason = SY_PAUSE_COMPLETE;
   return HPE_PAUSED;
 }
 
@@ -389,24 +417,42 @@ static void reply_parse_error(sy_conn_t *c, llhttp_errno_t e) {
     snprintf(msg, sizeof(msg), "%s", sy_http_reason(status));
   (void)e;
   sy_buf_t *resp = sy_http_error(status, "invalid_request_error", code, msg, NULL, 0);
-  if (resp == NULL) {
-    sy__conn_close(c);
-    return;
-  }
   c->state = SY_CS_READING;
-  sy__conn_respond(c, resp, status, 1);
+  conn_fail(c, resp, status);
 }
+
+static void conn_parse(sy_conn_t *c, const char *p, size_t n);
 
 static void conn_feed(sy_conn_t *c, const char *p, size_t n) {
   c->feed_seq++;
   c->feed_start = p;
-  llhttp_errno_t e = llhttp_execute(&c->parser, p, n);
+  conn_parse(c, p, n);
+  /* For the next feed's obs-fold check; c lives at least until the next loop turn. */
   c->prev_feed_lf = n > 0 && p[n - 1] == '\n';
-  if (e == HPE_OK)
-    return;
-  if (e == HPE_PAUSED) {
+}
+
+static void conn_parse(sy_conn_t *c, const char *p, size_t n) {
+  for (;;) {
+    llhttp_errno_t e = llhttp_execute(&c->parser, p, n);
+    if (e == HPE_OK)
+      return;
+    if (e != HPE_PAUSED) {
+      reply_parse_error(c, e);
+      return;
+    }
     const char *pos = llhttp_get_error_pos(&c->parser);
-    keep_pending(c, pos, (size_t)(p + n - pos));
+    n -= (size_t)(pos - p);
+    p = pos;
+    if (c->pause_reason == SY_PAUSE_STREAM) {
+      /* A streamed body: start the upstream leg, then parse on. */
+      sy__proxy_stream_start(c);
+      if (c->state == SY_CS_CLOSING)
+        return;
+      llhttp_resume(&c->parser);
+      continue;
+    }
+    /* The request is complete; what follows is the next one. */
+    keep_pending(c, p, n);
     if (c->state == SY_CS_CLOSING)
       return;
     uv_timer_stop(&c->timer);
@@ -414,7 +460,6 @@ static void conn_feed(sy_conn_t *c, const char *p, size_t n) {
     sy__proxy_start(c);
     return;
   }
-  reply_parse_error(c, e);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -460,6 +505,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static void start_reading(sy_conn_t *c) {
   c->reading = 1;
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+void sy__conn_pause_reading(sy_conn_t *c) {
+  if (c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+}
+
+void sy__conn_resume_reading(sy_conn_t *c) {
+  if (!c->reading && c->state != SY_CS_CLOSING)
+    start_reading(c);
 }
 
 void sy__conn_accept(sy_worker_t *w, uv_stream_t *server) {

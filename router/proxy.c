@@ -18,6 +18,7 @@
  * body is never mistaken for a complete one.
  */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,7 +63,7 @@ static int append_header(sy_buf_t **b, const char *name, size_t nlen, const char
 
 /* The request head and body as they go upstream, in one buffer. */
 static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v,
-                                        const char *body, size_t body_len) {
+                                        const char *body, size_t body_len, int64_t declared) {
   sy_req_t *r = &c->req;
   sy_head_t *h = &r->head;
   sy_buf_t *b = sy_buf_new(h->len + body_len + 512);
@@ -98,9 +99,13 @@ static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v
     err = append_header(&b, "traceparent", 11, tp, SY_TRACEPARENT_LEN);
   if (!err && !have_xff)
     err = append_header(&b, "X-Forwarded-For", 15, c->peer, strlen(c->peer));
-  int n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n\r\n", body_len);
+  /* declared < 0: the body follows chunked (streamed from a chunked client). */
+  int n = declared < 0
+              ? snprintf(cl, sizeof(cl), "Transfer-Encoding: chunked\r\n\r\n")
+              : snprintf(cl, sizeof(cl), "Content-Length: %" PRId64 "\r\n\r\n", declared);
   /* A bodiless GET/HEAD keeps no Content-Length, as the client sent it. */
-  if (!err && body_len == 0 && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0))
+  if (!err && declared == 0 &&
+      (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0))
     err = sy_buf_append(&b, "\r\n", 2);
   else if (!err)
     err = sy_buf_append(&b, cl, (size_t)n);
@@ -138,7 +143,13 @@ static void reply_error(sy_conn_t *c, int status, const char *type, const char *
   sy__conn_respond(c, resp, status, close);
 }
 
-void sy__proxy_start(sy_conn_t *c) {
+static const sy_variant_conf_t *variant_of(const sy_req_t *r) {
+  return r->exp >= 0 ? &r->rt->cfg->experiments[r->exp].variants[r->variant] : NULL;
+}
+
+/* Picks the experiment, the variant and its propensity, and the upstream pool
+ * (left NULL when nothing routes the request: a 404 once it is read). */
+static void route_request(sy_conn_t *c) {
   sy_req_t *r = &c->req;
   sy_worker_t *w = c->w;
   r->rt = sy__runtime_ref(w->rt);
@@ -151,22 +162,59 @@ void sy__proxy_start(sy_conn_t *c) {
 
   r->exp = sy_route_match(cfg, r->method, r->head.buf + r->head.line_off, r->head.line_len,
                           &r->head);
-  const sy_variant_conf_t *v = NULL;
   if (r->exp >= 0) {
     const sy_experiment_conf_t *e = &cfg->experiments[r->exp];
     const sy_split_t *s = &r->rt->splits[r->exp];
     r->variant = choose_variant(c, e, s);
     r->propensity = sy_split_propensity(s, r->variant);
-    v = &e->variants[r->variant];
-    r->pool = &r->rt->pools[v->upstream];
+    r->pool = &r->rt->pools[e->variants[r->variant].upstream];
   } else if (cfg->default_kind == SY_DEFAULT_PASS) {
     r->pool = &r->rt->pools[cfg->default_upstream];
-  } else {
+  }
+}
+
+int sy__proxy_head(sy_conn_t *c, int *reject_status) {
+  sy_req_t *r = &c->req;
+  llhttp_t *p = &c->parser;
+  route_request(c);
+  const sy_variant_conf_t *v = variant_of(r);
+  int chunked = (p->flags & F_CHUNKED) != 0;
+  int sized = (p->flags & F_CONTENT_LENGTH) != 0;
+  /* Small bodies are buffered even when nothing rewrites them: it costs little
+   * and lets a request on a stale pooled connection be retried. */
+  if (r->pool == NULL || (v != NULL && sy_rewrite_needs_body(v)) ||
+      !(chunked || (sized && p->content_length > SY_STREAM_MIN_BODY)))
+    return 0;
+  if (sized && p->content_length > r->rt->cfg->limits.max_stream_body_bytes) {
+    *reject_status = 413;
+    return 0;
+  }
+  r->stream_body = 1;
+  r->stream_chunked = chunked;
+  r->out = build_upstream_request(c, v, NULL, 0, chunked ? -1 : (int64_t)p->content_length);
+  if (r->out == NULL) {
+    *reject_status = 500;
+    return 0;
+  }
+  return 1;
+}
+
+void sy__proxy_stream_start(sy_conn_t *c) {
+  up_send(c);
+}
+
+void sy__proxy_start(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  if (r->stream_body) {
+    sy__proxy_body_done(c);
+    return;
+  }
+  if (r->pool == NULL) {
     reply_error(c, 404, "invalid_request_error", "not_found",
                 "no route for this request (no experiment matches and there is no default route)");
     return;
   }
-
+  const sy_variant_conf_t *v = variant_of(r);
   char *body = r->body;
   size_t body_len = r->body_len;
   char *rewritten = NULL;
@@ -179,7 +227,8 @@ void sy__proxy_start(sy_conn_t *c) {
     }
     body = rewritten;
   }
-  r->out = build_upstream_request(c, v, body, body_len);
+  r->body_done = 1;
+  r->out = build_upstream_request(c, v, body, body_len, (int64_t)body_len);
   free(rewritten);
   if (r->out == NULL) {
     reply_error(c, 500, "server_error", "internal_error", "out of memory");
@@ -211,17 +260,125 @@ static void up_send(sy_conn_t *c) {
   up_connect(c);
 }
 
-static void on_up_write(uv_write_t *wr, int status) {
-  sy_buf_unref(wr->data);
-  free(wr);
-  (void)status; /* a failed write shows up as a read error or EOF */
-}
-
 static void on_up_timeout(uv_timer_t *t);
 
 static void start_timer(sy_conn_t *c, unsigned ms) {
   sy_upconn_t *u = c->req.up;
   uv_timer_start(&u->timer, on_up_timeout, ms, 0);
+}
+
+typedef struct up_wreq_s {
+  uv_write_t req;
+  unsigned n;
+  sy_buf_t *owners[4];
+} up_wreq_t;
+
+static void on_up_write(uv_write_t *req, int status) {
+  up_wreq_t *wr = (up_wreq_t *)req;
+  sy_upconn_t *u = req->handle->data;
+  for (unsigned i = 0; i < wr->n; i++)
+    sy_buf_unref(wr->owners[i]);
+  free(wr);
+  /* A failed write shows up as a read error or EOF; here only flow control. */
+  sy_conn_t *c = status == 0 ? u->owner : NULL;
+  if (c != NULL && c->req.up == u && c->req.client_paused &&
+      uv_stream_get_write_queue_size((uv_stream_t *)&u->tcp) < SY_CLIENT_LOW_WATER) {
+    c->req.client_paused = 0;
+    sy__conn_resume_reading(c);
+  }
+}
+
+/* Writes bufs upstream, taking over one reference to each owner. */
+static int up_write(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, unsigned n) {
+  sy_req_t *r = &c->req;
+  up_wreq_t *wr = malloc(sizeof(*wr));
+  if (wr != NULL) {
+    wr->n = n;
+    memcpy(wr->owners, owners, n * sizeof(*owners));
+    if (uv_write(&wr->req, (uv_stream_t *)&r->up->tcp, bufs, n, on_up_write) == 0) {
+      if (!r->client_paused && !r->body_done &&
+          uv_stream_get_write_queue_size((uv_stream_t *)&r->up->tcp) > SY_CLIENT_HIGH_WATER) {
+        r->client_paused = 1; /* the upstream reads slower than the client sends */
+        sy__conn_pause_reading(c);
+      }
+      return 0;
+    }
+    free(wr);
+  }
+  for (unsigned i = 0; i < n; i++)
+    sy_buf_unref(owners[i]);
+  return -1;
+}
+
+/* Streamed body bytes as they go upstream: a copy (the client read buffer is
+ * reused), chunk-framed if the client sent the body chunked. */
+static int up_write_body(sy_conn_t *c, const char *p, size_t n) {
+  sy_req_t *r = &c->req;
+  char frame[24];
+  size_t flen = r->stream_chunked ? (size_t)snprintf(frame, sizeof(frame), "%zx\r\n", n) : 0;
+  sy_buf_t *b = sy_buf_new(flen + n + 2);
+  if (b == NULL)
+    return -1;
+  memcpy(b->data, frame, flen);
+  memcpy(b->data + flen, p, n);
+  b->len = flen + n;
+  if (r->stream_chunked) {
+    memcpy(b->data + b->len, "\r\n", 2);
+    b->len += 2;
+  }
+  uv_buf_t ub = uv_buf_init(b->data, (unsigned)b->len);
+  return up_write(c, &ub, &b, 1);
+}
+
+/* The whole request is upstream: now the first-byte clock runs. */
+static void up_request_sent(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  if (r->stream_chunked) {
+    static const char last[] = "0\r\n\r\n";
+    sy_buf_t *b = sy_buf_new(5);
+    if (b != NULL) {
+      memcpy(b->data, last, 5);
+      b->len = 5;
+      uv_buf_t ub = uv_buf_init(b->data, 5);
+      up_write(c, &ub, &b, 1);
+    }
+  }
+  if (r->rstate == SY_RS_WAITING)
+    start_timer(c, r->pool->conf->first_byte_timeout_ms);
+}
+
+int sy__proxy_body(sy_conn_t *c, const char *p, size_t n) {
+  sy_req_t *r = &c->req;
+  r->body_seen += n;
+  if (r->body_seen > r->rt->cfg->limits.max_stream_body_bytes)
+    return 413;
+  if (r->head_sent)
+    return up_write_body(c, p, n) < 0 ? 500 : 0;
+  /* Not connected yet: hold the bytes, and stop reading if they pile up. */
+  if (r->body_len + n > r->body_cap) {
+    size_t cap = r->body_cap ? r->body_cap : 16384;
+    while (cap < r->body_len + n)
+      cap *= 2;
+    char *nb = realloc(r->body, cap);
+    if (nb == NULL)
+      return 500;
+    r->body = nb;
+    r->body_cap = cap;
+  }
+  memcpy(r->body + r->body_len, p, n);
+  r->body_len += n;
+  if (r->body_len > SY_CLIENT_HIGH_WATER && !r->client_paused) {
+    r->client_paused = 1;
+    sy__conn_pause_reading(c);
+  }
+  return 0;
+}
+
+void sy__proxy_body_done(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  r->body_done = 1;
+  if (r->head_sent)
+    up_request_sent(c);
 }
 
 static void on_up_ready(sy_upconn_t *u, int status) {
@@ -236,24 +393,33 @@ static void on_up_ready(sy_upconn_t *u, int status) {
     up_fail(c, 502, "upstream_connect_failed", "cannot connect to the upstream");
     return;
   }
-  uv_write_t *wr = malloc(sizeof(*wr));
-  if (wr == NULL) {
-    up_fail(c, 502, "internal_error", "out of memory");
-    return;
-  }
-  wr->data = sy_buf_ref(r->out);
-  uv_buf_t b = uv_buf_init(r->out->data, (unsigned)r->out->len);
   r->rstate = SY_RS_WAITING;
   llhttp_init(&r->rparser, HTTP_RESPONSE, &c->w->resp_settings);
   r->rparser.data = c;
   sy_head_reset(&r->rhead);
-  if (uv_write(wr, (uv_stream_t *)&u->tcp, &b, 1, on_up_write) < 0) {
-    sy_buf_unref(wr->data);
-    free(wr);
+  sy_buf_t *out = sy_buf_ref(r->out);
+  uv_buf_t ub = uv_buf_init(out->data, (unsigned)out->len);
+  if (up_write(c, &ub, &out, 1) < 0) {
     up_fail(c, 502, "upstream_write_failed", "cannot write to the upstream");
     return;
   }
-  start_timer(c, r->pool->conf->first_byte_timeout_ms);
+  r->head_sent = 1;
+  if (r->stream_body && r->body_len > 0) {
+    /* What arrived while connecting. */
+    int err = up_write_body(c, r->body, r->body_len);
+    r->body_len = 0;
+    if (err < 0) {
+      up_fail(c, 502, "upstream_write_failed", "cannot write to the upstream");
+      return;
+    }
+    if (r->client_paused &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&u->tcp) < SY_CLIENT_LOW_WATER) {
+      r->client_paused = 0;
+      sy__conn_resume_reading(c);
+    }
+  }
+  if (r->body_done)
+    up_request_sent(c);
 }
 
 /* Drops the upstream connection: back to the pool if reusable, else closed. */
@@ -509,6 +675,8 @@ static int up_feed(sy_conn_t *c, const char *p, size_t n) {
 /* The response is complete and queued: release the upstream, end the exchange. */
 static void up_finish(sy_conn_t *c, int reusable) {
   sy_req_t *r = &c->req;
+  if (!r->body_done)
+    reusable = 0; /* the upstream answered before the streamed body ended */
   oq_flush(c);
   up_detach(c, reusable);
   r->rstate = SY_RS_DONE;
@@ -518,6 +686,7 @@ static void up_finish(sy_conn_t *c, int reusable) {
 static void up_eof(sy_conn_t *c, ssize_t err) {
   sy_req_t *r = &c->req;
   if (r->rstate == SY_RS_WAITING && r->up != NULL && r->up->uses > 0 && r->attempts < 2 &&
+      !r->stream_body &&
       r->rhead.len == 0) {
     /* A pooled connection the server had closed: retry once on a fresh one. */
     up_detach(c, 0);
@@ -638,5 +807,11 @@ void sy__req_reset(sy_req_t *r) {
   r->rbuf = NULL;
   r->noq = 0;
   r->keepalive = 0;
+  r->stream_body = 0;
+  r->stream_chunked = 0;
+  r->body_done = 0;
+  r->head_sent = 0;
+  r->client_paused = 0;
+  r->body_seen = 0;
   r->method[0] = '\0';
 }

@@ -40,6 +40,7 @@ typedef struct sy_uppool_s sy_uppool_t;
 #define SY_CLIENT_LOW_WATER (64 * 1024)
 #define SY_PENDING_MAX 65536    /* pipelined bytes kept while a response is in flight */
 #define SY_OUTQ 16              /* iovecs gathered into one uv_write to the client */
+#define SY_STREAM_MIN_BODY 65536 /* larger bodies that nothing rewrites are streamed */
 
 /* ---- runtime: one loaded config and everything derived from it ---- */
 
@@ -140,6 +141,12 @@ typedef struct sy_req_s {
   char *body;
   size_t body_len, body_cap;
   uint64_t t_start; /* uv_hrtime() at the first byte of the request */
+  int stream_body;    /* the body goes upstream as it arrives (nothing rewrites it) */
+  int stream_chunked; /* ... chunk-framed, as the client sent it */
+  int body_done;      /* the client's request message is complete */
+  int head_sent;      /* the request head has been written upstream */
+  int client_paused;  /* client reads stopped: the upstream takes the body slowly */
+  uint64_t body_seen; /* streamed body bytes received so far */
 
   /* routing */
   sy_runtime_t *rt; /* referenced for the life of the exchange */
@@ -171,6 +178,8 @@ typedef struct sy_req_s {
 
 /* ---- client connections ---- */
 
+enum { SY_PAUSE_STREAM = 1, SY_PAUSE_COMPLETE = 2 };
+
 typedef enum {
   SY_CS_IDLE = 0, /* between requests */
   SY_CS_READING,  /* a request is arriving */
@@ -187,6 +196,7 @@ struct sy_conn_s {
   sy_cstate_t state;
   unsigned handles;
   int reading;           /* uv_read_start is in effect */
+  int pause_reason;      /* why llhttp paused: SY_PAUSE_STREAM or SY_PAUSE_COMPLETE */
   int error_status;      /* set by a parser callback that rejects the request */
   const char *error_reason;
   unsigned feed_seq;     /* counts conn_feed calls (obs-fold detection) */
@@ -213,9 +223,23 @@ void sy__conn_abort(sy_conn_t *c);
 /* Closes an idle connection (drain); no-op for a busy one. */
 void sy__conn_close_if_idle(sy_conn_t *c);
 void sy__conn_close(sy_conn_t *c);
+/* Flow control of the client's request body (streamed uploads). */
+void sy__conn_pause_reading(sy_conn_t *c);
+void sy__conn_resume_reading(sy_conn_t *c);
 
 /* proxy.c */
 void sy__proxy_init_settings(llhttp_settings_t *s);
+/* The request head is complete (called inside the parser callback): routes it
+ * and decides whether its body is streamed. Returns 1 if the caller must pause
+ * the parser and call sy__proxy_stream_start outside the callback; sets
+ * *reject_status (413, 500) if the request must be refused. */
+int sy__proxy_head(sy_conn_t *c, int *reject_status);
+void sy__proxy_stream_start(sy_conn_t *c);
+/* Body bytes of a streamed request (inside on_body). Returns 0 or a status to
+ * refuse the request with. */
+int sy__proxy_body(sy_conn_t *c, const char *p, size_t n);
+/* The streamed request's message is complete. */
+void sy__proxy_body_done(sy_conn_t *c);
 /* The request in c->req is complete: route it and start the upstream leg. */
 void sy__proxy_start(sy_conn_t *c);
 /* The client went away: stop the upstream leg (its connection is closed, not pooled). */

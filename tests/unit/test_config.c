@@ -149,6 +149,7 @@ static const char FULL[] =
     "limits:\n"
     "  max_header_bytes: 8192\n"
     "  max_body_bytes: 2097152\n"
+    "  max_stream_body_bytes: 5368709120\n"
     "  header_timeout_ms: 5000\n"
     "  idle_timeout_ms: 30000\n"
     "  shutdown_timeout_ms: 15000\n"
@@ -208,12 +209,13 @@ static void check_full_top(const sy_config_t *cfg) {
   CHECK(strcmp(cfg->listeners[1].host, "::1") == 0 && cfg->listeners[1].port == 8081);
   CHECK(cfg->limits.max_header_bytes == 8192);
   CHECK(cfg->limits.max_body_bytes == 2097152);
+  CHECK(cfg->limits.max_stream_body_bytes == 5368709120ULL);
   CHECK(cfg->limits.header_timeout_ms == 5000);
   CHECK(cfg->limits.idle_timeout_ms == 30000);
   CHECK(cfg->limits.shutdown_timeout_ms == 15000);
   CHECK(cfg->nupstreams == 2);
   const sy_upstream_conf_t *u = &cfg->upstreams[0];
-  CHECK(strcmp(u->name, "primary") == 0 && u->line == 12);
+  CHECK(strcmp(u->name, "primary") == 0 && u->line == 13);
   CHECK(u->nservers == 3);
   CHECK(strcmp(u->servers[1].host, "llm.internal") == 0 && u->servers[1].port == 443);
   CHECK(strcmp(u->servers[2].host, "fe80::1%eth0") == 0 && u->servers[2].port == 80);
@@ -227,7 +229,7 @@ static void check_full_top(const sy_config_t *cfg) {
 }
 
 static void check_full_chat(const sy_experiment_conf_t *e) {
-  CHECK(strcmp(e->id, "chat") == 0 && e->line == 26);
+  CHECK(strcmp(e->id, "chat") == 0 && e->line == 27);
   CHECK(strcmp(e->method, "POST") == 0);
   CHECK(strcmp(e->match_header, "x-task-type") == 0);
   CHECK(strcmp(e->match_header_value, "Chat") == 0); /* values keep their case */
@@ -235,7 +237,7 @@ static void check_full_chat(const sy_experiment_conf_t *e) {
   CHECK(strcmp(e->salt, "chat-2026-11") == 0);
   CHECK(e->policy == SY_POLICY_SPLIT && e->nvariants == 2 && e->control == 1);
   const sy_variant_conf_t *a = &e->variants[0], *b = &e->variants[1];
-  CHECK(a->line == 37 && strcmp(a->version, "2") == 0);
+  CHECK(a->line == 38 && strcmp(a->version, "2") == 0);
   CHECK(a->upstream == 0 && a->weight == 0.25);
   CHECK(strcmp(a->model, "model-a") == 0);
   CHECK(strcmp(a->prompt_version, "concise-v2") == 0);
@@ -281,6 +283,7 @@ static void test_defaults(void) {
   CHECK(cfg->workers == 1);
   CHECK(cfg->limits.max_header_bytes == 16384);
   CHECK(cfg->limits.max_body_bytes == 1048576);
+  CHECK(cfg->limits.max_stream_body_bytes == 104857600);
   CHECK(cfg->limits.header_timeout_ms == 10000);
   CHECK(cfg->limits.idle_timeout_ms == 60000);
   CHECK(cfg->limits.shutdown_timeout_ms == 30000);

@@ -622,7 +622,8 @@ static bool apply_override(resp_t *r, const char *key, size_t kn, const char *v,
   if (KEY("chunks")) return parse_int(v, vn, 0, MAX_CHUNKS, &r->chunks);
   if (KEY("interval-ms")) return parse_int(v, vn, 0, MAX_MS, &r->interval_ms);
   if (KEY("reset-after")) return parse_int(v, vn, -1, MAX_CHUNKS, &r->reset_after);
-  if (KEY("status")) return parse_int(v, vn, 200, 599, &r->status);
+  if (KEY("status"))  /* 200 = normal answer; 4xx/5xx = error JSON */
+    return parse_int(v, vn, 200, 599, &r->status) && (r->status == 200 || r->status >= 400);
   if (KEY("close")) return parse_bool(v, vn, &r->close);
   if (KEY("echo")) return parse_bool(v, vn, &r->echo);
   return false;
@@ -823,6 +824,7 @@ static int on_header_value_complete(llhttp_t *p) {
 
 static int on_headers_complete(llhttp_t *p) {
   conn_t *c = p->data;
+  if (p->content_length == 0 && !(p->flags & F_CHUNKED)) return 0;
   for (size_t i = 0; i < c->nhdrs; i++) {
     const hdr_t *h = &c->hdrs[i];
     if (h->name_len == 6 && !memcmp(c->head.p + h->name_off, "expect", 6) &&

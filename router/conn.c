@@ -133,24 +133,35 @@ static void on_write(uv_write_t *req, int status) {
 }
 
 int sy__conn_write(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, unsigned n) {
-  wreq_t *wr = c->state == SY_CS_CLOSING || uv_is_closing((uv_handle_t *)&c->tcp)
-                   ? NULL
-                   : malloc(sizeof(*wr));
-  if (wr == NULL) {
+  uv_stream_t *s = (uv_stream_t *)&c->tcp;
+  if (c->state == SY_CS_CLOSING || uv_is_closing((uv_handle_t *)s)) {
     for (unsigned i = 0; i < n; i++)
       sy_buf_unref(owners[i]);
     return -1;
   }
-  wr->n = n;
-  memcpy(wr->owners, owners, n * sizeof(*owners));
-  if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, bufs, n, on_write) < 0) {
-    for (unsigned i = 0; i < n; i++)
-      sy_buf_unref(owners[i]);
-    free(wr);
-    sy__conn_close(c);
+  uv_buf_t left[SY_OUTQ];
+  unsigned nleft = n;
+  memcpy(left, bufs, n * sizeof(*bufs));
+  int r = sy__try_write(s, left, &nleft);
+  if (r == 0 && nleft > 0) {
+    wreq_t *wr = malloc(sizeof(*wr));
+    if (wr != NULL) {
+      wr->n = n;
+      memcpy(wr->owners, owners, n * sizeof(*owners));
+      if (uv_write(&wr->req, s, left, nleft, on_write) == 0) {
+        sy__proxy_client_backlog(c);
+        return 0;
+      }
+      free(wr);
+    }
+    r = -1;
+  }
+  for (unsigned i = 0; i < n; i++)
+    sy_buf_unref(owners[i]);
+  if (r < 0) {
+    sy__conn_close(c); /* the client is gone; cancels the upstream leg */
     return -1;
   }
-  sy__proxy_client_backlog(c);
   return 0;
 }
 
@@ -404,6 +415,8 @@ static void reply_parse_error(sy_conn_t *c, llhttp_errno_t e) {
                      : status == 431 ? "header_fields_too_large"
                      : status == 505 ? "http_version_not_supported"
                      : status == 501 ? "not_implemented"
+                     : status == 502 ? "upstream_write_failed"
+                     : status == 500 ? "internal_error"
                                      : "bad_request";
   char msg[200];
   if (status == 400)
@@ -416,7 +429,8 @@ static void reply_parse_error(sy_conn_t *c, llhttp_errno_t e) {
   else
     snprintf(msg, sizeof(msg), "%s", sy_http_reason(status));
   (void)e;
-  sy_buf_t *resp = sy_http_error(status, "invalid_request_error", code, msg, NULL, 0);
+  sy_buf_t *resp = sy_http_error(status, status >= 500 ? "server_error" : "invalid_request_error",
+                                 code, msg, NULL, 0);
   c->state = SY_CS_READING;
   conn_fail(c, resp, status);
 }

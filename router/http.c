@@ -241,3 +241,27 @@ sy_buf_t *sy_http_error(int status, const char *type, const char *code, const ch
   sy_buf_unref(body);
   return out;
 }
+
+int sy__try_write(uv_stream_t *s, uv_buf_t *bufs, unsigned *n) {
+  if (uv_stream_get_write_queue_size(s) > 0)
+    return 0; /* keep the order: queue behind what is pending */
+  int w = uv_try_write(s, bufs, *n);
+  if (w == UV_EAGAIN)
+    return 0;
+  if (w < 0)
+    return w;
+  size_t done = (size_t)w;
+  unsigned i = 0;
+  while (i < *n && done >= bufs[i].len) {
+    done -= bufs[i].len;
+    i++;
+  }
+  if (i < *n) {
+    bufs[i].base += done;
+    bufs[i].len -= done;
+  }
+  unsigned left = *n - i;
+  memmove(bufs, bufs + i, left * sizeof(*bufs));
+  *n = left;
+  return 0;
+}

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "router/buf.h"
 
 typedef struct sy_hdr_s {
@@ -82,5 +84,14 @@ sy_buf_t *sy_http_error(int status, const char *type, const char *code, const ch
  * Returns 0, or -1 when out of memory (then *bp is unchanged). */
 int sy_buf_append(sy_buf_t **bp, const char *p, size_t n);
 int sy_buf_appends(sy_buf_t **bp, const char *s);
+
+/*
+ * Writes what it can of bufs[0..*n) right now (uv_try_write) when nothing is queued
+ * on the stream. On return *n is the number of buffers still to write, moved to
+ * the front of bufs (the first possibly advanced). Returns 0, or a libuv
+ * error if the stream failed. A write done here costs no write request, no
+ * callback and, unlike uv_write, no epoll_ctl to re-arm the stream.
+ */
+int sy__try_write(uv_stream_t *s, uv_buf_t *bufs, unsigned *n);
 
 #endif

@@ -30,6 +30,7 @@
 static void up_send(sy_conn_t *c);
 static void up_fail(sy_conn_t *c, int status, const char *code, const char *msg);
 static void up_finish(sy_conn_t *c, int reusable);
+static void up_eof(sy_conn_t *c, ssize_t err);
 
 /* ---- building the upstream request ---- */
 
@@ -291,23 +292,32 @@ static void on_up_write(uv_write_t *req, int status) {
 /* Writes bufs upstream, taking over one reference to each owner. */
 static int up_write(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, unsigned n) {
   sy_req_t *r = &c->req;
-  up_wreq_t *wr = malloc(sizeof(*wr));
-  if (wr != NULL) {
-    wr->n = n;
-    memcpy(wr->owners, owners, n * sizeof(*owners));
-    if (uv_write(&wr->req, (uv_stream_t *)&r->up->tcp, bufs, n, on_up_write) == 0) {
-      if (!r->client_paused && !r->body_done &&
-          uv_stream_get_write_queue_size((uv_stream_t *)&r->up->tcp) > SY_CLIENT_HIGH_WATER) {
-        r->client_paused = 1; /* the upstream reads slower than the client sends */
-        sy__conn_pause_reading(c);
+  uv_stream_t *s = (uv_stream_t *)&r->up->tcp;
+  uv_buf_t left[4];
+  unsigned nleft = n;
+  memcpy(left, bufs, n * sizeof(*bufs));
+  int err = sy__try_write(s, left, &nleft);
+  if (err == 0 && nleft > 0) {
+    up_wreq_t *wr = malloc(sizeof(*wr));
+    err = -1;
+    if (wr != NULL) {
+      wr->n = n;
+      memcpy(wr->owners, owners, n * sizeof(*owners));
+      if (uv_write(&wr->req, s, left, nleft, on_up_write) == 0) {
+        if (!r->client_paused && !r->body_done &&
+            uv_stream_get_write_queue_size(s) > SY_CLIENT_HIGH_WATER) {
+          r->client_paused = 1; /* the upstream reads slower than the client sends */
+          sy__conn_pause_reading(c);
+        }
+        return 0;
       }
-      return 0;
+      free(wr);
     }
-    free(wr);
   }
   for (unsigned i = 0; i < n; i++)
     sy_buf_unref(owners[i]);
-  return -1;
+  /* A write the upstream refused shows up as a read error or EOF too. */
+  return err < 0 ? -1 : 0;
 }
 
 /* Streamed body bytes as they go upstream: a copy (the client read buffer is
@@ -353,7 +363,7 @@ int sy__proxy_body(sy_conn_t *c, const char *p, size_t n) {
   if (r->body_seen > r->rt->cfg->limits.max_stream_body_bytes)
     return 413;
   if (r->head_sent)
-    return up_write_body(c, p, n) < 0 ? 500 : 0;
+    return up_write_body(c, p, n) < 0 ? 502 : 0;
   /* Not connected yet: hold the bytes, and stop reading if they pile up. */
   if (r->body_len + n > r->body_cap) {
     size_t cap = r->body_cap ? r->body_cap : 16384;
@@ -400,7 +410,9 @@ static void on_up_ready(sy_upconn_t *u, int status) {
   sy_buf_t *out = sy_buf_ref(r->out);
   uv_buf_t ub = uv_buf_init(out->data, (unsigned)out->len);
   if (up_write(c, &ub, &out, 1) < 0) {
-    up_fail(c, 502, "upstream_write_failed", "cannot write to the upstream");
+    /* A pooled connection the server had closed fails here, at once: up_eof
+     * retries it on a fresh one when that is safe, as it does for an EOF. */
+    up_eof(c, UV_EPIPE);
     return;
   }
   r->head_sent = 1;

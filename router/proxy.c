@@ -34,18 +34,32 @@ static void up_eof(sy_conn_t *c, ssize_t err);
 
 /* ---- building the upstream request ---- */
 
-/* Headers named by a Connection header are hop-by-hop (RFC 9110 §7.6.1). */
-static int named_by_connection(const sy_head_t *h, const char *name, size_t n) {
+/* The Connection header's value, looked up once per message: the headers it
+ * names are hop-by-hop (RFC 9110 §7.6.1). `close` and `keep-alive` alone (the
+ * usual case) name no header, so the value is then ignored. */
+typedef struct conn_names_s {
+  const char *v;
   size_t len;
-  const char *cv = sy_head_get(h, "connection", &len);
-  return cv != NULL && sy_http_listed_in(cv, len, name, n);
+} conn_names_t;
+
+static conn_names_t connection_names(const sy_head_t *h) {
+  conn_names_t cn;
+  cn.v = sy_head_get(h, "connection", &cn.len);
+  if (cn.v != NULL &&
+      (sy_token_eq(cn.v, cn.len, "keep-alive") || sy_token_eq(cn.v, cn.len, "close")))
+    cn.v = NULL;
+  return cn;
 }
 
-static int is_skipped_request_header(const sy_head_t *h, const char *name, size_t n,
+static int named_by_connection(conn_names_t cn, const char *name, size_t n) {
+  return cn.v != NULL && sy_http_listed_in(cn.v, cn.len, name, n);
+}
+
+static int is_skipped_request_header(conn_names_t cn, const char *name, size_t n,
                                      const sy_variant_conf_t *v) {
   if (sy_http_hop_by_hop(name, n) || sy_token_eq(name, n, "content-length") ||
       sy_token_eq(name, n, "expect") || sy_token_eq(name, n, "traceparent") ||
-      named_by_connection(h, name, n))
+      named_by_connection(cn, name, n))
     return 1;
   /* A variant's own header replaces the client's of the same name. */
   for (size_t i = 0; v != NULL && i < v->nheaders; i++)
@@ -56,15 +70,15 @@ static int is_skipped_request_header(const sy_head_t *h, const char *name, size_
 
 static int append_header(sy_buf_t **b, const char *name, size_t nlen, const char *val,
                          size_t vlen) {
-  return sy_buf_append(b, name, nlen) || sy_buf_append(b, ": ", 2) ||
-                 sy_buf_append(b, val, vlen) || sy_buf_append(b, "\r\n", 2)
+  return sy_buf_append(b, name, nlen) || sy_buf_append(b, ": ", 2) || sy_buf_append(b, val, vlen) ||
+                 sy_buf_append(b, "\r\n", 2)
              ? -1
              : 0;
 }
 
 /* The request head and body as they go upstream, in one buffer. */
-static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v,
-                                        const char *body, size_t body_len, int64_t declared) {
+static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v, const char *body,
+                                        size_t body_len, int64_t declared) {
   sy_req_t *r = &c->req;
   sy_head_t *h = &r->head;
   sy_buf_t *b = sy_buf_new(h->len + body_len + 512);
@@ -76,18 +90,18 @@ static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v
             sy_buf_append(&b, h->buf + h->line_off, h->line_len) ||
             sy_buf_appends(&b, " HTTP/1.1\r\n");
   int have_xff = 0;
+  conn_names_t cn = connection_names(h);
   for (size_t i = 0; !err && i < h->nhdrs; i++) {
     const sy_hdr_t *hd = &h->hdrs[i];
     const char *name = h->buf + hd->name_off;
-    if (is_skipped_request_header(h, name, hd->name_len, v))
+    if (is_skipped_request_header(cn, name, hd->name_len, v))
       continue;
     if (sy_token_eq(name, hd->name_len, "x-forwarded-for")) {
       /* Append the client to the chain it arrived with. */
       have_xff = 1;
       err = sy_buf_append(&b, name, hd->name_len) || sy_buf_append(&b, ": ", 2) ||
-            sy_buf_append(&b, h->buf + hd->val_off, hd->val_len) ||
-            sy_buf_append(&b, ", ", 2) || sy_buf_appends(&b, c->peer) ||
-            sy_buf_append(&b, "\r\n", 2);
+            sy_buf_append(&b, h->buf + hd->val_off, hd->val_len) || sy_buf_append(&b, ", ", 2) ||
+            sy_buf_appends(&b, c->peer) || sy_buf_append(&b, "\r\n", 2);
       continue;
     }
     err = append_header(&b, name, hd->name_len, h->buf + hd->val_off, hd->val_len);
@@ -101,12 +115,10 @@ static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v
   if (!err && !have_xff)
     err = append_header(&b, "X-Forwarded-For", 15, c->peer, strlen(c->peer));
   /* declared < 0: the body follows chunked (streamed from a chunked client). */
-  int n = declared < 0
-              ? snprintf(cl, sizeof(cl), "Transfer-Encoding: chunked\r\n\r\n")
-              : snprintf(cl, sizeof(cl), "Content-Length: %" PRId64 "\r\n\r\n", declared);
+  int n = declared < 0 ? snprintf(cl, sizeof(cl), "Transfer-Encoding: chunked\r\n\r\n")
+                       : snprintf(cl, sizeof(cl), "Content-Length: %" PRId64 "\r\n\r\n", declared);
   /* A bodiless GET/HEAD keeps no Content-Length, as the client sent it. */
-  if (!err && declared == 0 &&
-      (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0))
+  if (!err && declared == 0 && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0))
     err = sy_buf_append(&b, "\r\n", 2);
   else if (!err)
     err = sy_buf_append(&b, cl, (size_t)n);
@@ -161,8 +173,8 @@ static void route_request(sy_conn_t *c) {
   const char *tp = sy_head_get(&r->head, "traceparent", &tplen);
   sy_trace_init(&r->trace, tp, tplen, &w->rng);
 
-  r->exp = sy_route_match(cfg, r->method, r->head.buf + r->head.line_off, r->head.line_len,
-                          &r->head);
+  r->exp =
+      sy_route_match(cfg, r->method, r->head.buf + r->head.line_off, r->head.line_len, &r->head);
   if (r->exp >= 0) {
     const sy_experiment_conf_t *e = &cfg->experiments[r->exp];
     const sy_split_t *s = &r->rt->splits[r->exp];
@@ -495,10 +507,10 @@ static void on_up_timeout(uv_timer_t *t) {
 
 /* ---- response head to the client ---- */
 
-static int skip_response_header(const sy_head_t *h, const char *name, size_t n) {
+static int skip_response_header(conn_names_t cn, const char *name, size_t n) {
   if (sy_http_hop_by_hop(name, n))
     return !sy_token_eq(name, n, "transfer-encoding"); /* the body keeps its framing */
-  return named_by_connection(h, name, n);
+  return named_by_connection(cn, name, n);
 }
 
 static sy_buf_t *build_client_head(sy_conn_t *c) {
@@ -512,10 +524,11 @@ static sy_buf_t *build_client_head(sy_conn_t *c) {
   int n = snprintf(line, sizeof(line), "HTTP/1.%d %d ", r->http_minor ? 1 : 0, status);
   int err = sy_buf_append(&b, line, (size_t)n) ||
             sy_buf_append(&b, h->buf + h->line_off, h->line_len) || sy_buf_append(&b, "\r\n", 2);
+  conn_names_t cn = connection_names(h);
   for (size_t i = 0; !err && i < h->nhdrs; i++) {
     const sy_hdr_t *hd = &h->hdrs[i];
     const char *name = h->buf + hd->name_off;
-    if (skip_response_header(h, name, hd->name_len))
+    if (skip_response_header(cn, name, hd->name_len))
       continue;
     if (r->dechunk && sy_token_eq(name, hd->name_len, "transfer-encoding"))
       continue;
@@ -698,8 +711,7 @@ static void up_finish(sy_conn_t *c, int reusable) {
 static void up_eof(sy_conn_t *c, ssize_t err) {
   sy_req_t *r = &c->req;
   if (r->rstate == SY_RS_WAITING && r->up != NULL && r->up->uses > 0 && r->attempts < 2 &&
-      !r->stream_body &&
-      r->rhead.len == 0) {
+      !r->stream_body && r->rhead.len == 0) {
     /* A pooled connection the server had closed: retry once on a fresh one. */
     up_detach(c, 0);
     r->last_server = NULL;

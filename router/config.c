@@ -3,8 +3,9 @@
  *
  * This file holds what is switchyard's own: the key tables of each mapping, the
  * parsers for its fields (ids, header names and values, methods, path prefixes,
- * weights, policies), the checks across fields (duplicate ids, ambiguous matches,
- * all-zero weights) and the resolution of names (upstream -> index, control ->
+ * weights, policies, the `thompson:` block), the checks across fields (duplicate
+ * ids, ambiguous matches, all-zero weights, a prior's keys against the outcome,
+ * floor * variants <= 1) and the resolution of names (upstream -> index, control ->
  * variant index, prompt_version -> prompt text). The document loading, the table
  * walker, the error messages and the generic scalar parsers are in yaml_walk.c.
  *
@@ -22,6 +23,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,8 @@
 #define MAX_MS 86400000LL     /* one day */
 #define MAX_BYTES (1LL << 30) /* 1 GiB */
 #define MAX_STREAM_BYTES (1LL << 40) /* 1 TiB: streamed bodies are not held in memory */
+#define MIN_STATS_POLL_MS 10
+#define MAX_STATS_POLL_MS 3600000LL /* one hour */
 
 /* What later fields need from earlier ones; the walk's `user` state. */
 typedef struct build_s {
@@ -80,6 +84,77 @@ static void ascii_case(char *s, int upper) {
 
 static int streq_null(const char *a, const char *b) {
   return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+/* ---- scalars: choices and real numbers ------------------------------------------ */
+
+/* Stores in *out the index of n's text in the NULL-terminated list `names`; any
+ * other text fails with "must be one of: a, b, c". */
+static int get_choice(sy__yaml_walk_t *w, yaml_node_t *n, const char *const *names, int *out) {
+  const char *s;
+  char list[128] = "";
+  size_t len = 0;
+  if (sy__yaml_get_nonempty(w, n, &s) < 0)
+    return -1;
+  for (int i = 0; names[i] != NULL; i++) {
+    if (strcmp(s, names[i]) == 0) {
+      *out = i;
+      return 0;
+    }
+    if (len < sizeof list)
+      len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i > 0 ? ", " : "", names[i]);
+  }
+  return sy__yaml_fail(w, n, "must be one of: %s", list);
+}
+
+/* Stores in *out the value of n, a plain decimal integer or real that is finite;
+ * anything else fails with "must be WHAT". */
+static int get_number(sy__yaml_walk_t *w, yaml_node_t *n, const char *what, double *out) {
+  const char *s = sy__yaml_is_plain(n) ? sy__yaml_text(n) : "";
+  if (!sy__yaml_is_int_text(s) && !sy__yaml_is_float_text(s))
+    return sy__yaml_fail(w, n, "must be %s", what);
+  double x = strtod(s, NULL);
+  if (!isfinite(x))
+    return sy__yaml_fail(w, n, "must be %s", what);
+  *out = x;
+  return 0;
+}
+
+/* Field parsers storing a `double` at obj + f->off, each with its own range. */
+static int p_real(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  return get_number(w, v, "a number", SY__YAML_FIELD_PTR(obj, f, double));
+}
+
+static int p_positive(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  double x;
+  if (get_number(w, v, "a number > 0", &x) < 0)
+    return -1;
+  if (!(x > 0))
+    return sy__yaml_fail(w, v, "must be a number > 0");
+  *SY__YAML_FIELD_PTR(obj, f, double) = x;
+  return 0;
+}
+
+static int p_nonnegative(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
+                         const sy__yaml_field_t *f) {
+  double x;
+  if (get_number(w, v, "a number >= 0", &x) < 0)
+    return -1;
+  if (!(x >= 0))
+    return sy__yaml_fail(w, v, "must be a number >= 0");
+  *SY__YAML_FIELD_PTR(obj, f, double) = x;
+  return 0;
+}
+
+/* A number strictly between 0 and 1. */
+static int p_fraction(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  double x;
+  if (get_number(w, v, "a number > 0 and < 1", &x) < 0)
+    return -1;
+  if (!(x > 0 && x < 1))
+    return sy__yaml_fail(w, v, "must be a number > 0 and < 1");
+  *SY__YAML_FIELD_PTR(obj, f, double) = x;
+  return 0;
 }
 
 /* ---- field parsers shared by several tables ------------------------------------ */
@@ -321,10 +396,9 @@ static int p_prompt_ref(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
 
 static int p_weight(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
   sy_variant_conf_t *var = obj;
-  if (!sy__yaml_is_plain(v) ||
-      !(sy__yaml_is_int_text(sy__yaml_text(v)) || sy__yaml_is_float_text(sy__yaml_text(v))))
-    return sy__yaml_fail(w, v, "must be a number >= 0");
-  double x = strtod(sy__yaml_text(v), NULL);
+  double x;
+  if (get_number(w, v, "a number >= 0", &x) < 0)
+    return -1;
   if (!(x >= 0))
     return sy__yaml_fail(w, v, "must be a number >= 0");
   if (x > MAX_WEIGHT)
@@ -393,6 +467,115 @@ static int p_variants(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__y
   return 0;
 }
 
+/* ---- the thompson: block ------------------------------------------------------------ */
+
+static void thompson_defaults(sy_thompson_conf_t *t) {
+  t->prior_alpha = 1;
+  t->prior_beta = 1;
+  t->prior_mu = 0;
+  t->prior_kappa = 0.01;
+  t->prior_a = 1;
+  t->prior_b = 1;
+  t->top_two_beta = 0.5;
+  t->sticky_ttl_ms = 1800000;
+  t->segment_min_samples = 100;
+}
+
+static int p_outcome(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  static const char *const names[] = {"binary", "continuous", NULL};
+  sy_thompson_conf_t *t = obj;
+  return get_choice(w, v, names, &t->continuous);
+}
+
+static int p_direction(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
+                       const sy__yaml_field_t *f) {
+  static const char *const names[] = {"maximize", "minimize", NULL};
+  sy_thompson_conf_t *t = obj;
+  return get_choice(w, v, names, &t->minimise);
+}
+
+/* Binary outcome: Beta(alpha, beta). */
+static const sy__yaml_field_t beta_prior_fields[] = {
+    {"alpha", p_positive, offsetof(sy_thompson_conf_t, prior_alpha), 0, 0, 0, NULL},
+    {"beta", p_positive, offsetof(sy_thompson_conf_t, prior_beta), 0, 0, 0, NULL},
+    {NULL, NULL, 0, 0, 0, 0, NULL},
+};
+
+/* Continuous outcome: Normal-inverse-gamma(mu, kappa, alpha, beta). */
+static const sy__yaml_field_t nig_prior_fields[] = {
+    {"mu", p_real, offsetof(sy_thompson_conf_t, prior_mu), 0, 0, 0, NULL},
+    {"kappa", p_positive, offsetof(sy_thompson_conf_t, prior_kappa), 0, 0, 0, NULL},
+    {"alpha", p_positive, offsetof(sy_thompson_conf_t, prior_a), 0, 0, 0, NULL},
+    {"beta", p_positive, offsetof(sy_thompson_conf_t, prior_b), 0, 0, 0, NULL},
+    {NULL, NULL, 0, 0, 0, 0, NULL},
+};
+
+/* prior: its keys depend on the outcome (parsed before it). */
+static int p_prior(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  static const char *const continuous_only[] = {"mu", "kappa", NULL};
+  sy_thompson_conf_t *t = obj;
+  if (t->continuous)
+    return sy__yaml_walk_map(w, v, nig_prior_fields, t);
+  for (const char *const *k = continuous_only; v->type == YAML_MAPPING_NODE && *k != NULL; k++) {
+    yaml_node_t *n = sy__yaml_map_get(w, v, *k);
+    if (n != NULL) {
+      size_t old = sy__yaml_path_key(w, *k);
+      sy__yaml_fail(w, n, "only with outcome: continuous (a binary prior takes alpha, beta)");
+      sy__yaml_path_pop(w, old);
+      return -1;
+    }
+  }
+  return sy__yaml_walk_map(w, v, beta_prior_fields, t);
+}
+
+/* log_scale: true only makes sense for a continuous metric (outcome is parsed first). */
+static int p_log_scale(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
+                       const sy__yaml_field_t *f) {
+  sy_thompson_conf_t *t = obj;
+  if (sy__yaml_get_bool(w, v, &t->log_scale) < 0)
+    return -1;
+  if (t->log_scale && !t->continuous)
+    return sy__yaml_fail(w, v, "only with outcome: continuous");
+  return 0;
+}
+
+/* Order matters: outcome before prior and log_scale. */
+static const sy__yaml_field_t thompson_fields[] = {
+    {"outcome", p_outcome, 0, 0, 0, 0, NULL},
+    {"prior", p_prior, 0, 0, 0, 0, NULL},
+    {"direction", p_direction, 0, 0, 0, 0, NULL},
+    {"log_scale", p_log_scale, 0, 0, 0, 0, NULL},
+    {"floor", p_nonnegative, offsetof(sy_thompson_conf_t, floor), 0, 0, 0, NULL},
+    {"top_two", sy__yaml_p_bool, offsetof(sy_thompson_conf_t, top_two), 0, 0, 0, NULL},
+    {"top_two_beta", p_fraction, offsetof(sy_thompson_conf_t, top_two_beta), 0, 0, 0, NULL},
+    {"sticky_ttl_ms", sy__yaml_p_uint, offsetof(sy_thompson_conf_t, sticky_ttl_ms), 0, MAX_MS, 0,
+     NULL},
+    {"segment_header", p_header_name, offsetof(sy_thompson_conf_t, segment_header), 0, 0, 0,
+     NULL},
+    {"segment_min_samples", p_positive, offsetof(sy_thompson_conf_t, segment_min_samples), 0, 0,
+     0, NULL},
+    {NULL, NULL, 0, 0, 0, 0, NULL},
+};
+
+/* thompson: only with policy: thompson; parsed after variants, for floor * K <= 1. */
+static int p_thompson(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  sy_experiment_conf_t *e = obj;
+  sy_thompson_conf_t *t = &e->thompson;
+  if (e->policy != SY_POLICY_THOMPSON)
+    return sy__yaml_fail(w, v, "only allowed with policy: thompson");
+  if (sy__yaml_walk_map(w, v, thompson_fields, t) < 0)
+    return -1;
+  if (t->floor * (double)e->nvariants > 1) {
+    size_t old = sy__yaml_path_key(w, "floor");
+    sy__yaml_fail(w, sy__yaml_map_get(w, v, "floor"),
+                  "floor * number of variants must be <= 1 (floor %g * %zu variants = %g)",
+                  t->floor, e->nvariants, t->floor * (double)e->nvariants);
+    sy__yaml_path_pop(w, old);
+    return -1;
+  }
+  return 0;
+}
+
 /* ---- experiments ---------------------------------------------------------------------- */
 
 static int p_method(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
@@ -436,17 +619,14 @@ static int p_header_value(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
   return sy__yaml_set_str(w, v, &e->match_header_value, s);
 }
 
+/* policy: split | fixed | thompson, in sy_policy_kind_t order. */
 static int p_policy(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  static const char *const names[] = {"split", "fixed", "thompson", NULL};
   sy_experiment_conf_t *e = obj;
-  const char *s;
-  if (sy__yaml_get_nonempty(w, v, &s) < 0)
+  int i;
+  if (get_choice(w, v, names, &i) < 0)
     return -1;
-  if (strcmp(s, "split") == 0)
-    e->policy = SY_POLICY_SPLIT;
-  else if (strcmp(s, "fixed") == 0)
-    e->policy = SY_POLICY_FIXED;
-  else
-    return sy__yaml_fail(w, v, "must be one of: split, fixed");
+  e->policy = i == 2 ? SY_POLICY_THOMPSON : i == 1 ? SY_POLICY_FIXED : SY_POLICY_SPLIT;
   return 0;
 }
 
@@ -472,7 +652,7 @@ static const sy__yaml_field_t match_fields[] = {
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
-/* Order matters: variants before control. */
+/* Order matters: policy and variants before thompson, variants before control. */
 static const sy__yaml_field_t experiment_fields[] = {
     {"id", p_id, offsetof(sy_experiment_conf_t, id), 0, 0, 1, NULL},
     {"match", sy__yaml_p_struct, 0, 0, 0, 1, match_fields},
@@ -480,12 +660,14 @@ static const sy__yaml_field_t experiment_fields[] = {
     {"salt", sy__yaml_p_str, offsetof(sy_experiment_conf_t, salt), 0, 0, 0, NULL},
     {"policy", p_policy, 0, 0, 0, 0, NULL},
     {"variants", p_variants, 0, 0, 0, 1, NULL},
+    {"thompson", p_thompson, 0, 0, 0, 0, NULL},
     {"control", p_control, 0, 0, 0, 1, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
 static int parse_experiment(sy__yaml_walk_t *w, yaml_node_t *n, sy_experiment_conf_t *e) {
   e->line = sy__yaml_line(n);
+  thompson_defaults(&e->thompson); /* also for policy: thompson without a thompson: block */
   if (sy__yaml_walk_map(w, n, experiment_fields, e) < 0)
     return -1;
   if (e->salt == NULL && sy__yaml_set_str(w, n, &e->salt, e->id) < 0)
@@ -606,6 +788,9 @@ static const sy__yaml_field_t top_fields[] = {
     {"prompts", p_prompts, 0, 0, 0, 0, NULL},
     {"experiments", p_experiments, 0, 0, 0, 0, NULL},
     {"default_route", p_default_route, 0, 0, 0, 0, NULL},
+    {"stats_file", sy__yaml_p_str, offsetof(sy_config_t, stats_file), 0, 0, 0, NULL},
+    {"stats_poll_ms", sy__yaml_p_uint, offsetof(sy_config_t, stats_poll_ms), MIN_STATS_POLL_MS,
+     MAX_STATS_POLL_MS, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -618,6 +803,7 @@ static void set_defaults(sy_config_t *cfg) {
   cfg->limits.idle_timeout_ms = 60000;
   cfg->limits.shutdown_timeout_ms = 30000;
   cfg->default_kind = SY_DEFAULT_NOT_FOUND;
+  cfg->stats_poll_ms = 1000;
 }
 
 /* ---- loading ----------------------------------------------------------------------------- */
@@ -702,6 +888,7 @@ static void free_experiment(sy_experiment_conf_t *e) {
   free(e->match_header_value);
   free(e->sticky_header);
   free(e->salt);
+  free(e->thompson.segment_header);
   for (size_t i = 0; i < e->nvariants; i++)
     free_variant(&e->variants[i]);
   free(e->variants);
@@ -721,6 +908,7 @@ void sy_config_free(sy_config_t *cfg) {
   for (size_t i = 0; i < cfg->nexperiments; i++)
     free_experiment(&cfg->experiments[i]);
   free(cfg->experiments);
+  free(cfg->stats_file);
   free(cfg);
 }
 

@@ -44,8 +44,30 @@ typedef struct sy_upstream_conf_s {
 
 typedef enum {
   SY_POLICY_SPLIT = 0,
-  SY_POLICY_FIXED,   /* everything to the control */
+  SY_POLICY_FIXED,    /* everything to the control */
+  SY_POLICY_THOMPSON, /* Thompson sampling over the posterior of the outcome metric */
 } sy_policy_kind_t;
+
+/* `thompson:` of an experiment with policy: thompson (see policies/thompson.h). */
+typedef struct sy_thompson_conf_s {
+  int continuous;            /* outcome: binary (0, default) | continuous (1) */
+  double prior_alpha;        /* binary: Beta(alpha, beta) prior, default 1, 1 */
+  double prior_beta;
+  double prior_mu;           /* continuous: Normal-inverse-gamma prior, default */
+  double prior_kappa;        /*   mu 0, kappa 0.01, alpha 1, beta 1 */
+  double prior_a;            /*   (YAML prior: {mu, kappa, alpha, beta}) */
+  double prior_b;
+  int minimise;              /* direction: maximize (0, default) | minimize (1) */
+  int log_scale;             /* continuous only: model ln x of a positive metric */
+  double floor;              /* minimum share of each variant, default 0; floor * K <= 1 */
+  int top_two;               /* top-two Thompson sampling, default off */
+  double top_two_beta;       /* default 0.5, in (0, 1) */
+  unsigned sticky_ttl_ms;    /* with sticky_header: a session keeps its variant this
+                                long (default 1800000); 0 turns sessions off */
+  char *segment_header;      /* NULL: no segments (lower-cased) */
+  double segment_min_samples;/* a segment's own posterior is used from this many
+                                observations on (default 100) */
+} sy_thompson_conf_t;
 
 typedef struct sy_variant_conf_s {
   char *id;
@@ -70,6 +92,7 @@ typedef struct sy_experiment_conf_s {
   char *sticky_header;      /* NULL: random assignment (lower-cased) */
   char *salt;               /* default: the experiment id */
   sy_policy_kind_t policy;
+  sy_thompson_conf_t thompson; /* meaningful iff policy == SY_POLICY_THOMPSON */
   size_t control;           /* index into variants */
   sy_variant_conf_t *variants;
   size_t nvariants;
@@ -101,6 +124,10 @@ typedef struct sy_config_s {
   size_t nupstreams;
   sy_experiment_conf_t *experiments;
   size_t nexperiments;
+  char *stats_file;      /* NULL: none. Until the Redis stats layer supplies them, the
+                            sufficient statistics of thompson experiments are read from
+                            this JSON file whenever it changes (see router/stats_file.c) */
+  unsigned stats_poll_ms; /* how often the file is checked, default 1000 */
   sy_default_kind_t default_kind;
   size_t default_upstream; /* valid iff default_kind == SY_DEFAULT_PASS */
 } sy_config_t;

@@ -133,15 +133,30 @@ static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v
 
 /* ---- routing ---- */
 
-static size_t choose_variant(sy_conn_t *c, const sy_experiment_conf_t *e, const sy_split_t *s) {
+/* The variant for this request and the probability with which it was chosen. */
+static sy_choice_t choose_variant(sy_conn_t *c, const sy_experiment_conf_t *e, sy_exprt_t *x) {
   sy_req_t *r = &c->req;
+  sy_policy_ctx_t ctx = {NULL, 0};
   if (e->sticky_header != NULL) {
     size_t klen;
     const char *key = sy_head_get(&r->head, e->sticky_header, &klen);
-    if (key != NULL && klen > 0)
-      return sy_split_choose_key(s, key, klen);
+    if (key != NULL && klen > 0) {
+      ctx.key = key;
+      ctx.keylen = klen;
+    }
   }
-  return sy_split_choose_random(s, sy_rng_next(&c->w->rng));
+  if (e->policy != SY_POLICY_THOMPSON)
+    return sy_policy_choose(x->policy, &ctx, &c->w->rng);
+  const sy_policy_t *p = x->policy;
+  if (e->thompson.segment_header != NULL) {
+    size_t slen;
+    const char *seg = sy_head_get(&r->head, e->thompson.segment_header, &slen);
+    if (seg != NULL)
+      p = sy__runtime_policy_for(r->rt, (size_t)r->exp, seg, slen);
+  }
+  if (x->has_sticky && ctx.key != NULL)
+    return sy_sticky_choose(&x->sticky, p, &ctx, &c->w->rng, uv_now(&c->w->loop), NULL);
+  return sy_policy_choose(p, &ctx, &c->w->rng);
 }
 
 static void reply_error(sy_conn_t *c, int status, const char *type, const char *code,
@@ -177,9 +192,9 @@ static void route_request(sy_conn_t *c) {
       sy_route_match(cfg, r->method, r->head.buf + r->head.line_off, r->head.line_len, &r->head);
   if (r->exp >= 0) {
     const sy_experiment_conf_t *e = &cfg->experiments[r->exp];
-    const sy_split_t *s = &r->rt->splits[r->exp];
-    r->variant = choose_variant(c, e, s);
-    r->propensity = sy_split_propensity(s, r->variant);
+    sy_choice_t ch = choose_variant(c, e, &r->rt->exps[r->exp]);
+    r->variant = ch.arm;
+    r->propensity = ch.propensity;
     r->pool = &r->rt->pools[e->variants[r->variant].upstream];
   } else if (cfg->default_kind == SY_DEFAULT_PASS) {
     r->pool = &r->rt->pools[cfg->default_upstream];

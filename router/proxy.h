@@ -17,11 +17,14 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <jansson.h>
 #include <llhttp.h>
 #include <uv.h>
 
 #include "policies/rng.h"
+#include "policies/policy.h"
 #include "policies/split.h"
+#include "policies/sticky.h"
 #include "router/buf.h"
 #include "router/config.h"
 #include "router/http.h"
@@ -61,13 +64,28 @@ struct sy_uppool_s {
   size_t rr; /* round-robin cursor */
 };
 
+/* A segment's own posterior (policy: thompson with a segment_header). */
+typedef struct sy_segpol_s {
+  char *name;
+  sy_policy_t *policy;
+} sy_segpol_t;
+
+/* What an experiment needs at request time. */
+typedef struct sy_exprt_s {
+  sy_policy_t *policy; /* split, fixed or thompson, experiment-wide */
+  sy_sticky_t sticky;  /* thompson sessions (has_sticky) */
+  int has_sticky;
+  sy_segpol_t *segs;   /* segment posteriors, created as their statistics arrive */
+  size_t nsegs, segcap;
+} sy_exprt_t;
+
 struct sy_runtime_s {
   unsigned refs;
   unsigned generation;
   sy_worker_t *w;
   sy_config_t *cfg;
-  sy_uppool_t *pools;  /* one per cfg->upstreams */
-  sy_split_t *splits;  /* one per cfg->experiments */
+  sy_uppool_t *pools; /* one per cfg->upstreams */
+  sy_exprt_t *exps;   /* one per cfg->experiments */
 };
 
 /* Builds a runtime for cfg (taking ownership of it): resolves upstream addresses
@@ -80,6 +98,19 @@ static inline sy_runtime_t *sy__runtime_ref(sy_runtime_t *rt) {
 }
 /* Drops a reference; the last one closes the idle pooled connections and frees. */
 void sy__runtime_unref(sy_runtime_t *rt);
+/* Moves the sticky sessions of experiments that kept their id and variants from
+ * `old` to `rt` (a reload must not switch a conversation's variant). */
+void sy__runtime_adopt_sessions(sy_runtime_t *rt, sy_runtime_t *old);
+/* Sets the sufficient statistics of thompson experiments from a snapshot
+ *   {"experiments": {ID: {"variants": {VID: {"n", "sum", "sumsq"}},
+ *                         "segments": {NAME: {VID: {...}}}}}}
+ * (absolute totals; binary: sum = successes). Returns the number of experiments
+ * updated; problems are logged, and an experiment with bad numbers keeps its state. */
+int sy__runtime_apply_stats(sy_runtime_t *rt, const json_t *snapshot);
+/* The policy that chooses for a request of experiment i: the segment's when it
+ * has enough observations, else the experiment-wide one. */
+const sy_policy_t *sy__runtime_policy_for(const sy_runtime_t *rt, size_t i, const char *seg,
+                                          size_t seglen);
 
 /* ---- upstream connections ---- */
 
@@ -269,9 +300,18 @@ struct sy_worker_s {
   sy_rng_t rng;
   llhttp_settings_t req_settings;
   llhttp_settings_t resp_settings;
+  uv_fs_poll_t stats_poll; /* watches cfg->stats_file */
+  int stats_polling;
+  char *stats_path;        /* the file being watched */
+  json_t *stats;           /* the last snapshot read, applied again after a reload */
   uint64_t requests, errors;
   char read_buf[SY_READ_BUF];
 };
+
+/* stats_file.c */
+/* Starts, moves or stops watching rt->cfg->stats_file, and applies what it holds. */
+void sy__stats_file_configure(sy_worker_t *w);
+void sy__stats_file_stop(sy_worker_t *w);
 
 /* server.c */
 /* Runs one worker until it is told to stop; returns the process exit status. */

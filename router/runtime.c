@@ -1,6 +1,7 @@
 /*
  * runtime.c — what a loaded config becomes in a worker: resolved upstream
- * addresses with their connection pools, and the prepared splits.
+ * addresses with their connection pools, and each experiment's policy (split,
+ * fixed or Thompson sampling) with its sessions and segment posteriors.
  *
  * A runtime is reference-counted. The worker holds one reference to the current
  * runtime and every exchange in flight holds one to the runtime it started on;
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "policies/segments.h"
+#include "policies/thompson.h"
 #include "router/log.h"
 #include "router/proxy.h"
 
@@ -60,29 +63,112 @@ static int build_pools(sy_runtime_t *rt, char *err, size_t errlen) {
   return 0;
 }
 
-static int build_splits(sy_runtime_t *rt, char *err, size_t errlen) {
+/* Sessions kept per thompson experiment and worker; the oldest are evicted. */
+#define SY_STICKY_CAPACITY 65536
+
+static void ts_conf_from(sy_ts_conf_t *ts, const sy_thompson_conf_t *t) {
+  sy_ts_conf_default(ts, t->continuous ? SY_OUTCOME_CONTINUOUS : SY_OUTCOME_BINARY);
+  ts->beta_prior.alpha = t->prior_alpha;
+  ts->beta_prior.beta = t->prior_beta;
+  ts->nig_prior.mu = t->prior_mu;
+  ts->nig_prior.kappa = t->prior_kappa;
+  ts->nig_prior.alpha = t->prior_a;
+  ts->nig_prior.beta = t->prior_b;
+  ts->minimise = t->minimise;
+  ts->log_scale = t->log_scale;
+  ts->floor = t->floor;
+  ts->top_two = t->top_two;
+  ts->top_two_beta = t->top_two_beta;
+}
+
+static sy_policy_t *new_policy(const sy_experiment_conf_t *e) {
+  const char *ids[SY_SPLIT_MAX_VARIANTS];
+  double weights[SY_SPLIT_MAX_VARIANTS];
+  if (e->nvariants > SY_SPLIT_MAX_VARIANTS)
+    return NULL;
+  for (size_t v = 0; v < e->nvariants; v++) {
+    ids[v] = e->variants[v].id;
+    weights[v] = e->variants[v].weight;
+  }
+  switch (e->policy) {
+  case SY_POLICY_FIXED:
+    return sy_policy_fixed_new(e->nvariants, e->control);
+  case SY_POLICY_THOMPSON: {
+    sy_ts_conf_t ts;
+    ts_conf_from(&ts, &e->thompson);
+    return sy_policy_thompson_new(&ts, e->nvariants);
+  }
+  case SY_POLICY_SPLIT:
+  default:
+    return sy_policy_split_new(e->salt, ids, weights, e->nvariants);
+  }
+}
+
+static int build_exps(sy_runtime_t *rt, char *err, size_t errlen) {
   const sy_config_t *cfg = rt->cfg;
-  rt->splits = calloc(cfg->nexperiments ? cfg->nexperiments : 1, sizeof(*rt->splits));
-  if (rt->splits == NULL)
+  rt->exps = calloc(cfg->nexperiments ? cfg->nexperiments : 1, sizeof(*rt->exps));
+  if (rt->exps == NULL)
     return -1;
   for (size_t i = 0; i < cfg->nexperiments; i++) {
     const sy_experiment_conf_t *e = &cfg->experiments[i];
-    const char *ids[SY_SPLIT_MAX_VARIANTS];
-    double weights[SY_SPLIT_MAX_VARIANTS];
-    for (size_t v = 0; v < e->nvariants && v < SY_SPLIT_MAX_VARIANTS; v++) {
-      ids[v] = e->variants[v].id;
-      weights[v] = e->variants[v].weight;
-    }
-    if (e->policy == SY_POLICY_FIXED) {
-      for (size_t v = 0; v < e->nvariants; v++)
-        weights[v] = v == e->control ? 1.0 : 0.0;
-    }
-    if (sy_split_init(&rt->splits[i], e->salt, ids, weights, e->nvariants) < 0) {
-      snprintf(err, errlen, "experiment %s: invalid split weights", e->id);
+    sy_exprt_t *x = &rt->exps[i];
+    x->policy = new_policy(e);
+    if (x->policy == NULL) {
+      snprintf(err, errlen, "experiment %s: cannot set up its %s policy", e->id,
+               e->policy == SY_POLICY_THOMPSON ? "thompson" : "split");
       return -1;
+    }
+    if (e->policy == SY_POLICY_THOMPSON && e->sticky_header != NULL &&
+        e->thompson.sticky_ttl_ms > 0) {
+      if (sy_sticky_init(&x->sticky, SY_STICKY_CAPACITY, e->thompson.sticky_ttl_ms, 0,
+                         sy_rng_next(&rt->w->rng)) < 0)
+        return -1;
+      x->has_sticky = 1;
     }
   }
   return 0;
+}
+
+static void free_exps(sy_runtime_t *rt) {
+  for (size_t i = 0; rt->exps != NULL && i < rt->cfg->nexperiments; i++) {
+    sy_exprt_t *x = &rt->exps[i];
+    sy_policy_destroy(x->policy);
+    if (x->has_sticky)
+      sy_sticky_free(&x->sticky);
+    for (size_t j = 0; j < x->nsegs; j++) {
+      free(x->segs[j].name);
+      sy_policy_destroy(x->segs[j].policy);
+    }
+    free(x->segs);
+  }
+  free(rt->exps);
+}
+
+static int same_variants(const sy_experiment_conf_t *a, const sy_experiment_conf_t *b) {
+  if (a->nvariants != b->nvariants)
+    return 0;
+  for (size_t v = 0; v < a->nvariants; v++)
+    if (strcmp(a->variants[v].id, b->variants[v].id) != 0)
+      return 0;
+  return 1;
+}
+
+void sy__runtime_adopt_sessions(sy_runtime_t *rt, sy_runtime_t *old) {
+  for (size_t i = 0; i < rt->cfg->nexperiments; i++) {
+    sy_exprt_t *x = &rt->exps[i];
+    const sy_experiment_conf_t *e = &rt->cfg->experiments[i];
+    for (size_t j = 0; x->has_sticky && j < old->cfg->nexperiments; j++) {
+      sy_exprt_t *ox = &old->exps[j];
+      const sy_experiment_conf_t *oe = &old->cfg->experiments[j];
+      if (!ox->has_sticky || strcmp(e->id, oe->id) != 0 || !same_variants(e, oe))
+        continue;
+      /* The table's own TTL goes with it; the old runtime chooses no more. */
+      sy_sticky_t tmp = x->sticky;
+      x->sticky = ox->sticky;
+      ox->sticky = tmp;
+      break;
+    }
+  }
 }
 
 static void runtime_free(sy_runtime_t *rt) {
@@ -97,7 +183,7 @@ static void runtime_free(sy_runtime_t *rt) {
     }
     free(rt->pools);
   }
-  free(rt->splits);
+  free_exps(rt);
   sy_config_free(rt->cfg);
   free(rt);
 }
@@ -114,7 +200,7 @@ sy_runtime_t *sy__runtime_new(sy_worker_t *w, sy_config_t *cfg, char *err, size_
   rt->cfg = cfg;
   rt->generation = ++w->generation;
   err[0] = '\0';
-  if (build_pools(rt, err, errlen) < 0 || build_splits(rt, err, errlen) < 0) {
+  if (build_pools(rt, err, errlen) < 0 || build_exps(rt, err, errlen) < 0) {
     if (err[0] == '\0')
       snprintf(err, errlen, "out of memory");
     runtime_free(rt);
@@ -126,4 +212,89 @@ sy_runtime_t *sy__runtime_new(sy_worker_t *w, sy_config_t *cfg, char *err, size_
 void sy__runtime_unref(sy_runtime_t *rt) {
   if (rt != NULL && --rt->refs == 0)
     runtime_free(rt);
+}
+
+/* ---- statistics fed from outside (the stats file now, Redis later) ---- */
+
+static int read_totals(const sy_experiment_conf_t *e, const json_t *vars, sy_arm_stats_t *t) {
+  memset(t, 0, e->nvariants * sizeof(*t));
+  if (!json_is_object(vars))
+    return -1;
+  for (size_t v = 0; v < e->nvariants; v++) {
+    const json_t *a = json_object_get(vars, e->variants[v].id);
+    if (a == NULL)
+      continue;
+    const json_t *n = json_object_get(a, "n"), *sum = json_object_get(a, "sum"),
+                 *sq = json_object_get(a, "sumsq");
+    if (!json_is_number(n) || !json_is_number(sum) || (sq != NULL && !json_is_number(sq)))
+      return -1;
+    t[v].n = json_number_value(n);
+    t[v].sum = json_number_value(sum);
+    /* Binary outcomes: x in {0, 1}, so the sum of squares is the sum. */
+    t[v].sumsq = sq != NULL ? json_number_value(sq) : t[v].sum;
+  }
+  return 0;
+}
+
+static sy_policy_t *segment_policy(sy_exprt_t *x, const sy_experiment_conf_t *e,
+                                   const char *name) {
+  for (size_t j = 0; j < x->nsegs; j++)
+    if (strcmp(x->segs[j].name, name) == 0)
+      return x->segs[j].policy;
+  if (x->nsegs == x->segcap) {
+    size_t cap = x->segcap ? x->segcap * 2 : 8;
+    sy_segpol_t *ns = realloc(x->segs, cap * sizeof(*ns));
+    if (ns == NULL)
+      return NULL;
+    x->segs = ns;
+    x->segcap = cap;
+  }
+  sy_policy_t *p = new_policy(e);
+  char *nm = strdup(name);
+  if (p == NULL || nm == NULL) {
+    sy_policy_destroy(p);
+    free(nm);
+    return NULL;
+  }
+  x->segs[x->nsegs].name = nm;
+  x->segs[x->nsegs].policy = p;
+  x->nsegs++;
+  return p;
+}
+
+int sy__runtime_apply_stats(sy_runtime_t *rt, const json_t *snapshot) {
+  const json_t *exps = json_object_get(snapshot, "experiments");
+  int updated = 0;
+  sy_arm_stats_t t[SY_SPLIT_MAX_VARIANTS];
+  for (size_t i = 0; json_is_object(exps) && i < rt->cfg->nexperiments; i++) {
+    const sy_experiment_conf_t *e = &rt->cfg->experiments[i];
+    const json_t *ej = json_object_get(exps, e->id);
+    if (ej == NULL || e->policy != SY_POLICY_THOMPSON)
+      continue;
+    if (read_totals(e, json_object_get(ej, "variants"), t) < 0 ||
+        sy_policy_update(rt->exps[i].policy, t) < 0) {
+      sy_log_warn("stats: experiment %s: bad statistics; keeping the previous posterior", e->id);
+      continue;
+    }
+    updated++;
+    const json_t *segs = json_object_get(ej, "segments");
+    const char *name;
+    const json_t *sj;
+    json_object_foreach((json_t *)segs, name, sj) {
+      sy_policy_t *p = e->thompson.segment_header ? segment_policy(&rt->exps[i], e, name) : NULL;
+      if (p == NULL || read_totals(e, sj, t) < 0 || sy_policy_update(p, t) < 0)
+        sy_log_warn("stats: experiment %s: segment %s: not applied", e->id, name);
+    }
+  }
+  return updated;
+}
+
+const sy_policy_t *sy__runtime_policy_for(const sy_runtime_t *rt, size_t i, const char *seg,
+                                          size_t seglen) {
+  const sy_exprt_t *x = &rt->exps[i];
+  const sy_experiment_conf_t *e = &rt->cfg->experiments[i];
+  for (size_t j = 0; seg != NULL && j < x->nsegs; j++)
+    if (strlen(x->segs[j].name) == seglen && memcmp(x->segs[j].name, seg, seglen) == 0)
+      return sy_segment_pick(x->policy, x->segs[j].policy, e->thompson.segment_min_samples);
+  return x->policy;
 }

@@ -96,8 +96,10 @@ static void reload(sy_worker_t *w) {
     return;
   }
   sy_runtime_t *old = w->rt;
+  sy__runtime_adopt_sessions(rt, old);
   w->rt = rt;
   sy__runtime_unref(old);
+  sy__stats_file_configure(w);
   sy_log_info("config reloaded from %s (generation %u)", w->config_path, rt->generation);
 }
 
@@ -115,6 +117,7 @@ static void finish_stop(sy_worker_t *w) {
   uv_close((uv_handle_t *)&w->sig_term, NULL);
   uv_close((uv_handle_t *)&w->sig_int, NULL);
   uv_close((uv_handle_t *)&w->sig_hup, NULL);
+  sy__stats_file_stop(w);
   /* Idle pooled upstream connections go with the runtime. */
   sy__runtime_unref(w->rt);
   w->rt = NULL;
@@ -209,6 +212,7 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg) {
   uv_signal_start(&w->sig_term, on_signal, SIGTERM);
   uv_signal_start(&w->sig_int, on_signal, SIGINT);
   uv_signal_start(&w->sig_hup, on_signal, SIGHUP);
+  sy__stats_file_configure(w);
 
   uv_run(&w->loop, UV_RUN_DEFAULT);
   status = 0;
@@ -219,6 +223,7 @@ out:
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
   }
+  json_decref(w->stats);
   free(w->listeners);
   free(w);
   return status;

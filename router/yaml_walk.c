@@ -2,7 +2,7 @@
  * yaml_walk.c — the generic half of config loading: reading and parsing a YAML
  * document with libyaml, the table-driven mapping walker, key paths and
  * "FILE:LINE: PATH: problem" messages, scalar parsers (strings, bounded integers,
- * host:port) and YAML -> JSON conversion. See yaml_walk.h for the model; the
+ * booleans, host:port) and YAML -> JSON conversion. See yaml_walk.h for the model; the
  * switchyard tables that drive it live in config.c.
  */
 #include "router/yaml_walk.h"
@@ -193,6 +193,12 @@ static int one_of(const char *s, const char *const *set) {
   return 0;
 }
 
+/* YAML 1.1 plain scalars that mean true and false (retrieval.body and bool fields). */
+static const char *const bool_trues[] = {"true", "True", "TRUE", "yes", "Yes", "YES",
+                                         "on",   "On",   "ON",   NULL};
+static const char *const bool_falses[] = {"false", "False", "FALSE", "no", "No", "NO",
+                                          "off",   "Off",   "OFF",   NULL};
+
 /* YAML 1.1 plain scalars that mean null (an empty value included). */
 static int is_null(const yaml_node_t *n) {
   static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
@@ -290,6 +296,17 @@ int sy__yaml_get_int(sy__yaml_walk_t *w, yaml_node_t *n, long long min, long lon
   if (v < min || v > max)
     return sy__yaml_fail(w, n, "must be an integer in %lld..%lld", min, max);
   *out = v;
+  return 0;
+}
+
+/* See yaml_walk.h: a plain YAML 1.1 boolean. */
+int sy__yaml_get_bool(sy__yaml_walk_t *w, yaml_node_t *n, int *out) {
+  if (sy__yaml_is_plain(n) && one_of(sy__yaml_text(n), bool_trues))
+    *out = 1;
+  else if (sy__yaml_is_plain(n) && one_of(sy__yaml_text(n), bool_falses))
+    *out = 0;
+  else
+    return sy__yaml_fail(w, n, "must be true or false");
   return 0;
 }
 
@@ -476,6 +493,11 @@ int sy__yaml_p_size(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yam
   return 0;
 }
 
+/* See yaml_walk.h: an `int` set to 1 or 0 from a YAML boolean. */
+int sy__yaml_p_bool(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  return sy__yaml_get_bool(w, v, SY__YAML_FIELD_PTR(obj, f, int));
+}
+
 /* See yaml_walk.h: a non-empty string, copied. */
 int sy__yaml_p_str(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
   const char *s;
@@ -497,10 +519,6 @@ int sy__yaml_p_struct(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__y
  * with a message if the value cannot be JSON.
  */
 static int scalar_json_value(sy__yaml_walk_t *w, yaml_node_t *n, json_t **out) {
-  static const char *const trues[] = {"true", "True", "TRUE", "yes", "Yes", "YES",
-                                      "on", "On", "ON", NULL};
-  static const char *const falses[] = {"false", "False", "FALSE", "no", "No", "NO",
-                                       "off", "Off", "OFF", NULL};
   const char *s = sy__yaml_text(n);
   int sign = s[0] == '-' || s[0] == '+';
   if (!sy__yaml_is_plain(n)) {
@@ -509,8 +527,8 @@ static int scalar_json_value(sy__yaml_walk_t *w, yaml_node_t *n, json_t **out) {
     *out = json_string(s);
   } else if (is_null(n)) {
     *out = json_null();
-  } else if (one_of(s, trues) || one_of(s, falses)) {
-    *out = json_boolean(one_of(s, trues));
+  } else if (one_of(s, bool_trues) || one_of(s, bool_falses)) {
+    *out = json_boolean(one_of(s, bool_trues));
   } else if (sy__yaml_is_int_text(s)) {
     errno = 0;
     long long v = strtoll(s, NULL, 10);

@@ -157,6 +157,10 @@ int sy__yaml_set_str(sy__yaml_walk_t *w, yaml_node_t *n, char **dst, const char 
 /* Stores in *out the value of n, which must be a plain decimal integer in [min, max]. */
 int sy__yaml_get_int(sy__yaml_walk_t *w, yaml_node_t *n, long long min, long long max,
                      long long *out);
+/* Stores in *out 1 or 0 for a plain YAML 1.1 boolean: true/false, yes/no or on/off,
+ * each lower-case, Capitalised or UPPER-case (as sy__yaml_to_json types them).
+ * Anything else, quoted text included, fails with "must be true or false". */
+int sy__yaml_get_bool(sy__yaml_walk_t *w, yaml_node_t *n, int *out);
 /* Whether s is, in full, a decimal integer [-+]?(0|[1-9][0-9]*). */
 int sy__yaml_is_int_text(const char *s);
 /* Whether s is, in full, a real [-+]?(digits.digits?|.digits|digits)([eE][-+]?digits)?
@@ -185,10 +189,12 @@ int sy__yaml_check_free_map(sy__yaml_walk_t *w, yaml_node_t *v);
 
 /* Generic field parsers (sy__yaml_field_fn), storing at obj + f->off:
  * p_uint an `unsigned` and p_size a `size_t`, each an integer in [f->min, f->max];
+ * p_bool an `int`, 1 or 0, by sy__yaml_get_bool;
  * p_str a new copy of a non-empty string (`char *`, any old value freed);
  * p_struct walks a nested mapping by table f->sub into the struct at obj + f->off. */
 int sy__yaml_p_uint(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f);
 int sy__yaml_p_size(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f);
+int sy__yaml_p_bool(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f);
 int sy__yaml_p_str(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f);
 int sy__yaml_p_struct(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f);
 

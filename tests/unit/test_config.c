@@ -2,7 +2,8 @@
  * test_config.c — loading and validating the YAML config (router/config.c).
  *
  * Covers the shipped minimal example field by field, a config that uses every key,
- * the defaults, the YAML-to-JSON typing of retrieval.body, and a table of invalid
+ * thompson experiments (binary, continuous, all defaults) with stats_file, the
+ * defaults, the YAML-to-JSON typing of retrieval.body, and a table of invalid
  * configs, each asserting the complete one-line message (file, line, key path,
  * problem). Every error path runs under ASan/LSan in the sanitizer build, so a leak
  * on any of them fails the suite.
@@ -299,6 +300,7 @@ static void test_defaults(void) {
   CHECK(v->model == NULL && v->prompt_version == NULL && v->system_prompt == NULL);
   CHECK(v->body_fields == NULL && v->headers == NULL && v->nheaders == 0);
   CHECK(cfg->default_kind == SY_DEFAULT_NOT_FOUND);
+  CHECK(cfg->stats_file == NULL && cfg->stats_poll_ms == 1000);
   sy_config_free(cfg);
 
   cfg = parse_ok(BASE);
@@ -384,10 +386,148 @@ static void test_normalisation(void) {
   sy_config_free(cfg);
 }
 
+/* Three thompson experiments: binary with every key, continuous, and all defaults. */
+static const char THOMPSON[] =
+    "listen: [127.0.0.1:8080]\n"
+    "upstreams: {u: {servers: [127.0.0.1:9001]}, v: {servers: [127.0.0.1:9002]}}\n"
+    "stats_file: /var/lib/switchyard/stats.json\n"
+    "stats_poll_ms: 250\n"
+    "experiments:\n"
+    "  - id: bandit\n"
+    "    match: {path_prefix: /v1/chat/completions}\n"
+    "    policy: thompson\n"
+    "    sticky_header: X-Session-ID\n"
+    "    control: b\n"
+    "    variants:\n"
+    "      - {id: a, upstream: u, weight: 0}\n"
+    "      - {id: b, upstream: v, weight: 0}\n"
+    "      - {id: c, upstream: u}\n"
+    "    thompson:\n"
+    "      outcome: binary\n"
+    "      prior: {alpha: 2, beta: 3.5}\n"
+    "      direction: maximize\n"
+    "      log_scale: false\n"
+    "      floor: 0.02\n"
+    "      top_two: true\n"
+    "      top_two_beta: 0.25\n"
+    "      sticky_ttl_ms: 0\n"
+    "      segment_header: X-Tenant-ID\n"
+    "      segment_min_samples: 50\n"
+    "  - id: latency\n"
+    "    match: {path_prefix: /v1/embeddings}\n"
+    "    policy: thompson\n"
+    "    control: fast\n"
+    "    thompson:\n"
+    "      prior: {mu: -1.5, kappa: 0.5, alpha: 2, beta: 7.5e-1}\n"
+    "      outcome: continuous\n" /* after prior in the file: outcome is read first */
+    "      direction: minimize\n"
+    "      log_scale: yes\n"
+    "      floor: 0.5\n"
+    "      top_two: Off\n"
+    "      sticky_ttl_ms: 86400000\n"
+    "    variants:\n"
+    "      - {id: fast, upstream: u}\n"
+    "      - {id: slow, upstream: v}\n"
+    "  - id: plain\n"
+    "    match: {path_prefix: /v1/x}\n"
+    "    policy: thompson\n"
+    "    control: only\n"
+    "    variants: [{id: only, upstream: u, weight: 0}]\n";
+
+/* The defaults of config.h, whatever the policy. */
+static void check_thompson_defaults(const sy_thompson_conf_t *t) {
+  CHECK(t->continuous == 0 && t->prior_alpha == 1 && t->prior_beta == 1);
+  CHECK(t->prior_mu == 0 && t->prior_kappa == 0.01 && t->prior_a == 1 && t->prior_b == 1);
+  CHECK(t->minimise == 0 && t->log_scale == 0 && t->floor == 0);
+  CHECK(t->top_two == 0 && t->top_two_beta == 0.5);
+  CHECK(t->sticky_ttl_ms == 1800000);
+  CHECK(t->segment_header == NULL && t->segment_min_samples == 100);
+}
+
+static void check_thompson_binary(const sy_experiment_conf_t *e) {
+  const sy_thompson_conf_t *t = &e->thompson;
+  CHECK(strcmp(e->id, "bandit") == 0 && e->line == 6);
+  CHECK(e->policy == SY_POLICY_THOMPSON && e->nvariants == 3 && e->control == 1);
+  CHECK(strcmp(e->sticky_header, "x-session-id") == 0);
+  CHECK(e->variants[0].weight == 0 && e->variants[2].weight == 1);
+  CHECK(e->variants[1].upstream == 1);
+  CHECK(t->continuous == 0 && t->prior_alpha == 2 && t->prior_beta == 3.5);
+  CHECK(t->prior_mu == 0 && t->prior_kappa == 0.01 && t->prior_a == 1 && t->prior_b == 1);
+  CHECK(t->minimise == 0 && t->log_scale == 0 && t->floor == 0.02);
+  CHECK(t->top_two == 1 && t->top_two_beta == 0.25);
+  CHECK(t->sticky_ttl_ms == 0);
+  CHECK(t->segment_header != NULL && strcmp(t->segment_header, "x-tenant-id") == 0);
+  CHECK(t->segment_min_samples == 50);
+}
+
+static void check_thompson_continuous(const sy_experiment_conf_t *e) {
+  const sy_thompson_conf_t *t = &e->thompson;
+  CHECK(strcmp(e->id, "latency") == 0 && e->line == 26);
+  CHECK(e->policy == SY_POLICY_THOMPSON && e->nvariants == 2 && e->control == 0);
+  CHECK(e->sticky_header == NULL);
+  CHECK(t->continuous == 1);
+  CHECK(t->prior_mu == -1.5 && t->prior_kappa == 0.5 && t->prior_a == 2 && t->prior_b == 0.75);
+  CHECK(t->prior_alpha == 1 && t->prior_beta == 1); /* the binary prior keeps its default */
+  CHECK(t->minimise == 1 && t->log_scale == 1 && t->floor == 0.5);
+  CHECK(t->top_two == 0 && t->top_two_beta == 0.5);
+  CHECK(t->sticky_ttl_ms == 86400000);
+  CHECK(t->segment_header == NULL && t->segment_min_samples == 100);
+}
+
+static void test_thompson(void) {
+  sy_config_t *cfg = parse_ok(THOMPSON);
+  if (cfg == NULL)
+    return;
+  CHECK(strcmp(cfg->stats_file, "/var/lib/switchyard/stats.json") == 0);
+  CHECK(cfg->stats_poll_ms == 250);
+  CHECK(cfg->nexperiments == 3);
+  if (cfg->nexperiments == 3) {
+    check_thompson_binary(&cfg->experiments[0]);
+    check_thompson_continuous(&cfg->experiments[1]);
+    const sy_experiment_conf_t *e = &cfg->experiments[2];
+    CHECK(e->policy == SY_POLICY_THOMPSON && e->nvariants == 1 && e->variants[0].weight == 0);
+    check_thompson_defaults(&e->thompson);
+  }
+  sy_config_free(cfg);
+
+  /* Defaults for other policies too; an empty block; the range ends. */
+  cfg = parse_ok(BASE EXP_HEAD VAR_A);
+  if (cfg != NULL)
+    check_thompson_defaults(&cfg->experiments[0].thompson);
+  sy_config_free(cfg);
+  cfg = parse_ok("stats_poll_ms: 10\n" BASE EXP_HEAD VAR_A
+                 "    policy: thompson\n    thompson: {}\n");
+  if (cfg != NULL) {
+    CHECK(cfg->stats_poll_ms == 10 && cfg->stats_file == NULL);
+    check_thompson_defaults(&cfg->experiments[0].thompson);
+  }
+  sy_config_free(cfg);
+  cfg = parse_ok("stats_poll_ms: 3600000\n" BASE EXP_HEAD VAR_A "      - {id: b, upstream: u}\n"
+                 "    policy: thompson\n"
+                 "    thompson: {outcome: continuous, prior: {mu: 0}, top_two_beta: 0.999,\n"
+                 "               floor: 0.5, top_two: YES, segment_min_samples: 0.5}\n");
+  if (cfg != NULL) {
+    const sy_thompson_conf_t *t = &cfg->experiments[0].thompson;
+    CHECK(cfg->stats_poll_ms == 3600000);
+    CHECK(t->continuous == 1 && t->prior_mu == 0 && t->prior_kappa == 0.01);
+    CHECK(t->top_two_beta == 0.999 && t->floor == 0.5 && t->top_two == 1);
+    CHECK(t->segment_min_samples == 0.5);
+  }
+  sy_config_free(cfg);
+}
+
 typedef struct {
   const char *yaml;
   const char *want; /* the complete message */
 } err_case_t;
+
+/* An experiment with policy thompson and two variants; its thompson: keys follow from
+ * line 12. */
+#define TS_HEAD                                                                                  \
+  BASE EXP_HEAD VAR_A "      - {id: b, upstream: u}\n"                                           \
+                      "    policy: thompson\n"                                                   \
+                      "    thompson:\n"
+#define TS_CONT TS_HEAD "      outcome: continuous\n"
 
 static const err_case_t ERRORS[] = {
     /* top level */
@@ -513,9 +653,9 @@ static const err_case_t ERRORS[] = {
     {BASE "experiments:\n  - id: e\n    match: {path_prefix: /x}\n    sticky_header: \"x user\"\n"
      "    control: a\n    variants:\n" VAR_A,
      "t.yaml:6: experiments[0].sticky_header: must be a valid header name"},
-    {BASE "experiments:\n  - id: e\n    match: {path_prefix: /x}\n    policy: thompson\n"
+    {BASE "experiments:\n  - id: e\n    match: {path_prefix: /x}\n    policy: bandit\n"
      "    control: a\n    variants:\n" VAR_A,
-     "t.yaml:6: experiments[0].policy: must be one of: split, fixed"},
+     "t.yaml:6: experiments[0].policy: must be one of: split, fixed, thompson"},
     {BASE "experiments:\n  - id: e\n    match: {path_prefix: /x}\n    control: a\n    variants: []\n",
      "t.yaml:7: experiments[0].variants: must have 1..64 variants"},
     /* variant headers and retrieval */
@@ -555,6 +695,76 @@ static const err_case_t ERRORS[] = {
      "t.yaml:8: experiments[0].variants[0].model: must be a string"},
     {BASE EXP_HEAD "      - {id: a, upstream: u, model: {name: x}}\n",
      "t.yaml:8: experiments[0].variants[0].model: must be a string"},
+    /* thompson: and the stats file */
+    {TS_HEAD "      outcome: poisson\n",
+     "t.yaml:12: experiments[0].thompson.outcome: must be one of: binary, continuous"},
+    {TS_HEAD "      prior: {alpha: 0, beta: 1}\n",
+     "t.yaml:12: experiments[0].thompson.prior.alpha: must be a number > 0"},
+    {TS_HEAD "      prior: {beta: -2}\n",
+     "t.yaml:12: experiments[0].thompson.prior.beta: must be a number > 0"},
+    {TS_HEAD "      prior: {alpha: 1, mu: 0}\n",
+     "t.yaml:12: experiments[0].thompson.prior.mu: only with outcome: continuous (a binary prior "
+     "takes alpha, beta)"},
+    {TS_HEAD "      outcome: binary\n      prior:\n        beta: 1\n        kappa: 1\n",
+     "t.yaml:15: experiments[0].thompson.prior.kappa: only with outcome: continuous (a binary "
+     "prior takes alpha, beta)"},
+    {TS_HEAD "      prior: {alpa: 1}\n",
+     "t.yaml:12: experiments[0].thompson.prior.alpa: unknown key (did you mean 'alpha'?)"},
+    {TS_HEAD "      prior: [1, 2]\n",
+     "t.yaml:12: experiments[0].thompson.prior: must be a mapping"},
+    {TS_CONT "      prior: {mu: 0, kappa: 0}\n",
+     "t.yaml:13: experiments[0].thompson.prior.kappa: must be a number > 0"},
+    {TS_CONT "      prior: {alpha: 1e999}\n",
+     "t.yaml:13: experiments[0].thompson.prior.alpha: must be a number > 0"},
+    {TS_CONT "      prior: {mu: .inf}\n",
+     "t.yaml:13: experiments[0].thompson.prior.mu: must be a number"},
+    {TS_CONT "      prior: {mu: \"1\"}\n",
+     "t.yaml:13: experiments[0].thompson.prior.mu: must be a number"},
+    {TS_CONT "      prior: {mu: 0, sigma: 1}\n",
+     "t.yaml:13: experiments[0].thompson.prior.sigma: unknown key"},
+    {TS_HEAD "      direction: up\n",
+     "t.yaml:12: experiments[0].thompson.direction: must be one of: maximize, minimize"},
+    {TS_HEAD "      log_scale: true\n",
+     "t.yaml:12: experiments[0].thompson.log_scale: only with outcome: continuous"},
+    {TS_CONT "      log_scale: maybe\n",
+     "t.yaml:13: experiments[0].thompson.log_scale: must be true or false"},
+    {TS_HEAD "      top_two: \"true\"\n",
+     "t.yaml:12: experiments[0].thompson.top_two: must be true or false"},
+    {TS_HEAD "      floor: 0.6\n",
+     "t.yaml:12: experiments[0].thompson.floor: floor * number of variants must be <= 1 (floor 0.6 "
+     "* 2 variants = 1.2)"},
+    {BASE EXP_HEAD VAR_A "    policy: thompson\n    thompson:\n      floor: 1.5\n",
+     "t.yaml:11: experiments[0].thompson.floor: floor * number of variants must be <= 1 (floor 1.5 "
+     "* 1 variants = 1.5)"},
+    {TS_HEAD "      floor: -0.1\n",
+     "t.yaml:12: experiments[0].thompson.floor: must be a number >= 0"},
+    {TS_HEAD "      top_two_beta: 1\n",
+     "t.yaml:12: experiments[0].thompson.top_two_beta: must be a number > 0 and < 1"},
+    {TS_HEAD "      top_two_beta: 0.0\n",
+     "t.yaml:12: experiments[0].thompson.top_two_beta: must be a number > 0 and < 1"},
+    {TS_HEAD "      sticky_ttl_ms: 86400001\n",
+     "t.yaml:12: experiments[0].thompson.sticky_ttl_ms: must be an integer in 0..86400000"},
+    {TS_HEAD "      segment_header: \"x tenant\"\n",
+     "t.yaml:12: experiments[0].thompson.segment_header: must be a valid header name"},
+    {TS_HEAD "      segment_min_samples: 0\n",
+     "t.yaml:12: experiments[0].thompson.segment_min_samples: must be a number > 0"},
+    {TS_HEAD "      flor: 0.1\n",
+     "t.yaml:12: experiments[0].thompson.flor: unknown key (did you mean 'floor'?)"},
+    {BASE EXP_HEAD VAR_A "    policy: thompson\n    thompson: 5\n",
+     "t.yaml:10: experiments[0].thompson: must be a mapping"},
+    {BASE EXP_HEAD VAR_A "    thompson: {floor: 0}\n",
+     "t.yaml:9: experiments[0].thompson: only allowed with policy: thompson"},
+    {BASE EXP_HEAD VAR_A "    thompson: {}\n    policy: fixed\n",
+     "t.yaml:9: experiments[0].thompson: only allowed with policy: thompson"},
+    {BASE EXP_HEAD "      - {id: a, upstream: u, weight: 0}\n    policy: thompson\n"
+     "    thompson: {outcome: binary, floor: x}\n",
+     "t.yaml:10: experiments[0].thompson.floor: must be a number >= 0"},
+    {BASE "stats_poll_ms: 5\n", "t.yaml:3: stats_poll_ms: must be an integer in 10..3600000"},
+    {BASE "stats_poll_ms: 3600001\n", "t.yaml:3: stats_poll_ms: must be an integer in 10..3600000"},
+    {BASE "stats_poll_ms: 1.5\n", "t.yaml:3: stats_poll_ms: must be an integer in 10..3600000"},
+    {BASE "stats_file: \"\"\n", "t.yaml:3: stats_file: must not be empty"},
+    {BASE "stats_file: [a]\n", "t.yaml:3: stats_file: must be a string"},
+    {BASE "stats_fle: /x\n", "t.yaml:3: stats_fle: unknown key (did you mean 'stats_file'?)"},
     /* default_route */
     {BASE "default_route: {upstream: u, status: 404}\n",
      "t.yaml:3: default_route: needs exactly one of upstream, status"},
@@ -706,6 +916,7 @@ int main(void) {
   test_defaults();
   test_body_typing();
   test_normalisation();
+  test_thompson();
   test_errors();
   test_too_many_variants();
   test_alias_abuse();
@@ -713,5 +924,6 @@ int main(void) {
   test_load_errors();
   test_out_of_memory(FULL);
   test_out_of_memory(BODY);
+  test_out_of_memory(THOMPSON);
   return CHECK_DONE();
 }

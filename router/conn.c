@@ -143,6 +143,24 @@ int sy__conn_write(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, 
   unsigned nleft = n;
   memcpy(left, bufs, n * sizeof(*bufs));
   int r = sy__try_write(s, left, &nleft);
+  size_t queued = 0;
+  for (unsigned i = 0; i < nleft; i++)
+    queued += left[i].len;
+  sy_buf_t *copy = NULL;
+  if (r == 0 && nleft > 0 && queued <= SY_QUEUE_COPY_MAX && (copy = sy_buf_new(queued)) != NULL) {
+    /* A small write left waiting (an SSE event for a slow client) would pin
+     * whole read buffers: queue a right-sized copy instead. */
+    for (unsigned i = 0; i < nleft; i++) {
+      memcpy(copy->data + copy->len, left[i].base, left[i].len);
+      copy->len += left[i].len;
+    }
+    for (unsigned i = 0; i < n; i++)
+      sy_buf_unref(owners[i]);
+    left[0] = uv_buf_init(copy->data, (unsigned)copy->len);
+    nleft = 1;
+    owners = &copy;
+    n = 1;
+  }
   if (r == 0 && nleft > 0) {
     wreq_t *wr = malloc(sizeof(*wr));
     if (wr != NULL) {

@@ -763,22 +763,14 @@ void sy__proxy_up_read(sy_upconn_t *u, ssize_t nread, sy_buf_t *b) {
     r->rstate = SY_RS_HEAD;
   start_timer(c, r->pool->conf->idle_timeout_ms);
   b->len = (size_t)nread;
-  if (b->len < SY_UP_READ_BUF / 4) {
-    /* A small read (an SSE event) may wait in a slow client's queue: keep only
-     * the bytes it holds, not the whole read buffer (glibc shrinks in place). */
-    sy_buf_t *nb = realloc(b, sizeof(*b) + b->len);
-    if (nb != NULL) {
-      b = nb;
-      b->cap = b->len;
-    }
-  }
   r->rbuf = b;
+  sy_worker_t *w = c->w;
   int ended = up_feed(c, b->data, (size_t)nread);
   if (!ended) {
     r->rbuf = NULL;
     oq_flush(c);
   }
-  sy_buf_unref(b);
+  sy__worker_put_read_buf(w, b);
 }
 
 void sy__proxy_client_drained(sy_conn_t *c) {

@@ -43,6 +43,9 @@ typedef struct sy_uppool_s sy_uppool_t;
 #define SY_CLIENT_LOW_WATER (64 * 1024)
 #define SY_PENDING_MAX 65536    /* pipelined bytes kept while a response is in flight */
 #define SY_OUTQ 16              /* iovecs gathered into one uv_write to the client */
+#define SY_READ_BUF_CACHE 32    /* upstream read buffers a worker keeps for reuse */
+#define SY_QUEUE_COPY_MAX 4096  /* a write that must wait this small is copied out of
+                                   the read buffers it points into (see conn.c) */
 #define SY_STREAM_MIN_BODY 65536 /* larger bodies that nothing rewrites are streamed */
 
 /* ---- runtime: one loaded config and everything derived from it ---- */
@@ -305,6 +308,8 @@ struct sy_worker_s {
   char *stats_path;        /* the file being watched */
   json_t *stats;           /* the last snapshot read, applied again after a reload */
   uint64_t requests, errors;
+  sy_buf_t *read_bufs[SY_READ_BUF_CACHE]; /* upstream read buffers to reuse */
+  unsigned nread_bufs;
   char read_buf[SY_READ_BUF];
 };
 
@@ -314,6 +319,10 @@ void sy__stats_file_configure(sy_worker_t *w);
 void sy__stats_file_stop(sy_worker_t *w);
 
 /* server.c */
+/* An upstream read buffer: a recycled one if the worker has one. */
+sy_buf_t *sy__worker_get_read_buf(sy_worker_t *w);
+/* Drops a reference to an upstream read buffer; the last one recycles it. */
+void sy__worker_put_read_buf(sy_worker_t *w, sy_buf_t *b);
 /* Runs one worker until it is told to stop; returns the process exit status. */
 int sy_worker_run(const char *config_path, sy_config_t *cfg);
 /* The connection count fell (drain bookkeeping). */

@@ -169,6 +169,29 @@ static void on_signal(uv_signal_t *s, int signum) {
   start_drain(w);
 }
 
+/* ---- upstream read buffers ---- */
+
+sy_buf_t *sy__worker_get_read_buf(sy_worker_t *w) {
+  if (w->nread_bufs > 0) {
+    sy_buf_t *b = w->read_bufs[--w->nread_bufs];
+    b->refs = 1;
+    b->len = 0;
+    return b;
+  }
+  return sy_buf_new(SY_UP_READ_BUF);
+}
+
+void sy__worker_put_read_buf(sy_worker_t *w, sy_buf_t *b) {
+  /* Most responses are written to the client within the read that brought
+   * them, so the buffer comes back unshared and serves the next read. */
+  if (b != NULL && b->refs == 1 && b->cap == SY_UP_READ_BUF &&
+      w->nread_bufs < SY_READ_BUF_CACHE) {
+    w->read_bufs[w->nread_bufs++] = b;
+    return;
+  }
+  sy_buf_unref(b);
+}
+
 /* ---- the worker ---- */
 
 int sy_worker_run(const char *config_path, sy_config_t *cfg) {
@@ -224,6 +247,8 @@ out:
     uv_loop_close(&w->loop);
   }
   json_decref(w->stats);
+  while (w->nread_bufs > 0)
+    free(w->read_bufs[--w->nread_bufs]);
   free(w->listeners);
   free(w);
   return status;

@@ -63,7 +63,7 @@ static char sink[64];
 static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   sy_upconn_t *u = h->data;
   (void)suggested;
-  sy_buf_t *b = u->state == SY_UP_ACTIVE && u->owner != NULL ? sy_buf_new(SY_UP_READ_BUF) : NULL;
+  sy_buf_t *b = u->state == SY_UP_ACTIVE && u->owner != NULL ? sy__worker_get_read_buf(u->w) : NULL;
   *buf = b != NULL ? uv_buf_init(b->data, SY_UP_READ_BUF) : uv_buf_init(sink, sizeof(sink));
 }
 

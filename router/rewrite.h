@@ -1,10 +1,14 @@
 /*
  * rewrite.h — what a variant changes in a request before it is forwarded.
  *
- * Pure transformation of the request body (JSON, via jansson): the `model` field,
- * the system message of a chat `messages` array (replaced if the first system
- * message exists, otherwise inserted at index 0), and retrieval fields set on the
- * top-level object. Headers are added by the proxy from sy_variant_conf_t.headers.
+ * The body is rewritten by splicing, not re-serialising: router/json_scan.c
+ * validates it (strict RFC 8259) and locates the members to change, and the
+ * output is the client's bytes with only these replaced or inserted: the value
+ * of `model`; the system message of a chat `messages` array (its content
+ * replaced if a system message exists, otherwise one inserted first); retrieval
+ * fields set on the top-level object. Numbers, escapes and spacing the client
+ * sent reach the upstream unchanged. Headers are added by the proxy from
+ * sy_variant_conf_t.headers.
  */
 #ifndef SY_REWRITE_H
 #define SY_REWRITE_H
@@ -13,7 +17,7 @@
 
 #include "router/config.h"
 
-/* True if the variant changes anything in the body (so the body must be parsed). */
+/* True if the variant changes anything in the body (so the body must be held). */
 int sy_rewrite_needs_body(const sy_variant_conf_t *v);
 
 /*

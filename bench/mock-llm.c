@@ -1,6 +1,9 @@
 /*
  * mock-llm.c — a mock OpenAI-compatible LLM backend for tests, benchmarks and the
- * quickstart. One libuv loop, llhttp for requests, jansson for request bodies.
+ * quickstart: the command line, the libuv loop, connections, HTTP parsing (llhttp)
+ * and framing, and the timing of delayed and streamed answers. The bodies it sends
+ * and the per-request plan (defaults, x-mock-* overrides, the request body) are
+ * built by mock_reply.c.
  *
  * It must be fast enough to never be the bottleneck of a proxy benchmark, so the
  * request path allocates nothing per request beyond jansson's parse of the body:
@@ -27,10 +30,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <netdb.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,33 +45,25 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include "mock_reply.h"
+
 enum {
   IN_CAP = 16384,              /* per-connection input buffer */
   MAX_HEAD_BYTES = 65536,      /* request line + headers, else 431 */
   MAX_BODY_BYTES = 16 << 20,   /* else 413 */
   WBUF_MIN = 2048,             /* smallest write buffer allocated */
   WBUF_KEEP = 4,               /* write buffers kept per connection */
-  MAX_MS = 3600000,            /* upper bound of any delay override */
-  MAX_CHUNKS = 1000000,
 };
-
-typedef struct {
-  char *p;
-  size_t len, cap;
-} sbuf_t;
 
 typedef struct {
   const char *host;
   int port;
-  int latency_ms, chunks, interval_ms, error_status, reset_after;
+  mock_defaults_t dflt;
+  int error_status;
   double error_rate;
   uint64_t seed;
   const char *name;
 } opts_t;
-
-typedef struct {
-  uint64_t requests, http_requests, streams, accepted, open, errors, resets;
-} counters_t;
 
 typedef struct conn_s conn_t;
 
@@ -80,17 +73,13 @@ typedef struct {
   uv_tcp_t listener;
   uv_signal_t sigterm, sigint;
   llhttp_settings_t settings;
-  counters_t n;
+  mock_counters_t n;
   uint64_t rng, next_id;
-  conn_t *conns;        /* every connection not yet freed */
-  sbuf_t payload, out;  /* scratch for formatting responses */
-  sbuf_t content;       /* the JSON string "mock answer from NAME" */
+  conn_t *conns;            /* every connection not yet freed */
+  mock_buf_t payload, out;  /* scratch for formatting responses */
+  mock_buf_t content;       /* the JSON string "mock answer from NAME" */
   bool stopping;
 } server_t;
-
-typedef struct {
-  uint32_t name_off, name_len, val_off, val_len;
-} hdr_t;
 
 typedef struct wbuf_s {
   uv_write_t req;
@@ -103,22 +92,6 @@ typedef struct wbuf_s {
 
 enum { WB_STREAM = 1, WB_FINAL = 2 };
 
-/* The response being produced for the current request. */
-typedef struct {
-  json_t *json;          /* parsed request body (owned) or NULL */
-  const char *model;     /* points into json or a literal */
-  size_t model_len;
-  int status;            /* 200, or the status of an error JSON */
-  char msg[160];         /* error message when status != 200 */
-  bool stream, echo, close;
-  int chunks, interval_ms, reset_after, latency_ms;
-  int stage;             /* stream: 0..chunks-1 content, chunks usage, chunks+1 [DONE] */
-  bool headers_sent;
-  uint64_t id;
-  long long created;
-  int prompt_tokens;
-} resp_t;
-
 struct conn_s {
   uv_tcp_t tcp;
   uv_timer_t timer;
@@ -130,83 +103,15 @@ struct conn_s {
   bool closing, shutting, busy, reading, keep_alive, http10;
   int last_cb;           /* 1 after a header field piece, 2 after a value piece */
   int req_error;         /* 413/431 set by a parser callback */
-  sbuf_t head;           /* url, then header names and values */
-  hdr_t *hdrs;
-  size_t nhdrs, hdrs_cap;
-  uint32_t url_len;
-  sbuf_t body;
-  resp_t resp;
+  mock_req_t req;        /* the request being parsed or answered */
+  mock_resp_t resp;      /* the response being produced for it */
   wbuf_t *free_wb;
   int n_free;
   size_t in_start, in_len;
   char in[IN_CAP];
 };
 
-/* ---- small buffers ------------------------------------------------------ */
-
-static void *xrealloc(void *p, size_t n) {
-  void *q = realloc(p, n);
-  if (!q) {
-    fprintf(stderr, "mock-llm: out of memory\n");
-    abort();
-  }
-  return q;
-}
-
-static void sb_reserve(sbuf_t *b, size_t extra) {
-  if (b->len + extra <= b->cap) return;
-  size_t cap = b->cap ? b->cap : 1024;
-  while (cap < b->len + extra) cap *= 2;
-  b->p = xrealloc(b->p, cap);
-  b->cap = cap;
-}
-
-static void sb_add(sbuf_t *b, const void *p, size_t n) {
-  sb_reserve(b, n);
-  memcpy(b->p + b->len, p, n);
-  b->len += n;
-}
-
-static void sb_adds(sbuf_t *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-__attribute__((format(printf, 2, 3)))
-static void sb_addf(sbuf_t *b, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(b->p ? b->p + b->len : NULL, b->cap - b->len, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n >= b->cap - b->len) {
-    sb_reserve(b, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-  }
-  b->len += (size_t)n;
-}
-
-/* Appends s as a quoted JSON string. s is valid UTF-8 (from jansson or --name). */
-static void sb_add_jstr(sbuf_t *b, const char *s, size_t n) {
-  sb_reserve(b, n + 2);
-  b->p[b->len++] = '"';
-  for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    if (ch == '"' || ch == '\\') {
-      char e[2] = {'\\', (char)ch};
-      sb_add(b, e, 2);
-    } else if (ch < 0x20) {
-      sb_addf(b, "\\u%04x", ch);
-    } else {
-      sb_add(b, &s[i], 1);
-    }
-  }
-  sb_add(b, "\"", 1);
-}
-
-static int sb_dump_cb(const char *p, size_t n, void *data) {
-  sb_add(data, p, n);
-  return 0;
-}
+/* ---- small helpers ------------------------------------------------------ */
 
 static uint64_t rng_next(uint64_t *s) {
   uint64_t x = *s;
@@ -251,9 +156,9 @@ static void conn_free(conn_t *c) {
     c->free_wb = w->next;
     free(w);
   }
-  free(c->head.p);
-  free(c->body.p);
-  free(c->hdrs);
+  free(c->req.head.p);
+  free(c->req.body.p);
+  free(c->req.hdrs);
   free(c);
 }
 
@@ -295,7 +200,7 @@ static wbuf_t *wbuf_get(conn_t *c, size_t need) {
     free(w);
   }
   size_t cap = need < WBUF_MIN ? WBUF_MIN : need;
-  w = xrealloc(NULL, sizeof *w + cap);
+  w = mock_xrealloc(NULL, sizeof *w + cap);
   w->cap = cap;
   return w;
 }
@@ -326,7 +231,7 @@ static void on_write(uv_write_t *req, int status) {
 
 /* Sends the server's `out` scratch buffer in one uv_write. */
 static void write_out(conn_t *c, unsigned flags) {
-  sbuf_t *out = &c->srv->out;
+  mock_buf_t *out = &c->srv->out;
   wbuf_t *w = wbuf_get(c, out->len);
   memcpy(w->data, out->p, out->len);
   w->len = out->len;
@@ -344,10 +249,10 @@ static void write_out(conn_t *c, unsigned flags) {
 
 static void add_status_and_common(conn_t *c, int status, bool close) {
   server_t *s = c->srv;
-  sb_addf(&s->out, "HTTP/1.1 %d %s\r\nx-mock-name: %s\r\n", status, reason(status),
-          s->opt.name);
-  if (close) sb_adds(&s->out, "Connection: close\r\n");
-  else if (c->http10) sb_adds(&s->out, "Connection: keep-alive\r\n");
+  mock_buf_addf(&s->out, "HTTP/1.1 %d %s\r\nx-mock-name: %s\r\n", status, reason(status),
+                s->opt.name);
+  if (close) mock_buf_adds(&s->out, "Connection: close\r\n");
+  else if (c->http10) mock_buf_adds(&s->out, "Connection: keep-alive\r\n");
 }
 
 /* Sends the `payload` scratch buffer as a complete JSON response. */
@@ -356,154 +261,47 @@ static void send_payload(conn_t *c, int status, bool close) {
   close = close || !c->keep_alive;
   s->out.len = 0;
   add_status_and_common(c, status, close);
-  sb_addf(&s->out, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-          s->payload.len);
-  sb_add(&s->out, s->payload.p, s->payload.len);
+  mock_buf_addf(&s->out, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                s->payload.len);
+  mock_buf_add(&s->out, s->payload.p, s->payload.len);
   write_out(c, 0);
   if (close) conn_shutdown(c);
 }
 
-static void add_error_json(sbuf_t *b, int status, const char *msg) {
-  const char *type = status >= 500 ? "server_error"
-                   : status == 429 ? "rate_limit_error" : "invalid_request_error";
-  b->len = 0;
-  sb_adds(b, "{\"error\":{\"message\":");
-  sb_add_jstr(b, msg, strlen(msg));
-  sb_addf(b, ",\"type\":\"%s\",\"code\":%d}}", type, status);
-}
-
 static void send_error(conn_t *c, int status, const char *msg, bool close) {
-  add_error_json(&c->srv->payload, status, msg);
+  mock_reply_error(&c->srv->payload, status, msg);
   send_payload(c, status, close);
 }
 
 static void send_stats(conn_t *c) {
-  server_t *s = c->srv;
-  s->payload.len = 0;
-  sb_addf(&s->payload,
-          "{\"requests\":%" PRIu64 ",\"streams\":%" PRIu64
-          ",\"connections_accepted\":%" PRIu64 ",\"connections_open\":%" PRIu64
-          ",\"http_requests\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"resets\":%" PRIu64 "}",
-          s->n.requests, s->n.streams, s->n.accepted, s->n.open, s->n.http_requests,
-          s->n.errors, s->n.resets);
+  mock_reply_stats(&c->srv->payload, &c->srv->n);
   send_payload(c, 200, false);
 }
 
-/* ---- echo --------------------------------------------------------------- */
-
-/* jansson rejects invalid UTF-8; header values may hold any octet. */
-static json_t *jstring_lossy(const char *p, size_t n) {
-  json_t *v = json_stringn(p, n);
-  if (v) return v;
-  char *tmp = xrealloc(NULL, n ? n : 1);
-  for (size_t i = 0; i < n; i++) tmp[i] = (unsigned char)p[i] < 0x80 ? p[i] : '?';
-  v = json_stringn(tmp, n);
-  free(tmp);
-  return v;
-}
-
-static json_t *echo_headers(const conn_t *c) {
-  json_t *o = json_object();
-  for (size_t i = 0; i < c->nhdrs; i++) {
-    const hdr_t *h = &c->hdrs[i];
-    const char *name = c->head.p + h->name_off;
-    json_t *v = jstring_lossy(c->head.p + h->val_off, h->val_len);
-    json_t *old = json_object_getn(o, name, h->name_len);
-    if (old && v) {
-      sbuf_t j = {0};
-      sb_add(&j, json_string_value(old), json_string_length(old));
-      sb_add(&j, ", ", 2);
-      sb_add(&j, json_string_value(v), json_string_length(v));
-      json_decref(v);
-      v = json_stringn(j.p, j.len);
-      free(j.p);
-    }
-    if (v) json_object_setn_new(o, name, h->name_len, v);
-  }
-  return o;
-}
-
-/* Replaces the final '}' of the JSON object in b with ,"mock_echo":{...}}. */
-static void add_echo(conn_t *c, sbuf_t *b) {
-  json_t *o = json_object();
-  json_object_set(o, "body", c->resp.json ? c->resp.json : json_null());
-  json_object_set_new(o, "headers", echo_headers(c));
-  json_object_set_new(o, "method",
-                      json_string(llhttp_method_name(llhttp_get_method(&c->parser))));
-  json_object_set_new(o, "path", jstring_lossy(c->head.p, c->url_len));
-  b->len--;
-  sb_adds(b, ",\"mock_echo\":");
-  json_dump_callback(o, sb_dump_cb, b, JSON_COMPACT);
-  sb_add(b, "}", 1);
-  json_decref(o);
-}
-
-/* ---- completions -------------------------------------------------------- */
-
-static void add_id_model(server_t *s, sbuf_t *b, const resp_t *r, const char *object) {
-  sb_addf(b, "{\"id\":\"chatcmpl-mock-%" PRIu64 "\",\"object\":\"%s\",\"created\":%lld,"
-          "\"model\":", r->id, object, r->created);
-  sb_add_jstr(b, r->model, r->model_len);
-}
-
-static void add_usage(sbuf_t *b, const resp_t *r) {
-  sb_addf(b, "\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,"
-          "\"total_tokens\":%d}}", r->prompt_tokens, r->chunks,
-          r->prompt_tokens + r->chunks);
-}
+/* ---- completions and streams -------------------------------------------- */
 
 static void send_completion(conn_t *c) {
   server_t *s = c->srv;
-  resp_t *r = &c->resp;
-  sbuf_t *b = &s->payload;
-  b->len = 0;
-  add_id_model(s, b, r, "chat.completion");
-  sb_adds(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-  sb_add(b, s->content.p, s->content.len);
-  sb_adds(b, "},\"finish_reason\":\"stop\"}],");
-  add_usage(b, r);
-  if (r->echo) add_echo(c, b);
-  send_payload(c, 200, r->close);
-}
-
-/* Formats the SSE event for the current stage into payload; returns false at [DONE]. */
-static bool stream_event(conn_t *c) {
-  server_t *s = c->srv;
-  resp_t *r = &c->resp;
-  sbuf_t *b = &s->payload;
-  b->len = 0;
-  if (r->stage > r->chunks) return false;
-  sb_adds(b, "data: ");
-  add_id_model(s, b, r, "chat.completion.chunk");
-  if (r->stage < r->chunks) {
-    sb_addf(b, ",\"choices\":[{\"index\":0,\"delta\":{%s\"content\":\"tok%d \"},"
-            "\"finish_reason\":%s}]}", r->stage == 0 ? "\"role\":\"assistant\"," : "",
-            r->stage, r->stage == r->chunks - 1 ? "\"stop\"" : "null");
-  } else {
-    sb_adds(b, ",\"choices\":[],");
-    add_usage(b, r);
-    if (r->echo) add_echo(c, b);
-  }
-  sb_adds(b, "\n\n");
-  return true;
+  mock_reply_completion(&s->payload, &c->resp, &c->req, &s->content);
+  send_payload(c, 200, c->resp.close);
 }
 
 static void stream_headers(conn_t *c) {
-  resp_t *r = &c->resp;
+  mock_resp_t *r = &c->resp;
   add_status_and_common(c, 200, r->close || !c->keep_alive);
-  sb_adds(&c->srv->out, "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-          "Transfer-Encoding: chunked\r\n\r\n");
+  mock_buf_adds(&c->srv->out, "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n");
   r->headers_sent = true;
 }
 
-static bool at_reset_point(const resp_t *r) {
+static bool at_reset_point(const mock_resp_t *r) {
   return r->reset_after >= 0 && r->reset_after <= r->chunks && r->stage == r->reset_after;
 }
 
 /* Writes the next piece of a stream: one SSE event per HTTP chunk per uv_write. */
 static void stream_step(conn_t *c) {
   server_t *s = c->srv;
-  resp_t *r = &c->resp;
+  mock_resp_t *r = &c->resp;
   if (at_reset_point(r) && r->headers_sent) {
     s->n.resets++;
     conn_close(c, true);
@@ -513,12 +311,12 @@ static void stream_step(conn_t *c) {
   if (!r->headers_sent) stream_headers(c);
   unsigned flags = WB_STREAM;
   if (!at_reset_point(r)) {
-    if (stream_event(c)) {
-      sb_addf(&s->out, "%zx\r\n", s->payload.len);
-      sb_add(&s->out, s->payload.p, s->payload.len);
-      sb_adds(&s->out, "\r\n");
+    if (mock_reply_event(&s->payload, r, &c->req)) {
+      mock_buf_addf(&s->out, "%zx\r\n", s->payload.len);
+      mock_buf_add(&s->out, s->payload.p, s->payload.len);
+      mock_buf_adds(&s->out, "\r\n");
     } else {
-      sb_adds(&s->out, "e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n");
+      mock_buf_adds(&s->out, "e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n");
       flags |= WB_FINAL;
     }
     r->stage++;
@@ -545,7 +343,7 @@ static void conn_resume(conn_t *c) {
 static void on_stream_timer(uv_timer_t *t) { stream_step(t->data); }
 
 static void stream_after_write(conn_t *c, bool final) {
-  resp_t *r = &c->resp;
+  mock_resp_t *r = &c->resp;
   if (final) {
     bool close = r->close || !c->keep_alive;
     resp_clear(c);
@@ -562,7 +360,7 @@ static void stream_after_write(conn_t *c, bool final) {
 
 /* Sends the planned response (after any latency). Streams leave c->busy set. */
 static void resp_start(conn_t *c) {
-  resp_t *r = &c->resp;
+  mock_resp_t *r = &c->resp;
   if (r->status != 200) {
     send_error(c, r->status, r->msg, r->close);
     resp_clear(c);
@@ -583,120 +381,14 @@ static void on_latency(uv_timer_t *t) {
   if (!c->busy) conn_resume(c);
 }
 
-/* ---- planning a completion ---------------------------------------------- */
-
-static void trim(const char **p, size_t *n) {
-  while (*n && (**p == ' ' || **p == '\t')) (*p)++, (*n)--;
-  while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t')) (*n)--;
-}
-
-static bool parse_int(const char *p, size_t n, long lo, long hi, int *out) {
-  char tmp[24];
-  trim(&p, &n);
-  if (n == 0 || n >= sizeof tmp) return false;
-  memcpy(tmp, p, n);
-  tmp[n] = '\0';
-  char *end;
-  errno = 0;
-  long v = strtol(tmp, &end, 10);
-  if (errno || *end || v < lo || v > hi) return false;
-  *out = (int)v;
-  return true;
-}
-
-static bool parse_bool(const char *p, size_t n, bool *out) {
-  trim(&p, &n);
-  if ((n == 1 && *p == '1') || (n == 4 && !strncasecmp(p, "true", 4)) ||
-      (n == 3 && !strncasecmp(p, "yes", 3)))
-    return *out = true;
-  if ((n == 1 && *p == '0') || (n == 5 && !strncasecmp(p, "false", 5)) ||
-      (n == 2 && !strncasecmp(p, "no", 2)))
-    return !(*out = false);
-  return false;
-}
-
-/* Applies one x-mock-<key> header to r; false if the key or value is bad. */
-static bool apply_override(resp_t *r, const char *key, size_t kn, const char *v, size_t vn) {
-#define KEY(k) (kn == sizeof(k) - 1 && !memcmp(key, k, kn))
-  if (KEY("latency-ms")) return parse_int(v, vn, 0, MAX_MS, &r->latency_ms);
-  if (KEY("chunks")) return parse_int(v, vn, 0, MAX_CHUNKS, &r->chunks);
-  if (KEY("interval-ms")) return parse_int(v, vn, 0, MAX_MS, &r->interval_ms);
-  if (KEY("reset-after")) return parse_int(v, vn, -1, MAX_CHUNKS, &r->reset_after);
-  if (KEY("status"))  /* 200 = normal answer; 4xx/5xx = error JSON */
-    return parse_int(v, vn, 200, 599, &r->status) && (r->status == 200 || r->status >= 400);
-  if (KEY("close")) return parse_bool(v, vn, &r->close);
-  if (KEY("echo")) return parse_bool(v, vn, &r->echo);
-  return false;
-#undef KEY
-}
-
-static bool apply_overrides(conn_t *c) {
-  resp_t *r = &c->resp;
-  for (size_t i = 0; i < c->nhdrs; i++) {
-    const hdr_t *h = &c->hdrs[i];
-    const char *name = c->head.p + h->name_off;
-    if (h->name_len <= 7 || memcmp(name, "x-mock-", 7)) continue;
-    if (!apply_override(r, name + 7, h->name_len - 7, c->head.p + h->val_off, h->val_len)) {
-      snprintf(r->msg, sizeof r->msg, "bad header %.*s", (int)h->name_len, name);
-      r->status = 400;
-      return false;
-    }
-  }
-  if (r->status != 200)
-    snprintf(r->msg, sizeof r->msg, "mock error (x-mock-status %d)", r->status);
-  return true;
-}
-
-static bool parse_body(conn_t *c) {
-  resp_t *r = &c->resp;
-  json_error_t err;
-  r->json = json_loadb(c->body.p ? c->body.p : "", c->body.len, 0, &err);
-  if (!r->json || !json_is_object(r->json)) {
-    snprintf(r->msg, sizeof r->msg, "request body must be a JSON object%s%.100s",
-             r->json ? "" : ": ", r->json ? "" : err.text);
-    return false;
-  }
-  json_t *m = json_object_get(r->json, "model");
-  json_t *st = json_object_get(r->json, "stream");
-  if (m && !json_is_string(m)) {
-    snprintf(r->msg, sizeof r->msg, "'model' must be a string");
-    return false;
-  }
-  if (st && !json_is_boolean(st) && !json_is_null(st)) {
-    snprintf(r->msg, sizeof r->msg, "'stream' must be a boolean");
-    return false;
-  }
-  if (m) {
-    r->model = json_string_value(m);
-    r->model_len = json_string_length(m);
-  }
-  r->stream = json_is_true(st);
-  return true;
-}
-
-static void plan_defaults(conn_t *c) {
-  server_t *s = c->srv;
-  resp_t *r = &c->resp;
-  json_decref(r->json);
-  memset(r, 0, sizeof *r);
-  r->status = 200;
-  r->model = "mock-default";
-  r->model_len = strlen(r->model);
-  r->latency_ms = s->opt.latency_ms;
-  r->chunks = s->opt.chunks;
-  r->interval_ms = s->opt.interval_ms;
-  r->reset_after = s->opt.reset_after;
-  r->id = ++s->next_id;
-  r->created = (long long)time(NULL);
-  r->prompt_tokens = (int)((c->body.len + 3) / 4);
-}
+/* ---- dispatch ----------------------------------------------------------- */
 
 static void handle_completion(conn_t *c) {
   server_t *s = c->srv;
-  resp_t *r = &c->resp;
+  mock_resp_t *r = &c->resp;
   s->n.requests++;
-  plan_defaults(c);
-  if (!apply_overrides(c)) {
+  mock_resp_init(r, &s->opt.dflt, ++s->next_id, c->req.body.len);
+  if (!mock_resp_apply_headers(r, &c->req)) {
     /* status 400 and msg already set */
   } else if (r->status != 200) {
     s->n.errors++;
@@ -705,7 +397,7 @@ static void handle_completion(conn_t *c) {
     s->n.errors++;
     r->status = s->opt.error_status;
     snprintf(r->msg, sizeof r->msg, "mock error (error rate)");
-  } else if (!parse_body(c)) {
+  } else if (!mock_resp_parse_body(r, &c->req)) {
     r->status = 400;
   }
   if (r->latency_ms > 0) {
@@ -716,28 +408,30 @@ static void handle_completion(conn_t *c) {
   resp_start(c);
 }
 
-static bool path_is(const conn_t *c, const char *path) {
-  size_t n = c->url_len;
-  const char *q = memchr(c->head.p, '?', n);
-  if (q) n = (size_t)(q - c->head.p);
-  return n == strlen(path) && !memcmp(c->head.p, path, n);
+static bool path_is(const mock_req_t *q, const char *path) {
+  size_t n = q->url_len;
+  const char *mark = memchr(q->head.p, '?', n);
+  if (mark) n = (size_t)(mark - q->head.p);
+  return n == strlen(path) && !memcmp(q->head.p, path, n);
 }
 
 /* Answers one complete request; may leave c->busy set for a delayed response. */
 static void handle_request(conn_t *c) {
   server_t *s = c->srv;
+  const mock_req_t *q = &c->req;
   int method = llhttp_get_method(&c->parser);
   s->n.http_requests++;
+  c->req.method = llhttp_method_name(method);
   c->keep_alive = llhttp_should_keep_alive(&c->parser);
   c->http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
   if (method == HTTP_POST &&
-      (path_is(c, "/v1/chat/completions") || path_is(c, "/v1/completions"))) {
+      (path_is(q, "/v1/chat/completions") || path_is(q, "/v1/completions"))) {
     handle_completion(c);
-  } else if (method == HTTP_GET && path_is(c, "/health")) {
+  } else if (method == HTTP_GET && path_is(q, "/health")) {
     s->payload.len = 0;
-    sb_adds(&s->payload, "{\"status\":\"ok\"}");
+    mock_buf_adds(&s->payload, "{\"status\":\"ok\"}");
     send_payload(c, 200, false);
-  } else if (method == HTTP_GET && path_is(c, "/stats")) {
+  } else if (method == HTTP_GET && path_is(q, "/stats")) {
     send_stats(c);
   } else {
     send_error(c, 404, "no such endpoint", false);
@@ -748,62 +442,64 @@ static void handle_request(conn_t *c) {
 
 static int on_message_begin(llhttp_t *p) {
   conn_t *c = p->data;
-  c->head.len = 0;
-  c->body.len = 0;
-  c->nhdrs = 0;
-  c->url_len = 0;
+  c->req.head.len = 0;
+  c->req.body.len = 0;
+  c->req.nhdrs = 0;
+  c->req.url_len = 0;
   c->last_cb = 0;
   c->req_error = 0;
   return 0;
 }
 
 static bool head_add(conn_t *c, const char *at, size_t n, bool lower) {
-  if (c->head.len + n > MAX_HEAD_BYTES) {
+  mock_buf_t *head = &c->req.head;
+  if (head->len + n > MAX_HEAD_BYTES) {
     c->req_error = 431;
     return false;
   }
-  sb_reserve(&c->head, n);
-  char *d = c->head.p + c->head.len;
+  mock_buf_reserve(head, n);
+  char *d = head->p + head->len;
   if (lower) {
     for (size_t i = 0; i < n; i++)
       d[i] = (at[i] >= 'A' && at[i] <= 'Z') ? (char)(at[i] + 32) : at[i];
   } else {
     memcpy(d, at, n);
   }
-  c->head.len += n;
+  head->len += n;
   return true;
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t n) {
   conn_t *c = p->data;
   if (!head_add(c, at, n, false)) return HPE_USER;
-  c->url_len += (uint32_t)n;
+  c->req.url_len += (uint32_t)n;
   return 0;
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   conn_t *c = p->data;
+  mock_req_t *q = &c->req;
   if (c->last_cb != 1) {
-    if (c->nhdrs == c->hdrs_cap) {
-      c->hdrs_cap = c->hdrs_cap ? c->hdrs_cap * 2 : 32;
-      c->hdrs = xrealloc(c->hdrs, c->hdrs_cap * sizeof *c->hdrs);
+    if (q->nhdrs == q->hdrs_cap) {
+      q->hdrs_cap = q->hdrs_cap ? q->hdrs_cap * 2 : 32;
+      q->hdrs = mock_xrealloc(q->hdrs, q->hdrs_cap * sizeof *q->hdrs);
     }
-    hdr_t *h = &c->hdrs[c->nhdrs++];
-    h->name_off = (uint32_t)c->head.len;
+    mock_hdr_t *h = &q->hdrs[q->nhdrs++];
+    h->name_off = (uint32_t)q->head.len;
     h->name_len = h->val_len = 0;
     h->val_off = h->name_off;
     c->last_cb = 1;
   }
   if (!head_add(c, at, n, true)) return HPE_USER;
-  c->hdrs[c->nhdrs - 1].name_len += (uint32_t)n;
+  q->hdrs[q->nhdrs - 1].name_len += (uint32_t)n;
   return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   conn_t *c = p->data;
-  hdr_t *h = &c->hdrs[c->nhdrs - 1];
+  mock_hdr_t *h = &c->req.hdrs[c->req.nhdrs - 1];
   if (c->last_cb != 2) {
-    h->val_off = (uint32_t)c->head.len;
+    h->val_off = (uint32_t)c->req.head.len;
     c->last_cb = 2;
   }
   if (!head_add(c, at, n, false)) return HPE_USER;
@@ -812,26 +508,27 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n) {
 }
 
 static int on_header_value_complete(llhttp_t *p) {
-  conn_t *c = p->data;
-  hdr_t *h = &c->hdrs[c->nhdrs - 1];
-  const char *v = c->head.p + h->val_off;
+  mock_req_t *q = &((conn_t *)p->data)->req;
+  mock_hdr_t *h = &q->hdrs[q->nhdrs - 1];
+  const char *v = q->head.p + h->val_off;
   size_t n = h->val_len;
-  trim(&v, &n);
-  h->val_off = (uint32_t)(v - c->head.p);
+  mock_trim(&v, &n);
+  h->val_off = (uint32_t)(v - q->head.p);
   h->val_len = (uint32_t)n;
   return 0;
 }
 
 static int on_headers_complete(llhttp_t *p) {
   conn_t *c = p->data;
+  const mock_req_t *q = &c->req;
   if (p->content_length == 0 && !(p->flags & F_CHUNKED)) return 0;
-  for (size_t i = 0; i < c->nhdrs; i++) {
-    const hdr_t *h = &c->hdrs[i];
-    if (h->name_len == 6 && !memcmp(c->head.p + h->name_off, "expect", 6) &&
-        h->val_len == 12 && !strncasecmp(c->head.p + h->val_off, "100-continue", 12)) {
-      sbuf_t *out = &c->srv->out;
+  for (size_t i = 0; i < q->nhdrs; i++) {
+    const mock_hdr_t *h = &q->hdrs[i];
+    if (h->name_len == 6 && !memcmp(q->head.p + h->name_off, "expect", 6) &&
+        h->val_len == 12 && !strncasecmp(q->head.p + h->val_off, "100-continue", 12)) {
+      mock_buf_t *out = &c->srv->out;
       out->len = 0;
-      sb_adds(out, "HTTP/1.1 100 Continue\r\n\r\n");
+      mock_buf_adds(out, "HTTP/1.1 100 Continue\r\n\r\n");
       write_out(c, 0);
     }
   }
@@ -840,11 +537,11 @@ static int on_headers_complete(llhttp_t *p) {
 
 static int on_body(llhttp_t *p, const char *at, size_t n) {
   conn_t *c = p->data;
-  if (c->body.len + n > MAX_BODY_BYTES) {
+  if (c->req.body.len + n > MAX_BODY_BYTES) {
     c->req_error = 413;
     return HPE_USER;
   }
-  sb_add(&c->body, at, n);
+  mock_buf_add(&c->req.body, at, n);
   return 0;
 }
 
@@ -1028,11 +725,12 @@ static bool parse_opt(opts_t *o, int ch, const char *arg) {
   switch (ch) {
   case 'p': return opt_long(arg, 0, 65535, &v) && ((o->port = (int)v), true);
   case 'H': o->host = arg; return true;
-  case 'l': return opt_long(arg, 0, MAX_MS, &v) && ((o->latency_ms = (int)v), true);
-  case 'c': return opt_long(arg, 0, MAX_CHUNKS, &v) && ((o->chunks = (int)v), true);
-  case 'i': return opt_long(arg, 0, MAX_MS, &v) && ((o->interval_ms = (int)v), true);
+  case 'l': return opt_long(arg, 0, MOCK_MAX_MS, &v) && ((o->dflt.latency_ms = (int)v), true);
+  case 'c': return opt_long(arg, 0, MOCK_MAX_CHUNKS, &v) && ((o->dflt.chunks = (int)v), true);
+  case 'i': return opt_long(arg, 0, MOCK_MAX_MS, &v) && ((o->dflt.interval_ms = (int)v), true);
   case 's': return opt_long(arg, 400, 599, &v) && ((o->error_status = (int)v), true);
-  case 'r': return opt_long(arg, -1, MAX_CHUNKS, &v) && ((o->reset_after = (int)v), true);
+  case 'r':
+    return opt_long(arg, -1, MOCK_MAX_CHUNKS, &v) && ((o->dflt.reset_after = (int)v), true);
   case 'S': return opt_long(arg, 0, LONG_MAX, &v) && ((o->seed = (uint64_t)v), true);
   case 'n': o->name = arg; return valid_name(arg);
   case 'e':
@@ -1048,8 +746,8 @@ static int parse_args(opts_t *o, int argc, char **argv) {
     {"chunks", 1, NULL, 'c'}, {"interval-ms", 1, NULL, 'i'}, {"error-rate", 1, NULL, 'e'},
     {"error-status", 1, NULL, 's'}, {"reset-after", 1, NULL, 'r'}, {"seed", 1, NULL, 'S'},
     {"name", 1, NULL, 'n'}, {"help", 0, NULL, 'h'}, {NULL, 0, NULL, 0}};
-  *o = (opts_t){.host = "127.0.0.1", .port = -1, .chunks = 5, .error_status = 500,
-                .reset_after = -1, .name = "mock"};
+  *o = (opts_t){.host = "127.0.0.1", .port = -1, .dflt = {.chunks = 5, .reset_after = -1},
+                .error_status = 500, .name = "mock"};
   int ch, idx = 0;
   while ((ch = getopt_long(argc, argv, "", longs, &idx)) != -1) {
     if (ch == 'h') {
@@ -1075,9 +773,7 @@ static void server_init(server_t *s) {
   init_settings(&s->settings);
   s->rng = s->opt.seed ? s->opt.seed : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
   s->rng = (s->rng ^ 0x9E3779B97F4A7C15ULL) | 1;
-  char text[96];
-  snprintf(text, sizeof text, "mock answer from %s", s->opt.name);
-  sb_add_jstr(&s->content, text, strlen(text));
+  mock_reply_content(&s->content, s->opt.name);
   uv_tcp_init(&s->loop, &s->listener);
   s->listener.data = s;
   uv_signal_init(&s->loop, &s->sigterm);

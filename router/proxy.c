@@ -809,40 +809,23 @@ void sy__proxy_cancel(sy_conn_t *c) {
 }
 
 void sy__req_reset(sy_req_t *r) {
-  sy_head_reset(&r->head);
-  sy_head_reset(&r->rhead);
-  r->body_len = 0;
-  if (r->body_cap > 65536) {
-    free(r->body);
-    r->body = NULL;
-    r->body_cap = 0;
-  }
   sy_buf_unref(r->out);
-  r->out = NULL;
   sy__runtime_unref(r->rt);
-  r->rt = NULL;
+  /* Everything but the buffers kept for the next exchange starts at zero. */
+  sy_head_t head = r->head, rhead = r->rhead;
+  char *body = r->body;
+  size_t body_cap = r->body_cap;
+  if (body_cap > 65536) {
+    free(body); /* a large upload's buffer is not kept for small requests */
+    body = NULL;
+    body_cap = 0;
+  }
+  sy_head_reset(&head);
+  sy_head_reset(&rhead);
+  memset(r, 0, sizeof(*r));
+  r->head = head;
+  r->rhead = rhead;
+  r->body = body;
+  r->body_cap = body_cap;
   r->exp = -1;
-  r->variant = 0;
-  r->propensity = 0;
-  r->pool = NULL;
-  r->up = NULL;
-  r->last_server = NULL;
-  r->attempts = 0;
-  r->rstate = SY_RS_NONE;
-  r->rpaused_at = 0;
-  r->dechunk = 0;
-  r->resp_close = 0;
-  r->up_paused = 0;
-  r->status = 0;
-  r->bytes_out = 0;
-  r->rbuf = NULL;
-  r->noq = 0;
-  r->keepalive = 0;
-  r->stream_body = 0;
-  r->stream_chunked = 0;
-  r->body_done = 0;
-  r->head_sent = 0;
-  r->client_paused = 0;
-  r->body_seen = 0;
-  r->method[0] = '\0';
 }

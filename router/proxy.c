@@ -27,7 +27,7 @@
 #include "router/rewrite.h"
 #include "router/route.h"
 
-static void up_send(sy_conn_t *c);
+static void up_connect(sy_conn_t *c);
 static void up_fail(sy_conn_t *c, int status, const char *code, const char *msg);
 static void up_finish(sy_conn_t *c, int reusable);
 static void up_eof(sy_conn_t *c, ssize_t err);
@@ -228,7 +228,7 @@ int sy__proxy_head(sy_conn_t *c, int *reject_status) {
 }
 
 void sy__proxy_stream_start(sy_conn_t *c) {
-  up_send(c);
+  up_connect(c);
 }
 
 void sy__proxy_start(sy_conn_t *c) {
@@ -262,7 +262,7 @@ void sy__proxy_start(sy_conn_t *c) {
     reply_error(c, 500, "server_error", "internal_error", "out of memory");
     return;
   }
-  up_send(c);
+  up_connect(c);
 }
 
 /* ---- the upstream leg ---- */
@@ -282,10 +282,6 @@ static void up_connect(sy_conn_t *c) {
   r->last_server = u->server;
   if (u->state == SY_UP_ACTIVE)
     on_up_ready(u, 0);
-}
-
-static void up_send(sy_conn_t *c) {
-  up_connect(c);
 }
 
 static void on_up_timeout(uv_timer_t *t);

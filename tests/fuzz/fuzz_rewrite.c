@@ -10,9 +10,8 @@
  *     read the input) not an object with the variant's model, its body fields and,
  *     if there are chat messages, the prompt in the first system message;
  *   - rewriting the output again changes it (the rewrite is idempotent).
- * Build (not part of meson):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_rewrite.c \
- *     router/rewrite.c router/json_scan.c -ljansson
+ * Fuzz it with tests/fuzz/run; meson builds it with tests/fuzz/driver.c and runs
+ * the checked-in corpus as a regression test (suite `fuzz`).
  */
 #include <stdint.h>
 #include <stdlib.h>

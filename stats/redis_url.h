@@ -1,0 +1,42 @@
+/*
+ * redis_url.h — parse the `redis.url` setting into an address that the Redis client
+ * can connect to (TCP host and port, or a unix socket path), plus database number and
+ * credentials. Pure: no I/O, no allocation.
+ */
+#ifndef SY_REDIS_URL_H
+#define SY_REDIS_URL_H
+
+#include <stddef.h>
+
+typedef struct sy_redis_addr_s {
+  int is_unix;
+  char host[256];     /* tcp: a name, an IPv4 address, or an IPv6 address without brackets */
+  unsigned port;      /* tcp, default 6379; 0 for unix */
+  char path[108];     /* unix socket path */
+  unsigned db;        /* default 0 */
+  char password[256]; /* "" if none */
+  char username[128]; /* "" if none (ACL user) */
+} sy_redis_addr_t;
+
+/*
+ * Parses one Redis URL into *out. Accepted forms:
+ *
+ *   redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]   HOST is a name, an IPv4 address, or
+ *                                                an IPv6 address in brackets ([::1])
+ *   unix:///ABS/PATH[?db=N][&password=P]
+ *
+ * Schemes are case-insensitive. USER, PASSWORD and the unix PATH are percent-decoded
+ * (%40 is '@'); a decoded NUL byte is refused. A userinfo without ':' ("redis://x@h")
+ * is refused as ambiguous (password or user?): write ":PASSWORD@" or "USER:PASSWORD@".
+ * PORT is 1..65535 (default 6379), DB a decimal number up to INT_MAX (default 0).
+ * Query parameters are accepted on unix:// URLs only (db, password, each at most once);
+ * fragments (#) and spaces or control characters are refused.
+ *
+ * Returns 0 and fills *out, or -1 with a one-line reason in err (e.g. "unsupported
+ * scheme 'http' (redis:// or unix://)", "rediss:// (TLS) is not supported"); *out is
+ * left untouched on error. The reason never contains the password, so it can be
+ * logged. err may be NULL when errlen is 0.
+ */
+int sy_redis_url_parse(const char *url, sy_redis_addr_t *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * summary.c — per-variant summary statistics for `switchyard status` (see summary.h):
+ * histogram quantiles, outcome intervals, P(best) by Monte Carlo, and parsing of the
+ * `sy:{E}:v:V` hash. Pure: no I/O; the only allocation is the GSL generator and a
+ * scratch array inside sy_prob_best, both freed before it returns.
+ */
+#include "stats/summary.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+const double sy_latency_bounds[SY_LAT_BUCKETS] = {
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000, INFINITY,
+};
+
+/* The bounds as they appear in hash field names ("lat:" + name). */
+static const char *const lat_names[SY_LAT_BUCKETS] = {
+    "1",   "2",    "5",    "10",   "20",    "50",    "100",   "200",
+    "500", "1000", "2000", "5000", "10000", "30000", "60000", "inf",
+};
+
+double sy_hist_quantile(const double *counts, double q) {
+  if (!(q > 0 && q < 1))
+    return NAN;
+  double total = 0;
+  for (int i = 0; i < SY_LAT_BUCKETS; i++)
+    total += counts[i] > 0 ? counts[i] : 0;
+  if (total <= 0)
+    return NAN;
+  double rank = q * total, below = 0;
+  for (int i = 0; i < SY_LAT_BUCKETS; i++) {
+    double c = counts[i] > 0 ? counts[i] : 0;
+    if (c == 0)
+      continue;
+    double lo = i == 0 ? 0 : sy_latency_bounds[i - 1], hi = sy_latency_bounds[i];
+    if (below + c >= rank || i == SY_LAT_BUCKETS - 1) {
+      if (isinf(hi))
+        return lo;
+      return lo + (hi - lo) * (rank - below) / c;
+    }
+    below += c;
+  }
+  return NAN; /* not reached: total > 0 puts the rank in some bucket */
+}
+
+static sy_interval_t binary_interval(double n, double sum) {
+  if (!(n > 0))
+    n = 0;
+  double s = sum < 0 ? 0 : (sum > n ? n : sum);
+  double a = 1 + s, b = 1 + n - s;
+  sy_interval_t r = {a / (a + b), gsl_cdf_beta_Pinv(0.025, a, b), gsl_cdf_beta_Pinv(0.975, a, b)};
+  return r;
+}
+
+/* Sample variance of weighted totals (n as the number of observations), clamped at 0. */
+static double sample_var(double n, double sum, double sumsq) {
+  double ss = sumsq - sum * sum / n;
+  return ss > 0 ? ss / (n - 1) : 0;
+}
+
+static sy_interval_t continuous_interval(double n, double sum, double sumsq) {
+  sy_interval_t r = {NAN, NAN, NAN};
+  if (!(n > 0))
+    return r;
+  r.mean = sum / n;
+  if (n < 2)
+    return r;
+  double half = gsl_cdf_tdist_Pinv(0.975, n - 1) * sqrt(sample_var(n, sum, sumsq) / n);
+  r.lo = r.mean - half;
+  r.hi = r.mean + half;
+  return r;
+}
+
+sy_interval_t sy_outcome_interval(const sy_varstats_t *v, int continuous) {
+  return continuous ? continuous_interval(v->n, v->sum, v->sumsq) : binary_interval(v->n, v->sum);
+}
+
+/* One posterior family per variant, fixed before the draws. */
+typedef struct arm_s {
+  int beta;          /* 1: Beta(a, b); 0: Normal(a, b) with b the standard deviation */
+  double a, b;
+} arm_t;
+
+static void continuous_arms(const sy_varstats_t *v, size_t k, arm_t *arms) {
+  double N = 0, S = 0, SS = 0;
+  for (size_t i = 0; i < k; i++) {
+    if (v[i].n > 0) {
+      N += v[i].n;
+      S += v[i].sum;
+      SS += v[i].sumsq;
+    }
+  }
+  double m0 = N > 0 ? S / N : 0;
+  double s0 = N >= 2 ? sqrt(sample_var(N, S, SS)) : 0;
+  if (!(s0 > 0))
+    s0 = fabs(m0) > 1 ? fabs(m0) : 1;
+  for (size_t i = 0; i < k; i++) {
+    arms[i].beta = 0;
+    if (v[i].n >= 2) {
+      arms[i].a = v[i].sum / v[i].n;
+      arms[i].b = sqrt(sample_var(v[i].n, v[i].sum, v[i].sumsq) / v[i].n);
+    } else {
+      arms[i].a = m0;
+      arms[i].b = 10 * s0;
+    }
+  }
+}
+
+static void binary_arms(const sy_varstats_t *v, size_t k, arm_t *arms) {
+  for (size_t i = 0; i < k; i++) {
+    double n = v[i].n > 0 ? v[i].n : 0;
+    double s = v[i].sum < 0 ? 0 : (v[i].sum > n ? n : v[i].sum);
+    arms[i].beta = 1;
+    arms[i].a = 1 + s;
+    arms[i].b = 1 + n - s;
+  }
+}
+
+static double arm_draw(const arm_t *arm, gsl_rng *rng) {
+  if (arm->beta)
+    return gsl_ran_beta(rng, arm->a, arm->b);
+  return arm->a + gsl_ran_gaussian(rng, arm->b);
+}
+
+/* One joint draw: credits the best arm (ties split evenly) in wins[]. x is scratch. */
+static void one_round(const arm_t *arms, size_t k, int minimise, gsl_rng *rng, double *x,
+                      double *wins) {
+  double best = 0;
+  for (size_t i = 0; i < k; i++) {
+    x[i] = arm_draw(&arms[i], rng);
+    if (minimise)
+      x[i] = -x[i];
+    if (i == 0 || x[i] > best)
+      best = x[i];
+  }
+  size_t ties = 0;
+  for (size_t i = 0; i < k; i++)
+    ties += x[i] == best;
+  for (size_t i = 0; i < k; i++)
+    if (x[i] == best)
+      wins[i] += 1.0 / (double)ties;
+}
+
+void sy_prob_best(const sy_varstats_t *v, size_t k, int continuous, int minimise, unsigned draws,
+                  unsigned long seed, double *p) {
+  if (k == 0)
+    return;
+  arm_t *arms = calloc(k, sizeof(*arms));
+  double *x = calloc(k, sizeof(*x));
+  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+  for (size_t i = 0; i < k; i++)
+    p[i] = draws == 0 || !arms || !x || !rng ? NAN : 0;
+  if (draws > 0 && arms && x && rng) {
+    gsl_rng_set(rng, seed);
+    if (continuous)
+      continuous_arms(v, k, arms);
+    else
+      binary_arms(v, k, arms);
+    for (unsigned d = 0; d < draws; d++)
+      one_round(arms, k, minimise, rng, x, p);
+    for (size_t i = 0; i < k; i++)
+      p[i] /= draws;
+  }
+  if (rng)
+    gsl_rng_free(rng);
+  free(x);
+  free(arms);
+}
+
+/* Parses a whole finite decimal number; returns 0 and leaves *out alone otherwise. */
+static int parse_num(const char *s, double *out) {
+  if (!s || !*s)
+    return 0;
+  char *end;
+  double d = strtod(s, &end);
+  if (*end != '\0' || !isfinite(d))
+    return 0;
+  *out = d;
+  return 1;
+}
+
+/* The double that hash field `f` names in v, or NULL. */
+static double *field_slot(sy_varstats_t *v, const char *f) {
+  static const struct {
+    const char *name;
+    size_t off;
+  } map[] = {
+      {"requests", offsetof(sy_varstats_t, requests)},
+      {"errors", offsetof(sy_varstats_t, errors)},
+      {"n", offsetof(sy_varstats_t, n)},
+      {"sum", offsetof(sy_varstats_t, sum)},
+      {"sumsq", offsetof(sy_varstats_t, sumsq)},
+      {"outcomes", offsetof(sy_varstats_t, outcomes)},
+      {"missing_failures", offsetof(sy_varstats_t, missing_failures)},
+      {"lat_ms_sum", offsetof(sy_varstats_t, lat_ms_sum)},
+      {"tokens_in", offsetof(sy_varstats_t, tokens_in)},
+      {"tokens_out", offsetof(sy_varstats_t, tokens_out)},
+  };
+  if (strncmp(f, "lat:", 4) == 0) {
+    for (int i = 0; i < SY_LAT_BUCKETS; i++)
+      if (strcmp(f + 4, lat_names[i]) == 0)
+        return &v->lat[i];
+    return NULL;
+  }
+  for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+    if (strcmp(f, map[i].name) == 0)
+      return (double *)((char *)v + map[i].off);
+  return NULL;
+}
+
+void sy_varstats_from_hash(sy_varstats_t *v, const char *const *fields, const char *const *values,
+                           size_t nfields) {
+  char id[sizeof(v->id)];
+  memcpy(id, v->id, sizeof(id));
+  memset(v, 0, sizeof(*v));
+  memcpy(v->id, id, sizeof(id));
+  v->share = -1;
+  for (size_t i = 0; i < nfields; i++) {
+    if (!fields[i])
+      continue;
+    double *slot = field_slot(v, fields[i]);
+    if (slot)
+      parse_num(values[i], slot);
+  }
+}

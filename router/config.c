@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "router/config_int.h"
 #include "router/yaml_walk.h"
 
 #define MAX_VARIANTS 64
@@ -59,7 +60,7 @@ static int is_token(const char *s) {
 }
 
 /* Identifiers (experiment, variant and upstream names): [A-Za-z0-9_.-]{1,64}. */
-static int is_id(const char *s) {
+int sy__cfg_is_id(const char *s) {
   size_t n = strlen(s);
   if (n == 0 || n > MAX_ID_LEN)
     return 0;
@@ -90,7 +91,7 @@ static int streq_null(const char *a, const char *b) {
 
 /* Stores in *out the index of n's text in the NULL-terminated list `names`; any
  * other text fails with "must be one of: a, b, c". */
-static int get_choice(sy__yaml_walk_t *w, yaml_node_t *n, const char *const *names, int *out) {
+int sy__cfg_choice(sy__yaml_walk_t *w, yaml_node_t *n, const char *const *names, int *out) {
   const char *s;
   char list[128] = "";
   size_t len = 0;
@@ -109,7 +110,7 @@ static int get_choice(sy__yaml_walk_t *w, yaml_node_t *n, const char *const *nam
 
 /* Stores in *out the value of n, a plain decimal integer or real that is finite;
  * anything else fails with "must be WHAT". */
-static int get_number(sy__yaml_walk_t *w, yaml_node_t *n, const char *what, double *out) {
+int sy__cfg_number(sy__yaml_walk_t *w, yaml_node_t *n, const char *what, double *out) {
   const char *s = sy__yaml_is_plain(n) ? sy__yaml_text(n) : "";
   if (!sy__yaml_is_int_text(s) && !sy__yaml_is_float_text(s))
     return sy__yaml_fail(w, n, "must be %s", what);
@@ -122,12 +123,12 @@ static int get_number(sy__yaml_walk_t *w, yaml_node_t *n, const char *what, doub
 
 /* Field parsers storing a `double` at obj + f->off, each with its own range. */
 static int p_real(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
-  return get_number(w, v, "a number", SY__YAML_FIELD_PTR(obj, f, double));
+  return sy__cfg_number(w, v, "a number", SY__YAML_FIELD_PTR(obj, f, double));
 }
 
 static int p_positive(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
   double x;
-  if (get_number(w, v, "a number > 0", &x) < 0)
+  if (sy__cfg_number(w, v, "a number > 0", &x) < 0)
     return -1;
   if (!(x > 0))
     return sy__yaml_fail(w, v, "must be a number > 0");
@@ -138,7 +139,7 @@ static int p_positive(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__y
 static int p_nonnegative(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
                          const sy__yaml_field_t *f) {
   double x;
-  if (get_number(w, v, "a number >= 0", &x) < 0)
+  if (sy__cfg_number(w, v, "a number >= 0", &x) < 0)
     return -1;
   if (!(x >= 0))
     return sy__yaml_fail(w, v, "must be a number >= 0");
@@ -149,7 +150,7 @@ static int p_nonnegative(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
 /* A number strictly between 0 and 1. */
 static int p_fraction(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
   double x;
-  if (get_number(w, v, "a number > 0 and < 1", &x) < 0)
+  if (sy__cfg_number(w, v, "a number > 0 and < 1", &x) < 0)
     return -1;
   if (!(x > 0 && x < 1))
     return sy__yaml_fail(w, v, "must be a number > 0 and < 1");
@@ -163,7 +164,7 @@ static int p_id(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_fi
   const char *s;
   if (sy__yaml_get_nonempty(w, v, &s) < 0)
     return -1;
-  if (!is_id(s))
+  if (!sy__cfg_is_id(s))
     return sy__yaml_fail(w, v, "must be 1..%d characters of [A-Za-z0-9_.-]", MAX_ID_LEN);
   return sy__yaml_set_str(w, v, SY__YAML_FIELD_PTR(obj, f, char *), s);
 }
@@ -241,7 +242,7 @@ static int parse_upstream(sy__yaml_walk_t *w, yaml_node_t *k, yaml_node_t *v,
   u->first_byte_timeout_ms = 60000;
   u->idle_timeout_ms = 60000;
   u->line = sy__yaml_line(k);
-  if (!is_id(sy__yaml_text(k)))
+  if (!sy__cfg_is_id(sy__yaml_text(k)))
     return sy__yaml_fail(w, k, "upstream names must be 1..%d characters of [A-Za-z0-9_.-]",
                          MAX_ID_LEN);
   if (sy__yaml_set_str(w, k, &u->name, sy__yaml_text(k)) < 0)
@@ -397,7 +398,7 @@ static int p_prompt_ref(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
 static int p_weight(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
   sy_variant_conf_t *var = obj;
   double x;
-  if (get_number(w, v, "a number >= 0", &x) < 0)
+  if (sy__cfg_number(w, v, "a number >= 0", &x) < 0)
     return -1;
   if (!(x >= 0))
     return sy__yaml_fail(w, v, "must be a number >= 0");
@@ -484,14 +485,14 @@ static void thompson_defaults(sy_thompson_conf_t *t) {
 static int p_outcome(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
   static const char *const names[] = {"binary", "continuous", NULL};
   sy_thompson_conf_t *t = obj;
-  return get_choice(w, v, names, &t->continuous);
+  return sy__cfg_choice(w, v, names, &t->continuous);
 }
 
 static int p_direction(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
                        const sy__yaml_field_t *f) {
   static const char *const names[] = {"maximize", "minimize", NULL};
   sy_thompson_conf_t *t = obj;
-  return get_choice(w, v, names, &t->minimise);
+  return sy__cfg_choice(w, v, names, &t->minimise);
 }
 
 /* Binary outcome: Beta(alpha, beta). */
@@ -563,6 +564,20 @@ static int p_thompson(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__y
   sy_thompson_conf_t *t = &e->thompson;
   if (e->policy != SY_POLICY_THOMPSON)
     return sy__yaml_fail(w, v, "only allowed with policy: thompson");
+  if (e->outcome.given) {
+    static const char *const moved[] = {"outcome", "direction", NULL};
+    for (const char *const *k = moved; v->type == YAML_MAPPING_NODE && *k != NULL; k++) {
+      yaml_node_t *n = sy__yaml_map_get(w, v, *k);
+      if (n != NULL) {
+        size_t old = sy__yaml_path_key(w, *k);
+        sy__yaml_fail(w, n, "set by the experiment's outcome: block (type, direction)");
+        sy__yaml_path_pop(w, old);
+        return -1;
+      }
+    }
+    t->continuous = e->outcome.continuous;
+    t->minimise = e->outcome.minimise;
+  }
   if (sy__yaml_walk_map(w, v, thompson_fields, t) < 0)
     return -1;
   if (t->floor * (double)e->nvariants > 1) {
@@ -624,7 +639,7 @@ static int p_policy(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yam
   static const char *const names[] = {"split", "fixed", "thompson", NULL};
   sy_experiment_conf_t *e = obj;
   int i;
-  if (get_choice(w, v, names, &i) < 0)
+  if (sy__cfg_choice(w, v, names, &i) < 0)
     return -1;
   e->policy = i == 2 ? SY_POLICY_THOMPSON : i == 1 ? SY_POLICY_FIXED : SY_POLICY_SPLIT;
   return 0;
@@ -652,7 +667,8 @@ static const sy__yaml_field_t match_fields[] = {
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
-/* Order matters: policy and variants before thompson, variants before control. */
+/* Order matters: policy and variants before thompson, variants before control,
+ * outcome before thompson (which takes the metric's type and direction from it). */
 static const sy__yaml_field_t experiment_fields[] = {
     {"id", p_id, offsetof(sy_experiment_conf_t, id), 0, 0, 1, NULL},
     {"match", sy__yaml_p_struct, 0, 0, 0, 1, match_fields},
@@ -660,6 +676,7 @@ static const sy__yaml_field_t experiment_fields[] = {
     {"salt", sy__yaml_p_str, offsetof(sy_experiment_conf_t, salt), 0, 0, 0, NULL},
     {"policy", p_policy, 0, 0, 0, 0, NULL},
     {"variants", p_variants, 0, 0, 0, 1, NULL},
+    {"outcome", sy__cfg_p_outcome, 0, 0, 0, 0, NULL},
     {"thompson", p_thompson, 0, 0, 0, 0, NULL},
     {"control", p_control, 0, 0, 0, 1, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
@@ -668,7 +685,14 @@ static const sy__yaml_field_t experiment_fields[] = {
 static int parse_experiment(sy__yaml_walk_t *w, yaml_node_t *n, sy_experiment_conf_t *e) {
   e->line = sy__yaml_line(n);
   thompson_defaults(&e->thompson); /* also for policy: thompson without a thompson: block */
+  sy__cfg_outcome_defaults(&e->outcome);
   if (sy__yaml_walk_map(w, n, experiment_fields, e) < 0)
+    return -1;
+  if (!e->outcome.given) { /* the metric follows the thompson: block, if any */
+    e->outcome.continuous = e->thompson.continuous;
+    e->outcome.minimise = e->thompson.minimise;
+  }
+  if (e->outcome.metric == NULL && sy__yaml_set_str(w, n, &e->outcome.metric, "outcome") < 0)
     return -1;
   if (e->salt == NULL && sy__yaml_set_str(w, n, &e->salt, e->id) < 0)
     return -1;
@@ -791,6 +815,11 @@ static const sy__yaml_field_t top_fields[] = {
     {"stats_file", sy__yaml_p_str, offsetof(sy_config_t, stats_file), 0, 0, 0, NULL},
     {"stats_poll_ms", sy__yaml_p_uint, offsetof(sy_config_t, stats_poll_ms), MIN_STATS_POLL_MS,
      MAX_STATS_POLL_MS, 0, NULL},
+    {"data_dir", sy__yaml_p_str, offsetof(sy_config_t, data_dir), 0, 0, 0, NULL},
+    {"redis", sy__cfg_p_redis, 0, 0, 0, 0, NULL},
+    {"events", sy__cfg_p_events, 0, 0, 0, 0, NULL},
+    {"privacy", sy__cfg_p_privacy, 0, 0, 0, 0, NULL},
+    {"api_keys", sy__cfg_p_api_keys, 0, 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -804,6 +833,7 @@ static void set_defaults(sy_config_t *cfg) {
   cfg->limits.shutdown_timeout_ms = 30000;
   cfg->default_kind = SY_DEFAULT_NOT_FOUND;
   cfg->stats_poll_ms = 1000;
+  sy__cfg_stats_defaults(cfg);
 }
 
 /* ---- loading ----------------------------------------------------------------------------- */
@@ -816,7 +846,9 @@ static int build(sy__yaml_walk_t *w, sy_config_t *cfg) {
   cfg->path = strdup(w->name);
   if (cfg->path == NULL)
     return sy__yaml_fail(w, root, "out of memory");
-  return sy__yaml_walk_map(w, root, top_fields, cfg);
+  if (sy__yaml_walk_map(w, root, top_fields, cfg) < 0)
+    return -1;
+  return sy__cfg_stats_finish(w, cfg);
 }
 
 /* See config.h: parses a YAML buffer; errors name `name` and a line. */
@@ -889,6 +921,7 @@ static void free_experiment(sy_experiment_conf_t *e) {
   free(e->sticky_header);
   free(e->salt);
   free(e->thompson.segment_header);
+  sy__cfg_outcome_free(&e->outcome);
   for (size_t i = 0; i < e->nvariants; i++)
     free_variant(&e->variants[i]);
   free(e->variants);
@@ -909,6 +942,7 @@ void sy_config_free(sy_config_t *cfg) {
     free_experiment(&cfg->experiments[i]);
   free(cfg->experiments);
   free(cfg->stats_file);
+  sy__cfg_stats_free(cfg);
   free(cfg);
 }
 

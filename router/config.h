@@ -83,6 +83,42 @@ typedef struct sy_variant_conf_s {
   int line;
 } sy_variant_conf_t;
 
+/* How an implicit or explicit feedback type counts toward the outcome metric. */
+typedef struct sy_proxy_conf_s {
+  int type;      /* SY_FB_* */
+  double weight; /* observation weight (times the key's trust), > 0 */
+  int has_as;    /* the signal stands for this outcome value, whatever it carries */
+  double as;
+} sy_proxy_conf_t;
+
+typedef enum { SY_MISSING_IGNORE = 0, SY_MISSING_FAILURE } sy_missing_t;
+
+/* `outcome:` of an experiment: its one outcome metric. */
+typedef struct sy_outcome_conf_s {
+  int given;             /* the experiment has an outcome: block */
+  char *metric;          /* name the outcome API must use; default "outcome" */
+  int continuous;        /* binary (0, default) | continuous (1) */
+  int minimise;          /* direction: higher is better (0, default) | lower (1) */
+  unsigned window_s;     /* attribution window, default 86400 */
+  sy_missing_t missing;  /* binary only: a trial whose window closes without an outcome */
+  sy_proxy_conf_t *proxies;
+  size_t nproxies;
+} sy_outcome_conf_t;
+
+/* Feedback types of POST /switchyard/v1/feedback (proto/API.md). */
+enum {
+  SY_FB_THUMBS = 0,
+  SY_FB_RATING,
+  SY_FB_EDIT,
+  SY_FB_COPY,
+  SY_FB_RETRY,
+  SY_FB_ABANDON,
+  SY_FB_ESCALATION,
+  SY_FB_CUSTOM,
+  SY_FB_NTYPES
+};
+extern const char *const sy_feedback_type_names[SY_FB_NTYPES];
+
 typedef struct sy_experiment_conf_s {
   char *id;
   char *method;             /* NULL: any method */
@@ -93,6 +129,7 @@ typedef struct sy_experiment_conf_s {
   char *salt;               /* default: the experiment id */
   sy_policy_kind_t policy;
   sy_thompson_conf_t thompson; /* meaningful iff policy == SY_POLICY_THOMPSON */
+  sy_outcome_conf_t outcome;
   size_t control;           /* index into variants */
   sy_variant_conf_t *variants;
   size_t nvariants;
@@ -114,6 +151,34 @@ typedef struct sy_limits_s {
   unsigned shutdown_timeout_ms;    /* default 30000: SIGTERM drain deadline */
 } sy_limits_t;
 
+/* An API key of the feedback and outcome API. */
+typedef struct sy_apikey_conf_s {
+  char *name;
+  char *secret;   /* read from the environment variable secret_env at load time */
+  char *tenant;
+  double trust;   /* weight of what this key reports, in (0, 1], default 1 */
+} sy_apikey_conf_t;
+
+/* Where statistics and events go (stats/). */
+typedef struct sy_redis_conf_s {
+  int enabled;          /* default 1; false: no Redis at all (no events, no feedback API) */
+  char *url;            /* NULL: embedded redis-server on DATA_DIR/redis.sock */
+  char *server;         /* embedded: the redis-server binary, default "redis-server" */
+  unsigned timeout_ms;  /* per-command timeout, default 2000 */
+} sy_redis_conf_t;
+
+typedef struct sy_events_conf_s {
+  int enabled;           /* default 1 */
+  char *stream;          /* default "sy:events" */
+  unsigned long maxlen;  /* approximate stream cap, default 1000000 */
+  unsigned batch_max;    /* events per pipelined batch, default 256 */
+  unsigned flush_ms;     /* longest an event waits for its batch, default 5 */
+  size_t queue_bytes;    /* memory queue while Redis is slow or away, default 64 MiB;
+                            beyond it batches go to the spool file */
+  size_t spool_bytes;    /* spool file cap, default 1 GiB; beyond it events are dropped */
+  unsigned sync_ms;      /* posterior refresh and sweep period, default 1000 */
+} sy_events_conf_t;
+
 typedef struct sy_config_s {
   char *path;
   sy_hostport_t *listeners;
@@ -128,6 +193,14 @@ typedef struct sy_config_s {
                             sufficient statistics of thompson experiments are read from
                             this JSON file whenever it changes (see router/stats_file.c) */
   unsigned stats_poll_ms; /* how often the file is checked, default 1000 */
+  char *data_dir;        /* default "switchyard-data" (relative to the working directory):
+                            embedded Redis, spool files */
+  sy_redis_conf_t redis;
+  sy_events_conf_t events;
+  char *hash_key;        /* keyed hashing of ids (from env privacy.hash_key_env); NULL: a
+                            random key per process, logged as a warning */
+  sy_apikey_conf_t *api_keys;
+  size_t napi_keys;
   sy_default_kind_t default_kind;
   size_t default_upstream; /* valid iff default_kind == SY_DEFAULT_PASS */
 } sy_config_t;

@@ -18,6 +18,8 @@
 #include "router/config.h"
 #include "router/log.h"
 #include "router/proxy.h"
+#include "router/status.h"
+#include "stats/embedded.h"
 
 #ifndef SY_VERSION
 #define SY_VERSION "0.1.0"
@@ -32,6 +34,7 @@ static const char usage_main[] =
     "commands:\n"
     "  serve --config FILE     run the router\n"
     "  check-config FILE       validate a config file and exit (0: valid)\n"
+    "  status [EXP] [--json]   per-variant numbers from Redis (see `status --help`)\n"
     "\n"
     "options:\n"
     "  --version               print the version\n"
@@ -107,7 +110,29 @@ static pid_t spawn_worker(const char *path, sy_config_t *cfg, const sigset_t *ol
   exit(sy_worker_run(path, cfg));
 }
 
-static int run_master(const char *path, sy_config_t *cfg) {
+/* The embedded Redis (no redis.url): started before any worker, stopped last. */
+static int embedded_start(const sy_config_t *cfg, sy_embedded_t *emb) {
+  char err[1024];
+  memset(emb, 0, sizeof *emb);
+  if (!cfg->redis.enabled || cfg->redis.url != NULL)
+    return 0;
+  if (sy_embedded_start(emb, cfg->data_dir, cfg->redis.server, 10000, err, sizeof err) < 0) {
+    fprintf(stderr, "switchyard: embedded redis: %s\n", err);
+    sy_log_error("embedded redis: %s", err);
+    return -1;
+  }
+  sy_log_info("embedded redis (pid %d) on %s", (int)emb->pid, emb->sock);
+  return 0;
+}
+
+static void embedded_stop(sy_embedded_t *emb) {
+  if (emb->pid > 0) {
+    int st = sy_embedded_stop(emb, 10000);
+    sy_log_info("embedded redis stopped (status %d)", st);
+  }
+}
+
+static int run_master(const char *path, sy_config_t *cfg, sy_embedded_t *emb) {
   unsigned n = cfg->workers;
   pid_t *pids = calloc(n, sizeof(*pids));
   time_t *started = calloc(n, sizeof(*started));
@@ -149,6 +174,15 @@ static int run_master(const char *path, sy_config_t *cfg) {
       int st;
       pid_t pid;
       while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (emb->pid > 0 && pid == emb->pid && !stopping) {
+          /* Workers keep serving meanwhile: their events wait in memory or the spool. */
+          sy_log_error("embedded redis (pid %d) died (status %d); restarting it", (int)pid, st);
+          emb->pid = 0;
+          sy_embedded_t fresh;
+          if (embedded_start(cfg, &fresh) == 0)
+            *emb = fresh;
+          continue;
+        }
         for (unsigned i = 0; i < n; i++) {
           if (pids[i] != pid)
             continue;
@@ -207,9 +241,14 @@ static int cmd_serve(int argc, char **argv) {
     sy_log_error("%s", err);
     return 1;
   }
-  if (cfg->workers > 1)
-    return run_master(path, cfg);
-  return sy_worker_run(path, cfg);
+  sy_embedded_t emb;
+  if (embedded_start(cfg, &emb) < 0) {
+    sy_config_free(cfg);
+    return 1;
+  }
+  int rc = cfg->workers > 1 ? run_master(path, cfg, &emb) : sy_worker_run(path, cfg);
+  embedded_stop(&emb);
+  return rc;
 }
 
 int main(int argc, char **argv) {
@@ -231,6 +270,8 @@ int main(int argc, char **argv) {
     return cmd_serve(argc - 2, argv + 2);
   if (strcmp(cmd, "check-config") == 0)
     return cmd_check(argc - 2, argv + 2);
+  if (strcmp(cmd, "status") == 0)
+    return sy_status_main(argc - 2, argv + 2);
   fprintf(stderr, "switchyard: unknown command '%s'\n\n%s", cmd, usage_main);
   return 2;
 }

@@ -188,14 +188,19 @@ static void route_request(sy_conn_t *c) {
   const char *tp = sy_head_get(&r->head, "traceparent", &tplen);
   sy_trace_init(&r->trace, tp, tplen, &w->rng);
 
-  r->exp =
-      sy_route_match(cfg, r->method, r->head.buf + r->head.line_off, r->head.line_len, &r->head);
+  r->api = sy__api_is_api(r);
+  r->exp = r->api ? -1
+                  : sy_route_match(cfg, r->method, r->head.buf + r->head.line_off,
+                                   r->head.line_len, &r->head);
   if (r->exp >= 0) {
     const sy_experiment_conf_t *e = &cfg->experiments[r->exp];
     sy_choice_t ch = choose_variant(c, e, &r->rt->exps[r->exp]);
     r->variant = ch.arm;
     r->propensity = ch.propensity;
     r->pool = &r->rt->pools[e->variants[r->variant].upstream];
+    sy__events_routed(w, r);
+  } else if (r->api) {
+    return;
   } else if (cfg->default_kind == SY_DEFAULT_PASS) {
     r->pool = &r->rt->pools[cfg->default_upstream];
   }
@@ -237,6 +242,10 @@ void sy__proxy_start(sy_conn_t *c) {
     sy__proxy_body_done(c);
     return;
   }
+  if (r->api) {
+    sy__api_start(c);
+    return;
+  }
   if (r->pool == NULL) {
     reply_error(c, 404, "invalid_request_error", "not_found",
                 "no route for this request (no experiment matches and there is no default route)");
@@ -246,6 +255,7 @@ void sy__proxy_start(sy_conn_t *c) {
   char *body = r->body;
   size_t body_len = r->body_len;
   char *rewritten = NULL;
+  sy__events_input(c->w, r, body, body_len);
   if (v != NULL && sy_rewrite_needs_body(v)) {
     char err[160];
     if (sy_rewrite_body(v, r->body ? r->body : "", r->body_len, &rewritten, &body_len, err,
@@ -496,6 +506,7 @@ static void up_fail(sy_conn_t *c, int status, const char *code, const char *msg)
   if (r->rstate == SY_RS_BODY) {
     /* The head is out: cut the connection so the client sees an aborted body. */
     sy_log_warn("upstream response cut (%s) after %" PRIu64 " body bytes", code, r->bytes_out);
+    r->ev.failed = 1;
     oq_flush(c);
     r->rstate = SY_RS_DONE;
     sy__conn_abort(c);
@@ -628,6 +639,7 @@ static int rp_on_body(llhttp_t *p, const char *at, size_t n) {
   if (r->dechunk && r->rbuf != NULL) {
     oq_push(c, sy_buf_ref(r->rbuf), at, n);
   }
+  sy__events_body(r, at, n);
   return 0;
 }
 static int rp_on_message_complete(llhttp_t *p) {
@@ -793,6 +805,9 @@ void sy__proxy_client_backlog(sy_conn_t *c) {
 
 void sy__proxy_cancel(sy_conn_t *c) {
   sy_req_t *r = &c->req;
+  if (r->rstate != SY_RS_DONE && r->ev.failed == 0)
+    r->ev.failed = 2;
+  sy__api_cancel(c);
   for (unsigned i = 0; i < r->noq; i++)
     sy_buf_unref(r->oq_owner[i]);
   r->noq = 0;
@@ -805,6 +820,8 @@ void sy__proxy_cancel(sy_conn_t *c) {
 }
 
 void sy__req_reset(sy_req_t *r) {
+  if (r->ev.on && r->rt != NULL)
+    sy__events_done(r->rt->w, r);
   sy_buf_unref(r->out);
   sy__runtime_unref(r->rt);
   /* Everything but the buffers kept for the next exchange starts at zero. */

@@ -29,6 +29,8 @@
 #include "router/config.h"
 #include "router/http.h"
 #include "router/trace.h"
+#include "stats/stats.h"
+#include "stats/usage_scan.h"
 
 typedef struct sy_worker_s sy_worker_t;
 typedef struct sy_runtime_s sy_runtime_t;
@@ -167,6 +169,19 @@ typedef enum {
   SY_RS_DONE,
 } sy_rstate_t;
 
+/* What an exchange's events need, captured when it is routed (the request's
+ * headers are gone by the time the response completes). */
+typedef struct sy_evctx_s {
+  int on;               /* this exchange writes events */
+  int failed;           /* 1: the response was cut; 2: the client went away */
+  unsigned char consent;/* 0 none, 1 metrics (default), 2 content */
+  char user[33], session[33], input[33]; /* keyed hashes, "" if absent */
+  char tenant[65], task[129], country[3], segment[65];
+  sy_usage_scan_t usage;
+} sy_evctx_t;
+
+typedef struct sy_api_op_s sy_api_op_t;
+
 typedef struct sy_req_s {
   sy_head_t head; /* request target and headers */
   char method[24];
@@ -189,6 +204,9 @@ typedef struct sy_req_s {
   double propensity;
   sy_uppool_t *pool;
   sy_trace_t trace;
+  int api;           /* a request to switchyard's own API (/switchyard/v1/...) */
+  sy_api_op_t *api_op; /* its Redis call in flight, if any */
+  sy_evctx_t ev;
 
   /* upstream leg */
   sy_upconn_t *up;
@@ -308,6 +326,11 @@ struct sy_worker_s {
   char *stats_path;        /* the file being watched */
   json_t *stats;           /* the last snapshot read, applied again after a reload */
   uint64_t requests, errors;
+  sy_stats_t *link;        /* Redis link (NULL with redis.enabled: false) */
+  uv_timer_t sync_timer;   /* posterior refresh and sweep (stats_sync.c) */
+  uv_timer_t stop_timer;   /* shutdown: waits for the journal to be acknowledged */
+  uint64_t stop_deadline;
+  uint64_t api_seq;        /* feedback / outcome event ids */
   sy_buf_t *read_bufs[SY_READ_BUF_CACHE]; /* upstream read buffers to reuse */
   unsigned nread_bufs;
   char read_buf[SY_READ_BUF];
@@ -317,6 +340,34 @@ struct sy_worker_s {
 /* Starts, moves or stops watching rt->cfg->stats_file, and applies what it holds. */
 void sy__stats_file_configure(sy_worker_t *w);
 void sy__stats_file_stop(sy_worker_t *w);
+
+/* events.c: the events of an exchange */
+/* The request has been routed to an experiment: captures what its events need
+ * and writes the trace record (and, for missing: failure, the pending trial). */
+void sy__events_routed(sy_worker_t *w, sy_req_t *r);
+/* Response body bytes (de-chunked), for usage and ids. */
+static inline void sy__events_body(sy_req_t *r, const char *p, size_t n) {
+  if (r->ev.on)
+    sy_usage_scan_feed(&r->ev.usage, p, n);
+}
+/* The request body as buffered: its keyed hash is the input_hash. */
+void sy__events_input(sy_worker_t *w, sy_req_t *r, const char *body, size_t n);
+/* The exchange is over: the request event and its counters. */
+void sy__events_done(sy_worker_t *w, sy_req_t *r);
+
+/* api.c: POST /switchyard/v1/feedback, /outcome; GET /switchyard/v1/health */
+int sy__api_is_api(const sy_req_t *r);
+void sy__api_start(sy_conn_t *c);
+void sy__api_cancel(sy_conn_t *c);
+
+/* stats_sync.c: the worker's Redis link */
+/* Opens the link if the config asks for Redis; starts the sync timer. */
+int sy__sync_open(sy_worker_t *w, char *err, size_t errlen);
+/* Refreshes posteriors and sweeps now (also on each sync timer tick). */
+void sy__sync_now(sy_worker_t *w);
+/* Flushes the journal and waits (up to a deadline) for Redis to acknowledge it,
+ * then closes the link; `done` is called after. */
+void sy__sync_close(sy_worker_t *w, void (*done)(sy_worker_t *w));
 
 /* server.c */
 /* An upstream read buffer: a recycled one if the worker has one. */

@@ -118,6 +118,7 @@ static void finish_stop(sy_worker_t *w) {
   uv_close((uv_handle_t *)&w->sig_int, NULL);
   uv_close((uv_handle_t *)&w->sig_hup, NULL);
   sy__stats_file_stop(w);
+  sy__sync_close(w, NULL); /* waits a little for the journal to be acknowledged */
   /* Idle pooled upstream connections go with the runtime. */
   sy__runtime_unref(w->rt);
   w->rt = NULL;
@@ -211,6 +212,14 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg) {
     sy_log_error("%s", err);
     goto out;
   }
+  if (sy__sync_open(w, err, sizeof(err)) < 0) {
+    sy_log_error("%s", err);
+    uv_close((uv_handle_t *)&w->sync_timer, NULL);
+    uv_close((uv_handle_t *)&w->stop_timer, NULL);
+    sy__runtime_unref(w->rt);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    goto out;
+  }
   w->listeners = calloc(w->rt->cfg->nlisteners, sizeof(*w->listeners));
   for (size_t i = 0; w->listeners != NULL && i < w->rt->cfg->nlisteners; i++) {
     if (open_listener(w, &w->listeners[i], &w->rt->cfg->listeners[i], err, sizeof(err)) < 0) {
@@ -218,6 +227,7 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg) {
       w->nlisteners = i;
       for (size_t j = 0; j < i; j++)
         uv_close((uv_handle_t *)&w->listeners[j], NULL);
+      sy__sync_close(w, NULL);
       sy__runtime_unref(w->rt);
       uv_run(&w->loop, UV_RUN_DEFAULT);
       goto out;

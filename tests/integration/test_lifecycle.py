@@ -243,7 +243,8 @@ def test_sigterm_deadline_cuts_long_requests(env):
 
 
 def worker_pids(master_pid):
-    """Child pids of master_pid (Linux /proc)."""
+    """Child pids of master_pid that are switchyard workers (Linux /proc); the
+    embedded redis-server, also a child, is not one."""
     kids = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -254,7 +255,9 @@ def worker_pids(master_pid):
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == master_pid and fields[0] not in ("Z", "X"):
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        if int(fields[1]) == master_pid and fields[0] not in ("Z", "X") and \
+                not comm.startswith("redis"):
             kids.append(int(d))
     return sorted(kids)
 

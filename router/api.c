@@ -1,0 +1,651 @@
+/*
+ * api.c — switchyard's own HTTP API on the main listener (proto/API.md):
+ *
+ *   POST /switchyard/v1/feedback  {trace_id, type, value?, comment?, name?, client_latency_ms?}
+ *   POST /switchyard/v1/outcome   {trace_id, metric, value}
+ *   GET  /switchyard/v1/health    the Redis link and the journal's counters
+ *
+ * Feedback and outcomes are authenticated by an API key (Authorization: Bearer KEY
+ * or x-switchyard-key), compared in constant time; the key's tenant must own the
+ * trace and its trust weighs what it reports. A call reads the trace record, works
+ * out the statistics it moves from the experiment's outcome config, then runs the
+ * feedback script, which re-checks everything and applies it atomically and at
+ * most once per (trace, type or metric). Redis away: 503 with Retry-After, nothing
+ * half-applied, and the caller's retry is safe.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "router/log.h"
+#include "router/proxy.h"
+#include "stats/privacy.h"
+#include "stats/scripts.h"
+
+#define API_PREFIX "/switchyard/"
+#define MAX_COMMENT 4096
+#define MAX_ARGS 96
+
+enum { OP_FEEDBACK = 0, OP_OUTCOME };
+
+struct sy_api_op_s {
+  sy_conn_t *c; /* NULL once the client has gone */
+  sy_worker_t *w;
+  int kind;
+  const sy_apikey_conf_t *key;
+  char trace_id[33];
+  int fb_type;      /* feedback */
+  char name[65];    /* custom feedback name / outcome metric */
+  double value;
+  int has_value;
+  double client_ms; /* NAN if absent */
+  char *comment;    /* NULL if absent */
+};
+
+int sy__api_is_api(const sy_req_t *r) {
+  const char *t = r->head.buf + r->head.line_off;
+  return r->head.line_len >= sizeof API_PREFIX - 1 &&
+         memcmp(t, API_PREFIX, sizeof API_PREFIX - 1) == 0;
+}
+
+/* ---- responses ---- */
+
+static void respond_json(sy_conn_t *c, int status, json_t *body, const char *extra_header) {
+  sy_req_t *r = &c->req;
+  int close = !r->keepalive || c->w->draining;
+  char *text = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  size_t n = text ? strlen(text) : 0;
+  sy_buf_t *out = text ? sy_buf_new(512 + n) : NULL;
+  if (out != NULL) {
+    char head[512];
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                      "%s%s\r\n",
+                      status, sy_http_reason(status), n + 1, extra_header ? extra_header : "",
+                      close ? "Connection: close\r\n" : "");
+    if (sy_buf_append(&out, head, (size_t)hn) < 0 || sy_buf_append(&out, text, n) < 0 ||
+        sy_buf_append(&out, "\n", 1) < 0) {
+      sy_buf_unref(out);
+      out = NULL;
+    }
+  }
+  free(text);
+  if (out == NULL) {
+    sy__conn_abort(c);
+    return;
+  }
+  sy__conn_respond(c, out, status, close);
+}
+
+static void api_error(sy_conn_t *c, int status, const char *type, const char *code,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void api_error(sy_conn_t *c, int status, const char *type, const char *code,
+                      const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  json_t *b = json_pack("{s:{s:s,s:s,s:s}}", "error", "message", msg, "type", type, "code", code);
+  respond_json(c, status, b, status == 503 ? "Retry-After: 1\r\n" : NULL);
+}
+
+static void op_free(sy_api_op_t *op) {
+  if (op == NULL)
+    return;
+  free(op->comment);
+  free(op);
+}
+
+/* The op's client, or NULL (it went away: the op is dropped). */
+static sy_conn_t *op_conn(sy_api_op_t *op) {
+  sy_conn_t *c = op->c;
+  if (c != NULL)
+    c->req.api_op = NULL;
+  return c;
+}
+
+void sy__api_cancel(sy_conn_t *c) {
+  if (c->req.api_op != NULL) {
+    c->req.api_op->c = NULL;
+    c->req.api_op = NULL;
+  }
+}
+
+/* ---- health ---- */
+
+static void health(sy_conn_t *c) {
+  sy_stats_t *s = c->w->link;
+  json_t *b = json_object();
+  json_object_set_new(b, "status", json_string("ok"));
+  if (s == NULL) {
+    json_object_set_new(b, "redis", json_string("disabled"));
+    respond_json(c, 200, b, NULL);
+    return;
+  }
+  json_object_set_new(b, "redis", json_string(sy_redis_ready(&s->redis) ? "up" : "down"));
+  json_object_set_new(b, "instance", json_string(s->instance));
+  json_object_set_new(b, "router_instance", json_string(s->router_instance));
+  json_object_set_new(b, "redis_connects", json_integer((json_int_t)s->redis.connects));
+  json_object_set_new(b, "redis_timeouts", json_integer((json_int_t)s->redis.timeouts));
+  if (s->journal != NULL) {
+    sy_journal_counters_t k;
+    sy_journal_counters(s->journal, &k);
+    json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "events", (json_int_t)k.events,
+                          "events_acked", (json_int_t)k.events_acked, "queued_events",
+                          (json_int_t)k.queued_events, "queued_bytes", (json_int_t)k.queued_bytes,
+                          "spooled", (json_int_t)k.spooled, "spool_bytes",
+                          (json_int_t)k.spool_bytes, "replayed", (json_int_t)k.replayed,
+                          "dropped", (json_int_t)k.dropped, "batches_sent",
+                          (json_int_t)k.batches_sent, "duplicates", (json_int_t)k.duplicates);
+    json_object_set_new(b, "journal", j);
+  }
+  respond_json(c, 200, b, NULL);
+}
+
+/* ---- parsing and authentication ---- */
+
+static const sy_apikey_conf_t *authenticate(const sy_conn_t *c) {
+  const sy_config_t *cfg = c->req.rt->cfg;
+  size_t n;
+  const char *k = sy_head_get(&c->req.head, "x-switchyard-key", &n);
+  if (k == NULL) {
+    k = sy_head_get(&c->req.head, "authorization", &n);
+    if (k == NULL || n < 7 || strncasecmp(k, "Bearer ", 7) != 0)
+      return NULL;
+    k += 7;
+    n -= 7;
+  }
+  const sy_apikey_conf_t *found = NULL;
+  for (size_t i = 0; i < cfg->napi_keys; i++) { /* every key, so timing does not tell which */
+    const sy_apikey_conf_t *a = &cfg->api_keys[i];
+    if (strlen(a->secret) == n && sodium_memcmp(a->secret, k, n) == 0)
+      found = a;
+  }
+  return found;
+}
+
+static int parse_trace_id(const json_t *v, char out[33]) {
+  const char *s = json_string_value(v);
+  if (s == NULL || strlen(s) != 32)
+    return -1;
+  int nonzero = 0;
+  for (int i = 0; i < 32; i++) {
+    char ch = s[i];
+    if (ch >= 'A' && ch <= 'F')
+      ch = (char)(ch - 'A' + 'a');
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+      return -1;
+    nonzero |= ch != '0';
+    out[i] = ch;
+  }
+  out[32] = '\0';
+  return nonzero ? 0 : -1;
+}
+
+/* A number, or true/false as 1/0. */
+static int get_value(const json_t *v, double *out) {
+  if (json_is_boolean(v)) {
+    *out = json_is_true(v) ? 1 : 0;
+    return 0;
+  }
+  if (!json_is_number(v) || !isfinite(json_number_value(v)))
+    return -1;
+  *out = json_number_value(v);
+  return 0;
+}
+
+/* Checks the body against the call's schema; fills op. Returns NULL or a problem. */
+static const char *parse_body(sy_api_op_t *op, const json_t *b, char *why, size_t whylen) {
+  static const char *const fb_keys[] = {"trace_id", "type", "value", "comment", "name",
+                                        "client_latency_ms", NULL};
+  static const char *const out_keys[] = {"trace_id", "metric", "value", "client_latency_ms", NULL};
+  const char *const *keys = op->kind == OP_FEEDBACK ? fb_keys : out_keys;
+  const char *k;
+  json_t *v;
+  if (!json_is_object(b))
+    return "the body must be a JSON object";
+  json_object_foreach((json_t *)b, k, v) {
+    int known = 0;
+    for (const char *const *p = keys; *p != NULL; p++)
+      known |= strcmp(*p, k) == 0;
+    if (!known) {
+      snprintf(why, whylen, "unknown field '%.64s'", k);
+      return why;
+    }
+  }
+  if (parse_trace_id(json_object_get(b, "trace_id"), op->trace_id) < 0)
+    return "trace_id must be the 32 hex digits of a trace id (x-switchyard-trace-id)";
+  op->client_ms = NAN;
+  v = json_object_get(b, "client_latency_ms");
+  if (v != NULL && (get_value(v, &op->client_ms) < 0 || op->client_ms < 0))
+    return "client_latency_ms must be a number >= 0";
+  v = json_object_get(b, "value");
+  if (v != NULL) {
+    if (get_value(v, &op->value) < 0)
+      return "value must be a finite number or a boolean";
+    op->has_value = 1;
+  }
+  if (op->kind == OP_OUTCOME) {
+    const char *m = json_string_value(json_object_get(b, "metric"));
+    if (m == NULL || *m == '\0' || strlen(m) >= sizeof op->name)
+      return "metric must be the experiment's outcome metric name";
+    snprintf(op->name, sizeof op->name, "%s", m);
+    if (!op->has_value)
+      return "value is required";
+    return NULL;
+  }
+  const char *t = json_string_value(json_object_get(b, "type"));
+  op->fb_type = -1;
+  for (int i = 0; t != NULL && i < SY_FB_NTYPES; i++)
+    if (strcmp(t, sy_feedback_type_names[i]) == 0)
+      op->fb_type = i;
+  if (op->fb_type < 0)
+    return "type must be one of: thumbs, rating, edit, copy, retry, abandon, escalation, custom";
+  if (!op->has_value && (op->fb_type == SY_FB_THUMBS || op->fb_type == SY_FB_RATING ||
+                         op->fb_type == SY_FB_EDIT)) {
+    snprintf(why, whylen, "value is required for type %s", t);
+    return why;
+  }
+  if (!op->has_value)
+    op->value = 1; /* copy, retry, abandon, escalation: the event happened */
+  if (op->fb_type == SY_FB_THUMBS && op->value != 1 && op->value != 0 && op->value != -1)
+    return "a thumbs value is 1 (up), 0 or -1 (down), or true/false";
+  if (op->fb_type == SY_FB_EDIT && op->value < 0)
+    return "an edit value is an edit distance >= 0";
+  const char *name = json_string_value(json_object_get(b, "name"));
+  if (json_object_get(b, "name") != NULL && (name == NULL || strlen(name) >= sizeof op->name))
+    return "name must be a string of at most 64 bytes";
+  if (op->fb_type == SY_FB_CUSTOM && name == NULL)
+    return "custom feedback needs a name";
+  if (name != NULL)
+    snprintf(op->name, sizeof op->name, "%s", name);
+  json_t *cm = json_object_get(b, "comment");
+  if (cm != NULL) {
+    const char *s = json_string_value(cm);
+    if (s == NULL || json_string_length(cm) > MAX_COMMENT)
+      return "comment must be a string of at most 4096 bytes";
+    op->comment = strdup(s);
+  }
+  return NULL;
+}
+
+/* ---- applying ---- */
+
+/* How much one observation of this call moves the outcome statistics. */
+typedef struct effect_s {
+  double weight; /* 0: the outcome statistics do not move */
+  double x;
+} effect_t;
+
+static effect_t effect_of(const sy_api_op_t *op, const sy_outcome_conf_t *o) {
+  effect_t ef = {0, 0};
+  double trust = op->key->trust;
+  if (op->kind == OP_OUTCOME) {
+    ef.weight = trust;
+    ef.x = op->value;
+    return ef;
+  }
+  for (size_t i = 0; i < o->nproxies; i++) {
+    const sy_proxy_conf_t *p = &o->proxies[i];
+    if (p->type != op->fb_type)
+      continue;
+    ef.weight = p->weight * trust;
+    if (p->has_as)
+      ef.x = p->as;
+    else if (o->continuous)
+      ef.x = op->value;
+    else if (op->fb_type == SY_FB_THUMBS)
+      ef.x = op->value > 0 ? 1 : 0;
+    else
+      ef.x = op->value < 0 ? 0 : op->value > 1 ? 1 : op->value;
+  }
+  return ef;
+}
+
+typedef struct args_s {
+  const char *v[MAX_ARGS];
+  size_t l[MAX_ARGS];
+  char num[MAX_ARGS][40];
+  int n;
+} args_t;
+
+static void arg(args_t *a, const char *s) {
+  if (a->n < MAX_ARGS) {
+    a->v[a->n] = s ? s : "";
+    a->l[a->n] = strlen(a->v[a->n]);
+    a->n++;
+  }
+}
+
+static void arg_num(args_t *a, double x) {
+  if (a->n < MAX_ARGS) {
+    snprintf(a->num[a->n], sizeof a->num[0], "%.17g", x);
+    arg(a, a->num[a->n]);
+  }
+}
+
+static void on_applied(sy_redis_t *r, redisReply *reply, void *data);
+
+static const char *hget(const redisReply *h, const char *field) {
+  for (size_t i = 0; h != NULL && i + 1 < h->elements; i += 2)
+    if (h->element[i]->type == REDIS_REPLY_STRING && strcmp(h->element[i]->str, field) == 0 &&
+        h->element[i + 1]->type == REDIS_REPLY_STRING)
+      return h->element[i + 1]->str;
+  return NULL;
+}
+
+/* Builds and sends the feedback script call for a trace record that passed the
+ * router's checks (the script checks again, atomically). */
+static int apply(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisReply *rec,
+                 char *why, size_t whylen) {
+  sy_stats_t *s = op->w->link;
+  const sy_outcome_conf_t *o = &e->outcome;
+  const char *v = hget(rec, "v"), *seg = hget(rec, "s"), *cs = hget(rec, "cs");
+  const char *tn = hget(rec, "tn"), *ver = hget(rec, "ver");
+  seg = seg ? seg : "";
+  if (op->kind == OP_OUTCOME) {
+    if (strcmp(op->name, o->metric) != 0) {
+      snprintf(why, whylen, "experiment %s's outcome metric is '%s', not '%s'", e->id, o->metric,
+               op->name);
+      return 400;
+    }
+    if (!o->continuous && op->value != 0 && op->value != 1) {
+      snprintf(why, whylen, "%s is a binary metric: value must be 0, 1, true or false", o->metric);
+      return 400;
+    }
+  }
+  effect_t ef = effect_of(op, o);
+  const char *fbname = sy_feedback_type_names[op->fb_type < 0 ? 0 : op->fb_type];
+  char k_trace[64], k_applied[200], k_var[200], k_seg[300], k_segs[160], k_pend[160];
+  char f_applied[100], pend[200], event_id[80], f1[96], f2[96], ts[32];
+  snprintf(k_trace, sizeof k_trace, "sy:trace:%s", op->trace_id);
+  snprintf(k_applied, sizeof k_applied, "sy:{%s}:applied:%s", e->id, op->trace_id);
+  snprintf(k_var, sizeof k_var, "sy:{%s}:v:%s", e->id, v);
+  if (seg[0] != '\0')
+    snprintf(k_seg, sizeof k_seg, "sy:{%s}:v:%s:s:%s", e->id, v, seg);
+  else
+    k_seg[0] = '\0';
+  snprintf(k_segs, sizeof k_segs, "sy:{%s}:segments", e->id);
+  snprintf(k_pend, sizeof k_pend, "sy:{%s}:pending", e->id);
+  if (op->kind == OP_OUTCOME)
+    snprintf(f_applied, sizeof f_applied, "out:%s", o->metric);
+  else if (op->fb_type == SY_FB_CUSTOM)
+    snprintf(f_applied, sizeof f_applied, "fb:custom:%s", op->name);
+  else
+    snprintf(f_applied, sizeof f_applied, "fb:%s", fbname);
+  pend[0] = '\0';
+  if (op->kind == OP_OUTCOME && !o->continuous && o->missing == SY_MISSING_FAILURE)
+    snprintf(pend, sizeof pend, "%s|%s|%s", op->trace_id, v, seg);
+  snprintf(event_id, sizeof event_id, "%s-a%llu", s->instance,
+           (unsigned long long)++op->w->api_seq);
+
+  args_t *a = calloc(1, sizeof *a);
+  if (a == NULL)
+    return 500;
+  arg(a, "EVAL");
+  arg(a, SY_LUA_FEEDBACK);
+  arg(a, "7");
+  arg(a, k_trace);
+  arg(a, k_applied);
+  arg(a, k_var);
+  arg(a, k_seg);
+  arg(a, k_segs);
+  arg(a, k_pend);
+  arg(a, s->stream);
+  arg(a, op->key->tenant);
+  arg(a, f_applied);
+  arg(a, event_id);
+  arg(a, pend);
+  arg(a, seg);
+  arg(a, s->maxlen);
+  arg(a, v);
+  int kpos = a->n;
+  arg(a, "0");
+  int k = 0;
+  if (op->kind == OP_OUTCOME) {
+    arg(a, "outcomes"), arg_num(a, 1), arg(a, "vs"), k++;
+  } else {
+    const char *tname = op->fb_type == SY_FB_CUSTOM ? op->name : fbname;
+    snprintf(f1, sizeof f1, "fb:%s:n", tname);
+    snprintf(f2, sizeof f2, "fb:%s:sum", tname);
+    arg(a, f1), arg_num(a, op->key->trust), arg(a, "v"), k++;
+    arg(a, f2), arg_num(a, op->key->trust * op->value), arg(a, "v"), k++;
+  }
+  if (ef.weight > 0) {
+    arg(a, "n"), arg_num(a, ef.weight), arg(a, "vs"), k++;
+    arg(a, "sum"), arg_num(a, ef.weight * ef.x), arg(a, "vs"), k++;
+    arg(a, "sumsq"), arg_num(a, ef.weight * ef.x * ef.x), arg(a, "vs"), k++;
+  }
+  snprintf(a->num[kpos], sizeof a->num[0], "%d", k);
+  a->v[kpos] = a->num[kpos];
+  a->l[kpos] = strlen(a->num[kpos]);
+
+  /* The event. */
+  unsigned flags = 0;
+  char *comment = NULL;
+  if (op->comment != NULL) {
+    if (cs != NULL && strcmp(cs, "content") == 0)
+      comment = sy_scrub(op->comment, strlen(op->comment), NULL, &flags);
+    else
+      flags |= SY_REDACT_COMMENT;
+  }
+  char redaction[SY_REDACTION_JSON_MAX];
+  sy_redaction_json(flags, redaction, sizeof redaction);
+  sy_stats_timestamp(s, ts);
+  arg(a, "event_id"), arg(a, event_id);
+  arg(a, "event_type"), arg(a, op->kind == OP_OUTCOME ? "outcome" : "feedback");
+  arg(a, "schema_version"), arg_num(a, 1);
+  arg(a, "router_instance"), arg(a, s->router_instance);
+  arg(a, "timestamp"), arg(a, ts);
+  arg(a, "trace_id"), arg(a, op->trace_id);
+  if (tn != NULL && tn[0] != '\0')
+    arg(a, "tenant_id"), arg(a, tn);
+  arg(a, "task_type"), arg(a, e->id);
+  if (cs != NULL)
+    arg(a, "consent_scope"), arg(a, cs);
+  arg(a, "redaction_flags"), arg(a, redaction);
+  arg(a, "experiment"), arg(a, e->id);
+  arg(a, "variant"), arg(a, v);
+  if (ver != NULL)
+    arg(a, "variant_version"), arg(a, ver);
+  if (!isnan(op->client_ms))
+    arg(a, "client_latency_ms"), arg_num(a, op->client_ms);
+  if (op->kind == OP_OUTCOME) {
+    arg(a, "outcome_metric_name"), arg(a, o->metric);
+    arg(a, "outcome_metric_value"), arg_num(a, op->value);
+  } else {
+    arg(a, "feedback_type"), arg(a, op->fb_type == SY_FB_CUSTOM ? op->name : fbname);
+    arg(a, "feedback_value"), arg_num(a, op->value);
+    arg(a, "feedback_weight"), arg_num(a, op->key->trust);
+    if (comment != NULL)
+      arg(a, "feedback_comment"), arg(a, comment);
+  }
+  int rc = sy_redis_command(&s->redis, on_applied, op, a->n, a->v, a->l);
+  free(comment);
+  free(a);
+  if (rc < 0) {
+    snprintf(why, whylen, "the statistics store is unavailable; retry");
+    return 503;
+  }
+  return 0;
+}
+
+static const sy_experiment_conf_t *experiment_named(const sy_config_t *cfg, const char *id) {
+  for (size_t i = 0; id != NULL && i < cfg->nexperiments; i++)
+    if (strcmp(cfg->experiments[i].id, id) == 0)
+      return &cfg->experiments[i];
+  return NULL;
+}
+
+static void on_trace(sy_redis_t *r, redisReply *reply, void *data) {
+  sy_api_op_t *op = data;
+  sy_conn_t *c = op_conn(op);
+  char why[300];
+  if (c == NULL) {
+    op_free(op);
+    return;
+  }
+  if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+    op_free(op);
+    api_error(c, 503, "unavailable", "stats_unavailable",
+              "the statistics store is unavailable; retry");
+    return;
+  }
+  if (reply->elements == 0) {
+    op_free(op);
+    api_error(c, 404, "invalid_request_error", "unknown_trace",
+              "unknown trace_id: never routed to an experiment, or long past its window");
+    return;
+  }
+  const char *tn = hget(reply, "tn"), *t = hget(reply, "t"), *w = hget(reply, "w");
+  const sy_experiment_conf_t *e = experiment_named(c->req.rt->cfg, hget(reply, "e"));
+  if (e == NULL || t == NULL || w == NULL || hget(reply, "v") == NULL) {
+    op_free(op);
+    api_error(c, 404, "invalid_request_error", "unknown_experiment",
+              "the trace's experiment is not in the running config");
+    return;
+  }
+  if (tn != NULL && tn[0] != '\0' && strcmp(tn, op->key->tenant) != 0) {
+    const char *mine = op->key->tenant; /* the config's, not the op's */
+    op_free(op);
+    api_error(c, 403, "permission_error", "wrong_tenant",
+              "this key's tenant (%s) does not own the trace", mine);
+    return;
+  }
+  if (sy_stats_now_ms() > strtoull(t, NULL, 10) + strtoull(w, NULL, 10) * 1000) {
+    op_free(op);
+    api_error(c, 410, "invalid_request_error", "window_closed",
+              "the trace's attribution window (%s s) has closed", w);
+    return;
+  }
+  int st = apply(op, e, reply, why, sizeof why);
+  if (st == 0) {
+    c->req.api_op = op; /* waits for on_applied */
+    return;
+  }
+  op_free(op);
+  if (st == 400)
+    api_error(c, 400, "invalid_request_error", "invalid_value", "%s", why);
+  else if (st == 503)
+    api_error(c, 503, "unavailable", "stats_unavailable", "%s", why);
+  else
+    api_error(c, 500, "server_error", "internal_error", "out of memory");
+}
+
+static void on_applied(sy_redis_t *r, redisReply *reply, void *data) {
+  sy_api_op_t *op = data;
+  sy_conn_t *c = op_conn(op);
+  int kind = op->kind;
+  op_free(op);
+  if (c == NULL)
+    return;
+  if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+      reply->element[0]->type != REDIS_REPLY_STRING) {
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+      sy_log_error("feedback script: %s", reply->str);
+    api_error(c, 503, "unavailable", "stats_unavailable",
+              "the statistics store is unavailable; retry");
+    return;
+  }
+  const char *code = reply->element[0]->str;
+  const char *arg1 = reply->elements > 1 && reply->element[1]->type == REDIS_REPLY_STRING
+                         ? reply->element[1]->str
+                         : "";
+  if (strcmp(code, "OK") == 0 || strcmp(code, "DUP") == 0) {
+    int dup = code[0] == 'D';
+    json_t *b = json_pack("{s:b,s:b,s:s}", "applied", !dup, "duplicate", dup, "kind",
+                          kind == OP_OUTCOME ? "outcome" : "feedback");
+    if (dup)
+      json_object_set_new(b, "first_event_id", json_string(arg1));
+    respond_json(c, 200, b, NULL);
+  } else if (strcmp(code, "404") == 0) {
+    api_error(c, 404, "invalid_request_error", "unknown_trace", "unknown trace_id");
+  } else if (strcmp(code, "410") == 0) {
+    api_error(c, 410, "invalid_request_error", "window_closed",
+              "the trace's attribution window has closed");
+  } else {
+    api_error(c, 403, "permission_error", "wrong_tenant", "this key's tenant does not own the trace");
+  }
+}
+
+/* ---- dispatch ---- */
+
+static int target_is(const sy_req_t *r, const char *path) {
+  size_t n = strlen(path);
+  const char *t = r->head.buf + r->head.line_off;
+  return r->head.line_len >= n && memcmp(t, path, n) == 0 &&
+         (r->head.line_len == n || t[n] == '?');
+}
+
+void sy__api_start(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  int kind = target_is(r, "/switchyard/v1/feedback")  ? OP_FEEDBACK
+             : target_is(r, "/switchyard/v1/outcome") ? OP_OUTCOME
+                                                      : -1;
+  if (target_is(r, "/switchyard/v1/health")) {
+    if (strcmp(r->method, "GET") != 0)
+      api_error(c, 405, "invalid_request_error", "method_not_allowed", "use GET");
+    else
+      health(c);
+    return;
+  }
+  if (kind < 0) {
+    api_error(c, 404, "invalid_request_error", "not_found",
+              "no such API: POST /switchyard/v1/feedback, POST /switchyard/v1/outcome, GET "
+              "/switchyard/v1/health");
+    return;
+  }
+  if (strcmp(r->method, "POST") != 0) {
+    api_error(c, 405, "invalid_request_error", "method_not_allowed", "use POST");
+    return;
+  }
+  const sy_apikey_conf_t *key = authenticate(c);
+  if (key == NULL) {
+    api_error(c, 401, "authentication_error", "invalid_api_key",
+              r->rt->cfg->napi_keys == 0
+                  ? "no api_keys are configured, so the feedback API is closed"
+                  : "missing or unknown API key (Authorization: Bearer KEY)");
+    return;
+  }
+  json_error_t jerr;
+  json_t *body = json_loadb(r->body ? r->body : "", r->body_len, 0, &jerr);
+  if (body == NULL) {
+    api_error(c, 400, "invalid_request_error", "invalid_json", "the body is not JSON: %s",
+              jerr.text);
+    return;
+  }
+  sy_api_op_t *op = calloc(1, sizeof *op);
+  char why[200];
+  if (op != NULL)
+    op->kind = kind;
+  const char *problem = op ? parse_body(op, body, why, sizeof why) : "out of memory";
+  json_decref(body);
+  if (problem != NULL) {
+    op_free(op);
+    api_error(c, 400, "invalid_request_error", "invalid_body", "%s", problem);
+    return;
+  }
+  op->c = c;
+  op->w = c->w;
+  op->kind = kind;
+  op->key = key;
+  sy_stats_t *s = c->w->link;
+  char k_trace[64];
+  snprintf(k_trace, sizeof k_trace, "sy:trace:%s", op->trace_id);
+  const char *argv[] = {"HGETALL", k_trace};
+  size_t lens[] = {7, strlen(k_trace)};
+  if (s == NULL || sy_redis_command(&s->redis, on_trace, op, 2, argv, lens) < 0) {
+    op_free(op);
+    api_error(c, 503, "unavailable", "stats_unavailable",
+              s == NULL ? "Redis is disabled in this config (redis.enabled: false)"
+                        : "the statistics store is unavailable; retry");
+    return;
+  }
+  r->api_op = op;
+}

@@ -1,0 +1,805 @@
+/*
+ * journal.c — batches of events and statistics on their way to Redis (see
+ * journal.h for the model).
+ *
+ * A batch is a blob of length-prefixed strings: the instance's journal key, the
+ * batch's sequence number, then the operations, exactly the arguments the journal
+ * script takes. The same blob is what the spool file stores (with a length and an
+ * xxh32 checksum in front), so a batch replayed from disk, even by another process
+ * after a crash, is byte for byte the batch first sent, with its own instance key
+ * and sequence number: Redis recognises it.
+ *
+ * Sending order is strict: spool (oldest) first, then memory, each in order. A
+ * reply acknowledges the oldest unacknowledged batch. Anything else (no reply,
+ * an error, a gap) rewinds: the generation counter moves on, so replies still on
+ * their way are ignored, and sending starts again from the oldest unacknowledged
+ * batch, whose resend Redis deduplicates.
+ */
+#include "stats/journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "proto/events.h"
+#include "router/log.h"
+#include "stats/scripts.h"
+
+#define MAX_INFLIGHT 32
+#define AGG_SLOTS 512
+#define AGG_MAX 384              /* close the batch before the table is this full */
+#define BATCH_MAX_BYTES (1u << 20)
+#define COUNT_WIDTH 6            /* "000012": the X / T argument count, patched at the end */
+#define SPOOL_MAGIC 0x53594a31u  /* "SYJ1" */
+
+typedef struct batch_s {
+  struct batch_s *next;
+  uint64_t seq;
+  uint32_t nevents;
+  size_t len; /* bytes of data */
+  char data[];
+} batch_t;
+
+typedef struct agg_s {
+  uint64_t hash;
+  size_t off; /* into agg_arena: "key\0field\0" */
+  double delta;
+  int used;
+} agg_t;
+
+typedef struct send_s {
+  sy_journal_t *j;
+  unsigned gen;
+  batch_t *b;       /* memory batch, or NULL */
+  uint64_t end_off; /* spool batch: file offset just past it */
+  uint64_t seq;
+  uint32_t nevents;
+} send_t;
+
+typedef struct buf_s {
+  char *p;
+  size_t len, cap;
+} buf_t;
+
+struct sy_journal_s {
+  uv_loop_t *loop;
+  sy_redis_t *redis;
+  char *stream, *instance, *jkey, *spool_path;
+  char maxlen[24];
+  unsigned batch_max, flush_ms;
+  size_t queue_bytes_max, spool_bytes_max;
+  uv_timer_t flush_timer;
+  int closing;
+
+  /* the open batch */
+  buf_t cur;
+  uint32_t cur_nargs, cur_nevents;
+  size_t count_off; /* offset of the open X / T count argument, or 0 */
+  size_t count_start;
+  agg_t agg[AGG_SLOTS];
+  unsigned nagg;
+  buf_t agg_arena;
+  uint64_t next_seq, next_event;
+  char next_id[80];
+
+  /* memory queue */
+  batch_t *head, *tail, *next_send;
+  size_t queued_bytes;
+  uint64_t queued_events;
+
+  /* spool */
+  int spool_fd;
+  uint64_t spool_size, send_off, ack_off;
+  uint64_t spool_events; /* events in the file not yet acknowledged (approximate) */
+
+  /* sending */
+  int script_ready;
+  char sha[48];
+  unsigned gen, inflight;
+  uint64_t force_seq;
+  buf_t scratch;
+  const char **argv;
+  size_t *argvlen;
+  size_t argcap;
+  uint64_t last_drop_log;
+
+  sy_journal_counters_t c;
+};
+
+static void pump(sy_journal_t *j);
+
+/* ---- byte buffers ---------------------------------------------------------------- */
+
+static int buf_reserve(buf_t *b, size_t more) {
+  if (b->len + more <= b->cap)
+    return 0;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->len + more)
+    cap *= 2;
+  char *p = realloc(b->p, cap);
+  if (p == NULL)
+    return -1;
+  b->p = p;
+  b->cap = cap;
+  return 0;
+}
+
+/* Appends one length-prefixed argument. */
+static void put_arg(sy_journal_t *j, const char *s, size_t n) {
+  uint32_t len = (uint32_t)n;
+  if (buf_reserve(&j->cur, 4 + n) < 0)
+    return; /* out of memory: the argument is lost, the script will reject the batch */
+  memcpy(j->cur.p + j->cur.len, &len, 4);
+  memcpy(j->cur.p + j->cur.len + 4, s, n);
+  j->cur.len += 4 + n;
+  j->cur_nargs++;
+}
+
+static void put_str(sy_journal_t *j, const char *s) { put_arg(j, s, strlen(s)); }
+
+static void put_num(sy_journal_t *j, double x) {
+  char t[40];
+  int n = (x == floor(x) && fabs(x) < 1e15) ? snprintf(t, sizeof t, "%.0f", x)
+                                             : snprintf(t, sizeof t, "%.17g", x);
+  put_arg(j, t, (size_t)n);
+}
+
+/* ---- the open batch --------------------------------------------------------------- */
+
+static void on_flush_timer(uv_timer_t *t) { sy_journal_flush(t->data); }
+
+static void batch_touch(sy_journal_t *j) {
+  if (j->cur_nargs == 0 && j->nagg == 0 && !j->closing)
+    uv_timer_start(&j->flush_timer, on_flush_timer, j->flush_ms, 0);
+}
+
+static void open_counted(sy_journal_t *j, const char *op) {
+  batch_touch(j);
+  put_str(j, op);
+}
+
+static void begin_count(sy_journal_t *j) {
+  put_arg(j, "000000", COUNT_WIDTH);
+  j->count_off = j->cur.len - COUNT_WIDTH;
+  j->count_start = j->cur_nargs;
+}
+
+static void end_count(sy_journal_t *j) {
+  char t[COUNT_WIDTH + 1];
+  if (j->count_off == 0)
+    return;
+  snprintf(t, sizeof t, "%06u", (unsigned)(j->cur_nargs - j->count_start));
+  memcpy(j->cur.p + j->count_off, t, COUNT_WIDTH);
+  j->count_off = 0;
+}
+
+static void make_next_id(sy_journal_t *j) {
+  snprintf(j->next_id, sizeof j->next_id, "%s-%llu", j->instance,
+           (unsigned long long)j->next_event);
+}
+
+void sy_journal_event(sy_journal_t *j, const char *type, const char *router_instance,
+                      const char *timestamp) {
+  open_counted(j, "X");
+  begin_count(j);
+  sy_journal_field_str(j, "event_id", j->next_id);
+  j->next_event++;
+  make_next_id(j);
+  sy_journal_field_str(j, "event_type", type);
+  sy_journal_field_int(j, "schema_version", SY_EVENT_SCHEMA_VERSION);
+  sy_journal_field_str(j, "router_instance", router_instance);
+  sy_journal_field_str(j, "timestamp", timestamp);
+}
+
+void sy_journal_field(sy_journal_t *j, const char *name, const char *value, size_t len) {
+  put_str(j, name);
+  put_arg(j, value, len);
+}
+
+void sy_journal_field_str(sy_journal_t *j, const char *name, const char *value) {
+  sy_journal_field(j, name, value, strlen(value));
+}
+
+void sy_journal_field_int(sy_journal_t *j, const char *name, long long value) {
+  char t[24];
+  int n = snprintf(t, sizeof t, "%lld", value);
+  sy_journal_field(j, name, t, (size_t)n);
+}
+
+void sy_journal_field_real(sy_journal_t *j, const char *name, double value) {
+  char t[40];
+  int n = snprintf(t, sizeof t, "%.6g", value);
+  sy_journal_field(j, name, t, (size_t)n);
+}
+
+void sy_journal_event_end(sy_journal_t *j) {
+  end_count(j);
+  j->cur_nevents++;
+  j->c.events++;
+  if (j->cur_nevents >= j->batch_max || j->cur.len >= BATCH_MAX_BYTES)
+    sy_journal_flush(j);
+}
+
+void sy_journal_record(sy_journal_t *j, const char *key, unsigned ttl_s) {
+  open_counted(j, "T");
+  put_str(j, key);
+  put_num(j, ttl_s);
+  begin_count(j);
+}
+
+void sy_journal_record_end(sy_journal_t *j) { end_count(j); }
+
+void sy_journal_incr(sy_journal_t *j, const char *key, const char *field, double delta) {
+  size_t kl = strlen(key), fl = strlen(field);
+  char tmp[512];
+  if (kl + fl + 2 > sizeof tmp)
+    return;
+  memcpy(tmp, key, kl + 1);
+  memcpy(tmp + kl + 1, field, fl + 1);
+  uint64_t h = XXH3_64bits(tmp, kl + fl + 2);
+  batch_touch(j);
+  for (size_t i = h % AGG_SLOTS;; i = (i + 1) % AGG_SLOTS) {
+    agg_t *a = &j->agg[i];
+    if (a->used && a->hash == h && memcmp(j->agg_arena.p + a->off, tmp, kl + fl + 2) == 0) {
+      a->delta += delta;
+      return;
+    }
+    if (!a->used) {
+      if (buf_reserve(&j->agg_arena, kl + fl + 2) < 0)
+        return;
+      a->used = 1;
+      a->hash = h;
+      a->off = j->agg_arena.len;
+      a->delta = delta;
+      memcpy(j->agg_arena.p + j->agg_arena.len, tmp, kl + fl + 2);
+      j->agg_arena.len += kl + fl + 2;
+      if (++j->nagg >= AGG_MAX)
+        sy_journal_flush(j);
+      return;
+    }
+  }
+}
+
+void sy_journal_zadd(sy_journal_t *j, const char *key, double score, const char *member) {
+  open_counted(j, "Z");
+  put_str(j, key);
+  put_num(j, score);
+  put_str(j, member);
+}
+
+void sy_journal_sadd(sy_journal_t *j, const char *key, const char *member) {
+  open_counted(j, "S");
+  put_str(j, key);
+  put_str(j, member);
+}
+
+const char *sy_journal_next_id(sy_journal_t *j) { return j->next_id; }
+
+/* ---- the spool file --------------------------------------------------------------- */
+
+static int spool_append(sy_journal_t *j, const char *data, size_t len, uint32_t nevents) {
+  uint32_t hdr[3] = {SPOOL_MAGIC, (uint32_t)len, XXH32(data, len, 0)};
+  if (j->spool_fd < 0 || j->spool_size + len + sizeof hdr > j->spool_bytes_max) {
+    errno = ENOSPC;
+    return -1;
+  }
+  struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)data, len}};
+  ssize_t n = writev(j->spool_fd, iov, 2);
+  if (n != (ssize_t)(len + sizeof hdr)) {
+    int e = n < 0 ? errno : ENOSPC;
+    if (ftruncate(j->spool_fd, (off_t)j->spool_size) < 0)
+      sy_log_error("journal: cannot truncate the spool after a short write: %s", strerror(errno));
+    errno = e;
+    return -1;
+  }
+  j->spool_size += len + sizeof hdr;
+  j->spool_events += nevents;
+  j->c.spooled += nevents;
+  return 0;
+}
+
+static void drop(sy_journal_t *j, uint32_t nevents, const char *why) {
+  j->c.dropped += nevents;
+  uint64_t now = uv_now(j->loop);
+  if (j->last_drop_log == 0 || now - j->last_drop_log >= 1000) {
+    j->last_drop_log = now;
+    sy_log_error("journal: EVENTS DROPPED (%llu so far): %s; spool %s holds %llu bytes "
+                 "(events.spool_bytes %zu)",
+                 (unsigned long long)j->c.dropped, why, j->spool_path,
+                 (unsigned long long)j->spool_size, j->spool_bytes_max);
+  }
+}
+
+/* Reads the record at off into scratch. Returns its payload length, 0 at the end,
+ * or -1 for a torn or corrupt record (the file is cut there). */
+static ssize_t spool_read(sy_journal_t *j, int fd, uint64_t off, uint64_t size) {
+  uint32_t hdr[3];
+  if (off >= size)
+    return 0;
+  if (off + sizeof hdr > size || pread(fd, hdr, sizeof hdr, (off_t)off) != sizeof hdr ||
+      hdr[0] != SPOOL_MAGIC || off + sizeof hdr + hdr[1] > size)
+    return -1;
+  if (buf_reserve(&j->scratch, hdr[1]) < 0)
+    return -1;
+  j->scratch.len = 0;
+  if (pread(fd, j->scratch.p, hdr[1], (off_t)(off + sizeof hdr)) != (ssize_t)hdr[1] ||
+      XXH32(j->scratch.p, hdr[1], 0) != hdr[2])
+    return -1;
+  j->scratch.len = hdr[1];
+  return (ssize_t)hdr[1];
+}
+
+/* Number of X operations in a blob (for counters). */
+static uint32_t blob_events(const char *p, size_t len) {
+  uint32_t n = 0;
+  for (size_t off = 0; off + 4 <= len;) {
+    uint32_t l;
+    memcpy(&l, p + off, 4);
+    if (l == 1 && off + 5 <= len && p[off + 4] == 'X')
+      n++;
+    off += 4 + l;
+  }
+  return n;
+}
+
+/* Moves the records of an orphaned spool file (its owner is gone) into ours. */
+static void adopt(sy_journal_t *j, const char *path) {
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    close(fd); /* a live process holds it */
+    return;
+  }
+  struct stat st;
+  uint64_t off = 0, n = 0, size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+  ssize_t len;
+  while ((len = spool_read(j, fd, off, size)) > 0) {
+    uint32_t ev = blob_events(j->scratch.p, (size_t)len);
+    if (spool_append(j, j->scratch.p, (size_t)len, ev) < 0) {
+      sy_log_error("journal: cannot adopt %s: %s", path, strerror(errno));
+      close(fd);
+      return;
+    }
+    off += 12 + (uint64_t)len;
+    n += ev;
+  }
+  if (len < 0)
+    sy_log_warn("journal: %s: torn record at offset %llu ignored", path, (unsigned long long)off);
+  sy_log_info("journal: adopted %llu events from %s for replay", (unsigned long long)n, path);
+  unlink(path);
+  close(fd);
+}
+
+static int spool_open(sy_journal_t *j, const char *dir, char *err, size_t errlen) {
+  if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+    snprintf(err, errlen, "journal: cannot create %s: %s", dir, strerror(errno));
+    return -1;
+  }
+  size_t n = strlen(dir) + strlen(j->instance) + 16;
+  j->spool_path = malloc(n);
+  if (j->spool_path == NULL)
+    return -1;
+  snprintf(j->spool_path, n, "%s/%s.spool", dir, j->instance);
+  j->spool_fd = open(j->spool_path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+  if (j->spool_fd < 0 || flock(j->spool_fd, LOCK_EX | LOCK_NB) < 0) {
+    snprintf(err, errlen, "journal: cannot create %s: %s", j->spool_path, strerror(errno));
+    return -1;
+  }
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d != NULL && (e = readdir(d)) != NULL) {
+    size_t l = strlen(e->d_name);
+    if (l > 6 && strcmp(e->d_name + l - 6, ".spool") == 0 &&
+        strncmp(e->d_name, j->instance, strlen(j->instance)) != 0) {
+      char path[4096];
+      snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+      adopt(j, path);
+    }
+  }
+  if (d != NULL)
+    closedir(d);
+  return 0;
+}
+
+/* ---- closing batches ------------------------------------------------------------------ */
+
+/* Moves every memory batch to the spool (in order); sending restarts from the file. */
+static void spill(sy_journal_t *j) {
+  batch_t *b;
+  j->gen++;
+  j->inflight = 0;
+  while ((b = j->head) != NULL) {
+    j->head = b->next;
+    if (spool_append(j, b->data, b->len, b->nevents) < 0)
+      drop(j, b->nevents, strerror(errno));
+    free(b);
+  }
+  j->tail = j->next_send = NULL;
+  j->queued_bytes = 0;
+  j->queued_events = 0;
+}
+
+void sy_journal_flush(sy_journal_t *j) {
+  uv_timer_stop(&j->flush_timer);
+  if (j->cur_nargs == 0 && j->nagg == 0)
+    return;
+  for (size_t i = 0; i < AGG_SLOTS; i++) {
+    agg_t *a = &j->agg[i];
+    if (!a->used)
+      continue;
+    const char *key = j->agg_arena.p + a->off;
+    put_str(j, "H");
+    put_str(j, key);
+    put_str(j, key + strlen(key) + 1);
+    put_num(j, a->delta);
+    a->used = 0;
+  }
+  j->nagg = 0;
+  j->agg_arena.len = 0;
+
+  /* The blob: journal key, sequence number, then the operations. */
+  char seq[24];
+  int sl = snprintf(seq, sizeof seq, "%llu", (unsigned long long)j->next_seq++);
+  size_t kl = strlen(j->jkey);
+  size_t len = 8 + kl + (size_t)sl + j->cur.len;
+  batch_t *b = malloc(sizeof *b + len);
+  if (b == NULL) {
+    drop(j, j->cur_nevents, "out of memory");
+  } else {
+    uint32_t l1 = (uint32_t)kl, l2 = (uint32_t)sl;
+    char *p = b->data;
+    memcpy(p, &l1, 4);
+    memcpy(p + 4, j->jkey, kl);
+    memcpy(p + 4 + kl, &l2, 4);
+    memcpy(p + 8 + kl, seq, (size_t)sl);
+    memcpy(p + 8 + kl + (size_t)sl, j->cur.p, j->cur.len);
+    b->next = NULL;
+    b->seq = j->next_seq - 1;
+    b->nevents = j->cur_nevents;
+    b->len = len;
+    if (j->spool_size > 0) { /* the spool is being replayed: keep order behind it */
+      if (spool_append(j, b->data, b->len, b->nevents) < 0)
+        drop(j, b->nevents, strerror(errno));
+      free(b);
+    } else {
+      if (j->tail)
+        j->tail->next = b;
+      else
+        j->head = b;
+      j->tail = b;
+      if (j->next_send == NULL)
+        j->next_send = b;
+      j->queued_bytes += len;
+      j->queued_events += b->nevents;
+      if (j->queued_bytes > j->queue_bytes_max) {
+        sy_log_warn("journal: %zu bytes waiting for Redis (events.queue_bytes %zu): moving them "
+                    "to the spool %s",
+                    j->queued_bytes, j->queue_bytes_max, j->spool_path);
+        spill(j);
+      }
+    }
+  }
+  j->cur.len = 0;
+  j->cur_nargs = 0;
+  j->cur_nevents = 0;
+  pump(j);
+}
+
+/* ---- sending ------------------------------------------------------------------------- */
+
+static void rewind_sending(sy_journal_t *j) {
+  j->gen++;
+  j->inflight = 0;
+  j->next_send = j->head;
+  j->send_off = j->ack_off;
+}
+
+static void acked(sy_journal_t *j, send_t *s, int dup) {
+  j->inflight--;
+  j->c.batches_acked++;
+  j->c.events_acked += s->nevents;
+  if (dup)
+    j->c.duplicates++;
+  if (s->b != NULL) {
+    batch_t *b = j->head; /* replies come in order: it is the head */
+    if (b == s->b) {
+      j->head = b->next;
+      if (j->head == NULL)
+        j->tail = NULL;
+      j->queued_bytes -= b->len;
+      j->queued_events -= b->nevents;
+      free(b);
+    }
+    return;
+  }
+  j->ack_off = s->end_off;
+  j->c.replayed += s->nevents;
+  j->spool_events = j->spool_events > s->nevents ? j->spool_events - s->nevents : 0;
+  if (j->ack_off >= j->spool_size) { /* replayed in full */
+    if (ftruncate(j->spool_fd, 0) < 0)
+      sy_log_error("journal: cannot truncate %s: %s", j->spool_path, strerror(errno));
+    sy_log_info("journal: spool replayed (%llu events so far)", (unsigned long long)j->c.replayed);
+    j->spool_size = j->send_off = j->ack_off = 0;
+    j->spool_events = 0;
+  }
+}
+
+static void on_batch_reply(sy_redis_t *r, redisReply *reply, void *data) {
+  send_t *s = data;
+  sy_journal_t *j = s->j;
+  if (s->gen != j->gen) {
+    free(s);
+    return;
+  }
+  if (reply != NULL && (reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_STRING) &&
+      (strcmp(reply->str, "OK") == 0 || strcmp(reply->str, "DUP") == 0)) {
+    acked(j, s, strcmp(reply->str, "DUP") == 0);
+    free(s);
+    pump(j);
+    return;
+  }
+  if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+      reply->element[1]->type == REDIS_REPLY_INTEGER) {
+    long long last = reply->element[1]->integer;
+    sy_log_warn("journal: batch %llu: Redis has batch %lld as the last applied%s",
+                (unsigned long long)s->seq, last,
+                (long long)s->seq > last + 1 ? "; earlier batches were lost there, applying" : "");
+    if ((long long)s->seq > last + 1)
+      j->force_seq = s->seq; /* we no longer hold last+1..seq-1: Redis lost them */
+    rewind_sending(j);
+    free(s);
+    pump(j);
+    return;
+  }
+  if (reply != NULL) {
+    sy_log_error("journal: batch %llu refused: %s", (unsigned long long)s->seq,
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0)
+      j->script_ready = 0;
+    rewind_sending(j);
+    free(s);
+    sy_redis_reset(r, "journal batch refused"); /* back off before resending */
+    return;
+  }
+  rewind_sending(j); /* no reply: the connection went; resent after reconnect */
+  free(s);
+}
+
+/* Splits a blob into argv after the fixed head of the EVALSHA. */
+static int build_argv(sy_journal_t *j, const char *p, size_t len, const char *force) {
+  size_t n = 8;
+  for (size_t off = 0; off + 4 <= len; n++) {
+    uint32_t l;
+    memcpy(&l, p + off, 4);
+    off += 4 + l;
+  }
+  if (n > j->argcap) {
+    const char **a = realloc(j->argv, n * sizeof *a);
+    size_t *al = a ? realloc(j->argvlen, n * sizeof *al) : NULL;
+    if (a)
+      j->argv = a;
+    if (al == NULL)
+      return -1;
+    j->argvlen = al;
+    j->argcap = n;
+  }
+  const char **a = j->argv;
+  size_t *al = j->argvlen, i = 0, k = 0;
+  const char *args[64];
+  size_t lens[64];
+  for (size_t off = 0; off + 4 <= len && k < 2; k++) { /* journal key, seq */
+    uint32_t l;
+    memcpy(&l, p + off, 4);
+    args[k] = p + off + 4;
+    lens[k] = l;
+    off += 4 + l;
+  }
+  if (k < 2)
+    return -1;
+  a[i] = "EVALSHA", al[i++] = 7;
+  a[i] = j->sha, al[i++] = strlen(j->sha);
+  a[i] = "2", al[i++] = 1;
+  a[i] = args[0], al[i++] = lens[0];
+  a[i] = j->stream, al[i++] = strlen(j->stream);
+  a[i] = args[1], al[i++] = lens[1];
+  a[i] = j->maxlen, al[i++] = strlen(j->maxlen);
+  a[i] = force, al[i++] = 1;
+  size_t off = 8 + lens[0] + lens[1];
+  while (off + 4 <= len) {
+    uint32_t l;
+    memcpy(&l, p + off, 4);
+    a[i] = p + off + 4;
+    al[i++] = l;
+    off += 4 + l;
+  }
+  return (int)i;
+}
+
+static int send_blob(sy_journal_t *j, const char *p, size_t len, send_t *s) {
+  int argc = build_argv(j, p, len, s->seq == j->force_seq ? "1" : "0");
+  if (argc < 0 || sy_redis_command(j->redis, on_batch_reply, s, argc, j->argv, j->argvlen) < 0)
+    return -1;
+  j->inflight++;
+  j->c.batches_sent++;
+  return 0;
+}
+
+static uint64_t blob_seq(const char *p, size_t len) {
+  uint32_t l1, l2;
+  char t[24];
+  if (len < 8)
+    return 0;
+  memcpy(&l1, p, 4);
+  if (8 + (size_t)l1 > len)
+    return 0;
+  memcpy(&l2, p + 4 + l1, 4);
+  if (l2 >= sizeof t || 8 + (size_t)l1 + l2 > len)
+    return 0;
+  memcpy(t, p + 8 + l1, l2);
+  t[l2] = '\0';
+  return strtoull(t, NULL, 10);
+}
+
+static void pump(sy_journal_t *j) {
+  while (sy_redis_ready(j->redis) && j->script_ready && j->inflight < MAX_INFLIGHT) {
+    send_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+      return;
+    s->j = j;
+    s->gen = j->gen;
+    if (j->send_off < j->spool_size) {
+      ssize_t len = spool_read(j, j->spool_fd, j->send_off, j->spool_size);
+      if (len <= 0) {
+        sy_log_error("journal: %s: corrupt record at %llu; the rest of the spool is lost",
+                     j->spool_path, (unsigned long long)j->send_off);
+        drop(j, (uint32_t)j->spool_events, "corrupt spool record");
+        j->spool_size = j->send_off;
+        if (ftruncate(j->spool_fd, (off_t)j->spool_size) < 0)
+          sy_log_error("journal: cannot truncate %s: %s", j->spool_path, strerror(errno));
+        free(s);
+        continue;
+      }
+      s->end_off = j->send_off + 12 + (uint64_t)len;
+      s->seq = blob_seq(j->scratch.p, (size_t)len);
+      s->nevents = blob_events(j->scratch.p, (size_t)len);
+      if (send_blob(j, j->scratch.p, (size_t)len, s) < 0) {
+        free(s);
+        return;
+      }
+      j->send_off = s->end_off;
+    } else if (j->spool_size == 0 && j->next_send != NULL) {
+      batch_t *b = j->next_send;
+      s->b = b;
+      s->seq = b->seq;
+      s->nevents = b->nevents;
+      if (send_blob(j, b->data, b->len, s) < 0) {
+        free(s);
+        return;
+      }
+      j->next_send = b->next;
+    } else {
+      free(s);
+      return;
+    }
+  }
+}
+
+static void on_script_loaded(sy_redis_t *r, redisReply *reply, void *data) {
+  sy_journal_t *j = data;
+  if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
+    if (reply != NULL)
+      sy_log_error("journal: SCRIPT LOAD failed: %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+    return;
+  }
+  snprintf(j->sha, sizeof j->sha, "%s", reply->str);
+  j->script_ready = 1;
+  if (j->spool_size > 0)
+    sy_log_info("journal: Redis is back; replaying %llu spooled events",
+                (unsigned long long)j->spool_events);
+  pump(j);
+}
+
+void sy_journal_redis_state(sy_journal_t *j, int up) {
+  rewind_sending(j);
+  j->script_ready = 0;
+  if (up) {
+    const char *argv[] = {"SCRIPT", "LOAD", SY_LUA_JOURNAL};
+    size_t lens[] = {6, 4, strlen(SY_LUA_JOURNAL)};
+    sy_redis_command(j->redis, on_script_loaded, j, 3, argv, lens);
+  }
+}
+
+/* ---- life cycle ------------------------------------------------------------------------ */
+
+sy_journal_t *sy_journal_new(uv_loop_t *loop, sy_redis_t *redis, const sy_journal_conf_t *conf,
+                             char *err, size_t errlen) {
+  sy_journal_t *j = calloc(1, sizeof *j);
+  if (j == NULL) {
+    snprintf(err, errlen, "journal: out of memory");
+    return NULL;
+  }
+  j->loop = loop;
+  j->redis = redis;
+  j->spool_fd = -1;
+  j->stream = strdup(conf->stream);
+  j->instance = strdup(conf->instance);
+  size_t kl = strlen(conf->instance) + 16;
+  j->jkey = malloc(kl);
+  if (j->stream == NULL || j->instance == NULL || j->jkey == NULL) {
+    snprintf(err, errlen, "journal: out of memory");
+    sy_journal_free(j);
+    return NULL;
+  }
+  snprintf(j->jkey, kl, "sy:journal:%s", conf->instance);
+  snprintf(j->maxlen, sizeof j->maxlen, "%lu", conf->maxlen);
+  j->batch_max = conf->batch_max;
+  j->flush_ms = conf->flush_ms;
+  j->queue_bytes_max = conf->queue_bytes;
+  j->spool_bytes_max = conf->spool_bytes;
+  j->next_seq = 1;
+  make_next_id(j);
+  uv_timer_init(loop, &j->flush_timer);
+  j->flush_timer.data = j;
+  if (spool_open(j, conf->spool_dir, err, errlen) < 0) {
+    sy_journal_free(j);
+    return NULL;
+  }
+  return j;
+}
+
+void sy_journal_counters(const sy_journal_t *j, sy_journal_counters_t *out) {
+  *out = j->c;
+  out->queued_events = j->queued_events + j->cur_nevents;
+  out->queued_bytes = j->queued_bytes + j->cur.len;
+  out->spool_bytes = j->spool_size > j->ack_off ? j->spool_size - j->ack_off : 0;
+}
+
+int sy_journal_idle(const sy_journal_t *j) {
+  return j->cur_nargs == 0 && j->nagg == 0 && j->head == NULL && j->spool_size == 0;
+}
+
+static void on_timer_closed(uv_handle_t *h) { free(h->data); }
+
+void sy_journal_free(sy_journal_t *j) {
+  if (j == NULL)
+    return;
+  if (j->spool_path != NULL) {
+    j->closing = 1;
+    sy_journal_flush(j);
+    uint64_t before = j->c.spooled;
+    spill(j); /* unacknowledged batches wait on disk for the next start */
+    if (j->c.spooled > before)
+      sy_log_warn("journal: %llu unacknowledged events kept in %s for the next start",
+                  (unsigned long long)(j->c.spooled - before), j->spool_path);
+    if (j->spool_size == 0 || j->ack_off >= j->spool_size)
+      unlink(j->spool_path);
+  }
+  if (j->spool_fd >= 0)
+    close(j->spool_fd);
+  free(j->stream);
+  free(j->instance);
+  free(j->jkey);
+  free(j->spool_path);
+  free(j->cur.p);
+  free(j->agg_arena.p);
+  free(j->scratch.p);
+  free(j->argv);
+  free(j->argvlen);
+  if (j->flush_timer.loop != NULL) {
+    j->flush_timer.data = j;
+    uv_close((uv_handle_t *)&j->flush_timer, on_timer_closed);
+  } else {
+    free(j);
+  }
+}

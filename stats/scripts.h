@@ -1,0 +1,146 @@
+/*
+ * scripts.h — the Lua scripts switchyard runs in Redis. Each is atomic there, which
+ * is what makes the statistics exact when many routers write at once and when a
+ * batch is sent twice. The key layout they write is proto/KEYS.md.
+ *
+ * The scripts build key names from the experiment id they are given, so they are
+ * for a single Redis server (or a Sentinel-managed primary); the keys carry one
+ * hash tag per experiment for dashboards and for a later Cluster mode.
+ */
+#ifndef SY_SCRIPTS_H
+#define SY_SCRIPTS_H
+
+/*
+ * Applies one journal batch exactly once.
+ *   KEYS[1] sy:journal:INSTANCE   KEYS[2] the events stream
+ *   ARGV[1] batch sequence number (consecutive per instance)  ARGV[2] stream MAXLEN
+ *   ARGV[3] "1" to apply even after a gap   ARGV[4..] operations:
+ *     X n f1 v1 ... (XADD an event of n strings)   T key ttl n f1 v1 ... (HSET + EXPIRE)
+ *     H key field delta (HINCRBYFLOAT)   Z key score member (ZADD)   S key member (SADD)
+ * Returns "OK" (applied), "DUP" (this batch or a later one was applied already) or
+ * {"GAP", last} (an earlier batch of this instance is missing: the router resends it,
+ * or, if it no longer holds it, this batch with ARGV[3] = "1").
+ */
+#define SY_LUA_JOURNAL                                                                   \
+  "local last = tonumber(redis.call('GET', KEYS[1]) or '-1')\n"                          \
+  "local seq = tonumber(ARGV[1])\n"                                                      \
+  "if last >= 0 and ARGV[3] ~= '1' then\n"                                               \
+  "  if seq <= last then return 'DUP' end\n"                                             \
+  "  if seq ~= last + 1 then return {'GAP', last} end\n"                                 \
+  "end\n"                                                                                \
+  "local i, n = 4, #ARGV\n"                                                              \
+  "while i <= n do\n"                                                                    \
+  "  local op = ARGV[i]\n"                                                               \
+  "  if op == 'H' then\n"                                                                \
+  "    redis.call('HINCRBYFLOAT', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"         \
+  "  elseif op == 'X' then\n"                                                            \
+  "    local k = tonumber(ARGV[i+1])\n"                                                  \
+  "    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, i+2, i+1+k))\n" \
+  "    i = i + 2 + k\n"                                                                  \
+  "  elseif op == 'T' then\n"                                                            \
+  "    local k = tonumber(ARGV[i+3])\n"                                                  \
+  "    redis.call('HSET', ARGV[i+1], unpack(ARGV, i+4, i+3+k))\n"                        \
+  "    redis.call('EXPIRE', ARGV[i+1], ARGV[i+2]); i = i + 4 + k\n"                      \
+  "  elseif op == 'Z' then\n"                                                            \
+  "    redis.call('ZADD', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"                 \
+  "  elseif op == 'S' then\n"                                                            \
+  "    redis.call('SADD', ARGV[i+1], ARGV[i+2]); i = i + 3\n"                            \
+  "  else return redis.error_reply('journal: bad operation ' .. tostring(op)) end\n"     \
+  "end\n"                                                                                \
+  "redis.call('SET', KEYS[1], seq, 'EX', 2592000)\n"                                     \
+  "return 'OK'\n"
+
+/*
+ * Applies one feedback or outcome call, once per (trace, type or metric).
+ *   KEYS[1] sy:trace:T   KEYS[2] sy:{E}:applied:T   KEYS[3] sy:{E}:v:V
+ *   KEYS[4] sy:{E}:v:V:s:S or ""   KEYS[5] sy:{E}:segments   KEYS[6] sy:{E}:pending
+ *   KEYS[7] the events stream
+ *   ARGV[1] tenant of the caller's key   ARGV[2] the applied field (fb:TYPE / out:METRIC)
+ *   ARGV[3] event id   ARGV[4] pending member to remove, or ""   ARGV[5] segment, or ""
+ *   ARGV[6] stream MAXLEN   ARGV[7] variant the router read (must still match)
+ *   ARGV[8] k: then k (field, delta, scope) triples, scope "v" (variant only) or "vs"
+ *   (variant and segment); then the event's field/value strings.
+ * Returns {"OK"}, {"DUP", first event id}, {"404"}, {"410"} or {"403", tenant}.
+ */
+#define SY_LUA_FEEDBACK                                                                  \
+  "local r = redis.call('HMGET', KEYS[1], 'tn', 't', 'w', 'v')\n"                       \
+  "if not r[2] or r[4] ~= ARGV[7] then return {'404'} end\n"                             \
+  "local tm = redis.call('TIME')\n"                                                      \
+  "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"           \
+  "if now > tonumber(r[2]) + tonumber(r[3]) * 1000 then return {'410'} end\n"            \
+  "if r[1] and r[1] ~= '' and r[1] ~= ARGV[1] then return {'403', r[1]} end\n"           \
+  "if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) == 0 then\n"                       \
+  "  return {'DUP', redis.call('HGET', KEYS[2], ARGV[2])}\n"                             \
+  "end\n"                                                                                \
+  "local ttl = redis.call('PTTL', KEYS[1])\n"                                            \
+  "if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end\n"                            \
+  "local k = tonumber(ARGV[8])\n"                                                        \
+  "for j = 0, k - 1 do\n"                                                                \
+  "  local f, d, sc = ARGV[9+3*j], ARGV[10+3*j], ARGV[11+3*j]\n"                          \
+  "  redis.call('HINCRBYFLOAT', KEYS[3], f, d)\n"                                        \
+  "  if sc == 'vs' and KEYS[4] ~= '' then redis.call('HINCRBYFLOAT', KEYS[4], f, d) end\n" \
+  "end\n"                                                                                \
+  "if KEYS[4] ~= '' then redis.call('SADD', KEYS[5], ARGV[5]) end\n"                     \
+  "if ARGV[4] ~= '' then redis.call('ZREM', KEYS[6], ARGV[4]) end\n"                     \
+  "redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[6], '*', unpack(ARGV, 9 + 3 * k))\n"   \
+  "return {'OK'}\n"
+
+/*
+ * Counts as failures the trials of one experiment whose window closed without an
+ * outcome (binary metric, missing: failure), and records an outcome event for each.
+ *   KEYS[1] sy:{E}:pending   KEYS[2] the events stream
+ *   ARGV[1] "sy:{E}:"   ARGV[2] at most this many   ARGV[3] stream MAXLEN
+ *   ARGV[4] experiment id   ARGV[5] metric name   ARGV[6] router instance
+ *   ARGV[7] schema version   ARGV[8] the router's time (RFC 3339), the events' timestamp
+ * Returns the number counted.
+ */
+#define SY_LUA_SWEEP                                                                     \
+  "local tm = redis.call('TIME')\n"                                                      \
+  "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"           \
+  "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])\n" \
+  "for _, m in ipairs(due) do\n"                                                         \
+  "  local t, v, s = string.match(m, '^([^|]*)|([^|]*)|(.*)$')\n"                        \
+  "  if t then\n"                                                                        \
+  "    local vk = ARGV[1] .. 'v:' .. v\n"                                                \
+  "    redis.call('HINCRBYFLOAT', vk, 'n', 1)\n"                                         \
+  "    redis.call('HINCRBYFLOAT', vk, 'missing_failures', 1)\n"                          \
+  "    if s ~= '' then\n"                                                                \
+  "      redis.call('HINCRBYFLOAT', vk .. ':s:' .. s, 'n', 1)\n"                         \
+  "      redis.call('HINCRBYFLOAT', vk .. ':s:' .. s, 'missing_failures', 1)\n"          \
+  "      redis.call('SADD', ARGV[1] .. 'segments', s)\n"                                 \
+  "    end\n"                                                                            \
+  "    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'event_id', 'missing-' .. t,\n" \
+  "      'event_type', 'outcome', 'schema_version', ARGV[7], 'router_instance', ARGV[6],\n" \
+  "      'timestamp', ARGV[8], 'trace_id', t, 'experiment', ARGV[4], 'variant', v,\n" \
+  "      'outcome_metric_name', ARGV[5], 'outcome_metric_value', '0', 'outcome_missing', 'true')\n"  \
+  "  end\n"                                                                              \
+  "  redis.call('ZREM', KEYS[1], m)\n"                                                   \
+  "end\n"                                                                                \
+  "return #due\n"
+
+/*
+ * One experiment's posterior refresh, and the router's view written for dashboards.
+ *   KEYS[1] sy:{E}:meta   ARGV[1] "sy:{E}:"   ARGV[2] experiment id
+ *   ARGV[3] k variants, then their ids, then meta field/value strings
+ * Returns {{n, sum, sumsq} per variant, {{segment, {n, sum, sumsq} per variant}, ...}}.
+ */
+#define SY_LUA_SYNC                                                                      \
+  "local p, k = ARGV[1], tonumber(ARGV[3])\n"                                            \
+  "redis.call('SADD', 'sy:experiments', ARGV[2])\n"                                      \
+  "if #ARGV > 3 + k then redis.call('HSET', KEYS[1], unpack(ARGV, 4 + k)) end\n"         \
+  "local vs = {}\n"                                                                      \
+  "for j = 1, k do\n"                                                                    \
+  "  vs[j] = redis.call('HMGET', p .. 'v:' .. ARGV[3 + j], 'n', 'sum', 'sumsq')\n"       \
+  "end\n"                                                                                \
+  "local segs = redis.call('SRANDMEMBER', p .. 'segments', 1000)\n"                      \
+  "local ss = {}\n"                                                                      \
+  "for i, s in ipairs(segs) do\n"                                                        \
+  "  local row = {s}\n"                                                                  \
+  "  for j = 1, k do\n"                                                                  \
+  "    row[j + 1] = redis.call('HMGET', p .. 'v:' .. ARGV[3 + j] .. ':s:' .. s, 'n', 'sum', 'sumsq')\n" \
+  "  end\n"                                                                              \
+  "  ss[i] = row\n"                                                                      \
+  "end\n"                                                                                \
+  "return {vs, ss}\n"
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * stats.c — a worker's link to Redis (see stats.h).
+ */
+#include "stats/stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "router/log.h"
+
+int sy_stats_addr(const sy_config_t *cfg, sy_redis_addr_t *out, char *err, size_t errlen) {
+  if (cfg->redis.url != NULL)
+    return sy_redis_url_parse(cfg->redis.url, out, err, errlen);
+  char abs[4096];
+  if (cfg->data_dir[0] == '/')
+    snprintf(abs, sizeof abs, "%s", cfg->data_dir);
+  else if (getcwd(abs, sizeof abs) != NULL) {
+    size_t n = strlen(abs);
+    snprintf(abs + n, sizeof abs - n, "/%s", cfg->data_dir);
+  }
+  memset(out, 0, sizeof *out);
+  out->is_unix = 1;
+  if (snprintf(out->path, sizeof out->path, "%s/redis.sock", abs) >= (int)sizeof out->path) {
+    snprintf(err, errlen, "data_dir: %s/redis.sock is too long for a unix socket path", abs);
+    return -1;
+  }
+  return 0;
+}
+
+static void on_state(sy_redis_t *r, int up, void *data) {
+  sy_stats_t *s = data;
+  if (s->journal != NULL)
+    sy_journal_redis_state(s->journal, up);
+  if (up && s->on_up != NULL)
+    s->on_up(s, s->up_data);
+}
+
+static void random_hex(char *out, size_t bytes) {
+  unsigned char b[32];
+  static const char hex[] = "0123456789abcdef";
+  if (bytes > sizeof b)
+    bytes = sizeof b;
+  if (uv_random(NULL, NULL, b, bytes, 0, NULL) != 0)
+    for (size_t i = 0; i < bytes; i++)
+      b[i] = (unsigned char)rand();
+  for (size_t i = 0; i < bytes; i++) {
+    out[2 * i] = hex[b[i] >> 4];
+    out[2 * i + 1] = hex[b[i] & 15];
+  }
+  out[2 * bytes] = '\0';
+}
+
+int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_config_t *cfg, char *err,
+                  size_t errlen) {
+  sy_redis_addr_t addr;
+  memset(s, 0, sizeof *s);
+  s->loop = loop;
+  if (sy_stats_addr(cfg, &addr, err, errlen) < 0)
+    return -1;
+  if (sy_privacy_init() < 0) {
+    snprintf(err, errlen, "libsodium failed to initialise");
+    return -1;
+  }
+  if (cfg->hash_key != NULL) {
+    sy_hash_key_from_secret(&s->hash_key, cfg->hash_key);
+  } else {
+    sy_hash_key_random(&s->hash_key);
+    sy_log_warn("privacy: no hash key (SWITCHYARD_HASH_KEY or privacy.hash_key_env): user and "
+                "session ids are hashed with a random key of this process, so they do not join "
+                "across restarts or routers");
+  }
+  random_hex(s->instance, 8);
+  char host[64] = "localhost";
+  gethostname(host, sizeof host - 1);
+  snprintf(s->router_instance, sizeof s->router_instance, "%s:%d", host, (int)getpid());
+  s->stream = strdup(cfg->events.stream);
+  snprintf(s->maxlen, sizeof s->maxlen, "%lu", cfg->events.maxlen);
+  if (s->stream == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  if (cfg->events.enabled) {
+    char spool[4200];
+    snprintf(spool, sizeof spool, "%s/spool", cfg->data_dir);
+    sy_journal_conf_t jc = {spool,
+                            s->instance,
+                            cfg->events.stream,
+                            cfg->events.maxlen,
+                            cfg->events.batch_max,
+                            cfg->events.flush_ms,
+                            cfg->events.queue_bytes,
+                            cfg->events.spool_bytes};
+    s->journal = sy_journal_new(loop, &s->redis, &jc, err, errlen);
+    if (s->journal == NULL) {
+      free(s->stream);
+      return -1;
+    }
+  }
+  int rc = sy_redis_open(&s->redis, loop, &addr, cfg->redis.timeout_ms, on_state, s);
+  if (rc < 0) {
+    snprintf(err, errlen, "redis: %s", uv_strerror(rc));
+    sy_journal_free(s->journal);
+    free(s->stream);
+    return -1;
+  }
+  return 0;
+}
+
+static void on_redis_closed(sy_redis_t *r) {
+  sy_stats_t *s = (sy_stats_t *)((char *)r - offsetof(sy_stats_t, redis));
+  free(s->stream);
+  s->stream = NULL;
+  if (s->closed)
+    s->closed(s);
+}
+
+void sy_stats_close(sy_stats_t *s, void (*done)(sy_stats_t *s)) {
+  sy_journal_free(s->journal);
+  s->journal = NULL;
+  s->closed = done;
+  sy_redis_close(&s->redis, on_redis_closed);
+}
+
+uint64_t sy_stats_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void sy_stats_timestamp(sy_stats_t *s, char out[32]) {
+  uint64_t ms = sy_stats_now_ms();
+  uint64_t sec = ms / 1000;
+  if (sec != s->ts_sec) {
+    time_t t = (time_t)sec;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(s->ts_prefix, sizeof s->ts_prefix, "%Y-%m-%dT%H:%M:%S", &tm);
+    s->ts_sec = sec;
+  }
+  snprintf(out, 32, "%s.%03uZ", s->ts_prefix, (unsigned)(ms % 1000));
+}

@@ -1,0 +1,56 @@
+/*
+ * stats.h — a worker's link to Redis: the connection (redis.h), the journal of
+ * events and counters (journal.h), this process's identity in events, and the
+ * keyed hash for pseudonymous ids. The router (router/events.c, feedback.c,
+ * stats_sync.c) builds on it; nothing here knows about HTTP.
+ */
+#ifndef SY_STATS_H
+#define SY_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "router/config.h"
+#include "stats/journal.h"
+#include "stats/privacy.h"
+#include "stats/redis.h"
+
+typedef struct sy_stats_s sy_stats_t;
+
+/* Called when the connection comes up (after the journal has been told). */
+typedef void (*sy_stats_up_cb)(sy_stats_t *s, void *data);
+
+struct sy_stats_s {
+  uv_loop_t *loop;
+  sy_redis_t redis;
+  sy_journal_t *journal;     /* NULL with events.enabled: false */
+  sy_hash_key_t hash_key;
+  char instance[40];         /* random per start: journal key, event ids */
+  char router_instance[128]; /* host:pid, the events' router_instance */
+  char *stream;
+  char maxlen[24];
+  sy_stats_up_cb on_up;
+  void *up_data;
+  void (*closed)(sy_stats_t *s);
+  /* the RFC 3339 time of the current second, reused within it */
+  uint64_t ts_sec;
+  char ts_prefix[24];
+};
+
+/* Where Redis is for cfg: redis.url, or the embedded server's socket in data_dir.
+ * Returns 0 or -1 with err. */
+int sy_stats_addr(const sy_config_t *cfg, sy_redis_addr_t *out, char *err, size_t errlen);
+/* Connects (in the background) and opens the journal. Returns 0 or -1 with err. */
+int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_config_t *cfg, char *err,
+                  size_t errlen);
+/* Moves unacknowledged events to the spool, closes the connection; `done` runs when
+ * every handle is closed (s may then be freed). */
+void sy_stats_close(sy_stats_t *s, void (*done)(sy_stats_t *s));
+/* The current time, RFC 3339 UTC with milliseconds ("2026-11-24T06:40:00.123Z"). */
+void sy_stats_timestamp(sy_stats_t *s, char out[32]);
+/* Milliseconds since the epoch. */
+uint64_t sy_stats_now_ms(void);
+
+#endif

@@ -3,9 +3,11 @@
  */
 #include "stats/stats.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +30,22 @@ int sy_stats_addr(const sy_config_t *cfg, sy_redis_addr_t *out, char *err, size_
     return -1;
   }
   return 0;
+}
+
+/* mkdir -p, mode 0700 for what it creates. */
+static int make_dirs(const char *path) {
+  char p[4096];
+  if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p)
+    return -1;
+  for (char *s = p + 1; *s != '\0'; s++) {
+    if (*s != '/')
+      continue;
+    *s = '\0';
+    if (mkdir(p, 0700) < 0 && errno != EEXIST)
+      return -1;
+    *s = '/';
+  }
+  return mkdir(p, 0700) < 0 && errno != EEXIST ? -1 : 0;
 }
 
 static void on_state(sy_redis_t *r, int up, void *data) {
@@ -84,6 +102,11 @@ int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_config_t *cfg, char *
   }
   if (cfg->events.enabled) {
     char spool[4200];
+    if (make_dirs(cfg->data_dir) < 0) {
+      snprintf(err, errlen, "data_dir %s: cannot create: %s", cfg->data_dir, strerror(errno));
+      free(s->stream);
+      return -1;
+    }
     snprintf(spool, sizeof spool, "%s/spool", cfg->data_dir);
     sy_journal_conf_t jc = {spool,
                             s->instance,

@@ -926,3 +926,116 @@ def run(namespace):
             failed += 1
     print("%d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed else 0
+
+
+# ---- Redis helpers ----------------------------------------------------------------
+# A tiny RESP2 client (standard library only) and a standalone redis-server, for the
+# tests that look at what switchyard keeps in Redis (proto/KEYS.md).
+
+class RedisError(Failure):
+    """Redis answered a command with an error reply."""
+
+
+class RedisClient:
+    """One connection to Redis: a unix socket path, or (host, port). command() sends one
+    command and returns its reply: str (simple or bulk string, UTF-8), int, list, None
+    (nil); an error reply raises RedisError."""
+
+    def __init__(self, where, timeout_s=5):
+        if isinstance(where, str):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout_s)
+        self.sock.connect(where)
+        self._buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def command(self, *args):
+        parts = [b"*%d\r\n" % len(args)]
+        for a in args:
+            b = a if isinstance(a, bytes) else str(a).encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
+        self.sock.sendall(b"".join(parts))
+        return self._reply()
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise Failure("redis closed the connection")
+        self._buf += data
+
+    def _line(self):
+        while b"\r\n" not in self._buf:
+            self._fill()
+        line, self._buf = self._buf.split(b"\r\n", 1)
+        return line
+
+    def _reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode("utf-8", "replace")
+        if kind == b"-":
+            raise RedisError("redis: %s" % rest.decode("utf-8", "replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            while len(self._buf) < n + 2:
+                self._fill()
+            data, self._buf = self._buf[:n], self._buf[n + 2:]
+            return data.decode("utf-8", "replace")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply() for _ in range(n)]
+        raise Failure("unexpected RESP reply %r" % line[:100])
+
+    def hgetall(self, key):
+        """The hash at key as a dict of strings ({} if there is none)."""
+        flat = self.command("HGETALL", key) or []
+        return dict(zip(flat[0::2], flat[1::2]))
+
+    def stream(self, key="sy:events"):
+        """Every entry of a stream, oldest first, as (id, {field: value})."""
+        out = []
+        for entry_id, flat in self.command("XRANGE", key, "-", "+") or []:
+            out.append((entry_id, dict(zip(flat[0::2], flat[1::2]))))
+        return out
+
+
+def redis_ping(where):
+    """True if a Redis server answers PING at where (socket path or (host, port))."""
+    try:
+        c = RedisClient(where, timeout_s=1)
+    except OSError:
+        return False
+    try:
+        return c.command("PING") == "PONG"
+    except (OSError, Failure):
+        return False
+    finally:
+        c.close()
+
+
+def redis_server(env, name="redis", extra=()):
+    """Starts a standalone redis-server (no TCP port, no persistence) on the unix socket
+    ENV/NAME.sock as a Process owned by env; waits until it answers PING. Returns the
+    process; its socket path is .sock and a router's redis.url for it .url."""
+    sock = env.path(name + ".sock")
+    p = Process(name, ["redis-server", "--port", "0", "--unixsocket", sock,
+                       "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+                       "--dir", env.dir, "--daemonize", "no"] + list(extra), env.dir)
+    env.procs.append(p)
+    ok = wait_until(lambda: not p.alive() or redis_ping(sock), 10)
+    check(ok and p.alive(), "redis-server did not start: %s", p.stderr_tail())
+    p.sock = sock
+    p.url = "unix://" + sock
+    return p

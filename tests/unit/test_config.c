@@ -910,8 +910,145 @@ static void test_out_of_memory(const char *yaml) {
 #endif
 }
 
+
+/* ---- the stats layer's blocks: outcome, data_dir, redis, events, privacy, api_keys ---- */
+
+static const char STATS[] =
+    BASE "data_dir: /var/lib/sy\n"
+         "redis: {url: \"unix:///run/r.sock?db=2\", timeout_ms: 250}\n"
+         "events: {stream: ev, maxlen: 5000, batch_max: 64, flush_ms: 2, queue_bytes: 1048576,\n"
+         "         spool_bytes: 2097152, sync_ms: 500}\n"
+         "privacy: {hash_key_env: SY_TEST_HASH}\n"
+         "api_keys:\n"
+         "  - {name: web, secret_env: SY_TEST_KEY1, tenant: acme, trust: 0.5}\n"
+         "  - {name: ops, secret_env: SY_TEST_KEY2, tenant: acme}\n" EXP_HEAD VAR_A
+         "      - {id: b, upstream: u}\n"
+         "    policy: thompson\n"
+         "    outcome:\n"
+         "      metric: resolved\n"
+         "      type: binary\n"
+         "      direction: minimize\n"
+         "      window: 7d\n"
+         "      missing: failure\n"
+         "      proxies: {thumbs: 0.3, retry: {weight: 0.5, as: 0}}\n"
+         "    thompson: {floor: 0.1}\n";
+
+static void test_stats_blocks(void) {
+  setenv("SY_TEST_HASH", "hash-secret", 1);
+  setenv("SY_TEST_KEY1", "0123456789abcdef-one", 1);
+  setenv("SY_TEST_KEY2", "0123456789abcdef-two", 1);
+  sy_config_t *cfg = parse_ok(STATS);
+  if (cfg != NULL) {
+    CHECK(strcmp(cfg->data_dir, "/var/lib/sy") == 0);
+    CHECK(cfg->redis.enabled && strcmp(cfg->redis.url, "unix:///run/r.sock?db=2") == 0);
+    CHECK(cfg->redis.timeout_ms == 250 && strcmp(cfg->redis.server, "redis-server") == 0);
+    CHECK(strcmp(cfg->events.stream, "ev") == 0 && cfg->events.maxlen == 5000);
+    CHECK(cfg->events.batch_max == 64 && cfg->events.flush_ms == 2 && cfg->events.sync_ms == 500);
+    CHECK(cfg->events.queue_bytes == 1048576 && cfg->events.spool_bytes == 2097152);
+    CHECK(strcmp(cfg->hash_key, "hash-secret") == 0);
+    CHECK(cfg->napi_keys == 2 && strcmp(cfg->api_keys[0].secret, "0123456789abcdef-one") == 0);
+    CHECK(cfg->api_keys[0].trust == 0.5 && cfg->api_keys[1].trust == 1);
+    CHECK(strcmp(cfg->api_keys[1].tenant, "acme") == 0);
+    const sy_outcome_conf_t *o = &cfg->experiments[0].outcome;
+    CHECK(o->given && strcmp(o->metric, "resolved") == 0 && !o->continuous && o->minimise);
+    CHECK(o->window_s == 7 * 86400 && o->missing == SY_MISSING_FAILURE && o->nproxies == 2);
+    CHECK(o->proxies[0].type == SY_FB_THUMBS && o->proxies[0].weight == 0.3 && !o->proxies[0].has_as);
+    CHECK(o->proxies[1].type == SY_FB_RETRY && o->proxies[1].has_as && o->proxies[1].as == 0);
+    /* the metric's type and direction reach the policy */
+    CHECK(!cfg->experiments[0].thompson.continuous && cfg->experiments[0].thompson.minimise);
+  }
+  sy_config_free(cfg);
+
+  /* Defaults: embedded Redis in switchyard-data, events on, metric "outcome" for 24 h. */
+  unsetenv("SWITCHYARD_HASH_KEY");
+  cfg = parse_ok(BASE EXP_HEAD VAR_A);
+  if (cfg != NULL) {
+    CHECK(strcmp(cfg->data_dir, "switchyard-data") == 0 && cfg->redis.url == NULL);
+    CHECK(cfg->redis.enabled && cfg->redis.timeout_ms == 2000 && cfg->hash_key == NULL);
+    CHECK(cfg->events.enabled && strcmp(cfg->events.stream, "sy:events") == 0);
+    CHECK(cfg->events.maxlen == 1000000 && cfg->events.batch_max == 256);
+    CHECK(cfg->events.flush_ms == 5 && cfg->events.sync_ms == 1000 && cfg->napi_keys == 0);
+    const sy_outcome_conf_t *o = &cfg->experiments[0].outcome;
+    CHECK(!o->given && strcmp(o->metric, "outcome") == 0 && o->window_s == 86400);
+    CHECK(o->missing == SY_MISSING_IGNORE && o->nproxies == 0);
+  }
+  sy_config_free(cfg);
+  /* Durations. */
+  static const struct { const char *w; unsigned s; } windows[] = {
+      {"3600", 3600}, {"90s", 90}, {"30m", 1800}, {"24h", 86400}, {"2d", 172800}};
+  for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, BASE EXP_HEAD VAR_A "    outcome: {window: %s}\n", windows[i].w);
+    cfg = parse_ok(yaml);
+    CHECK_MSG(cfg != NULL && cfg->experiments[0].outcome.window_s == windows[i].s, "window %s",
+              windows[i].w);
+    sy_config_free(cfg);
+  }
+}
+
+#define OUT_HEAD BASE EXP_HEAD VAR_A "    outcome:\n"
+
+static const err_case_t STATS_ERRORS[] = {
+    {OUT_HEAD "      type: continuous\n      missing: failure\n",
+     "t.yaml:11: experiments[0].outcome.missing: failure only with type: binary (a missing "
+     "number is not a zero)"},
+    {OUT_HEAD "      window: 5x\n",
+     "t.yaml:10: experiments[0].outcome.window: must be a duration such as 3600, 90s, 30m, 24h or "
+     "7d"},
+    {OUT_HEAD "      window: 91d\n", "t.yaml:10: experiments[0].outcome.window: must be at most 90 days"},
+    {OUT_HEAD "      proxies: {likes: 1}\n",
+     "t.yaml:10: experiments[0].outcome.proxies: 'likes' is not a feedback type (thumbs, rating, "
+     "edit, copy, retry, abandon, escalation, custom)"},
+    {OUT_HEAD "      proxies: {thumbs: 0}\n",
+     "t.yaml:10: experiments[0].outcome.proxies.thumbs: weight must be > 0"},
+    {OUT_HEAD "      proxies: {retry: {weight: 1, as: 0.5}}\n",
+     "t.yaml:10: experiments[0].outcome.proxies.retry.as: must be 0 or 1 for a binary metric"},
+    {OUT_HEAD "      metric: \"has space\"\n",
+     "t.yaml:10: experiments[0].outcome.metric: must be 1..64 characters of [A-Za-z0-9_.-]"},
+    {BASE EXP_HEAD VAR_A "    policy: thompson\n    outcome: {type: binary}\n"
+     "    thompson: {outcome: continuous}\n",
+     "t.yaml:11: experiments[0].thompson.outcome: set by the experiment's outcome: block (type, "
+     "direction)"},
+    {BASE "redis: {url: \"rediss://h:6380\"}\n",
+     "t.yaml:3: redis.url: rediss:// (TLS) is not supported; use redis:// or unix://"},
+    {BASE "redis: {url: \"http://h\"}\n",
+     "t.yaml:3: redis.url: must be a redis://host:port/db or unix:///path URL"},
+    {BASE "events: {maxlen: 10}\n", "t.yaml:3: events.maxlen: must be an integer in 1000..1099511627776"},
+    {BASE "privacy: {hash_key_env: SY_TEST_UNSET_VAR}\n",
+     "t.yaml:3: privacy.hash_key_env: environment variable SY_TEST_UNSET_VAR is not set"},
+    {BASE "api_keys:\n  - {name: k, secret_env: SY_TEST_UNSET_VAR, tenant: t}\n",
+     "t.yaml:4: api_keys[0].secret_env: environment variable SY_TEST_UNSET_VAR is not set"},
+    {BASE "api_keys:\n  - {name: k, secret_env: SY_TEST_SHORT, tenant: t}\n",
+     "t.yaml:4: api_keys[0].secret_env: the secret in SY_TEST_SHORT is shorter than 16 characters"},
+    {BASE "api_keys:\n  - {name: k, secret_env: SY_TEST_KEY1, tenant: t, trust: 2}\n",
+     "t.yaml:4: api_keys[0].trust: must be a number > 0 and <= 1"},
+    {BASE "api_keys:\n  - {name: k, secret_env: SY_TEST_KEY1, tenant: t}\n"
+     "  - {name: j, secret_env: SY_TEST_KEY1, tenant: t}\n",
+     "t.yaml:5: api_keys[1]: same secret as key 'k'"},
+    {BASE "api_keys:\n  - {name: k, tenant: t}\n",
+     "t.yaml:4: api_keys[0].secret_env: required key is missing"},
+};
+
+static void test_stats_errors(void) {
+  setenv("SY_TEST_KEY1", "0123456789abcdef-one", 1);
+  setenv("SY_TEST_SHORT", "short", 1);
+  unsetenv("SY_TEST_UNSET_VAR");
+  for (size_t i = 0; i < sizeof STATS_ERRORS / sizeof STATS_ERRORS[0]; i++) {
+    char err[512];
+    sy_config_t *cfg = NULL;
+    int rc = parse(STATS_ERRORS[i].yaml, &cfg, err, sizeof err);
+    CHECK_MSG(rc == -1 && cfg == NULL, "stats case %zu: rc %d", i, rc);
+    CHECK_MSG(rc == 0 || strcmp(err, STATS_ERRORS[i].want) == 0,
+              "stats case %zu:\n  got  %s\n  want %s", i, err, STATS_ERRORS[i].want);
+    if (rc == 0)
+      sy_config_free(cfg);
+  }
+}
+
 int main(void) {
   test_minimal_example();
+  test_stats_blocks();
+  test_stats_errors();
   test_full();
   test_defaults();
   test_body_typing();
@@ -925,5 +1062,6 @@ int main(void) {
   test_out_of_memory(FULL);
   test_out_of_memory(BODY);
   test_out_of_memory(THOMPSON);
+  test_out_of_memory(STATS);
   return CHECK_DONE();
 }

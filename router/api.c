@@ -33,6 +33,9 @@
 enum { OP_FEEDBACK = 0, OP_OUTCOME };
 
 struct sy_api_op_s {
+  uv_timer_t retry; /* a trace not in Redis yet is looked up once more */
+  int has_timer;
+  int retried;
   sy_conn_t *c; /* NULL once the client has gone */
   sy_worker_t *w;
   int kind;
@@ -95,9 +98,19 @@ static void api_error(sy_conn_t *c, int status, const char *type, const char *co
   respond_json(c, status, b, status == 503 ? "Retry-After: 1\r\n" : NULL);
 }
 
+static void on_op_timer_closed(uv_handle_t *h) {
+  sy_api_op_t *op = h->data;
+  free(op->comment);
+  free(op);
+}
+
 static void op_free(sy_api_op_t *op) {
   if (op == NULL)
     return;
+  if (op->has_timer) {
+    uv_close((uv_handle_t *)&op->retry, on_op_timer_closed);
+    return;
+  }
   free(op->comment);
   free(op);
 }
@@ -411,9 +424,11 @@ static int apply(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisRepl
   if (op->kind == OP_OUTCOME) {
     arg(a, "outcomes"), arg_num(a, 1), arg(a, "vs"), k++;
   } else {
+    /* custom feedback is counted under its own name, apart from the built-in types */
+    const char *pre = op->fb_type == SY_FB_CUSTOM ? "custom:" : "";
     const char *tname = op->fb_type == SY_FB_CUSTOM ? op->name : fbname;
-    snprintf(f1, sizeof f1, "fb:%s:n", tname);
-    snprintf(f2, sizeof f2, "fb:%s:sum", tname);
+    snprintf(f1, sizeof f1, "fb:%s%s:n", pre, tname);
+    snprintf(f2, sizeof f2, "fb:%s%s:sum", pre, tname);
     arg(a, f1), arg_num(a, op->key->trust), arg(a, "v"), k++;
     arg(a, f2), arg_num(a, op->key->trust * op->value), arg(a, "v"), k++;
   }
@@ -483,6 +498,42 @@ static const sy_experiment_conf_t *experiment_named(const sy_config_t *cfg, cons
   return NULL;
 }
 
+static void on_trace(sy_redis_t *r, redisReply *reply, void *data);
+
+/* Sends HGETALL of the op's trace record; -1 if Redis cannot take it now. */
+static int lookup(sy_api_op_t *op) {
+  char k_trace[64];
+  snprintf(k_trace, sizeof k_trace, "sy:trace:%s", op->trace_id);
+  const char *argv[] = {"HGETALL", k_trace};
+  size_t lens[] = {7, strlen(k_trace)};
+  return sy_redis_command(&op->w->link->redis, on_trace, op, 2, argv, lens);
+}
+
+static void on_retry(uv_timer_t *t) {
+  sy_api_op_t *op = t->data;
+  sy_conn_t *c = op->c;
+  if (c == NULL) {
+    op_free(op);
+    return;
+  }
+  if (lookup(op) < 0) {
+    op_conn(op);
+    op_free(op);
+    api_error(c, 503, "unavailable", "stats_unavailable",
+              "the statistics store is unavailable; retry");
+  }
+}
+
+/* Looks the trace up again after twice the batch delay. */
+static int lookup_later(sy_api_op_t *op) {
+  op->retried = 1;
+  if (uv_timer_init(&op->w->loop, &op->retry) < 0)
+    return -1;
+  op->has_timer = 1;
+  op->retry.data = op;
+  return uv_timer_start(&op->retry, on_retry, 2 * op->c->req.rt->cfg->events.flush_ms + 20, 0);
+}
+
 static void on_trace(sy_redis_t *r, redisReply *reply, void *data) {
   sy_api_op_t *op = data;
   sy_conn_t *c = op_conn(op);
@@ -495,6 +546,11 @@ static void on_trace(sy_redis_t *r, redisReply *reply, void *data) {
     op_free(op);
     api_error(c, 503, "unavailable", "stats_unavailable",
               "the statistics store is unavailable; retry");
+    return;
+  }
+  if (reply->elements == 0 && !op->retried && lookup_later(op) == 0) {
+    c->req.api_op = op; /* a request answered a moment ago: its trace record may still
+                           be in a router's batch (events.flush_ms) */
     return;
   }
   if (reply->elements == 0) {
@@ -636,11 +692,9 @@ void sy__api_start(sy_conn_t *c) {
   op->kind = kind;
   op->key = key;
   sy_stats_t *s = c->w->link;
-  char k_trace[64];
-  snprintf(k_trace, sizeof k_trace, "sy:trace:%s", op->trace_id);
-  const char *argv[] = {"HGETALL", k_trace};
-  size_t lens[] = {7, strlen(k_trace)};
-  if (s == NULL || sy_redis_command(&s->redis, on_trace, op, 2, argv, lens) < 0) {
+  if (s != NULL && s->journal != NULL)
+    sy_journal_flush(s->journal); /* our own recent trace records go first */
+  if (s == NULL || lookup(op) < 0) {
     op_free(op);
     api_error(c, 503, "unavailable", "stats_unavailable",
               s == NULL ? "Redis is disabled in this config (redis.enabled: false)"

@@ -32,7 +32,7 @@ void sy__cfg_outcome_defaults(sy_outcome_conf_t *o) {
 /* A duration in seconds: an integer, or an integer with s, m, h or d. */
 static int p_window(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
   sy_outcome_conf_t *o = obj;
-  const char *s = sy__yaml_is_plain(v) ? sy__yaml_text(v) : "";
+  const char *s = v->type == YAML_SCALAR_NODE ? sy__yaml_text(v) : "";
   char *end;
   long long n = strtoll(s, &end, 10);
   long long mult = 1;

@@ -324,7 +324,7 @@ static int load_meta(redisContext *c, exp_view_t *e) {
     return -1;
   }
   e->continuous = e->type && strcmp(e->type, "continuous") == 0;
-  e->minimise = e->direction && strcmp(e->direction, "lower") == 0;
+  e->minimise = e->direction && strcmp(e->direction, "minimize") == 0;
   return found;
 }
 

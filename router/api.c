@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "proto/events.h"
 #include "router/log.h"
 #include "router/proxy.h"
 #include "stats/privacy.h"
@@ -455,7 +456,7 @@ static int apply(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisRepl
   sy_stats_timestamp(s, ts);
   arg(a, "event_id"), arg(a, event_id);
   arg(a, "event_type"), arg(a, op->kind == OP_OUTCOME ? "outcome" : "feedback");
-  arg(a, "schema_version"), arg_num(a, 1);
+  arg(a, "schema_version"), arg_num(a, SY_EVENT_SCHEMA_VERSION);
   arg(a, "router_instance"), arg(a, s->router_instance);
   arg(a, "timestamp"), arg(a, ts);
   arg(a, "trace_id"), arg(a, op->trace_id);

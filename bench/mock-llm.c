@@ -61,6 +61,7 @@ typedef struct {
   mock_defaults_t dflt;
   int error_status;
   double error_rate;
+  const char *outcome_rate; /* --outcome-rate: echoed in x-mock-outcome-rate */
   uint64_t seed;
   const char *name;
 } opts_t;
@@ -251,6 +252,10 @@ static void add_status_and_common(conn_t *c, int status, bool close) {
   server_t *s = c->srv;
   mock_buf_addf(&s->out, "HTTP/1.1 %d %s\r\nx-mock-name: %s\r\n", status, reason(status),
                 s->opt.name);
+  /* A simulated quality for drivers and tests: the chance that an answer of this
+   * backend resolves the task (the driver draws the outcome, the mock only says). */
+  if (s->opt.outcome_rate)
+    mock_buf_addf(&s->out, "x-mock-outcome-rate: %s\r\n", s->opt.outcome_rate);
   if (close) mock_buf_adds(&s->out, "Connection: close\r\n");
   else if (c->http10) mock_buf_adds(&s->out, "Connection: keep-alive\r\n");
 }
@@ -696,7 +701,7 @@ static void usage(FILE *f) {
   fprintf(f,
     "usage: mock-llm --port N [--host 127.0.0.1] [--latency-ms N] [--chunks N]\n"
     "                [--interval-ms N] [--error-rate P] [--error-status N]\n"
-    "                [--reset-after K] [--seed S] [--name NAME]\n"
+    "                [--reset-after K] [--seed S] [--name NAME] [--outcome-rate P]\n"
     "endpoints: POST /v1/chat/completions, POST /v1/completions, GET /health, GET /stats\n"
     "per-request headers: x-mock-latency-ms, x-mock-chunks, x-mock-interval-ms,\n"
     "  x-mock-status, x-mock-reset-after, x-mock-close: 1, x-mock-echo: 1\n");
@@ -736,6 +741,11 @@ static bool parse_opt(opts_t *o, int ch, const char *arg) {
   case 'e':
     o->error_rate = strtod(arg, &end);
     return end != arg && !*end && o->error_rate >= 0 && o->error_rate <= 1;
+  case 'o': {
+    double p = strtod(arg, &end);
+    o->outcome_rate = arg;
+    return end != arg && !*end && p >= 0 && p <= 1;
+  }
   default: return false;
   }
 }
@@ -745,7 +755,8 @@ static int parse_args(opts_t *o, int argc, char **argv) {
     {"port", 1, NULL, 'p'}, {"host", 1, NULL, 'H'}, {"latency-ms", 1, NULL, 'l'},
     {"chunks", 1, NULL, 'c'}, {"interval-ms", 1, NULL, 'i'}, {"error-rate", 1, NULL, 'e'},
     {"error-status", 1, NULL, 's'}, {"reset-after", 1, NULL, 'r'}, {"seed", 1, NULL, 'S'},
-    {"name", 1, NULL, 'n'}, {"help", 0, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    {"name", 1, NULL, 'n'}, {"outcome-rate", 1, NULL, 'o'}, {"help", 0, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
   *o = (opts_t){.host = "127.0.0.1", .port = -1, .dflt = {.chunks = 5, .reset_after = -1},
                 .error_status = 500, .name = "mock"};
   int ch, idx = 0;

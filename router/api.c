@@ -29,7 +29,7 @@
 
 #define API_PREFIX "/switchyard/"
 #define MAX_COMMENT 4096
-#define MAX_ARGS 96
+#define MAX_ARGS 128
 
 enum { OP_FEEDBACK = 0, OP_OUTCOME };
 
@@ -437,6 +437,18 @@ static int apply(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisRepl
     arg(a, "n"), arg_num(a, ef.weight), arg(a, "vs"), k++;
     arg(a, "sum"), arg_num(a, ef.weight * ef.x), arg(a, "vs"), k++;
     arg(a, "sumsq"), arg_num(a, ef.weight * ef.x * ef.x), arg(a, "vs"), k++;
+    /* Inverse-propensity sums for the gate (policies/gate.h): its Hajek estimate
+     * stays unbiased when the allocation moves (canary ramps, bandits). */
+    const char *ps = hget(rec, "p");
+    double p = ps != NULL ? strtod(ps, NULL) : 0;
+    if (p > 0 && p <= 1) {
+      double iw = ef.weight / p, iw2 = iw * iw;
+      arg(a, "iw"), arg_num(a, iw), arg(a, "v"), k++;
+      arg(a, "iwy"), arg_num(a, iw * ef.x), arg(a, "v"), k++;
+      arg(a, "iw2"), arg_num(a, iw2), arg(a, "v"), k++;
+      arg(a, "iw2y"), arg_num(a, iw2 * ef.x), arg(a, "v"), k++;
+      arg(a, "iw2y2"), arg_num(a, iw2 * ef.x * ef.x), arg(a, "v"), k++;
+    }
   }
   snprintf(a->num[kpos], sizeof a->num[0], "%d", k);
   a->v[kpos] = a->num[kpos];

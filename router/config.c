@@ -49,8 +49,7 @@ typedef struct build_s {
 
 /* ---- switchyard's string rules ------------------------------------------------- */
 
-/* RFC 9110 token (header names, methods). */
-static int is_token(const char *s) {
+int sy__cfg_is_token(const char *s) {
   if (*s == '\0')
     return 0;
   for (; *s != '\0'; s++)
@@ -70,8 +69,7 @@ int sy__cfg_is_id(const char *s) {
   return 1;
 }
 
-/* A header value: anything but control characters (tab allowed). */
-static int is_header_value(const char *s) {
+int sy__cfg_is_header_value(const char *s) {
   for (; *s != '\0'; s++)
     if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
       return 0;
@@ -175,7 +173,7 @@ static int p_header_name(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
   const char *s;
   if (sy__yaml_get_nonempty(w, v, &s) < 0)
     return -1;
-  if (!is_token(s))
+  if (!sy__cfg_is_token(s))
     return sy__yaml_fail(w, v, "must be a valid header name");
   char **dst = SY__YAML_FIELD_PTR(obj, f, char *);
   if (sy__yaml_set_str(w, v, dst, s) < 0)
@@ -337,13 +335,13 @@ static int add_header(sy__yaml_walk_t *w, yaml_node_t *k, sy_variant_conf_t *var
 static int parse_header(sy__yaml_walk_t *w, yaml_node_t *k, yaml_node_t *v,
                         sy_variant_conf_t *var) {
   const char *value;
-  if (!is_token(sy__yaml_text(k)))
+  if (!sy__cfg_is_token(sy__yaml_text(k)))
     return sy__yaml_fail(w, k, "not a valid header name");
   if (is_reserved_header(sy__yaml_text(k)))
     return sy__yaml_fail(w, k, "header '%.64s' cannot be set by a variant", sy__yaml_text(k));
   if (sy__yaml_get_str(w, v, &value) < 0)
     return -1;
-  if (!is_header_value(value))
+  if (!sy__cfg_is_header_value(value))
     return sy__yaml_fail(w, v,
                          "header value must not contain CR, LF or other control characters");
   return add_header(w, k, var, sy__yaml_text(k), value);
@@ -424,6 +422,7 @@ static const sy__yaml_field_t variant_fields[] = {
     {"prompt_version", p_prompt_ref, 0, 0, 0, 0, NULL},
     {"headers", p_headers, 0, 0, 0, 0, NULL},
     {"retrieval", sy__yaml_p_struct, 0, 0, 0, 0, retrieval_fields},
+    {"shadow", sy__cfg_p_shadow, 0, 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -598,7 +597,7 @@ static int p_method(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yam
   const char *s;
   if (sy__yaml_get_nonempty(w, v, &s) < 0)
     return -1;
-  if (!is_token(s) || strlen(s) > 32)
+  if (!sy__cfg_is_token(s) || strlen(s) > 32)
     return sy__yaml_fail(w, v, "must be an HTTP method such as POST");
   if (sy__yaml_set_str(w, v, &e->method, s) < 0)
     return -1;
@@ -628,7 +627,7 @@ static int p_header_value(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
     return sy__yaml_fail(w, v, "needs match.header");
   if (sy__yaml_get_str(w, v, &s) < 0)
     return -1;
-  if (!is_header_value(s))
+  if (!sy__cfg_is_header_value(s))
     return sy__yaml_fail(w, v,
                          "header value must not contain CR, LF or other control characters");
   return sy__yaml_set_str(w, v, &e->match_header_value, s);
@@ -679,6 +678,8 @@ static const sy__yaml_field_t experiment_fields[] = {
     {"outcome", sy__cfg_p_outcome, 0, 0, 0, 0, NULL},
     {"thompson", p_thompson, 0, 0, 0, 0, NULL},
     {"control", p_control, 0, 0, 0, 1, NULL},
+    {"shadow_skip", sy__cfg_p_shadow_skip, 0, 0, 0, 0, NULL},
+    {"gate", sy__cfg_p_gate, 0, 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -686,6 +687,7 @@ static int parse_experiment(sy__yaml_walk_t *w, yaml_node_t *n, sy_experiment_co
   e->line = sy__yaml_line(n);
   thompson_defaults(&e->thompson); /* also for policy: thompson without a thompson: block */
   sy__cfg_outcome_defaults(&e->outcome);
+  sy__cfg_gate_defaults(&e->gate);
   if (sy__yaml_walk_map(w, n, experiment_fields, e) < 0)
     return -1;
   if (!e->outcome.given) { /* the metric follows the thompson: block, if any */
@@ -922,6 +924,7 @@ static void free_experiment(sy_experiment_conf_t *e) {
   free(e->salt);
   free(e->thompson.segment_header);
   sy__cfg_outcome_free(&e->outcome);
+  sy__cfg_shadow_skip_free(&e->shadow_skip);
   for (size_t i = 0; i < e->nvariants; i++)
     free_variant(&e->variants[i]);
   free(e->variants);

@@ -69,6 +69,26 @@ typedef struct sy_thompson_conf_s {
                                 observations on (default 100) */
 } sy_thompson_conf_t;
 
+/* `shadow:` of a variant (router/shadow.c): the variant receives mirrored copies of
+ * requests routed live to another variant of its experiment, with probability
+ * `fraction`; the copies never touch the client's path. */
+typedef struct sy_shadow_conf_s {
+  int on;                     /* the variant has a shadow: block */
+  double fraction;            /* share of the other variants' requests mirrored, 0..1 */
+  unsigned max_inflight;      /* shadow exchanges in flight per worker process, default 16 */
+  uint64_t tokens_per_minute; /* usage tokens of completed shadows per minute, over all
+                                 workers (split evenly); 0 (default): unlimited */
+  unsigned timeout_ms;        /* the whole shadow exchange, default 30000 */
+} sy_shadow_conf_t;
+
+/* `shadow_skip:` of an experiment: requests that are never mirrored. */
+typedef struct sy_shadow_skip_s {
+  char **body_keys;  /* top-level members of the JSON body, e.g. tools, functions */
+  size_t nbody_keys;
+  sy_kv_t *headers;  /* name lower-cased; value NULL: the header's presence is enough */
+  size_t nheaders;
+} sy_shadow_skip_t;
+
 typedef struct sy_variant_conf_s {
   char *id;
   char *version;        /* free-form, default "1" */
@@ -80,6 +100,7 @@ typedef struct sy_variant_conf_s {
   json_t *body_fields;  /* JSON object: fields set on the request body (retrieval.body); NULL if none */
   sy_kv_t *headers;     /* extra request headers: `headers:` then `retrieval.headers:` */
   size_t nheaders;
+  sy_shadow_conf_t shadow; /* shadow.on == 0: no shadow copies */
   int line;
 } sy_variant_conf_t;
 
@@ -119,6 +140,32 @@ enum {
 };
 extern const char *const sy_feedback_type_names[SY_FB_NTYPES];
 
+typedef enum { SY_GATE_OFF = 0, SY_GATE_CANARY, SY_GATE_BANDIT } sy_gate_mode_t;
+
+#define SY_GATE_MAX_STEPS 16
+
+/* `gate:` of an experiment: when and how candidates are promoted or rolled back
+ * (policies/gate.h does the statistics, router/gate_run.c the lifecycle). */
+typedef struct sy_gate_conf_s {
+  sy_gate_mode_t mode;       /* off (no gate: block), canary (split/fixed), bandit (thompson) */
+  double alpha;              /* outcome test level, default 0.05 */
+  double min_samples;        /* outcomes per arm before any decision, default 100 */
+  double tuning_n;           /* the confidence sequence's tuning sample size; 0: gate.h's */
+  double ramp[SY_GATE_MAX_STEPS]; /* canary shares, percent, increasing (default 1 5 25 50) */
+  size_t nramp;
+  unsigned step_min_s;       /* least time on a ramp step before the next, default 60 */
+  double step_min_requests;  /* least candidate requests on a step, default 100 */
+  unsigned interval_ms;      /* how often the decider looks, default 5000 */
+  unsigned max_stale_s;      /* statistics older than this halt decisions, default 300 */
+  double shadow_min_requests;/* shadow responses before a shadowed candidate goes canary */
+  double latency_p95_ratio;  /* guardrail: candidate p95 <= ratio x control's; 0 off */
+  double error_rate_delta;   /* guardrail: candidate error rate - control's <= this; 0 off */
+  double tokens_ratio;       /* guardrail: tokens per request ratio <= this; 0 off */
+  double guard_alpha;        /* guardrails' total level (Bonferroni), default 0.05 */
+  double srm_alpha;          /* sample-ratio mismatch test level, default 0.001 */
+  int line;
+} sy_gate_conf_t;
+
 typedef struct sy_experiment_conf_s {
   char *id;
   char *method;             /* NULL: any method */
@@ -130,9 +177,11 @@ typedef struct sy_experiment_conf_s {
   sy_policy_kind_t policy;
   sy_thompson_conf_t thompson; /* meaningful iff policy == SY_POLICY_THOMPSON */
   sy_outcome_conf_t outcome;
+  sy_gate_conf_t gate;
   size_t control;           /* index into variants */
   sy_variant_conf_t *variants;
   size_t nvariants;
+  sy_shadow_skip_t shadow_skip; /* default: no rules */
   int line;
 } sy_experiment_conf_t;
 

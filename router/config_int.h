@@ -1,6 +1,7 @@
 /*
  * config_int.h — what config.c shares with config_stats.c (the stats layer's
- * blocks of the config). Not for use outside the config loader.
+ * blocks of the config) and config_shadow.c (shadow traffic). Not for use outside
+ * the config loader.
  */
 #ifndef SY_CONFIG_INT_H
 #define SY_CONFIG_INT_H
@@ -8,6 +9,10 @@
 #include "router/config.h"
 #include "router/yaml_walk.h"
 
+/* RFC 9110 token (header names, methods). */
+int sy__cfg_is_token(const char *s);
+/* A header value: anything but control characters (tab allowed). */
+int sy__cfg_is_header_value(const char *s);
 /* Identifiers: [A-Za-z0-9_.-]{1,64}. */
 int sy__cfg_is_id(const char *s);
 /* *out = index of n's text in the NULL-terminated `names`, else "must be one of: ...". */
@@ -29,5 +34,16 @@ void sy__cfg_outcome_defaults(sy_outcome_conf_t *o);
 int sy__cfg_stats_finish(sy__yaml_walk_t *w, sy_config_t *cfg);
 void sy__cfg_stats_free(sy_config_t *cfg);
 void sy__cfg_outcome_free(sy_outcome_conf_t *o);
+
+/* config_gate.c: an experiment's `gate:` (parsed after policy, variants and control). */
+void sy__cfg_gate_defaults(sy_gate_conf_t *g);
+int sy__cfg_p_gate(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f);
+
+/* config_shadow.c: a variant's `shadow:` (obj: sy_variant_conf_t) and an experiment's
+ * `shadow_skip:` (obj: sy_experiment_conf_t); freeing the skip rules. */
+int sy__cfg_p_shadow(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f);
+int sy__cfg_p_shadow_skip(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
+                          const sy__yaml_field_t *f);
+void sy__cfg_shadow_skip_free(sy_shadow_skip_t *s);
 
 #endif

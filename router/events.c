@@ -181,6 +181,10 @@ void sy__events_done(sy_worker_t *w, sy_req_t *r) {
   sy_journal_incr(j, key, "lat_ms_sum", ms);
   if (ev->usage.prompt_tokens > 0)
     sy_journal_incr(j, key, "tokens_in", (double)ev->usage.prompt_tokens);
-  if (ev->usage.completion_tokens > 0)
-    sy_journal_incr(j, key, "tokens_out", (double)ev->usage.completion_tokens);
+  if (ev->usage.completion_tokens >= 0) {
+    double t = (double)ev->usage.completion_tokens;
+    sy_journal_incr(j, key, "tokens_out", t);
+    sy_journal_incr(j, key, "tokens_n", 1);
+    sy_journal_incr(j, key, "tokens_out_sq", t * t);
+  }
 }

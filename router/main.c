@@ -18,6 +18,7 @@
 #include "router/config.h"
 #include "router/log.h"
 #include "router/proxy.h"
+#include "router/ctl.h"
 #include "router/status.h"
 #include "stats/embedded.h"
 
@@ -35,6 +36,10 @@ static const char usage_main[] =
     "  serve --config FILE     run the router\n"
     "  check-config FILE       validate a config file and exit (0: valid)\n"
     "  status [EXP] [--json]   per-variant numbers from Redis (see `status --help`)\n"
+    "  promote EXP VARIANT     give VARIANT all traffic (fleet-wide, audited)\n"
+    "  rollback EXP [VARIANT]  take a candidate (or every candidate) out\n"
+    "  pause EXP / resume EXP  everything to the control, and back\n"
+    "  history EXP             the audit log of decisions\n"
     "\n"
     "options:\n"
     "  --version               print the version\n"
@@ -272,6 +277,10 @@ int main(int argc, char **argv) {
     return cmd_check(argc - 2, argv + 2);
   if (strcmp(cmd, "status") == 0)
     return sy_status_main(argc - 2, argv + 2);
+  static const char *const ctl[] = {"promote", "rollback", "pause", "resume", "history"};
+  for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; i++)
+    if (strcmp(cmd, ctl[i]) == 0)
+      return sy_ctl_main(cmd, argc - 2, argv + 2);
   fprintf(stderr, "switchyard: unknown command '%s'\n\n%s", cmd, usage_main);
   return 2;
 }

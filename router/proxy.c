@@ -26,6 +26,7 @@
 #include "router/proxy.h"
 #include "router/rewrite.h"
 #include "router/route.h"
+#include "router/shadow.h"
 
 static void up_connect(sy_conn_t *c);
 static void up_fail(sy_conn_t *c, int status, const char *code, const char *msg);
@@ -76,8 +77,10 @@ static int append_header(sy_buf_t **b, const char *name, size_t nlen, const char
              : 0;
 }
 
-/* The request head and body as they go upstream, in one buffer. */
-static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v, const char *body,
+/* The request head and body as they go upstream, in one buffer, with traceparent
+ * from tr; a shadow copy says so in x-switchyard-shadow (and drops the client's). */
+static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v,
+                                        const sy_trace_t *tr, int shadow, const char *body,
                                         size_t body_len, int64_t declared) {
   sy_req_t *r = &c->req;
   sy_head_t *h = &r->head;
@@ -94,7 +97,8 @@ static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v
   for (size_t i = 0; !err && i < h->nhdrs; i++) {
     const sy_hdr_t *hd = &h->hdrs[i];
     const char *name = h->buf + hd->name_off;
-    if (is_skipped_request_header(cn, name, hd->name_len, v))
+    if (is_skipped_request_header(cn, name, hd->name_len, v) ||
+        (shadow && sy_token_eq(name, hd->name_len, "x-switchyard-shadow")))
       continue;
     if (sy_token_eq(name, hd->name_len, "x-forwarded-for")) {
       /* Append the client to the chain it arrived with. */
@@ -109,9 +113,11 @@ static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v
   for (size_t i = 0; !err && v != NULL && i < v->nheaders; i++)
     err = append_header(&b, v->headers[i].name, strlen(v->headers[i].name), v->headers[i].value,
                         strlen(v->headers[i].value));
-  sy_trace_format(&r->trace, tp);
+  sy_trace_format(tr, tp);
   if (!err)
     err = append_header(&b, "traceparent", 11, tp, SY_TRACEPARENT_LEN);
+  if (!err && shadow)
+    err = sy_buf_appends(&b, "x-switchyard-shadow: 1\r\n");
   if (!err && !have_xff)
     err = append_header(&b, "X-Forwarded-For", 15, c->peer, strlen(c->peer));
   /* declared < 0: the body follows chunked (streamed from a chunked client). */
@@ -145,6 +151,8 @@ static sy_choice_t choose_variant(sy_conn_t *c, const sy_experiment_conf_t *e, s
       ctx.keylen = klen;
     }
   }
+  if (x->override != NULL) /* the control state's allocation (canary, pause, winner) */
+    return sy_policy_choose(x->override, &ctx, &c->w->rng);
   if (e->policy != SY_POLICY_THOMPSON)
     return sy_policy_choose(x->policy, &ctx, &c->w->rng);
   const sy_policy_t *p = x->policy;
@@ -224,7 +232,8 @@ int sy__proxy_head(sy_conn_t *c, int *reject_status) {
   }
   r->stream_body = 1;
   r->stream_chunked = chunked;
-  r->out = build_upstream_request(c, v, NULL, 0, chunked ? -1 : (int64_t)p->content_length);
+  r->out = build_upstream_request(c, v, &r->trace, 0, NULL, 0,
+                                  chunked ? -1 : (int64_t)p->content_length);
   if (r->out == NULL) {
     *reject_status = 500;
     return 0;
@@ -233,7 +242,27 @@ int sy__proxy_head(sy_conn_t *c, int *reject_status) {
 }
 
 void sy__proxy_stream_start(sy_conn_t *c) {
+  sy__shadow_skip_streamed(c); /* a streamed body is not kept: nothing to mirror */
   up_connect(c);
+}
+
+/* See proxy.h: the variant's rewrite of the buffered body, then the request. */
+sy_buf_t *sy__proxy_build_request(sy_conn_t *c, const sy_variant_conf_t *v,
+                                  const sy_trace_t *tr, int shadow, char *err, size_t errlen) {
+  sy_req_t *r = &c->req;
+  char *body = r->body;
+  size_t body_len = r->body_len;
+  char *rewritten = NULL;
+  err[0] = '\0';
+  if (v != NULL && sy_rewrite_needs_body(v)) {
+    if (sy_rewrite_body(v, r->body ? r->body : "", r->body_len, &rewritten, &body_len, err,
+                        errlen) < 0)
+      return NULL;
+    body = rewritten;
+  }
+  sy_buf_t *out = build_upstream_request(c, v, tr, shadow, body, body_len, (int64_t)body_len);
+  free(rewritten);
+  return out;
 }
 
 void sy__proxy_start(sy_conn_t *c) {
@@ -251,28 +280,25 @@ void sy__proxy_start(sy_conn_t *c) {
                 "no route for this request (no experiment matches and there is no default route)");
     return;
   }
-  const sy_variant_conf_t *v = variant_of(r);
-  char *body = r->body;
-  size_t body_len = r->body_len;
-  char *rewritten = NULL;
-  sy__events_input(c->w, r, body, body_len);
-  if (v != NULL && sy_rewrite_needs_body(v)) {
-    char err[160];
-    if (sy_rewrite_body(v, r->body ? r->body : "", r->body_len, &rewritten, &body_len, err,
-                        sizeof(err)) < 0) {
-      reply_error(c, 400, "invalid_request_error", "invalid_body", err);
-      return;
-    }
-    body = rewritten;
-  }
+  char err[160];
+  sy__events_input(c->w, r, r->body, r->body_len);
   r->body_done = 1;
-  r->out = build_upstream_request(c, v, body, body_len, (int64_t)body_len);
-  free(rewritten);
+  r->out = sy__proxy_build_request(c, variant_of(r), &r->trace, 0, err, sizeof(err));
+  if (r->out == NULL && err[0] != '\0') {
+    reply_error(c, 400, "invalid_request_error", "invalid_body", err);
+    return;
+  }
   if (r->out == NULL) {
     reply_error(c, 500, "server_error", "internal_error", "out of memory");
     return;
   }
+  /* Shadow copies are decided and built now, while the request is whole, and sent
+   * once the primary is on its way: up_connect may end the exchange (and reset r)
+   * before it returns, and the pair outlives r. */
+  sy_shadow_pair_t *shadow = sy__shadow_prepare(c);
   up_connect(c);
+  if (shadow != NULL)
+    sy__shadow_launch(shadow);
 }
 
 /* ---- the upstream leg ---- */
@@ -640,6 +666,8 @@ static int rp_on_body(llhttp_t *p, const char *at, size_t n) {
     oq_push(c, sy_buf_ref(r->rbuf), at, n);
   }
   sy__events_body(r, at, n);
+  if (r->shadow != NULL)
+    sy__shadow_primary_body(r->shadow, at, n);
   return 0;
 }
 static int rp_on_message_complete(llhttp_t *p) {
@@ -822,6 +850,8 @@ void sy__proxy_cancel(sy_conn_t *c) {
 void sy__req_reset(sy_req_t *r) {
   if (r->ev.on && r->rt != NULL)
     sy__events_done(r->rt->w, r);
+  if (r->shadow != NULL) /* after the request event: its shadows follow it in the stream */
+    sy__shadow_primary_done(r->rt->w, r);
   sy_buf_unref(r->out);
   sy__runtime_unref(r->rt);
   /* Everything but the buffers kept for the next exchange starts at zero. */

@@ -27,6 +27,7 @@
 #include "policies/sticky.h"
 #include "router/buf.h"
 #include "router/config.h"
+#include "router/control_state.h"
 #include "router/http.h"
 #include "router/trace.h"
 #include "stats/stats.h"
@@ -82,6 +83,10 @@ typedef struct sy_exprt_s {
   int has_sticky;
   sy_segpol_t *segs;   /* segment posteriors, created as their statistics arrive */
   size_t nsegs, segcap;
+  /* control state (control.c): what the gate and operators decided */
+  sy_ctl_state_t ctl;      /* the last version applied (version 0: none yet) */
+  sy_policy_t *override;   /* a split that replaces the policy (canary, pause, winner) */
+  uint64_t gate_next_ms;   /* loop time of the gate's next look (gate_run.c) */
 } sy_exprt_t;
 
 struct sy_runtime_s {
@@ -137,12 +142,15 @@ struct sy_upconn_s {
   sy_upstate_t state;
   unsigned handles; /* open handles; freed when the last close callback runs */
   unsigned uses;    /* exchanges served (0 while on its first) */
+  /* shadow */
+  struct sy_shadow_leg_s *sowner; /* the shadow leg using it (owner is then NULL) */
 };
 
 /* Picks a server of the pool (round robin, skipping servers marked down unless
  * all are) other than `avoid`, and returns an idle connection to it (state ACTIVE,
  * ready now: cb is not called) or a new one (state CONNECTING: cb is called
- * later). Returns NULL only when out of memory or handles cannot be made. */
+ * later). Returns NULL only when out of memory or handles cannot be made. A
+ * shadow leg passes owner NULL and sets the connection's sowner at once. */
 sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_conn_t *owner,
                                   sy_upready_cb cb);
 /* Gives an active connection back to its server's idle list (or closes it if
@@ -226,6 +234,9 @@ typedef struct sy_req_s {
   uv_buf_t oq[SY_OUTQ];
   sy_buf_t *oq_owner[SY_OUTQ];
   unsigned noq;
+
+  /* shadow */
+  struct sy_shadow_pair_s *shadow; /* shared with its mirrored legs (shadow.c), or NULL */
 } sy_req_t;
 
 /* ---- client connections ---- */
@@ -303,6 +314,13 @@ void sy__proxy_client_drained(sy_conn_t *c);
 void sy__proxy_up_read(sy_upconn_t *u, ssize_t nread, sy_buf_t *b);
 /* Frees what the exchange holds (runtime reference, buffers) and resets it. */
 void sy__req_reset(sy_req_t *r);
+/* shadow: the request in c->req (buffered) as it goes upstream for variant v: the
+ * variant's body rewrite and headers, `traceparent` from tr; with `shadow`, the
+ * header x-switchyard-shadow: 1 replaces any the client sent. Returns a new buffer,
+ * or NULL with a reason in err (a body the rewrite refuses: 400) or err "" (out of
+ * memory). */
+sy_buf_t *sy__proxy_build_request(sy_conn_t *c, const sy_variant_conf_t *v,
+                                  const sy_trace_t *tr, int shadow, char *err, size_t errlen);
 
 /* ---- the worker: one process, one loop ---- */
 
@@ -331,6 +349,11 @@ struct sy_worker_s {
   uv_timer_t stop_timer;   /* shutdown: waits for the journal to be acknowledged */
   uint64_t stop_deadline;
   uint64_t api_seq;        /* feedback / outcome event ids */
+  uv_timer_t control_timer; /* polls the control state (control.c) */
+  json_t *control;          /* the last state read per experiment id: {field: value} */
+  uv_timer_t gate_timer;    /* the gate's decider (gate_run.c) */
+  /* shadow */
+  struct sy_shadow_state_s *shadow; /* legs in flight and per-variant bounds (shadow.c) */
   sy_buf_t *read_bufs[SY_READ_BUF_CACHE]; /* upstream read buffers to reuse */
   unsigned nread_bufs;
   char read_buf[SY_READ_BUF];
@@ -368,6 +391,23 @@ void sy__sync_now(sy_worker_t *w);
 /* Flushes the journal and waits (up to a deadline) for Redis to acknowledge it,
  * then closes the link; `done` is called after. */
 void sy__sync_close(sy_worker_t *w, void (*done)(sy_worker_t *w));
+
+/* control.c: the control state (router/control_state.h) in every router */
+/* Starts the poll timer (the link polls while Redis is up). */
+void sy__control_open(sy_worker_t *w);
+/* Redis came up, or the config was reloaded: creates missing state, polls now. */
+void sy__control_sync(sy_worker_t *w);
+/* Applies the states last read to the current runtime (after a reload). */
+void sy__control_reapply(sy_worker_t *w);
+void sy__control_close(sy_worker_t *w);
+/* The policy that routes experiment i now: the control state's override, if any. */
+static inline const sy_policy_t *sy__control_policy(const sy_runtime_t *rt, size_t i) {
+  return rt->exps[i].override != NULL ? rt->exps[i].override : rt->exps[i].policy;
+}
+
+/* gate_run.c: the gate's decider (one router per experiment holds the lease) */
+void sy__gate_open(sy_worker_t *w);
+void sy__gate_close(sy_worker_t *w);
 
 /* server.c */
 /* An upstream read buffer: a recycled one if the worker has one. */

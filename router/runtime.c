@@ -133,6 +133,7 @@ static void free_exps(sy_runtime_t *rt) {
   for (size_t i = 0; rt->exps != NULL && i < rt->cfg->nexperiments; i++) {
     sy_exprt_t *x = &rt->exps[i];
     sy_policy_destroy(x->policy);
+    sy_policy_destroy(x->override);
     if (x->has_sticky)
       sy_sticky_free(&x->sticky);
     for (size_t j = 0; j < x->nsegs; j++) {

@@ -19,6 +19,7 @@
 
 #include "router/log.h"
 #include "router/proxy.h"
+#include "router/shadow.h"
 
 void sy__conn_settings(llhttp_settings_t *s);
 
@@ -100,6 +101,7 @@ static void reload(sy_worker_t *w) {
   w->rt = rt;
   sy__runtime_unref(old);
   sy__stats_file_configure(w);
+  sy__control_reapply(w);
   sy_log_info("config reloaded from %s (generation %u)", w->config_path, rt->generation);
 }
 
@@ -118,6 +120,7 @@ static void finish_stop(sy_worker_t *w) {
   uv_close((uv_handle_t *)&w->sig_int, NULL);
   uv_close((uv_handle_t *)&w->sig_hup, NULL);
   sy__stats_file_stop(w);
+  sy__shadow_stop(w); /* shadow legs still in flight: cancelled, recorded before the flush */
   sy__sync_close(w, NULL); /* waits a little for the journal to be acknowledged */
   /* Idle pooled upstream connections go with the runtime. */
   sy__runtime_unref(w->rt);
@@ -257,6 +260,7 @@ out:
     uv_loop_close(&w->loop);
   }
   json_decref(w->stats);
+  json_decref(w->control);
   while (w->nread_bufs > 0)
     free(w->read_bufs[--w->nread_bufs]);
   free(w->listeners);

@@ -94,10 +94,9 @@ static void on_synced(sy_redis_t *r, redisReply *reply, void *data) {
 
 static void sync_experiment(sy_worker_t *w, size_t i) {
   const sy_experiment_conf_t *e = &w->rt->cfg->experiments[i];
-  const sy_exprt_t *x = &w->rt->exps[i];
   sync_req_t *q = calloc(1, sizeof *q);
   size_t nv = e->nvariants;
-  size_t max = 32 + nv * 3; /* 7 + nv + 16 + 2 nv arguments */
+  size_t max = 36 + nv * 3; /* 7 + nv + 20 + 2 nv arguments */
   const char **argv = calloc(max, sizeof *argv);
   size_t *lens = calloc(max, sizeof *lens);
   char (*nums)[48] = calloc(nv + 4, sizeof *nums);
@@ -133,6 +132,8 @@ static void sync_experiment(sy_worker_t *w, size_t i) {
       {"policy", policies[e->policy]},
       {"control", e->variants[e->control].id},
       {"variants", list},
+      {"stream", w->link->stream},
+      {"maxlen", w->link->maxlen},
   };
   for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
     argv[n++] = pairs[k][0];
@@ -147,7 +148,8 @@ static void sync_experiment(sy_worker_t *w, size_t i) {
   char (*share)[80] = calloc(nv, sizeof *share);
   for (size_t k = 0; share != NULL && k < nv; k++) {
     snprintf(share[k], sizeof share[k], "share:%s", e->variants[k].id);
-    snprintf(nums[3 + k], sizeof nums[0], "%.6f", sy_policy_propensity(x->policy, k));
+    snprintf(nums[3 + k], sizeof nums[0], "%.6f",
+             sy_policy_propensity(sy__control_policy(w->rt, i), k));
     argv[n++] = share[k];
     argv[n++] = nums[3 + k];
   }
@@ -207,7 +209,10 @@ void sy__sync_now(sy_worker_t *w) {
 
 static void on_sync_timer(uv_timer_t *t) { sy__sync_now(t->data); }
 
-static void on_up(sy_stats_t *s, void *data) { sy__sync_now(data); }
+static void on_up(sy_stats_t *s, void *data) {
+  sy__control_sync(data);
+  sy__sync_now(data);
+}
 
 int sy__sync_open(sy_worker_t *w, char *err, size_t errlen) {
   const sy_config_t *cfg = w->rt->cfg;
@@ -229,6 +234,8 @@ int sy__sync_open(sy_worker_t *w, char *err, size_t errlen) {
   w->link->on_up = on_up;
   w->link->up_data = w;
   uv_timer_start(&w->sync_timer, on_sync_timer, cfg->events.sync_ms, cfg->events.sync_ms);
+  sy__control_open(w);
+  sy__gate_open(w);
   return 0;
 }
 
@@ -254,6 +261,10 @@ static void on_stop_tick(uv_timer_t *t) {
 void sy__sync_close(sy_worker_t *w, void (*done)(sy_worker_t *w)) {
   uv_timer_stop(&w->sync_timer);
   uv_close((uv_handle_t *)&w->sync_timer, NULL);
+  if (w->link != NULL) {
+    sy__control_close(w);
+    sy__gate_close(w);
+  }
   if (w->link != NULL && w->link->journal != NULL && sy_redis_ready(&w->link->redis)) {
     sy_journal_flush(w->link->journal);
     w->stop_deadline = uv_now(&w->loop) + STOP_WAIT_MS;

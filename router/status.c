@@ -20,13 +20,13 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include "router/cli_redis.h"
 #include "router/config.h"
 #include "stats/redis_url.h"
 #include "stats/summary.h"
 
 #define PBEST_DRAWS 20000u
 #define PBEST_SEED 1ul
-#define DEFAULT_TIMEOUT_MS 2000u
 
 static const char usage_status[] =
     "usage: switchyard status [EXP] [--json] [--config FILE | --redis URL]\n"
@@ -66,6 +66,7 @@ typedef struct exp_view_s {
   sy_interval_t *iv;
   double *pbest;
   int continuous, minimise;
+  json_t *state; /* sy:{E}:state as {field: value} (empty: none yet) */
 } exp_view_t;
 
 /* ---- arguments and where Redis is ---- */
@@ -104,131 +105,29 @@ static int parse_args(int argc, char **argv, status_opts_t *o) {
   return 0;
 }
 
-static int parse_url(const char *url, sy_redis_addr_t *addr) {
-  char err[256] = "";
-  if (sy_redis_url_parse(url, addr, err, sizeof(err)) < 0) {
-    /* not the URL itself: it may hold a password */
-    fprintf(stderr, "status: bad Redis URL: %s\n", err[0] ? err : "cannot parse it");
-    return -1;
-  }
-  return 0;
-}
-
-/* Redis of the config at `path`: its url, else the embedded server's socket. */
-static int addr_from_config(const char *path, sy_redis_addr_t *addr, unsigned *timeout_ms) {
-  char err[1024];
-  sy_config_t *cfg = NULL;
-  if (sy_config_load(path, &cfg, err, sizeof(err)) < 0) {
-    fprintf(stderr, "status: %s\n", err);
-    return -1;
-  }
-  int rc = 0;
-  if (cfg->redis.timeout_ms > 0)
-    *timeout_ms = cfg->redis.timeout_ms;
-  if (cfg->redis.url) {
-    rc = parse_url(cfg->redis.url, addr);
-  } else {
-    const char *dir = cfg->data_dir ? cfg->data_dir : "switchyard-data";
-    memset(addr, 0, sizeof(*addr));
-    addr->is_unix = 1;
-    int n = snprintf(addr->path, sizeof(addr->path), "%s/redis.sock", dir);
-    if (n < 0 || (size_t)n >= sizeof(addr->path)) {
-      fprintf(stderr, "status: %s/redis.sock: socket path too long\n", dir);
-      rc = -1;
-    }
-  }
-  sy_config_free(cfg);
-  return rc;
-}
-
 static int resolve_addr(const status_opts_t *o, sy_redis_addr_t *addr, unsigned *timeout_ms) {
-  *timeout_ms = DEFAULT_TIMEOUT_MS;
-  if (o->redis)
-    return parse_url(o->redis, addr);
-  if (o->config)
-    return addr_from_config(o->config, addr, timeout_ms);
-  const char *env = getenv("SWITCHYARD_REDIS_URL");
-  if (env && *env)
-    return parse_url(env, addr);
-  fprintf(stderr, "status: say where Redis is: --config FILE or --redis URL\n");
-  return -1;
+  return sy_cli_redis_addr("status", o->redis, o->config, addr, timeout_ms);
 }
 
-/* ---- Redis ---- */
-
-static void addr_name(const sy_redis_addr_t *a, char *buf, size_t len) {
-  if (a->is_unix)
-    snprintf(buf, len, "unix:%s", a->path);
-  else
-    snprintf(buf, len, "%s:%u", a->host, a->port);
-}
-
-/* Reports a failed read or write on c. hiredis turns its timeout into EAGAIN. */
-static void report_ctx_error(const redisContext *c) {
-  if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
-    fprintf(stderr, "status: redis: no answer in time (timeout)\n");
-  else
-    fprintf(stderr, "status: redis: %s\n", c->errstr[0] ? c->errstr : "no reply");
-}
+static void report_ctx_error(const redisContext *c) { sy_cli_report("status", c); }
 
 /* A command's reply; NULL (reported on stderr) on a connection or Redis error. */
 static redisReply *command(redisContext *c, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  redisReply *r = redisvCommand(c, fmt, ap);
+  redisReply *r = sy_cli_vcommand("status", c, fmt, ap);
   va_end(ap);
-  if (!r) {
-    report_ctx_error(c);
-    return NULL;
-  }
-  if (r->type == REDIS_REPLY_ERROR) {
-    fprintf(stderr, "status: redis: %s\n", r->str);
-    freeReplyObject(r);
-    return NULL;
-  }
   return r;
 }
 
-static int authenticate(redisContext *c, const sy_redis_addr_t *a) {
-  redisReply *r = NULL;
-  if (a->password[0] && a->username[0])
-    r = command(c, "AUTH %s %s", a->username, a->password);
-  else if (a->password[0])
-    r = command(c, "AUTH %s", a->password);
-  else
-    return 0;
-  int rc = r ? 0 : -1;
-  freeReplyObject(r);
-  return rc;
-}
-
-/* A ready connection (authenticated, database selected), or NULL after a message. */
 static redisContext *connect_redis(const sy_redis_addr_t *a, unsigned timeout_ms) {
-  struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
-  redisContext *c = a->is_unix ? redisConnectUnixWithTimeout(a->path, tv)
-                               : redisConnectWithTimeout(a->host, (int)a->port, tv);
-  char name[400];
-  addr_name(a, name, sizeof(name));
-  if (!c || c->err) {
-    fprintf(stderr, "status: cannot connect to Redis at %s: %s\n", name,
-            c ? c->errstr : "out of memory");
-    redisFree(c);
-    return NULL;
-  }
-  redisSetTimeout(c, tv);
-  redisReply *r = NULL;
-  if (authenticate(c, a) < 0 || (a->db && !(r = command(c, "SELECT %u", a->db)))) {
-    fprintf(stderr, "status: Redis at %s refused the connection setup\n", name);
-    redisFree(c);
-    return NULL;
-  }
-  freeReplyObject(r);
-  return c;
+  return sy_cli_connect("status", a, timeout_ms);
 }
 
 /* ---- reading one experiment ---- */
 
 static void view_free(exp_view_t *e) {
+  json_decref(e->state);
   free(e->id);
   free(e->policy);
   free(e->metric);
@@ -392,6 +291,34 @@ static void compute(exp_view_t *e) {
     sy_prob_best(e->vs, e->k, e->continuous, e->minimise, PBEST_DRAWS, PBEST_SEED, e->pbest);
 }
 
+/* The control state (proto/KEYS.md sy:{E}:state). Returns 0 or -1 (reported). */
+static int load_state(redisContext *c, exp_view_t *e) {
+  redisReply *r = command(c, "HGETALL sy:{%s}:state", e->id);
+  if (!r)
+    return -1;
+  e->state = json_object();
+  for (size_t j = 0; e->state && j + 1 < r->elements; j += 2)
+    if (r->element[j]->type == REDIS_REPLY_STRING && r->element[j + 1]->type == REDIS_REPLY_STRING)
+      json_object_set_new(e->state, r->element[j]->str, json_string(r->element[j + 1]->str));
+  freeReplyObject(r);
+  return e->state ? 0 : -1;
+}
+
+static const char *state_field(const exp_view_t *e, const char *f) {
+  return json_string_value(json_object_get(e->state, f));
+}
+
+/* A variant's stage, "live" when the state does not say. */
+static const char *stage_of(const exp_view_t *e, size_t i, char *step, size_t steplen) {
+  char f[160];
+  snprintf(f, sizeof f, "v:%s", e->vnames[i]);
+  const char *st = state_field(e, f);
+  snprintf(f, sizeof f, "step:%s", e->vnames[i]);
+  const char *sp = state_field(e, f);
+  snprintf(step, steplen, "%s", st && strcmp(st, "canary") == 0 && sp ? sp : "");
+  return st ? st : "live";
+}
+
 /* Loads experiment `id` into e. Returns 1 found, 0 no meta hash, -1 error (reported). */
 static int load_experiment(redisContext *c, const char *id, exp_view_t *e) {
   memset(e, 0, sizeof(*e));
@@ -399,7 +326,7 @@ static int load_experiment(redisContext *c, const char *id, exp_view_t *e) {
   if (!e->id)
     return -1;
   int found = load_meta(c, e);
-  if (found < 0 || load_variants(c, e) < 0)
+  if (found < 0 || load_variants(c, e) < 0 || load_state(c, e) < 0)
     return -1;
   compute(e);
   return found;
@@ -407,12 +334,12 @@ static int load_experiment(redisContext *c, const char *id, exp_view_t *e) {
 
 /* ---- text output ---- */
 
-enum { COL_VARIANT, COL_REQ, COL_ERR, COL_OUT, COL_N, COL_MEAN, COL_PBEST, COL_SHARE, COL_P50,
-       COL_P95, NCOLS };
+enum { COL_VARIANT, COL_STAGE, COL_REQ, COL_ERR, COL_OUT, COL_N, COL_MEAN, COL_PBEST, COL_SHARE,
+       COL_P50, COL_P95, NCOLS };
 #define CELL 96
 
 static const char *const col_titles[NCOLS] = {
-    "variant", "requests", "errors", "outcomes", "n", "mean [95% interval]",
+    "variant", "stage", "requests", "errors", "outcomes", "n", "mean [95% interval]",
     "P(best)", "share", "p50 ms", "p95 ms",
 };
 
@@ -452,6 +379,9 @@ static void fmt_row(const exp_view_t *e, size_t i, char row[NCOLS][CELL]) {
   const sy_varstats_t *v = &e->vs[i];
   int is_control = e->control && strcmp(e->control, e->vnames[i]) == 0;
   snprintf(row[COL_VARIANT], CELL, "%.80s%s", v->id, is_control ? " (control)" : "");
+  char step[16];
+  const char *stage = stage_of(e, i, step, sizeof step);
+  snprintf(row[COL_STAGE], CELL, "%s%s%s", stage, step[0] ? " " : "", step);
   fmt_count(row[COL_REQ], v->requests);
   fmt_count(row[COL_ERR], v->errors);
   if (v->requests > 0) {
@@ -478,7 +408,7 @@ static void fmt_row(const exp_view_t *e, size_t i, char row[NCOLS][CELL]) {
 static void print_row(const char row[NCOLS][CELL], const size_t *w) {
   for (int c = 0; c < NCOLS; c++) {
     int width = (int)w[c];
-    if (c == COL_VARIANT || c == COL_MEAN)
+    if (c == COL_VARIANT || c == COL_STAGE || c == COL_MEAN)
       width = -width;
     printf("  %*s", width, row[c]);
   }
@@ -490,6 +420,12 @@ static void print_header(const exp_view_t *e) {
   printf("experiment %s: policy %s, metric %s (%s, %s), control %s\n", e->id,
          e->policy ? e->policy : "-", e->metric ? e->metric : "-", e->type ? e->type : "-", dir,
          e->control ? e->control : "-");
+  const char *st = state_field(e, "status"), *win = state_field(e, "winner");
+  const char *mode = state_field(e, "mode"), *ver = state_field(e, "version");
+  if (st)
+    printf("  state: %s%s%s, gate %s (version %s; `switchyard history %s` for why)\n", st,
+           win && win[0] ? ", winner " : "", win && win[0] ? win : "", mode ? mode : "off",
+           ver ? ver : "-", e->id);
 }
 
 static int print_text(const exp_view_t *e) {
@@ -540,6 +476,9 @@ static json_t *variant_json(const exp_view_t *e, size_t i) {
   const sy_varstats_t *v = &e->vs[i];
   json_t *o = json_object();
   json_object_set_new(o, "id", jstr(e->vnames[i]));
+  char step[16];
+  json_object_set_new(o, "stage", json_string(stage_of(e, i, step, sizeof step)));
+  json_object_set_new(o, "step", step[0] ? json_integer(atoi(step)) : json_null());
   json_object_set_new(o, "requests", jcount(v->requests));
   json_object_set_new(o, "errors", jcount(v->errors));
   json_object_set_new(o, "outcomes", jcount(v->outcomes));
@@ -564,6 +503,11 @@ static json_t *experiment_json(const exp_view_t *e) {
   json_object_set_new(o, "type", jstr(e->type));
   json_object_set_new(o, "direction", jstr(e->direction));
   json_object_set_new(o, "control", jstr(e->control));
+  const char *win = state_field(e, "winner"), *ver = state_field(e, "version");
+  json_object_set_new(o, "status", jstr(state_field(e, "status")));
+  json_object_set_new(o, "gate", jstr(state_field(e, "mode")));
+  json_object_set_new(o, "winner", win && win[0] ? json_string(win) : json_null());
+  json_object_set_new(o, "state_version", ver ? json_integer(atoll(ver)) : json_null());
   for (size_t i = 0; i < e->k; i++)
     json_array_append_new(vars, variant_json(e, i));
   json_object_set_new(o, "variants", vars);

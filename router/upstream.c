@@ -6,12 +6,14 @@
  * server). An idle connection keeps reading: any byte or EOF from the server
  * means it is no longer usable and it is closed at once, and a timer closes it
  * after the upstream's idle timeout. While active, the exchange that borrowed
- * it owns its read callback and timer (see proxy.c).
+ * it owns its read callback and timer: a client's exchange (`owner`, proxy.c) or a
+ * shadow leg (`sowner`, shadow.c); at most one of the two is set.
  */
 #include <string.h>
 
 #include "router/log.h"
 #include "router/proxy.h"
+#include "router/shadow.h"
 
 static void on_handle_closed(uv_handle_t *h) {
   sy_upconn_t *u = h->data;
@@ -39,6 +41,7 @@ void sy__upstream_close(sy_upconn_t *u, int reset) {
     idle_unlink(u);
   u->state = SY_UP_CLOSING;
   u->owner = NULL;
+  u->sowner = NULL;
   u->ready_cb = NULL;
   uv_timer_stop(&u->timer);
   uv_close((uv_handle_t *)&u->timer, on_handle_closed);
@@ -63,7 +66,8 @@ static char sink[64];
 static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   sy_upconn_t *u = h->data;
   (void)suggested;
-  sy_buf_t *b = u->state == SY_UP_ACTIVE && u->owner != NULL ? sy__worker_get_read_buf(u->w) : NULL;
+  int lent = u->state == SY_UP_ACTIVE && (u->owner != NULL || u->sowner != NULL);
+  sy_buf_t *b = lent ? sy__worker_get_read_buf(u->w) : NULL;
   *buf = b != NULL ? uv_buf_init(b->data, SY_UP_READ_BUF) : uv_buf_init(sink, sizeof(sink));
 }
 
@@ -74,6 +78,10 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   sy_buf_t *b = buf->base != NULL && buf->base != sink ? sy_buf_of(buf->base) : NULL;
   if (u->state == SY_UP_ACTIVE && u->owner != NULL) {
     sy__proxy_up_read(u, nread, b);
+    return;
+  }
+  if (u->state == SY_UP_ACTIVE && u->sowner != NULL) {
+    sy__shadow_up_read(u, nread, b);
     return;
   }
   sy_buf_unref(b);
@@ -93,6 +101,7 @@ void sy__upstream_resume(sy_upconn_t *u) {
 void sy__upstream_release(sy_upconn_t *u) {
   sy_upserver_t *s = u->server;
   u->owner = NULL;
+  u->sowner = NULL;
   u->ready_cb = NULL;
   uv_timer_stop(&u->timer);
   if (u->state != SY_UP_ACTIVE || s == NULL || s->nidle >= s->pool->conf->pool_size ||

@@ -104,6 +104,11 @@
   "    local vk = ARGV[1] .. 'v:' .. v\n"                                                \
   "    redis.call('HINCRBYFLOAT', vk, 'n', 1)\n"                                         \
   "    redis.call('HINCRBYFLOAT', vk, 'missing_failures', 1)\n"                          \
+  "    local pr = tonumber(redis.call('HGET', 'sy:trace:' .. t, 'p') or '')\n"           \
+  "    if pr and pr > 0 and pr <= 1 then\n"                                              \
+  "      redis.call('HINCRBYFLOAT', vk, 'iw', 1 / pr)\n"                                 \
+  "      redis.call('HINCRBYFLOAT', vk, 'iw2', 1 / (pr * pr))\n"                         \
+  "    end\n"                                                                            \
   "    if s ~= '' then\n"                                                                \
   "      redis.call('HINCRBYFLOAT', vk .. ':s:' .. s, 'n', 1)\n"                         \
   "      redis.call('HINCRBYFLOAT', vk .. ':s:' .. s, 'missing_failures', 1)\n"          \
@@ -142,5 +147,110 @@
   "  ss[i] = row\n"                                                                      \
   "end\n"                                                                                \
   "return {vs, ss}\n"
+
+/*
+ * An experiment's control state (proto/KEYS.md: sy:{E}:state), created by the first
+ * router that serves it; later routers add only the variants it lacks.
+ *   KEYS[1] sy:{E}:state   KEYS[2] sy:{E}:audit
+ *   ARGV[1] now (ms)   ARGV[2] who (router instance)   ARGV[3] gate mode
+ *   ARGV[4] experiment id   ARGV[5] k, then k (variant, initial stage) pairs
+ * Returns the state's version.
+ */
+#define SY_LUA_STATE_INIT                                                                \
+  "local created = redis.call('HSETNX', KEYS[1], 'status', 'running')\n"                 \
+  "local added = {}\n"                                                                   \
+  "for j = 0, tonumber(ARGV[5]) - 1 do\n"                                                \
+  "  local v, st = ARGV[6 + 2 * j], ARGV[7 + 2 * j]\n"                                   \
+  "  if redis.call('HSETNX', KEYS[1], 'v:' .. v, st) == 1 then\n"                        \
+  "    redis.call('HSET', KEYS[1], 'step:' .. v, '0', 'since:' .. v, ARGV[1])\n"          \
+  "    added[#added + 1] = v\n"                                                          \
+  "  end\n"                                                                              \
+  "end\n"                                                                                \
+  "redis.call('HSET', KEYS[1], 'mode', ARGV[3])\n"                                       \
+  "if created == 1 then redis.call('HSET', KEYS[1], 'winner', '') end\n"                 \
+  "if created == 0 and #added == 0 then return redis.call('HGET', KEYS[1], 'version') end\n" \
+  "local ver = redis.call('HINCRBY', KEYS[1], 'version', 1)\n"                           \
+  "redis.call('HSET', KEYS[1], 'changed_ms', ARGV[1])\n"                                  \
+  "redis.call('XADD', KEYS[2], 'MAXLEN', '~', '10000', '*', 'decision', 'start',\n"      \
+  "  'variant', table.concat(added, ','), 'by', ARGV[2], 'reason',\n"                    \
+  "  created == 1 and 'first router serving the experiment' or 'new variants in the config',\n" \
+  "  'stats', '{}', 'ts_ms', ARGV[1], 'version', tostring(ver))\n"                       \
+  "redis.call('PUBLISH', 'sy:control', cjson.encode({experiment = ARGV[4], version = ver,\n" \
+  "  decision = 'start'}))\n"                                                            \
+  "return tostring(ver)\n"
+
+/*
+ * A change of an experiment's control state, by the gate or an operator, with its
+ * audit entry, its decision event and a message on the channel sy:control.
+ *   KEYS[1] sy:{E}:state   KEYS[2] sy:{E}:audit   KEYS[3] the events stream
+ *   ARGV[1] the version the change was computed from ("" = whatever it is now)
+ *   ARGV[2] experiment id   ARGV[3] stream MAXLEN
+ *   ARGV[4] n, then n state field/value pairs
+ *   then m, then m audit field/value pairs (decision, variant, by, reason, stats, ts_ms)
+ *   then the decision event's field/value pairs (may be none)
+ * Returns {"OK", new version, audit entry id} or {"CONFLICT", current version}.
+ */
+#define SY_LUA_CONTROL                                                                   \
+  "local cur = redis.call('HGET', KEYS[1], 'version') or '0'\n"                          \
+  "if ARGV[1] ~= '' and ARGV[1] ~= cur then return {'CONFLICT', cur} end\n"              \
+  "local n = tonumber(ARGV[4])\n"                                                        \
+  "if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + 2 * n)) end\n"          \
+  "local ver = redis.call('HINCRBY', KEYS[1], 'version', 1)\n"                           \
+  "local tm = redis.call('TIME')\n"                                                      \
+  "redis.call('HSET', KEYS[1], 'changed_ms',\n"                                           \
+  "  tostring(tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)))\n"           \
+  "local a = 5 + 2 * n\n"                                                                \
+  "local m = tonumber(ARGV[a])\n"                                                        \
+  "local f = {unpack(ARGV, a + 1, a + 2 * m)}\n"                                         \
+  "f[#f + 1] = 'version'\n"                                                              \
+  "f[#f + 1] = tostring(ver)\n"                                                          \
+  "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', '10000', '*', unpack(f))\n"     \
+  "if #ARGV > a + 2 * m then\n"                                                          \
+  "  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, a + 2 * m + 1))\n" \
+  "end\n"                                                                                \
+  "local msg = {experiment = ARGV[2], version = ver}\n"                                  \
+  "for j = 0, m - 1 do msg[ARGV[a + 1 + 2 * j]] = ARGV[a + 2 + 2 * j] end\n"             \
+  "redis.call('PUBLISH', 'sy:control', cjson.encode(msg))\n"                             \
+  "return {'OK', tostring(ver), id}\n"
+
+/*
+ * The gate's lease: one decider per experiment at a time. Taken if free, extended
+ * if held by the caller.
+ *   KEYS[1] sy:{E}:gate:lease   ARGV[1] the caller (router instance)   ARGV[2] TTL (ms)
+ * Returns 1 if the caller holds the lease now, else 0.
+ */
+#define SY_LUA_LEASE                                                                     \
+  "local cur = redis.call('GET', KEYS[1])\n"                                             \
+  "if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"        \
+  "if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"    \
+  "return 0\n"
+
+/*
+ * What the gate reads, in one round trip and one instant: the state, the Redis
+ * clock and every variant's statistics hash.
+ *   KEYS[1] sy:{E}:state   ARGV[1] "sy:{E}:"   ARGV[2..] variant ids
+ * Returns {state (HGETALL), {sec, usec}, meta's updated_ms or "", HGETALL of each
+ * variant in ARGV order}.
+ */
+#define SY_LUA_GATE_READ                                                                 \
+  "local out = {redis.call('HGETALL', KEYS[1]), redis.call('TIME'),\n"                   \
+  "  redis.call('HGET', ARGV[1] .. 'meta', 'updated_ms') or ''}\n"                       \
+  "for j = 2, #ARGV do\n"                                                                \
+  "  out[#out + 1] = redis.call('HGETALL', ARGV[1] .. 'v:' .. ARGV[j])\n"                \
+  "end\n"                                                                                \
+  "return out\n"
+
+/*
+ * The sample-ratio check's baseline for the current allocation: every variant's
+ * request count once routers have applied the state's latest version. Written only if
+ * the state is still at that version; does not change the version.
+ *   KEYS[1] sy:{E}:state   ARGV[1] version   ARGV[2..] field/value pairs (base:V)
+ * Returns 1 if written, 0 if the state moved on.
+ */
+#define SY_LUA_BASELINE                                                                  \
+  "if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end\n"             \
+  "if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end\n"                 \
+  "redis.call('HSET', KEYS[1], 'srm_version', ARGV[1])\n"                                \
+  "return 1\n"
 
 #endif

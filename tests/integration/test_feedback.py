@@ -655,16 +655,17 @@ def test_status_command(env):
           "status text header: %r", out)
     rows = {}
     lines = out.splitlines()
-    head = next((l for l in lines if l.split()[:2] == ["variant", "requests"]), None)
+    head = next((l for l in lines if l.split()[:3] == ["variant", "stage", "requests"]), None)
     check(head is not None, "no table header in %r", out)
     for line in lines:
         cells = line.split()
         if cells and cells[0] in ("a", "b"):
             rows[cells[0]] = cells
     check(set(rows) == {"a", "b"}, "variant rows in %r", out)
-    check(rows["a"][1] == "(control)" and int(rows["a"][2]) == want_req["a"]
-          and int(rows["b"][1]) == want_req["b"], "requests column: %r, wanted %r", rows,
-          want_req)
+    check(rows["a"][1] == "(control)" and rows["a"][2] == "live" and rows["b"][1] == "live"
+          and int(rows["a"][3]) == want_req["a"] and int(rows["b"][2]) == want_req["b"],
+          "stage and requests columns: %r, wanted %r", rows, want_req)
+    check("state: running, gate off" in out, "state line in %r", out)
     code, out, err = status_cmd("nosuch", "--config", cfg_path)
     check(code == 1 and "nosuch" in err, "status of an unknown experiment: %d %r %r", code,
           out, err)

@@ -1045,6 +1045,97 @@ static void test_stats_errors(void) {
   }
 }
 
+/* ---- shadow traffic: a variant's shadow:, an experiment's shadow_skip: ---- */
+
+static const char SHADOW[] =
+    BASE EXP_HEAD VAR_A
+    "      - id: b\n"
+    "        upstream: u\n"
+    "        weight: 0\n"
+    "        shadow: {fraction: 0.25, max_inflight: 4, tokens_per_minute: 6000, timeout_ms: 1500}\n"
+    "      - {id: c, upstream: u, shadow: {fraction: 1}}\n"
+    "    shadow_skip:\n"
+    "      body_keys: [tools, functions]\n"
+    "      headers:\n"
+    "        - {name: X-Skip, value: \"bar baz\"}\n"
+    "        - {name: x-tool}\n";
+
+static void test_shadow_blocks(void) {
+  sy_config_t *cfg = parse_ok(SHADOW);
+  if (cfg != NULL) {
+    const sy_experiment_conf_t *e = &cfg->experiments[0];
+    const sy_shadow_conf_t *a = &e->variants[0].shadow, *b = &e->variants[1].shadow,
+                           *c = &e->variants[2].shadow;
+    CHECK(!a->on);
+    CHECK(b->on && b->fraction == 0.25 && b->max_inflight == 4);
+    CHECK(b->tokens_per_minute == 6000 && b->timeout_ms == 1500);
+    /* defaults */
+    CHECK(c->on && c->fraction == 1 && c->max_inflight == 16 && c->tokens_per_minute == 0 &&
+          c->timeout_ms == 30000);
+    const sy_shadow_skip_t *k = &e->shadow_skip;
+    CHECK(k->nbody_keys == 2 && strcmp(k->body_keys[0], "tools") == 0 &&
+          strcmp(k->body_keys[1], "functions") == 0);
+    CHECK(k->nheaders == 2 && strcmp(k->headers[0].name, "x-skip") == 0 &&
+          strcmp(k->headers[0].value, "bar baz") == 0);
+    CHECK(strcmp(k->headers[1].name, "x-tool") == 0 && k->headers[1].value == NULL);
+  }
+  sy_config_free(cfg);
+  /* No rules by default; fraction 0 is allowed (the block stays, nothing is mirrored). */
+  cfg = parse_ok(BASE EXP_HEAD "      - {id: a, upstream: u, shadow: {fraction: 0}}\n");
+  if (cfg != NULL) {
+    const sy_experiment_conf_t *e = &cfg->experiments[0];
+    CHECK(e->variants[0].shadow.on && e->variants[0].shadow.fraction == 0);
+    CHECK(e->shadow_skip.nbody_keys == 0 && e->shadow_skip.nheaders == 0);
+  }
+  sy_config_free(cfg);
+}
+
+#define SH_VAR "      - id: a\n        upstream: u\n        shadow:\n"
+
+static const err_case_t SHADOW_ERRORS[] = {
+    {BASE EXP_HEAD SH_VAR "          max_inflight: 2\n",
+     "t.yaml:11: experiments[0].variants[0].shadow.fraction: required key is missing"},
+    {BASE EXP_HEAD SH_VAR "          fraction: 1.5\n",
+     "t.yaml:11: experiments[0].variants[0].shadow.fraction: must be a number in 0..1"},
+    {BASE EXP_HEAD SH_VAR "          fraction: half\n",
+     "t.yaml:11: experiments[0].variants[0].shadow.fraction: must be a number in 0..1"},
+    {BASE EXP_HEAD SH_VAR "          fraction: 0.5\n          max_inflight: 0\n",
+     "t.yaml:12: experiments[0].variants[0].shadow.max_inflight: must be an integer in 1..100000"},
+    {BASE EXP_HEAD SH_VAR "          fraction: 0.5\n          tokens_per_minute: -1\n",
+     "t.yaml:12: experiments[0].variants[0].shadow.tokens_per_minute: must be an integer in 0..1099511627776"},
+    {BASE EXP_HEAD SH_VAR "          fraction: 0.5\n          timeout_ms: 0\n",
+     "t.yaml:12: experiments[0].variants[0].shadow.timeout_ms: must be an integer in 1..86400000"},
+    {BASE EXP_HEAD SH_VAR "          fraction: 0.5\n          fractoin: 0.5\n",
+     "t.yaml:12: experiments[0].variants[0].shadow.fractoin: unknown key (did you mean 'fraction'?)"},
+    {BASE EXP_HEAD "      - {id: a, upstream: u, shadow: 0.5}\n",
+     "t.yaml:8: experiments[0].variants[0].shadow: must be a mapping"},
+    {BASE EXP_HEAD VAR_A "    shadow_skip: {body_keys: tools}\n",
+     "t.yaml:9: experiments[0].shadow_skip.body_keys: must be a list of member names, e.g. [tools, functions]"},
+    {BASE EXP_HEAD VAR_A "    shadow_skip: {body_keys: [tools, \"\"]}\n",
+     "t.yaml:9: experiments[0].shadow_skip.body_keys[1]: must not be empty"},
+    {BASE EXP_HEAD VAR_A "    shadow_skip: {headers: [{value: x}]}\n",
+     "t.yaml:9: experiments[0].shadow_skip.headers[0].name: required key is missing"},
+    {BASE EXP_HEAD VAR_A "    shadow_skip: {headers: [{name: \"bad name\"}]}\n",
+     "t.yaml:9: experiments[0].shadow_skip.headers[0].name: must be a valid header name"},
+    {BASE EXP_HEAD VAR_A "    shadow_skip: {headers: [{name: x-a, value: \"a\\nb\"}]}\n",
+     "t.yaml:9: experiments[0].shadow_skip.headers[0].value: header value must not contain CR, LF or other control characters"},
+    {BASE EXP_HEAD VAR_A "    shadow_skip: {tools: true}\n",
+     "t.yaml:9: experiments[0].shadow_skip.tools: unknown key"},
+};
+
+static void test_shadow_errors(void) {
+  for (size_t i = 0; i < sizeof SHADOW_ERRORS / sizeof SHADOW_ERRORS[0]; i++) {
+    char err[512];
+    sy_config_t *cfg = NULL;
+    int rc = parse(SHADOW_ERRORS[i].yaml, &cfg, err, sizeof err);
+    CHECK_MSG(rc == -1 && cfg == NULL, "shadow case %zu: rc %d", i, rc);
+    CHECK_MSG(rc == 0 || strcmp(err, SHADOW_ERRORS[i].want) == 0,
+              "shadow case %zu:\n  got  %s\n  want %s", i, err, SHADOW_ERRORS[i].want);
+    if (rc == 0)
+      sy_config_free(cfg);
+  }
+}
+
 int main(void) {
   test_minimal_example();
   test_stats_blocks();
@@ -1063,5 +1154,8 @@ int main(void) {
   test_out_of_memory(BODY);
   test_out_of_memory(THOMPSON);
   test_out_of_memory(STATS);
+  test_shadow_blocks();
+  test_shadow_errors();
+  test_out_of_memory(SHADOW);
   return CHECK_DONE();
 }

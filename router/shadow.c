@@ -1,0 +1,732 @@
+/*
+ * shadow.c — shadow traffic (see shadow.h): which requests are mirrored, the shadow
+ * legs (connect, send, read the response in full), the pair that joins a leg to its
+ * primary, the comparison and the `shadow` event with its counters.
+ *
+ * Why a shadow cannot hurt its primary: a leg has its own upstream connection from
+ * the shadow variant's pool and its own response parser; it is started after the
+ * primary's leg, in the same loop turn, and everything it does afterwards happens in
+ * its own callbacks. The primary never waits for a leg: the pair is how the two
+ * meet, and whichever ends last writes the event. The only work a shadow adds to the
+ * primary's path is the decision and the copy of the request (both bounded by the
+ * buffered body), and, while legs are in flight, a bounded copy of the primary's
+ * response body. A dead backend costs a failed connect; a blackholed one costs one
+ * connection until timeout_ms; in both cases max_inflight caps what is held, and
+ * what does not fit is dropped and counted.
+ *
+ * Bounds are per worker process: max_inflight counts this worker's legs of the
+ * variant; the token budget (usage tokens of completed shadow responses, prompt and
+ * completion) is tokens_per_minute / workers per calendar minute of the loop clock;
+ * over it, new copies are dropped until the minute rolls. The per-variant state is
+ * keyed by experiment and variant id, so it survives a reload while legs of the old
+ * config are still in flight.
+ */
+#include "router/shadow.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/events.h"
+#include "router/json_scan.h"
+#include "router/llm_text.h"
+#include "router/log.h"
+
+#define F(f) (sy_event_fields[SY_EF_##f].name)
+#define MINUTE_MS 60000
+
+/* A shadow variant's bounds in this worker. */
+typedef struct slot_s {
+  struct slot_s *next;
+  char *exp, *var;
+  unsigned inflight; /* legs started and not ended */
+  uint64_t minute;   /* the minute (loop ms / 60000) that `tokens` counts */
+  uint64_t tokens;   /* usage tokens of shadows completed in that minute */
+} slot_t;
+
+struct sy_shadow_state_s {
+  llhttp_settings_t settings; /* the legs' response parser: callbacks take a leg */
+  sy_shadow_leg_t *running;   /* legs in flight (doubly linked), cancelled at stop */
+  slot_t *slots;
+};
+
+typedef enum { LEG_NEW = 0, LEG_CONNECTING, LEG_WAITING, LEG_READING, LEG_ENDED } leg_state_t;
+
+struct sy_shadow_pair_s {
+  unsigned refs; /* the primary exchange's, each leg's, sy__shadow_launch's */
+  sy_worker_t *w;
+  sy_runtime_t *rt;
+  size_t exp, variant; /* the primary's experiment and variant */
+  char trace_id[SY_TRACE_ID_HEX + 1];
+  sy_evctx_t ev;          /* the primary's envelope: ids, tenant, consent, input hash */
+  sy_shadow_leg_t *legs;  /* built, not yet launched */
+  sy_shadow_leg_t *ended; /* legs that ended before the primary */
+  int primary_done;
+  int primary_status;
+  int primary_ok; /* 2xx and complete: its text can be compared */
+  double primary_ms;
+  long long primary_tokens;
+  sy_llm_capture_t body; /* the primary's de-chunked response body, bounded */
+  int text_state;        /* 0: not extracted yet, 1: text, -1: none */
+  char *text;
+  size_t text_len;
+};
+
+struct sy_shadow_leg_s {
+  sy_shadow_leg_t *next, *prev; /* the state's running list, then the pair's ended list */
+  sy_shadow_pair_t *pair;
+  sy_runtime_t *rt;
+  size_t variant; /* the shadow variant in the pair's experiment */
+  slot_t *slot;
+  sy_uppool_t *pool;
+  sy_upconn_t *up;
+  sy_buf_t *out; /* the request, kept for one retry */
+  leg_state_t state;
+  unsigned attempts;
+  int status;        /* the response's status, 0 if none */
+  int complete;      /* the response message ended */
+  uint64_t t_start;  /* uv_hrtime() when the leg was built */
+  uint64_t deadline; /* loop time (ms) by which the exchange must end */
+  double ms;
+  llhttp_t parser;
+  sy_usage_scan_t usage;
+  sy_llm_capture_t body;
+};
+
+static void leg_connect(sy_shadow_leg_t *leg);
+static void leg_end(sy_shadow_leg_t *leg, int reusable, const char *why);
+
+/* ---- the worker's state ------------------------------------------------------------- */
+
+static int rp_headers_complete(llhttp_t *p);
+static int rp_body(llhttp_t *p, const char *at, size_t n);
+static int rp_message_complete(llhttp_t *p);
+
+static struct sy_shadow_state_s *state_of(sy_worker_t *w) {
+  if (w->shadow == NULL && (w->shadow = calloc(1, sizeof *w->shadow)) != NULL) {
+    llhttp_settings_init(&w->shadow->settings);
+    w->shadow->settings.on_headers_complete = rp_headers_complete;
+    w->shadow->settings.on_body = rp_body;
+    w->shadow->settings.on_message_complete = rp_message_complete;
+  }
+  return w->shadow;
+}
+
+static slot_t *slot_of(struct sy_shadow_state_s *st, const char *exp, const char *var) {
+  for (slot_t *s = st->slots; s != NULL; s = s->next)
+    if (strcmp(s->exp, exp) == 0 && strcmp(s->var, var) == 0)
+      return s;
+  slot_t *s = calloc(1, sizeof *s);
+  if (s == NULL || (s->exp = strdup(exp)) == NULL || (s->var = strdup(var)) == NULL) {
+    if (s != NULL)
+      free(s->exp);
+    free(s);
+    return NULL;
+  }
+  s->next = st->slots;
+  st->slots = s;
+  return s;
+}
+
+/* Rolls the slot's token window to the current minute. */
+static void slot_roll(slot_t *s, uint64_t now_ms) {
+  if (s->minute != now_ms / MINUTE_MS) {
+    s->minute = now_ms / MINUTE_MS;
+    s->tokens = 0;
+  }
+}
+
+/* Whether the variant's token budget of this worker has room this minute. */
+static int budget_ok(slot_t *s, const sy_shadow_conf_t *sc, const sy_config_t *cfg,
+                     uint64_t now_ms) {
+  if (sc->tokens_per_minute == 0)
+    return 1;
+  uint64_t share = sc->tokens_per_minute / (cfg->workers ? cfg->workers : 1);
+  slot_roll(s, now_ms);
+  return s->tokens < (share > 0 ? share : 1);
+}
+
+/* HINCRBYFLOAT sy:{E}:v:V FIELD delta, if the worker has a journal. */
+static void count(sy_worker_t *w, const sy_experiment_conf_t *e, const sy_variant_conf_t *v,
+                  const char *field, double delta) {
+  if (w->link == NULL || w->link->journal == NULL)
+    return;
+  char key[160];
+  snprintf(key, sizeof key, "sy:{%s}:v:%s", e->id, v->id);
+  sy_journal_incr(w->link->journal, key, field, delta);
+}
+
+/* ---- which requests are mirrored ----------------------------------------------------- */
+
+static int header_is(const sy_head_t *h, const char *name, const char *value) {
+  size_t n;
+  const char *v = sy_head_get(h, name, &n);
+  return v != NULL && strlen(value) == n && strncasecmp(v, value, n) == 0;
+}
+
+/* Whether the JSON body is an object with one of the top-level members `keys`. */
+static int body_has_key(const char *body, size_t len, char *const *keys, size_t nkeys) {
+  sy_json_span_t root, k, v;
+  if (nkeys == 0 || body == NULL || sy_json_validate(body, len, &root, NULL) < 0 ||
+      sy_json_type(body, root) != SY_JSON_OBJECT)
+    return 0;
+  sy_json_iter_t it;
+  sy_json_iter_init(&it, body, root);
+  while (sy_json_next_member(&it, &k, &v))
+    for (size_t i = 0; i < nkeys; i++)
+      if (sy_json_string_eq(body, k, keys[i]))
+        return 1;
+  return 0;
+}
+
+/* The request must not be mirrored: the client said so (x-switchyard-shadow: off),
+ * it is itself a shadow copy (x-switchyard-shadow: 1, which would loop through a
+ * second router), it is a HEAD, or it matches one of the experiment's rules. */
+static int request_skipped(const sy_req_t *r, const sy_experiment_conf_t *e) {
+  const sy_shadow_skip_t *k = &e->shadow_skip;
+  if (header_is(&r->head, "x-switchyard-shadow", "off") ||
+      header_is(&r->head, "x-switchyard-shadow", "1") || strcmp(r->method, "HEAD") == 0)
+    return 1;
+  for (size_t i = 0; i < k->nheaders; i++) {
+    size_t n;
+    const char *v = sy_head_get(&r->head, k->headers[i].name, &n);
+    if (v != NULL && (k->headers[i].value == NULL ||
+                      (strlen(k->headers[i].value) == n && memcmp(v, k->headers[i].value, n) == 0)))
+      return 1;
+  }
+  return body_has_key(r->body, r->body_len, k->body_keys, k->nbody_keys);
+}
+
+/* Variant i of e is a shadow of this request with its probability `fraction`. Under a
+ * canary gate only while its stage is shadow (control_state.h): once it takes live
+ * traffic, or is rolled back, mirroring it would only spend tokens. */
+static int draw(sy_worker_t *w, const sy_req_t *r, const sy_experiment_conf_t *e, size_t i) {
+  const sy_shadow_conf_t *sc = &e->variants[i].shadow;
+  const sy_ctl_state_t *st = &r->rt->exps[r->exp].ctl;
+  if (e->gate.mode == SY_GATE_CANARY && st->version > 0 && i < st->nvariants &&
+      st->stage[i] != SY_STAGE_SHADOW)
+    return 0;
+  return i != r->variant && sc->on && sc->fraction > 0 && sy_rng_uniform(&w->rng) < sc->fraction;
+}
+
+void sy__shadow_skip_streamed(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  if (r->exp < 0 || !r->ev.on)
+    return;
+  const sy_experiment_conf_t *e = &r->rt->cfg->experiments[r->exp];
+  for (size_t i = 0; i < e->nvariants; i++)
+    if (draw(c->w, r, e, i))
+      count(c->w, e, &e->variants[i], "shadow_skipped", 1);
+}
+
+/* ---- pairs ------------------------------------------------------------------------- */
+
+static sy_shadow_pair_t *pair_new(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  sy_shadow_pair_t *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return NULL;
+  p->refs = 1;
+  p->w = c->w;
+  p->rt = sy__runtime_ref(r->rt);
+  p->exp = (size_t)r->exp;
+  p->variant = r->variant;
+  memcpy(p->trace_id, r->trace.trace_id, sizeof p->trace_id);
+  p->ev = r->ev;
+  p->primary_tokens = -1;
+  sy_llm_capture_init(&p->body, SY_LLM_CAPTURE_MAX);
+  return p;
+}
+
+static void pair_unref(sy_shadow_pair_t *p) {
+  if (p == NULL || --p->refs > 0)
+    return;
+  sy_llm_capture_free(&p->body);
+  free(p->text);
+  sy__runtime_unref(p->rt);
+  free(p);
+}
+
+/* The primary's output text (extracted once, for all its legs); NULL if none. */
+static const char *primary_text(sy_shadow_pair_t *p, size_t *len) {
+  if (p->text_state == 0)
+    p->text_state =
+        p->primary_ok && !p->body.truncated &&
+                sy_llm_text_extract(p->body.buf, p->body.len, &p->text, &p->text_len) == 0
+            ? 1
+            : -1;
+  *len = p->text_len;
+  return p->text_state > 0 ? p->text : NULL;
+}
+
+void sy__shadow_primary_body(sy_shadow_pair_t *p, const char *at, size_t n) {
+  sy_llm_capture_add(&p->body, at, n);
+}
+
+/* ---- building legs ------------------------------------------------------------------ */
+
+static void leg_free(sy_shadow_leg_t *leg) {
+  sy_buf_unref(leg->out);
+  sy_llm_capture_free(&leg->body);
+  sy__runtime_unref(leg->rt);
+  pair_unref(leg->pair);
+  free(leg);
+}
+
+/* A leg for shadow variant i of the pair's experiment, with its request built from
+ * c->req; NULL if the request cannot be built for it (*bad set: the variant's
+ * rewrite refuses the body) or memory ran out. */
+static sy_shadow_leg_t *leg_new(sy_conn_t *c, sy_shadow_pair_t *p, size_t i, slot_t *slot,
+                                int *bad) {
+  sy_req_t *r = &c->req;
+  const sy_experiment_conf_t *e = &r->rt->cfg->experiments[r->exp];
+  const sy_variant_conf_t *v = &e->variants[i];
+  sy_shadow_leg_t *leg = calloc(1, sizeof *leg);
+  if (leg == NULL)
+    return NULL;
+  /* The copy is a sibling span of the same trace. */
+  sy_trace_t tr = r->trace;
+  sy_random_hex(tr.span_id, SY_SPAN_ID_HEX / 2, &c->w->rng);
+  char err[160];
+  leg->out = sy__proxy_build_request(c, v, &tr, 1, err, sizeof err);
+  if (leg->out == NULL) {
+    *bad = err[0] != '\0';
+    free(leg);
+    return NULL;
+  }
+  leg->pair = p;
+  p->refs++;
+  leg->rt = sy__runtime_ref(r->rt);
+  leg->variant = i;
+  leg->slot = slot;
+  leg->pool = &r->rt->pools[v->upstream];
+  leg->t_start = uv_hrtime();
+  leg->deadline = uv_now(&c->w->loop) + v->shadow.timeout_ms;
+  sy_usage_scan_init(&leg->usage);
+  sy_llm_capture_init(&leg->body, SY_LLM_CAPTURE_MAX);
+  slot->inflight++;
+  return leg;
+}
+
+/* Shadow variant i: counted as skipped or dropped, or a leg added to the pair. */
+static void consider(sy_conn_t *c, sy_shadow_pair_t **pp, size_t i, int *skip) {
+  sy_worker_t *w = c->w;
+  sy_req_t *r = &c->req;
+  const sy_config_t *cfg = r->rt->cfg;
+  const sy_experiment_conf_t *e = &cfg->experiments[r->exp];
+  const sy_variant_conf_t *v = &e->variants[i];
+  struct sy_shadow_state_s *st = state_of(w);
+  slot_t *slot = st != NULL ? slot_of(st, e->id, v->id) : NULL;
+  if (*skip < 0)
+    *skip = request_skipped(r, e);
+  if (*skip) {
+    count(w, e, v, "shadow_skipped", 1);
+    return;
+  }
+  if (slot == NULL)
+    return; /* out of memory: nothing to count with either */
+  if (slot->inflight >= v->shadow.max_inflight) {
+    count(w, e, v, "shadow_dropped_inflight", 1);
+    return;
+  }
+  if (!budget_ok(slot, &v->shadow, cfg, uv_now(&w->loop))) {
+    count(w, e, v, "shadow_dropped_budget", 1);
+    return;
+  }
+  if (*pp == NULL && (*pp = pair_new(c)) == NULL)
+    return;
+  int bad = 0;
+  sy_shadow_leg_t *leg = leg_new(c, *pp, i, slot, &bad);
+  if (leg == NULL) {
+    if (bad) /* e.g. a prompt rewrite on a body that is not a JSON object */
+      count(w, e, v, "shadow_skipped", 1);
+    return;
+  }
+  leg->next = (*pp)->legs;
+  (*pp)->legs = leg;
+}
+
+sy_shadow_pair_t *sy__shadow_prepare(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  if (r->exp < 0 || !r->ev.on || r->shadow != NULL)
+    return NULL; /* no experiment, or no journal to record shadows in */
+  const sy_experiment_conf_t *e = &r->rt->cfg->experiments[r->exp];
+  sy_shadow_pair_t *p = NULL;
+  int skip = -1; /* the rules are looked at once, and only if a copy was drawn */
+  for (size_t i = 0; i < e->nvariants; i++)
+    if (draw(c->w, r, e, i))
+      consider(c, &p, i, &skip);
+  if (p != NULL && p->legs == NULL) {
+    pair_unref(p);
+    p = NULL;
+  }
+  if (p != NULL) {
+    p->refs++; /* the primary's */
+    r->shadow = p;
+  }
+  return p;
+}
+
+void sy__shadow_launch(sy_shadow_pair_t *p) {
+  struct sy_shadow_state_s *st = p->w->shadow;
+  sy_shadow_leg_t *leg = p->legs;
+  p->legs = NULL;
+  while (leg != NULL) {
+    sy_shadow_leg_t *next = leg->next;
+    leg->prev = NULL;
+    leg->next = st->running;
+    if (st->running != NULL)
+      st->running->prev = leg;
+    st->running = leg;
+    leg_connect(leg);
+    leg = next;
+  }
+  pair_unref(p);
+}
+
+/* ---- the leg's exchange ------------------------------------------------------------- */
+
+typedef struct wreq_s {
+  uv_write_t req;
+  sy_buf_t *buf;
+} wreq_t;
+
+static void on_leg_write(uv_write_t *req, int status) {
+  /* The leg may be gone: a failed write shows up as a read error or EOF anyway. */
+  (void)status;
+  wreq_t *wr = (wreq_t *)req;
+  sy_buf_unref(wr->buf);
+  free(wr);
+}
+
+/* Writes the whole request (one reference to it); -1 if the connection refused. */
+static int leg_write(sy_upconn_t *u, sy_buf_t *b) {
+  uv_stream_t *s = (uv_stream_t *)&u->tcp;
+  uv_buf_t ub = uv_buf_init(b->data, (unsigned)b->len);
+  unsigned n = 1;
+  int err = sy__try_write(s, &ub, &n);
+  if (err == 0 && n > 0) {
+    wreq_t *wr = malloc(sizeof *wr);
+    err = -1;
+    if (wr != NULL) {
+      wr->buf = b;
+      if (uv_write(&wr->req, s, &ub, 1, on_leg_write) == 0)
+        return 0;
+      free(wr);
+    }
+  }
+  sy_buf_unref(b);
+  return err < 0 ? -1 : 0;
+}
+
+static void on_leg_timeout(uv_timer_t *t) {
+  sy_upconn_t *u = t->data;
+  if (u->sowner != NULL)
+    leg_end(u->sowner, 0, "timed out");
+}
+
+static void leg_eof(sy_shadow_leg_t *leg, ssize_t err) {
+  if (leg->state == LEG_WAITING && leg->up != NULL && leg->up->uses > 0 && leg->attempts < 2) {
+    /* A pooled connection the server had closed: once more on a fresh one. */
+    sy_upconn_t *u = leg->up;
+    leg->up = NULL;
+    sy__upstream_close(u, 0);
+    leg_connect(leg);
+    return;
+  }
+  if (err == UV_EOF && leg->state == LEG_READING && llhttp_message_needs_eof(&leg->parser)) {
+    llhttp_finish(&leg->parser); /* a close-delimited body: EOF is its end */
+    leg->complete = leg->status != 0;
+    leg_end(leg, 0, NULL);
+    return;
+  }
+  leg_end(leg, 0, err == UV_EOF ? "the upstream closed the connection" : uv_strerror((int)err));
+}
+
+static void on_leg_ready(sy_upconn_t *u, int status) {
+  sy_shadow_leg_t *leg = u->sowner;
+  if (leg == NULL)
+    return;
+  if (status < 0) {
+    leg->up = NULL; /* the pool closes it */
+    leg_end(leg, 0, uv_strerror(status));
+    return;
+  }
+  sy_worker_t *w = leg->pair->w;
+  uint64_t now = uv_now(&w->loop);
+  leg->state = LEG_WAITING;
+  llhttp_init(&leg->parser, HTTP_RESPONSE, &w->shadow->settings);
+  leg->parser.data = leg;
+  if (now >= leg->deadline) {
+    leg_end(leg, 0, "timed out");
+    return;
+  }
+  /* Connected: the connection's timer now bounds the rest of the exchange. */
+  uv_timer_start(&u->timer, on_leg_timeout, leg->deadline - now, 0);
+  if (leg_write(u, sy_buf_ref(leg->out)) < 0)
+    leg_eof(leg, UV_EPIPE);
+}
+
+static void leg_connect(sy_shadow_leg_t *leg) {
+  leg->attempts++;
+  leg->state = LEG_CONNECTING;
+  sy_upconn_t *u = sy__upstream_acquire(leg->pool, NULL, NULL, on_leg_ready);
+  if (u == NULL) {
+    leg_end(leg, 0, "cannot open a connection");
+    return;
+  }
+  u->sowner = leg;
+  leg->up = u;
+  if (u->state == SY_UP_ACTIVE)
+    on_leg_ready(u, 0);
+}
+
+static int rp_headers_complete(llhttp_t *p) {
+  sy_shadow_leg_t *leg = p->data;
+  int status = llhttp_get_status_code(p);
+  if (status >= 200) /* interim responses (1xx) are not the answer */
+    leg->status = status;
+  return 0;
+}
+
+static int rp_body(llhttp_t *p, const char *at, size_t n) {
+  sy_shadow_leg_t *leg = p->data;
+  sy_llm_capture_add(&leg->body, at, n);
+  sy_usage_scan_feed(&leg->usage, at, n);
+  return 0;
+}
+
+static int rp_message_complete(llhttp_t *p) {
+  sy_shadow_leg_t *leg = p->data;
+  if (llhttp_get_status_code(p) < 200)
+    return 0;
+  leg->complete = 1;
+  return HPE_PAUSED;
+}
+
+void sy__shadow_up_read(sy_upconn_t *u, ssize_t nread, sy_buf_t *b) {
+  sy_shadow_leg_t *leg = u->sowner;
+  sy_worker_t *w = u->w;
+  if (nread == 0 || leg->state < LEG_WAITING) {
+    sy__worker_put_read_buf(w, b);
+    if (nread < 0)
+      leg_eof(leg, nread);
+    return;
+  }
+  if (nread < 0 || b == NULL) {
+    sy__worker_put_read_buf(w, b);
+    leg_eof(leg, nread < 0 ? nread : UV_ENOBUFS);
+    return;
+  }
+  if (leg->state == LEG_WAITING)
+    leg->state = LEG_READING;
+  const char *data = b->data;
+  llhttp_errno_t e = llhttp_execute(&leg->parser, data, (size_t)nread);
+  if (e == HPE_PAUSED && leg->complete) {
+    /* Bytes after the message end mean the connection cannot be reused. */
+    size_t used = (size_t)(llhttp_get_error_pos(&leg->parser) - data);
+    leg_end(leg, used == (size_t)nread && llhttp_should_keep_alive(&leg->parser), NULL);
+  } else if (e != HPE_OK) {
+    leg_end(leg, 0, llhttp_get_error_reason(&leg->parser));
+  }
+  sy__worker_put_read_buf(w, b);
+}
+
+/* ---- the end of a leg: bookkeeping, the event ---------------------------------------- */
+
+static void str_field(sy_journal_t *j, const char *name, const char *value) {
+  if (value != NULL && value[0] != '\0')
+    sy_journal_field_str(j, name, value);
+}
+
+static const char *const consent_names[] = {"none", "metrics", "content"};
+
+/* The envelope of the event, as the primary's request event has it. */
+static void event_envelope(sy_journal_t *j, const sy_shadow_pair_t *p,
+                           const sy_experiment_conf_t *e) {
+  const sy_evctx_t *ev = &p->ev;
+  sy_journal_field_str(j, F(trace_id), p->trace_id);
+  str_field(j, F(session_id), ev->session);
+  str_field(j, F(user_id), ev->user);
+  str_field(j, F(tenant_id), ev->tenant);
+  sy_journal_field_str(j, F(task_type), e->id);
+  str_field(j, F(task_id), ev->task);
+  str_field(j, F(country), ev->country);
+  sy_journal_field_str(j, F(consent_scope), consent_names[ev->consent < 3 ? ev->consent : 1]);
+  sy_journal_field_str(j, F(redaction_flags), ev->consent == 0 ? "[\"ids\"]" : "[]");
+  sy_journal_field_str(j, F(experiment), e->id);
+  str_field(j, F(input_hash), ev->input);
+}
+
+/* What the comparison found; lengths are -1 where a text could not be read. */
+typedef struct cmp_s {
+  long long len, primary_len;
+  int compared, exact;
+  double similarity;
+} cmp_t;
+
+static void compare(sy_shadow_leg_t *leg, int ok, cmp_t *out) {
+  size_t plen = 0, slen = 0;
+  char *stext = NULL;
+  const char *ptext = primary_text(leg->pair, &plen);
+  int have = ok && !leg->body.truncated &&
+             sy_llm_text_extract(leg->body.buf, leg->body.len, &stext, &slen) == 0;
+  out->len = have ? (long long)sy_llm_text_chars(stext, slen) : -1;
+  out->primary_len = ptext != NULL ? (long long)sy_llm_text_chars(ptext, plen) : -1;
+  out->compared = out->exact = 0;
+  out->similarity = 0;
+  if (have && ptext != NULL) {
+    out->exact = slen == plen && memcmp(stext, ptext, slen) == 0;
+    out->similarity = sy_llm_text_similarity(stext, slen, ptext, plen);
+    out->compared = out->similarity >= 0;
+  }
+  free(stext);
+}
+
+static void leg_counters(sy_worker_t *w, const sy_experiment_conf_t *e, const sy_variant_conf_t *v,
+                         const sy_shadow_leg_t *leg, int error, const cmp_t *cmp) {
+  count(w, e, v, "shadow_requests", 1);
+  if (error)
+    count(w, e, v, "shadow_errors", 1);
+  count(w, e, v, "shadow_lat_ms_sum", leg->ms);
+  if (leg->usage.prompt_tokens > 0)
+    count(w, e, v, "shadow_tokens_in", (double)leg->usage.prompt_tokens);
+  if (leg->usage.completion_tokens > 0)
+    count(w, e, v, "shadow_tokens_out", (double)leg->usage.completion_tokens);
+  if (cmp->compared) {
+    count(w, e, v, "shadow_compared", 1);
+    if (cmp->exact)
+      count(w, e, v, "shadow_exact", 1);
+    count(w, e, v, "shadow_sim_sum", cmp->similarity);
+  }
+}
+
+/* Writes the shadow event of a leg whose primary is done, and its counters. */
+static void leg_record(sy_shadow_leg_t *leg) {
+  sy_shadow_pair_t *p = leg->pair;
+  sy_worker_t *w = p->w;
+  if (w->link == NULL || w->link->journal == NULL)
+    return;
+  sy_journal_t *j = w->link->journal;
+  const sy_experiment_conf_t *e = &p->rt->cfg->experiments[p->exp];
+  const sy_variant_conf_t *v = &e->variants[leg->variant];
+  int ok = leg->complete && leg->status >= 200 && leg->status < 300;
+  int error = !leg->complete || leg->status == 0 || leg->status >= 500;
+  cmp_t cmp;
+  compare(leg, ok, &cmp);
+  char ts[32];
+  sy_stats_timestamp(w->link, ts);
+
+  sy_journal_event(j, "shadow", w->link->router_instance, ts);
+  event_envelope(j, p, e);
+  sy_journal_field_str(j, F(variant), v->id);
+  sy_journal_field_str(j, F(variant_version), v->version);
+  sy_journal_field_real(j, F(propensity), v->shadow.fraction); /* P(mirrored to v) */
+  str_field(j, F(prompt_version), v->prompt_version);
+  str_field(j, F(model_id), v->model);
+  str_field(j, F(model_version), leg->usage.model);
+  str_field(j, F(output_id), leg->usage.id);
+  sy_journal_field_int(j, F(status), leg->status);
+  if (leg->usage.completion_tokens >= 0)
+    sy_journal_field_int(j, F(output_tokens), leg->usage.completion_tokens);
+  if (leg->usage.prompt_tokens >= 0)
+    sy_journal_field_int(j, F(input_tokens), leg->usage.prompt_tokens);
+  sy_journal_field_real(j, F(server_latency_ms), leg->ms);
+  sy_journal_field_str(j, F(primary_variant), e->variants[p->variant].id);
+  sy_journal_field_int(j, F(primary_status), p->primary_status);
+  sy_journal_field_real(j, F(primary_latency_ms), p->primary_ms);
+  if (p->primary_tokens >= 0)
+    sy_journal_field_int(j, F(primary_output_tokens), p->primary_tokens);
+  if (cmp.len >= 0)
+    sy_journal_field_int(j, F(output_length), cmp.len);
+  if (cmp.primary_len >= 0)
+    sy_journal_field_int(j, F(primary_output_length), cmp.primary_len);
+  if (cmp.compared) {
+    sy_journal_field_str(j, F(exact_match), cmp.exact ? "true" : "false");
+    sy_journal_field_real(j, F(similarity), cmp.similarity);
+  }
+  sy_journal_event_end(j);
+  leg_counters(w, e, v, leg, error, &cmp);
+}
+
+static void running_unlink(sy_shadow_leg_t *leg) {
+  struct sy_shadow_state_s *st = leg->pair->w->shadow;
+  if (leg->prev != NULL)
+    leg->prev->next = leg->next;
+  else if (st->running == leg)
+    st->running = leg->next;
+  if (leg->next != NULL)
+    leg->next->prev = leg->prev;
+  leg->next = leg->prev = NULL;
+}
+
+/* The leg is over (complete, failed, timed out or cancelled): its connection goes
+ * back to the pool if `reusable`, else is closed; its event is written now if the
+ * primary is done, else when it is. */
+static void leg_end(sy_shadow_leg_t *leg, int reusable, const char *why) {
+  if (leg->state == LEG_ENDED)
+    return;
+  sy_upconn_t *u = leg->up;
+  leg->up = NULL;
+  if (u != NULL && reusable)
+    sy__upstream_release(u);
+  else if (u != NULL)
+    sy__upstream_close(u, !leg->complete);
+  if (why != NULL)
+    sy_log_debug("shadow %s to %s: %s", leg->pair->trace_id, leg->pool->conf->name, why);
+  leg->state = LEG_ENDED;
+  leg->ms = (double)(uv_hrtime() - leg->t_start) / 1e6;
+  leg->slot->inflight--;
+  if (leg->complete) {
+    long long t = (leg->usage.prompt_tokens > 0 ? leg->usage.prompt_tokens : 0) +
+                  (leg->usage.completion_tokens > 0 ? leg->usage.completion_tokens : 0);
+    slot_roll(leg->slot, uv_now(&leg->pair->w->loop));
+    leg->slot->tokens += (uint64_t)t;
+  }
+  running_unlink(leg);
+  sy_shadow_pair_t *p = leg->pair;
+  if (p->primary_done) {
+    leg_record(leg);
+    leg_free(leg);
+    return;
+  }
+  leg->next = p->ended;
+  p->ended = leg;
+}
+
+void sy__shadow_primary_done(sy_worker_t *w, sy_req_t *r) {
+  sy_shadow_pair_t *p = r->shadow;
+  r->shadow = NULL;
+  if (p == NULL)
+    return;
+  p->primary_done = 1;
+  p->primary_status = r->ev.failed == 2 && r->status == 0 ? 499 : r->status;
+  p->primary_ok = r->ev.failed == 0 && r->status >= 200 && r->status < 300;
+  p->primary_ms = (double)(uv_hrtime() - r->t_start) / 1e6;
+  p->primary_tokens = r->ev.usage.completion_tokens;
+  while (p->ended != NULL) {
+    sy_shadow_leg_t *leg = p->ended;
+    p->ended = leg->next;
+    leg->next = NULL;
+    leg_record(leg);
+    leg_free(leg); /* may drop the pair's last leg reference, never the primary's */
+  }
+  pair_unref(p);
+}
+
+void sy__shadow_stop(sy_worker_t *w) {
+  struct sy_shadow_state_s *st = w->shadow;
+  if (st == NULL)
+    return;
+  while (st->running != NULL)
+    leg_end(st->running, 0, "cancelled: the worker is stopping");
+  while (st->slots != NULL) {
+    slot_t *s = st->slots;
+    st->slots = s->next;
+    free(s->exp);
+    free(s->var);
+    free(s);
+  }
+  free(st);
+  w->shadow = NULL;
+}

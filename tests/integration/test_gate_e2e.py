@@ -204,5 +204,31 @@ def test_shadow_stage_then_canary(env):
     check(variants.get("b", 0) > 0, "b gets no live traffic in canary: %r", dict(variants))
 
 
+@h.timeout(200)
+def test_bandit_removes_the_worst_and_ends_with_a_winner(env):
+    redis = h.redis_server(env)
+    mocks = {v: env.mock("--outcome-rate", str(RATES[v]), name="mock_" + v) for v in RATES}
+    cfg = config(env, redis, mocks, gate_extra={"mode": "bandit", "min_samples": 150})
+    exp = cfg["experiments"][0]
+    exp["policy"] = "thompson"
+    exp["thompson"] = {"floor": 0.05}
+    router = env.router(cfg)
+    rc = h.RedisClient(redis.sock)
+    env.closers.append(rc.close)
+    check(h.wait_until(lambda: rc.hgetall("sy:{chat}:state").get("mode") == "bandit", 5),
+          "no bandit state: %r", rc.hgetall("sy:{chat}:state"))
+    st, counts = drive(router.port, rc, lambda s: s.get("status") == "concluded", budget_s=150)
+    check(st.get("status") == "concluded" and st.get("winner") == "b",
+          "the bandit did not end on b: %r after %r", st, dict(counts))
+    rows = history(redis)
+    kinds = [(r["decision"], r["variant"]) for r in rows]
+    check(("promote", "b") in kinds, "no promotion in %r", kinds)
+    removed = [r for r in rows if r["decision"] == "remove"]
+    check(all(r["variant"] != "b" for r in removed), "the best arm was removed: %r", kinds)
+    pr = next(r for r in rows if r["decision"] == "promote")
+    check(pr["reason"].startswith("bandit:") and pr["stats"]["b"]["mean"] > pr["stats"]["a"]["mean"],
+          "promotion without its numbers: %r", pr)
+
+
 if __name__ == "__main__":
     sys.exit(h.run(globals()))

@@ -163,6 +163,7 @@ typedef struct sy_gate_conf_s {
   double tokens_ratio;       /* guardrail: tokens per request ratio <= this; 0 off */
   double guard_alpha;        /* guardrails' total level (Bonferroni), default 0.05 */
   double srm_alpha;          /* sample-ratio mismatch test level, default 0.001 */
+  double promote_share;      /* share of alpha spent on promotions (policies/gate.h), 0.9 */
   int line;
 } sy_gate_conf_t;
 

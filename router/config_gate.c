@@ -17,6 +17,7 @@
  *     guardrails: {latency_p95_ratio: 1.2, error_rate_delta: 0.02, tokens_ratio: 1.5,
  *                  alpha: 0.05}
  *     srm_alpha: 0.001
+ *     promote_share: 0.9      # of alpha, spent on promotions (the rest on roll backs)
  *
  * Without a gate: block nothing decides on its own; operators still promote, roll
  * back and pause from the command line.
@@ -46,6 +47,7 @@ void sy__cfg_gate_defaults(sy_gate_conf_t *g) {
   g->tokens_ratio = 1.5;
   g->guard_alpha = 0.05;
   g->srm_alpha = 0.001;
+  g->promote_share = 0.9;
 }
 
 /* A duration: an integer number of seconds, or an integer with ms, s, m or h. */
@@ -98,6 +100,17 @@ static int p_level(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml
     return -1;
   if (!(x > 0 && x < 0.5))
     return sy__yaml_fail(w, v, "must be in (0, 0.5)");
+  *SY__YAML_FIELD_PTR(obj, f, double) = x;
+  return 0;
+}
+
+/* A share strictly between 0 and 1. */
+static int p_share(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  double x;
+  if (sy__cfg_number(w, v, "a number in (0, 1)", &x) < 0)
+    return -1;
+  if (!(x > 0 && x < 1))
+    return sy__yaml_fail(w, v, "must be in (0, 1)");
   *SY__YAML_FIELD_PTR(obj, f, double) = x;
   return 0;
 }
@@ -182,6 +195,7 @@ static const sy__yaml_field_t gate_fields[] = {
     {"shadow_min_requests", p_count, G(shadow_min_requests), 0, 0, 0, NULL},
     {"guardrails", sy__yaml_p_struct, 0, 0, 0, 0, guardrail_fields},
     {"srm_alpha", p_level, G(srm_alpha), 0, 0, 0, NULL},
+    {"promote_share", p_share, G(promote_share), 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

@@ -112,6 +112,7 @@ static void params_from(const sy_experiment_conf_t *e, sy_gate_params_t *p) {
   p->error_delta_max = g->error_rate_delta;
   p->tokens_ratio_max = g->tokens_ratio;
   p->alpha_srm = g->srm_alpha;
+  p->promote_share = g->promote_share;
 }
 
 /* ---- writing a decision ---- */

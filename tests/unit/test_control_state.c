@@ -50,7 +50,7 @@ static void test_gate_defaults(void) {
         g->ramp[3] == 50);
   CHECK(g->interval_ms == 5000 && g->step_min_s == 60 && g->max_stale_s == 300);
   CHECK(g->latency_p95_ratio == 1.2 && g->error_rate_delta == 0.02 && g->tokens_ratio == 1.5);
-  CHECK(g->srm_alpha == 0.001 && g->guard_alpha == 0.05);
+  CHECK(g->srm_alpha == 0.001 && g->guard_alpha == 0.05 && g->promote_share == 0.9);
   sy_config_free(cfg);
 
   /* A gate: block without a mode takes the policy's. */
@@ -78,7 +78,8 @@ static void test_gate_values(void) {
                           "      tuning_n: 4000\n"
                           "      guardrails: {latency_p95_ratio: off, error_rate_delta: 0.05,"
                           " tokens_ratio: 2, alpha: 0.1}\n"
-                          "      srm_alpha: 0.0001\n",
+                          "      srm_alpha: 0.0001\n"
+                          "      promote_share: 0.5\n",
                           err, sizeof err);
   CHECK_MSG(cfg != NULL, "%s", err);
   if (cfg == NULL)
@@ -88,7 +89,7 @@ static void test_gate_values(void) {
   CHECK(g->interval_ms == 250 && g->step_min_s == 120 && g->max_stale_s == 3600);
   CHECK(g->step_min_requests == 500 && g->tuning_n == 4000);
   CHECK(g->latency_p95_ratio == 0 && g->error_rate_delta == 0.05 && g->tokens_ratio == 2);
-  CHECK(g->guard_alpha == 0.1 && g->srm_alpha == 0.0001);
+  CHECK(g->guard_alpha == 0.1 && g->srm_alpha == 0.0001 && g->promote_share == 0.5);
   sy_config_free(cfg);
 }
 
@@ -118,6 +119,8 @@ static void test_gate_errors(void) {
       {"split", "    gate: {min_sample: 3}\n",
        "t.yaml:13: experiments[0].gate.min_sample: unknown key"},
       {"split", "    gate: [1]\n", "t.yaml:13: experiments[0].gate: must be a mapping"},
+      {"split", "    gate: {promote_share: 1}\n",
+       "t.yaml:13: experiments[0].gate.promote_share: must be in (0, 1)"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char err[512] = "";

@@ -23,12 +23,12 @@ os.environ["SY_GATE_E2E_KEY"] = KEY
 
 # The simulated quality of each variant's backend: the probability that a response
 # leads to a resolved task. a is the control; b is better, c is worse.
-RATES = {"a": 0.30, "b": 0.55, "c": 0.08}
+RATES = {"a": 0.30, "b": 0.38, "c": 0.05}
 
 
 def config(env, redis, mocks, port=None, gate_extra=None):
     gate = {"mode": "canary", "interval": "200ms", "ramp": [10, 20, 50], "step_min": "200ms",
-            "step_min_requests": 20, "min_samples": 400, "tuning_n": 2000, "max_stale": "30s",
+            "step_min_requests": 20, "min_samples": 300, "tuning_n": 2000, "max_stale": "30s",
             "guardrails": {"latency_p95_ratio": 3, "error_rate_delta": 0.2, "tokens_ratio": 3}}
     gate.update(gate_extra or {})
     exp = {"id": "chat", "match": {"method": "POST", "path_prefix": "/v1/chat/completions"},
@@ -110,7 +110,7 @@ def test_gate_promotes_the_better_and_rolls_back_the_worse(env):
 
     rows = history(redis)
     kinds = [(r["decision"], r["variant"]) for r in rows]
-    check(("ramp", "b") in kinds and ("ramp", "c") in kinds, "no ramp steps in %r", kinds)
+    check(("ramp", "b") in kinds, "b was never ramped: %r", kinds)
     rb = next(r for r in rows if r["decision"] == "rollback")
     pr = next(r for r in rows if r["decision"] == "promote")
     check(kinds.index(("rollback", "c")) < kinds.index(("promote", "b")),
@@ -121,7 +121,7 @@ def test_gate_promotes_the_better_and_rolls_back_the_worse(env):
         o = r["stats"]["outcome"]
         check(sign * o["estimate"] > 0 and (o["upper"] < 0 if sign < 0 else o["lower"] > 0),
               "%s: the confidence sequence does not exclude 0: %r", r["decision"], o)
-        check(r["stats"]["n_control"] >= 400 and r["stats"]["n_candidate"] >= 400,
+        check(r["stats"]["n_control"] >= 300 and r["stats"]["n_candidate"] >= 300,
               "%s with too few outcomes: %r", r["decision"], r["stats"])
         check(abs(r["stats"]["mean_control"] - RATES["a"]) < 0.2, "control mean %r",
               r["stats"]["mean_control"])
@@ -226,8 +226,14 @@ def test_bandit_removes_the_worst_and_ends_with_a_winner(env):
     removed = [r for r in rows if r["decision"] == "remove"]
     check(all(r["variant"] != "b" for r in removed), "the best arm was removed: %r", kinds)
     pr = next(r for r in rows if r["decision"] == "promote")
-    check(pr["reason"].startswith("bandit:") and pr["stats"]["b"]["mean"] > pr["stats"]["a"]["mean"],
+    # The promotion's numbers cover the arms still live then (others may be removed).
+    others = [v for v in pr["stats"] if v != "b"]
+    check(pr["reason"].startswith("bandit:") and others and
+          all(pr["stats"]["b"]["mean"] > pr["stats"][v]["mean"] for v in others),
           "promotion without its numbers: %r", pr)
+    for r in removed:
+        check(r["reason"].startswith("bandit:") and r["variant"] in r["stats"],
+              "a removal without its numbers: %r", r)
 
 
 if __name__ == "__main__":

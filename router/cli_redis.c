@@ -5,6 +5,7 @@
 #include "router/cli_redis.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,11 +13,40 @@
 
 #include "router/config.h"
 
+/* The calling thread's capture buffer (sy_cli_capture_begin), or NULL: stderr. */
+static _Thread_local char *capture_buf;
+static _Thread_local size_t capture_len;
+
+void sy_cli_capture_begin(char *buf, size_t len) {
+  capture_buf = buf;
+  capture_len = len;
+  if (len > 0)
+    buf[0] = '\0';
+}
+
+void sy_cli_capture_end(void) {
+  capture_buf = NULL;
+  capture_len = 0;
+}
+
+void sy_cli_err(const char *prog, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (capture_buf != NULL) {
+    vsnprintf(capture_buf, capture_len, fmt, ap);
+  } else {
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+  }
+  va_end(ap);
+}
+
 static int parse_url(const char *prog, const char *url, sy_redis_addr_t *addr) {
   char err[256] = "";
   if (sy_redis_url_parse(url, addr, err, sizeof(err)) < 0) {
     /* not the URL itself: it may hold a password */
-    fprintf(stderr, "%s: bad Redis URL: %s\n", prog, err[0] ? err : "cannot parse it");
+    sy_cli_err(prog, "bad Redis URL: %s", err[0] ? err : "cannot parse it");
     return -1;
   }
   return 0;
@@ -28,7 +58,7 @@ static int addr_from_config(const char *prog, const char *path, sy_redis_addr_t 
   char err[1024];
   sy_config_t *cfg = NULL;
   if (sy_config_load(path, &cfg, err, sizeof(err)) < 0) {
-    fprintf(stderr, "%s: %s\n", prog, err);
+    sy_cli_err(prog, "%s", err);
     return -1;
   }
   int rc = 0;
@@ -42,7 +72,7 @@ static int addr_from_config(const char *prog, const char *path, sy_redis_addr_t 
     addr->is_unix = 1;
     int n = snprintf(addr->path, sizeof(addr->path), "%s/redis.sock", dir);
     if (n < 0 || (size_t)n >= sizeof(addr->path)) {
-      fprintf(stderr, "%s: %s/redis.sock: socket path too long\n", prog, dir);
+      sy_cli_err(prog, "%s/redis.sock: socket path too long", dir);
       rc = -1;
     }
   }
@@ -60,7 +90,7 @@ int sy_cli_redis_addr(const char *prog, const char *url, const char *config,
   const char *env = getenv("SWITCHYARD_REDIS_URL");
   if (env && *env)
     return parse_url(prog, env, addr);
-  fprintf(stderr, "%s: say where Redis is: --config FILE or --redis URL\n", prog);
+  sy_cli_err(prog, "say where Redis is: --config FILE or --redis URL");
   return -1;
 }
 
@@ -74,9 +104,9 @@ static void addr_name(const sy_redis_addr_t *a, char *buf, size_t len) {
 void sy_cli_report(const char *prog, const redisContext *c) {
   /* hiredis turns its timeout into EAGAIN */
   if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
-    fprintf(stderr, "%s: redis: no answer in time (timeout)\n", prog);
+    sy_cli_err(prog, "redis: no answer in time (timeout)");
   else
-    fprintf(stderr, "%s: redis: %s\n", prog, c->errstr[0] ? c->errstr : "no reply");
+    sy_cli_err(prog, "redis: %s", c->errstr[0] ? c->errstr : "no reply");
 }
 
 static redisReply *checked(const char *prog, redisContext *c, redisReply *r) {
@@ -85,7 +115,7 @@ static redisReply *checked(const char *prog, redisContext *c, redisReply *r) {
     return NULL;
   }
   if (r->type == REDIS_REPLY_ERROR) {
-    fprintf(stderr, "%s: redis: %s\n", prog, r->str);
+    sy_cli_err(prog, "redis: %s", r->str);
     freeReplyObject(r);
     return NULL;
   }
@@ -129,7 +159,7 @@ redisContext *sy_cli_connect(const char *prog, const sy_redis_addr_t *a, unsigne
   char name[400];
   addr_name(a, name, sizeof(name));
   if (!c || c->err) {
-    fprintf(stderr, "%s: cannot connect to Redis at %s: %s\n", prog, name,
+    sy_cli_err(prog, "cannot connect to Redis at %s: %s", name,
             c ? c->errstr : "out of memory");
     redisFree(c);
     return NULL;
@@ -137,7 +167,7 @@ redisContext *sy_cli_connect(const char *prog, const sy_redis_addr_t *a, unsigne
   redisSetTimeout(c, tv);
   redisReply *r = NULL;
   if (authenticate(prog, c, a) < 0 || (a->db && !(r = sy_cli_command(prog, c, "SELECT %u", a->db)))) {
-    fprintf(stderr, "%s: Redis at %s refused the connection setup\n", prog, name);
+    sy_cli_err(prog, "Redis at %s refused the connection setup", name);
     redisFree(c);
     return NULL;
   }

@@ -15,6 +15,16 @@
 #define SY_CLI_TIMEOUT_MS 2000u
 
 /*
+ * Reports a problem of `prog`: on stderr as "PROG: message", or, between
+ * sy_cli_capture_begin and _end on the calling thread, into the caller's buffer
+ * (message only, the last one wins). The admin API runs the same code as the
+ * commands on a thread-pool thread and answers with the captured message.
+ */
+void sy_cli_err(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sy_cli_capture_begin(char *buf, size_t len);
+void sy_cli_capture_end(void);
+
+/*
  * Where Redis is: the URL `url` if given, else the redis section of the config at
  * `config` (its url, or the embedded server's socket DATA_DIR/redis.sock), else
  * $SWITCHYARD_REDIS_URL. Sets *timeout_ms (the config's, else SY_CLI_TIMEOUT_MS).

@@ -822,6 +822,7 @@ static const sy__yaml_field_t top_fields[] = {
     {"events", sy__cfg_p_events, 0, 0, 0, 0, NULL},
     {"privacy", sy__cfg_p_privacy, 0, 0, 0, 0, NULL},
     {"api_keys", sy__cfg_p_api_keys, 0, 0, 0, 0, NULL},
+    {"admin", sy__cfg_p_admin, 0, 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -946,6 +947,7 @@ void sy_config_free(sy_config_t *cfg) {
   free(cfg->experiments);
   free(cfg->stats_file);
   sy__cfg_stats_free(cfg);
+  sy__cfg_admin_free(&cfg->admin);
   free(cfg);
 }
 

@@ -229,6 +229,14 @@ typedef struct sy_events_conf_s {
   unsigned sync_ms;      /* posterior refresh and sweep period, default 1000 */
 } sy_events_conf_t;
 
+/* `admin:` — the admin API's own listener (router/admin.c). */
+typedef struct sy_admin_conf_s {
+  int on;            /* the config has an admin: block */
+  sy_hostport_t listen; /* default 127.0.0.1:9090 */
+  char *token;       /* from the environment variable token_env (>= 16 characters) */
+  int line;
+} sy_admin_conf_t;
+
 typedef struct sy_config_s {
   char *path;
   sy_hostport_t *listeners;
@@ -251,6 +259,7 @@ typedef struct sy_config_s {
                             random key per process, logged as a warning */
   sy_apikey_conf_t *api_keys;
   size_t napi_keys;
+  sy_admin_conf_t admin;
   sy_default_kind_t default_kind;
   size_t default_upstream; /* valid iff default_kind == SY_DEFAULT_PASS */
 } sy_config_t;

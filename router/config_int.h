@@ -46,4 +46,8 @@ int sy__cfg_p_shadow_skip(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
                           const sy__yaml_field_t *f);
 void sy__cfg_shadow_skip_free(sy_shadow_skip_t *s);
 
+/* config_admin.c: the top-level `admin:` block; freeing it. */
+int sy__cfg_p_admin(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f);
+void sy__cfg_admin_free(sy_admin_conf_t *a);
+
 #endif

@@ -166,7 +166,7 @@ static void exp_free(exp_t *x) {
   memset(x, 0, sizeof(*x));
 }
 
-/* Loads meta and state. Returns 0, 1 (Redis failed, reported) or 3 (unknown, reported). */
+/* Loads meta and state. Returns 0, SY_CTL_REDIS or SY_CTL_UNKNOWN (reported). */
 static int exp_load(const char *prog, redisContext *c, const char *id, exp_t *x) {
   memset(x, 0, sizeof(*x));
   redisReply *m = sy_cli_command(prog, c, "HGETALL sy:{%s}:meta", id);
@@ -175,9 +175,8 @@ static int exp_load(const char *prog, redisContext *c, const char *id, exp_t *x)
   x->meta = hash_object(m);
   freeReplyObject(m);
   if (json_object_size(x->meta) == 0) {
-    fprintf(stderr, "%s: unknown experiment '%s' (no router has served it on this Redis)\n", prog,
-            id);
-    return 3;
+    sy_cli_err(prog, "unknown experiment '%s' (no router has served it on this Redis)", id);
+    return SY_CTL_UNKNOWN;
   }
   redisReply *s = sy_cli_command(prog, c, "HGETALL sy:{%s}:state", id);
   if (s == NULL)
@@ -235,9 +234,10 @@ static void timestamp(uint64_t ms, char *buf, size_t len) {
   snprintf(buf + n, len - n, ".%03uZ", (unsigned)(ms % 1000));
 }
 
-/* Fills c with the change cmd makes to x. Returns 0 (c ready), 4 (nothing to do,
- * *msg says why) or 3 (refused, reported). */
-static int plan(const ctl_opts_t *o, const exp_t *x, sy_ctl_change_t *c, const char *by,
+/* Fills c with the change o->cmd makes to x. Returns 0 (c ready), SY_CTL_NOOP
+ * (nothing to do, *msg says why), SY_CTL_UNKNOWN (no such variant) or SY_CTL_REFUSED
+ * (reported), SY_CTL_REDIS (out of memory). */
+static int plan(const sy_ctl_req_t *o, const exp_t *x, sy_ctl_change_t *c, const char *by,
                 char *msg, size_t msglen) {
   const char *status = field(x->state, "status"), *winner = field(x->state, "winner");
   const char *prog = o->cmd;
@@ -246,17 +246,17 @@ static int plan(const ctl_opts_t *o, const exp_t *x, sy_ctl_change_t *c, const c
   if (status[0] == '\0')
     status = "running";
   if (o->variant && !has_variant(x, o->variant)) {
-    fprintf(stderr, "%s: experiment %s has no variant '%s' (it has: %s)\n", prog, o->exp,
-            o->variant, field(x->meta, "variants"));
-    return 3;
+    sy_cli_err(prog, "experiment %s has no variant '%s' (it has: %s)", o->exp, o->variant,
+               field(x->meta, "variants"));
+    return SY_CTL_UNKNOWN;
   }
   if (strcmp(o->cmd, "promote") == 0) {
     if (strcmp(status, "concluded") == 0 && strcmp(winner, o->variant) == 0) {
       snprintf(msg, msglen, "%s is already the winner of %s", o->variant, o->exp);
-      return 4;
+      return SY_CTL_NOOP;
     }
     if (sy_ctl_change_init(c, "promote", o->variant, by, reason, NULL, now_ms()) < 0)
-      return 1;
+      return SY_CTL_REDIS;
     snprintf(f, sizeof f, "v:%s", o->variant);
     sy_ctl_change_set(c, f, "promoted");
     sy_ctl_change_set(c, "status", "concluded");
@@ -265,19 +265,18 @@ static int plan(const ctl_opts_t *o, const exp_t *x, sy_ctl_change_t *c, const c
   }
   if (strcmp(o->cmd, "rollback") == 0) {
     if (o->variant && strcmp(o->variant, x->control) == 0) {
-      fprintf(stderr,
-              "%s: %s is the control of %s; to end the experiment on another variant, promote "
-              "it\n",
-              prog, o->variant, o->exp);
-      return 3;
+      sy_cli_err(prog,
+                 "%s is the control of %s; to end the experiment on another variant, promote it",
+                 o->variant, o->exp);
+      return SY_CTL_REFUSED;
     }
     if (o->variant && strcmp(stage_of(x, o->variant), "rolled_back") == 0) {
       snprintf(msg, msglen, "%s is already rolled back", o->variant);
-      return 4;
+      return SY_CTL_NOOP;
     }
     if (sy_ctl_change_init(c, "rollback", o->variant ? o->variant : "", by, reason, NULL,
                            now_ms()) < 0)
-      return 1;
+      return SY_CTL_REDIS;
     for (size_t i = 0; i < x->nvariants; i++) {
       const char *v = x->variants[i];
       if (strcmp(v, x->control) == 0 || (o->variant && strcmp(v, o->variant) != 0))
@@ -294,19 +293,19 @@ static int plan(const ctl_opts_t *o, const exp_t *x, sy_ctl_change_t *c, const c
   if (strcmp(o->cmd, "pause") == 0) {
     if (strcmp(status, "paused") == 0) {
       snprintf(msg, msglen, "%s is already paused", o->exp);
-      return 4;
+      return SY_CTL_NOOP;
     }
     if (sy_ctl_change_init(c, "pause", "", by, reason, NULL, now_ms()) < 0)
-      return 1;
+      return SY_CTL_REDIS;
     sy_ctl_change_set(c, "status", "paused");
     sy_ctl_change_set(c, "paused_from", status);
     return 0;
   }
   /* resume */
   if (strcmp(status, "concluded") == 0) {
-    fprintf(stderr, "%s: %s is concluded (winner: %s); there is nothing to resume\n", prog,
-            o->exp, winner[0] ? winner : "the control, everything rolled back");
-    return 3;
+    sy_cli_err(prog, "%s is concluded (winner: %s); there is nothing to resume", o->exp,
+               winner[0] ? winner : "the control, everything rolled back");
+    return SY_CTL_REFUSED;
   }
   if (strcmp(status, "running") == 0) {
     snprintf(msg, msglen, "%s is running; nothing to resume", o->exp);
@@ -316,13 +315,15 @@ static int plan(const ctl_opts_t *o, const exp_t *x, sy_ctl_change_t *c, const c
   if (back[0] == '\0' || strcmp(back, "halted") == 0)
     back = "running"; /* a resume is the operator's word that the halt is understood */
   if (sy_ctl_change_init(c, "resume", "", by, reason, NULL, now_ms()) < 0)
-    return 1;
+    return SY_CTL_REDIS;
   sy_ctl_change_set(c, "status", back);
   return 0;
 }
 
-static int apply_change(const ctl_opts_t *o, redisContext *rc) {
-  char by[200], msg[200] = "";
+int sy_ctl_apply(redisContext *rc, const sy_ctl_req_t *o, char *msg, size_t msglen,
+                 long long *version) {
+  msg[0] = '\0';
+  *version = 0;
   for (int attempt = 0; attempt < MAX_TRIES; attempt++) {
     exp_t x;
     int st = exp_load(o->cmd, rc, o->exp, &x);
@@ -331,25 +332,20 @@ static int apply_change(const ctl_opts_t *o, redisContext *rc) {
       return st;
     }
     sy_ctl_change_t c;
-    who(by, sizeof by);
-    st = plan(o, &x, &c, by, msg, sizeof msg);
-    if (st == 4) {
-      printf("%s: %s\n", o->cmd, msg);
-      exp_free(&x);
-      return 0;
-    }
+    st = plan(o, &x, &c, o->by, msg, msglen);
     if (st != 0) {
       exp_free(&x);
       return st;
     }
-    char event_id[80], ts[40], keys[4][160], host[100] = "?";
+    char event_id[80], ts[40], keys[4][160];
     const char *argv[SY_CTL_ARGV_MAX];
     size_t lens[SY_CTL_ARGV_MAX];
     uint64_t t = now_ms();
-    gethostname(host, sizeof host - 1);
     snprintf(event_id, sizeof event_id, "op-%llu-%d", (unsigned long long)t, (int)getpid());
     timestamp(t, ts, sizeof ts);
-    sy_ctl_change_event(&c, o->exp, event_id, by + 9, ts, SY_EVENT_SCHEMA_VERSION);
+    const char *colon = strchr(o->by, ':'); /* "operator:USER@HOST": the instance is after it */
+    sy_ctl_change_event(&c, o->exp, event_id, colon ? colon + 1 : o->by, ts,
+                        SY_EVENT_SCHEMA_VERSION);
     const char *stream = field(x.meta, "stream");
     const char *maxlen = field(x.meta, "maxlen");
     const char *ver = field(x.state, "version");
@@ -360,19 +356,33 @@ static int apply_change(const ctl_opts_t *o, redisContext *rc) {
     sy_ctl_change_free(&c);
     exp_free(&x);
     if (r == NULL)
-      return 1;
+      return SY_CTL_REDIS;
     int ok = r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
              r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "OK") == 0;
     if (ok) {
-      printf("%s %s%s%s: done (state version %s); every router applies it within 1 s\n", o->cmd,
-             o->exp, o->variant ? " " : "", o->variant ? o->variant : "", r->element[1]->str);
+      *version = r->element[1]->str ? atoll(r->element[1]->str) : 0;
+      snprintf(msg, msglen, "%s %s%s%s: done (state version %lld); every router applies it within 1 s",
+               o->cmd, o->exp, o->variant ? " " : "", o->variant ? o->variant : "", *version);
       freeReplyObject(r);
-      return 0;
+      return SY_CTL_DONE;
     }
     freeReplyObject(r); /* CONFLICT: the gate or another operator changed it; again */
   }
-  fprintf(stderr, "%s: the state of %s kept changing; try again\n", o->cmd, o->exp);
-  return 1;
+  sy_cli_err(o->cmd, "the state of %s kept changing; try again", o->exp);
+  return SY_CTL_REDIS;
+}
+
+static int apply_change(const ctl_opts_t *o, redisContext *rc) {
+  char by[200], msg[300];
+  long long version;
+  who(by, sizeof by);
+  sy_ctl_req_t q = {o->cmd, o->exp, o->variant, o->reason, by};
+  int st = sy_ctl_apply(rc, &q, msg, sizeof msg, &version);
+  if (st == SY_CTL_DONE || st == SY_CTL_NOOP) {
+    printf("%s%s%s\n", st == SY_CTL_NOOP ? o->cmd : "", st == SY_CTL_NOOP ? ": " : "", msg);
+    return 0;
+  }
+  return st == SY_CTL_UNKNOWN ? 3 : st;
 }
 
 /* ---- history ---- */
@@ -384,48 +394,77 @@ static const char *entry_field(const redisReply *kv, const char *k) {
   return "";
 }
 
-static int history(const ctl_opts_t *o, redisContext *rc) {
+static json_t *entry_json(const redisReply *e, const redisReply *kv) {
+  char ts[40];
+  timestamp(strtoull(entry_field(kv, "ts_ms"), NULL, 10), ts, sizeof ts);
+  json_t *j = json_object();
+  json_object_set_new(j, "id", json_string(e->element[0]->str));
+  json_object_set_new(j, "time", json_string(ts));
+  for (size_t i = 0; i + 1 < kv->elements; i += 2) {
+    const char *key = kv->element[i]->str, *val = kv->element[i + 1]->str;
+    if (key == NULL || val == NULL)
+      continue;
+    json_t *parsed = strcmp(key, "stats") == 0 ? json_loads(val, 0, NULL) : NULL;
+    json_object_set_new(j, key, parsed ? parsed : json_string(val));
+  }
+  return j;
+}
+
+int sy_ctl_history(redisContext *rc, const char *exp, long limit, json_t **out) {
+  *out = NULL;
   exp_t x;
-  int st = exp_load(o->cmd, rc, o->exp, &x);
+  int st = exp_load("history", rc, exp, &x);
   exp_free(&x);
   if (st != 0)
     return st;
-  redisReply *r =
-      sy_cli_command(o->cmd, rc, "XREVRANGE sy:{%s}:audit + - COUNT %ld", o->exp, o->limit);
+  redisReply *r = sy_cli_command("history", rc, "XREVRANGE sy:{%s}:audit + - COUNT %ld", exp, limit);
   if (r == NULL)
-    return 1;
-  if (r->elements == 0 && !o->json)
-    printf("%s: no decisions recorded yet\n", o->exp);
-  for (size_t k = r->elements; k-- > 0;) {
+    return SY_CTL_REDIS;
+  json_t *arr = json_array();
+  for (size_t k = r->elements; arr != NULL && k-- > 0;) {
     const redisReply *e = r->element[k];
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
-      continue;
-    const redisReply *kv = e->element[1];
-    char ts[40];
-    timestamp(strtoull(entry_field(kv, "ts_ms"), NULL, 10), ts, sizeof ts);
+    if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[0]->str != NULL &&
+        e->element[1]->type == REDIS_REPLY_ARRAY)
+      json_array_append_new(arr, entry_json(e, e->element[1]));
+  }
+  freeReplyObject(r);
+  if (arr == NULL)
+    return SY_CTL_REDIS;
+  *out = arr;
+  return SY_CTL_DONE;
+}
+
+static const char *jfield(json_t *o, const char *k) {
+  const char *s = json_string_value(json_object_get(o, k));
+  return s != NULL ? s : "";
+}
+
+static int history(const ctl_opts_t *o, redisContext *rc) {
+  json_t *arr;
+  int st = sy_ctl_history(rc, o->exp, o->limit, &arr);
+  if (st != SY_CTL_DONE)
+    return st == SY_CTL_UNKNOWN ? 3 : st;
+  if (json_array_size(arr) == 0 && !o->json)
+    printf("%s: no decisions recorded yet\n", o->exp);
+  size_t i;
+  json_t *j;
+  json_array_foreach(arr, i, j) {
     if (o->json) {
-      json_t *j = json_object();
-      json_object_set_new(j, "id", json_string(e->element[0]->str));
-      json_object_set_new(j, "time", json_string(ts));
-      for (size_t i = 0; i + 1 < kv->elements; i += 2) {
-        const char *key = kv->element[i]->str, *val = kv->element[i + 1]->str;
-        json_t *parsed = strcmp(key, "stats") == 0 ? json_loads(val, 0, NULL) : NULL;
-        json_object_set_new(j, key, parsed ? parsed : json_string(val));
-      }
       char *line = json_dumps(j, JSON_COMPACT);
       printf("%s\n", line ? line : "{}");
       free(line);
-      json_decref(j);
       continue;
     }
-    const char *var = entry_field(kv, "variant"), *stats = entry_field(kv, "stats");
-    printf("%s  v%-4s %-9s %-10s %s\n    why: %s\n", ts, entry_field(kv, "version"),
-           entry_field(kv, "decision"), var[0] ? var : "-", entry_field(kv, "by"),
-           entry_field(kv, "reason"));
-    if (stats[0] && strcmp(stats, "{}") != 0)
+    const char *var = jfield(j, "variant");
+    json_t *sj = json_object_get(j, "stats");
+    char *stats = sj != NULL ? json_dumps(sj, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    printf("%s  v%-4s %-9s %-10s %s\n    why: %s\n", jfield(j, "time"), jfield(j, "version"),
+           jfield(j, "decision"), var[0] ? var : "-", jfield(j, "by"), jfield(j, "reason"));
+    if (stats != NULL && strcmp(stats, "{}") != 0)
       printf("    numbers: %s\n", stats);
+    free(stats);
   }
-  freeReplyObject(r);
+  json_decref(arr);
   return 0;
 }
 

@@ -17,6 +17,7 @@
 
 #include "router/config.h"
 #include "router/log.h"
+#include "router/metrics.h"
 #include "router/proxy.h"
 #include "router/ctl.h"
 #include "router/status.h"
@@ -102,7 +103,7 @@ static int cmd_check(int argc, char **argv) {
 /* ---- master for workers > 1 ---- */
 
 static pid_t spawn_worker(const char *path, sy_config_t *cfg, const sigset_t *oldmask,
-                          pid_t *pids, time_t *started) {
+                          pid_t *pids, time_t *started, sy_metrics_t *m, unsigned index) {
   pid_t pid = fork();
   if (pid != 0)
     return pid;
@@ -112,7 +113,7 @@ static pid_t spawn_worker(const char *path, sy_config_t *cfg, const sigset_t *ol
   free(pids);
   free(started);
   /* The child owns its copy of the config. */
-  exit(sy_worker_run(path, cfg));
+  exit(sy_worker_run(path, cfg, m, index));
 }
 
 /* The embedded Redis (no redis.url): started before any worker, stopped last. */
@@ -137,7 +138,7 @@ static void embedded_stop(sy_embedded_t *emb) {
   }
 }
 
-static int run_master(const char *path, sy_config_t *cfg, sy_embedded_t *emb) {
+static int run_master(const char *path, sy_config_t *cfg, sy_embedded_t *emb, sy_metrics_t *m) {
   unsigned n = cfg->workers;
   pid_t *pids = calloc(n, sizeof(*pids));
   time_t *started = calloc(n, sizeof(*started));
@@ -149,7 +150,7 @@ static int run_master(const char *path, sy_config_t *cfg, sy_embedded_t *emb) {
   sigaddset(&set, SIGCHLD);
   sigprocmask(SIG_BLOCK, &set, &old);
   for (unsigned i = 0; i < n; i++) {
-    pids[i] = spawn_worker(path, cfg, &old, pids, started);
+    pids[i] = spawn_worker(path, cfg, &old, pids, started, m, i);
     started[i] = time(NULL);
   }
   sy_log_info("master: %u workers started", n);
@@ -199,7 +200,7 @@ static int run_master(const char *path, sy_config_t *cfg, sy_embedded_t *emb) {
           sy_log_error("worker %d died (status %d); restarting", (int)pid, st);
           if (time(NULL) - started[i] < 1)
             sleep(1); /* a worker that dies at once must not spin the master */
-          pids[i] = spawn_worker(path, cfg, &old, pids, started);
+          pids[i] = spawn_worker(path, cfg, &old, pids, started, m, i);
           started[i] = time(NULL);
         }
       }
@@ -251,7 +252,14 @@ static int cmd_serve(int argc, char **argv) {
     sy_config_free(cfg);
     return 1;
   }
-  int rc = cfg->workers > 1 ? run_master(path, cfg, &emb) : sy_worker_run(path, cfg);
+  /* The metrics table is mapped before the workers are forked, so that they share
+   * it and any of them can answer a scrape for all (metrics.h). */
+  sy_metrics_t metrics = {0};
+  if (sy_metrics_create(&metrics, cfg->workers > 0 ? cfg->workers : 1) < 0)
+    sy_log_warn("metrics table: %s; /metrics will be empty", strerror(errno));
+  int rc = cfg->workers > 1 ? run_master(path, cfg, &emb, &metrics)
+                            : sy_worker_run(path, cfg, &metrics, 0);
+  sy_metrics_destroy(&metrics);
   embedded_stop(&emb);
   return rc;
 }

@@ -656,6 +656,8 @@ static int rp_on_headers_complete(llhttp_t *p) {
     c->req.rpaused_at = 0;
     return 0;
   }
+  if (c->req.t_first == 0)
+    c->req.t_first = uv_hrtime();
   c->req.rpaused_at = 1;
   return HPE_PAUSED;
 }
@@ -848,6 +850,8 @@ void sy__proxy_cancel(sy_conn_t *c) {
 }
 
 void sy__req_reset(sy_req_t *r) {
+  if (r->rt != NULL && r->exp >= 0 && r->t_start != 0)
+    sy__metrics_done(r->rt->w, r);
   if (r->ev.on && r->rt != NULL)
     sy__events_done(r->rt->w, r);
   if (r->shadow != NULL) /* after the request event: its shadows follow it in the stream */

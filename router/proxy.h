@@ -87,6 +87,7 @@ typedef struct sy_exprt_s {
   sy_ctl_state_t ctl;      /* the last version applied (version 0: none yet) */
   sy_policy_t *override;   /* a split that replaces the policy (canary, pause, winner) */
   uint64_t gate_next_ms;   /* loop time of the gate's next look (gate_run.c) */
+  struct sy_mentry_s **ment; /* per variant: its metrics entry, found at first use */
 } sy_exprt_t;
 
 struct sy_runtime_s {
@@ -198,6 +199,7 @@ typedef struct sy_req_s {
   char *body;
   size_t body_len, body_cap;
   uint64_t t_start; /* uv_hrtime() at the first byte of the request */
+  uint64_t t_first; /* uv_hrtime() when the upstream's response head arrived, or 0 */
   int stream_body;    /* the body goes upstream as it arrives (nothing rewrites it) */
   int stream_chunked; /* ... chunk-framed, as the client sent it */
   int body_done;      /* the client's request message is complete */
@@ -352,6 +354,15 @@ struct sy_worker_s {
   uv_timer_t control_timer; /* polls the control state (control.c) */
   json_t *control;          /* the last state read per experiment id: {field: value} */
   uv_timer_t gate_timer;    /* the gate's decider (gate_run.c) */
+  /* admin API and metrics (admin.c, metrics.h) */
+  uv_tcp_t admin_listener;
+  int admin_open;
+  struct sy_admin_conn_s *admin_conns;
+  size_t admin_nconns;
+  unsigned admin_jobs; /* thread-pool jobs in flight */
+  struct sy_metrics_s *metrics; /* the table shared by the workers */
+  struct sy_mslot_s *mslot;     /* this worker's slot */
+  uint64_t started_ms;
   /* shadow */
   struct sy_shadow_state_s *shadow; /* legs in flight and per-variant bounds (shadow.c) */
   sy_buf_t *read_bufs[SY_READ_BUF_CACHE]; /* upstream read buffers to reuse */
@@ -409,13 +420,40 @@ static inline const sy_policy_t *sy__control_policy(const sy_runtime_t *rt, size
 void sy__gate_open(sy_worker_t *w);
 void sy__gate_close(sy_worker_t *w);
 
+/* metrics.c's hooks into the request path (admin.c) */
+/* An exchange of experiment r->exp ends: its status, error, duration and TTFB. */
+void sy__metrics_done(sy_worker_t *w, sy_req_t *r);
+/* A shadow counter of (e, v): field is one of shadow.c's counter names. */
+void sy__metrics_shadow(sy_worker_t *w, const sy_experiment_conf_t *e, const sy_variant_conf_t *v,
+                        const char *field);
+
+/* Copies this worker's journal counters and Redis state into its slot. */
+void sy__metrics_refresh(sy_worker_t *w);
+struct sy_mtext_s;
+/* Appends the gauges read from this worker's runtime: share, stage, status. */
+void sy__metrics_render_state(sy_worker_t *w, struct sy_mtext_s *t);
+
+/* admin.c: the admin API on its own listener (config admin:) */
+/* Opens the admin listener if the config has one. Returns 0 or -1 with err. */
+int sy__admin_open(sy_worker_t *w, char *err, size_t errlen);
+/* Stops accepting and closes admin connections (drain). */
+void sy__admin_close(sy_worker_t *w);
+
 /* server.c */
+/* Binds a listening socket with SO_REUSEPORT (every worker binds its own and the
+ * kernel spreads connections) and listens with cb. Returns 0 or -1 with err. */
+int sy__listen(sy_worker_t *w, uv_tcp_t *t, const sy_hostport_t *hp, uv_connection_cb cb,
+               char *err, size_t errlen);
 /* An upstream read buffer: a recycled one if the worker has one. */
 sy_buf_t *sy__worker_get_read_buf(sy_worker_t *w);
 /* Drops a reference to an upstream read buffer; the last one recycles it. */
 void sy__worker_put_read_buf(sy_worker_t *w, sy_buf_t *b);
 /* Runs one worker until it is told to stop; returns the process exit status. */
-int sy_worker_run(const char *config_path, sy_config_t *cfg);
+struct sy_metrics_s;
+/* m: the metrics table shared by the workers (metrics.h); the worker writes slot
+ * `index` of it. */
+int sy_worker_run(const char *config_path, sy_config_t *cfg, struct sy_metrics_s *m,
+                  unsigned index);
 /* The connection count fell (drain bookkeeping). */
 void sy__worker_conn_gone(sy_worker_t *w);
 

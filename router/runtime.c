@@ -141,6 +141,7 @@ static void free_exps(sy_runtime_t *rt) {
       sy_policy_destroy(x->segs[j].policy);
     }
     free(x->segs);
+    free(x->ment);
   }
   free(rt->exps);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "router/log.h"
+#include "router/metrics.h"
 #include "router/proxy.h"
 #include "router/shadow.h"
 
@@ -36,8 +37,8 @@ static void on_connection(uv_stream_t *server, int status) {
 
 /* A listening socket with SO_REUSEPORT, so that every worker binds its own and
  * the kernel spreads connections across them. */
-static int open_listener(sy_worker_t *w, uv_tcp_t *t, const sy_hostport_t *hp, char *err,
-                         size_t errlen) {
+int sy__listen(sy_worker_t *w, uv_tcp_t *t, const sy_hostport_t *hp, uv_connection_cb cb,
+               char *err, size_t errlen) {
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof(ss));
   if (uv_ip4_addr(hp->host, hp->port, (struct sockaddr_in *)&ss) != 0 &&
@@ -61,7 +62,7 @@ static int open_listener(sy_worker_t *w, uv_tcp_t *t, const sy_hostport_t *hp, c
   t->data = w;
   int r = uv_tcp_open(t, fd);
   if (r == 0)
-    r = uv_listen((uv_stream_t *)t, 4096, on_connection);
+    r = uv_listen((uv_stream_t *)t, 4096, cb);
   if (r < 0) {
     snprintf(err, errlen, "listen %s:%u: %s", hp->host, (unsigned)hp->port, uv_strerror(r));
     uv_close((uv_handle_t *)t, NULL);
@@ -149,6 +150,7 @@ static void start_drain(sy_worker_t *w) {
   sy_log_info("stopping: no new connections; draining %zu", w->nconns);
   for (size_t i = 0; i < w->nlisteners; i++)
     uv_close((uv_handle_t *)&w->listeners[i], NULL);
+  sy__admin_close(w);
   sy_conn_t *c = w->conns;
   while (c != NULL) {
     sy_conn_t *next = c->next;
@@ -198,7 +200,7 @@ void sy__worker_put_read_buf(sy_worker_t *w, sy_buf_t *b) {
 
 /* ---- the worker ---- */
 
-int sy_worker_run(const char *config_path, sy_config_t *cfg) {
+int sy_worker_run(const char *config_path, sy_config_t *cfg, sy_metrics_t *m, unsigned index) {
   sy_worker_t *w = calloc(1, sizeof(*w));
   char err[512];
   if (w == NULL)
@@ -206,6 +208,8 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg) {
   signal(SIGPIPE, SIG_IGN);
   uv_loop_init(&w->loop);
   w->config_path = config_path;
+  w->metrics = m;
+  w->mslot = sy_metrics_attach(m, index);
   sy_rng_seed_os(&w->rng);
   sy__conn_settings(&w->req_settings);
   sy__proxy_init_settings(&w->resp_settings);
@@ -225,7 +229,8 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg) {
   }
   w->listeners = calloc(w->rt->cfg->nlisteners, sizeof(*w->listeners));
   for (size_t i = 0; w->listeners != NULL && i < w->rt->cfg->nlisteners; i++) {
-    if (open_listener(w, &w->listeners[i], &w->rt->cfg->listeners[i], err, sizeof(err)) < 0) {
+    if (sy__listen(w, &w->listeners[i], &w->rt->cfg->listeners[i], on_connection, err,
+                   sizeof(err)) < 0) {
       sy_log_error("%s", err);
       w->nlisteners = i;
       for (size_t j = 0; j < i; j++)
@@ -238,6 +243,15 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg) {
     sy_log_info("listening on %s:%u", w->rt->cfg->listeners[i].host,
                 (unsigned)w->rt->cfg->listeners[i].port);
     w->nlisteners = i + 1;
+  }
+  if (sy__admin_open(w, err, sizeof(err)) < 0) {
+    sy_log_error("%s", err);
+    for (size_t j = 0; j < w->nlisteners; j++)
+      uv_close((uv_handle_t *)&w->listeners[j], NULL);
+    sy__sync_close(w, NULL);
+    sy__runtime_unref(w->rt);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    goto out;
   }
   uv_timer_init(&w->loop, &w->drain_timer);
   w->drain_timer.data = w;

@@ -149,6 +149,7 @@ static int budget_ok(slot_t *s, const sy_shadow_conf_t *sc, const sy_config_t *c
 /* HINCRBYFLOAT sy:{E}:v:V FIELD delta, if the worker has a journal. */
 static void count(sy_worker_t *w, const sy_experiment_conf_t *e, const sy_variant_conf_t *v,
                   const char *field, double delta) {
+  sy__metrics_shadow(w, e, v, field);
   if (w->link == NULL || w->link->journal == NULL)
     return;
   char key[160];

@@ -207,7 +207,10 @@ void sy__sync_now(sy_worker_t *w) {
   }
 }
 
-static void on_sync_timer(uv_timer_t *t) { sy__sync_now(t->data); }
+static void on_sync_timer(uv_timer_t *t) {
+  sy__metrics_refresh(t->data);
+  sy__sync_now(t->data);
+}
 
 static void on_up(sy_stats_t *s, void *data) {
   sy__control_sync(data);

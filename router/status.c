@@ -219,7 +219,7 @@ static int load_meta(redisContext *c, exp_view_t *e) {
     apply_shares(e, r);
   freeReplyObject(r);
   if (rc < 0) {
-    fprintf(stderr, "status: out of memory\n");
+    sy_cli_err("status", "out of memory");
     return -1;
   }
   e->continuous = e->type && strcmp(e->type, "continuous") == 0;
@@ -251,7 +251,7 @@ static int fill_varstats(sy_varstats_t *v, const redisReply *r) {
 static int load_variants(redisContext *c, exp_view_t *e) {
   for (size_t i = 0; i < e->k; i++)
     if (redisAppendCommand(c, "HGETALL sy:{%s}:v:%s", e->id, e->vnames[i]) != REDIS_OK) {
-      fprintf(stderr, "status: out of memory\n");
+      sy_cli_err("status", "out of memory");
       return -1;
     }
   int rc = 0;
@@ -263,10 +263,10 @@ static int load_variants(redisContext *c, exp_view_t *e) {
     }
     redisReply *r = reply;
     if (r->type == REDIS_REPLY_ERROR) {
-      fprintf(stderr, "status: redis: %s\n", r->str);
+      sy_cli_err("status", "redis: %s", r->str);
       rc = -1;
     } else if (rc == 0 && fill_varstats(&e->vs[i], r) < 0) {
-      fprintf(stderr, "status: out of memory\n");
+      sy_cli_err("status", "out of memory");
       rc = -1;
     }
     freeReplyObject(r);
@@ -436,7 +436,7 @@ static int print_text(const exp_view_t *e) {
   }
   char(*rows)[NCOLS][CELL] = calloc(e->k + 1, sizeof(*rows));
   if (!rows) {
-    fprintf(stderr, "status: out of memory\n");
+    sy_cli_err("status", "out of memory");
     return -1;
   }
   size_t w[NCOLS] = {0};
@@ -548,7 +548,7 @@ static int report(redisContext *c, char **ids, size_t n, const status_opts_t *o,
     exp_view_t e;
     int found = load_experiment(c, ids[i], &e);
     if (found == 0 && o->exp)
-      fprintf(stderr, "status: no experiment '%s' in Redis\n", ids[i]);
+      sy_cli_err("status", "no experiment '%s' in Redis", ids[i]);
     if (found < 0 || (found == 0 && o->exp)) {
       view_free(&e);
       return 1;
@@ -564,6 +564,29 @@ static int report(redisContext *c, char **ids, size_t n, const status_opts_t *o,
   }
   if (!arr && n == 0)
     printf("no experiments in Redis (sy:experiments is empty)\n");
+  return 0;
+}
+
+int sy_status_collect(redisContext *c, const char *only, json_t **out) {
+  status_opts_t o;
+  memset(&o, 0, sizeof o);
+  o.exp = only;
+  o.json = 1;
+  *out = NULL;
+  size_t n = 0;
+  char **ids = experiment_ids(c, only, &n);
+  if (ids == NULL)
+    return -1;
+  json_t *arr = json_array();
+  int rc = arr != NULL ? report(c, ids, n, &o, arr) : -1;
+  for (size_t i = 0; i < n; i++)
+    free(ids[i]);
+  free(ids);
+  if (rc != 0) {
+    json_decref(arr);
+    return -1;
+  }
+  *out = arr;
   return 0;
 }
 

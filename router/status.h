@@ -17,4 +17,15 @@
  */
 int sy_status_main(int argc, char **argv);
 
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+/*
+ * The report of `status --json` as data: an array of experiment objects (all of
+ * sy:experiments, or only `only`) read over c, in *out (the caller's reference).
+ * Returns 0, or -1 with the problem reported through sy_cli_err (cli_redis.h) —
+ * an unknown `only` included.
+ */
+int sy_status_collect(redisContext *c, const char *only, json_t **out);
+
 #endif

@@ -758,6 +758,10 @@ sy_journal_t *sy_journal_new(uv_loop_t *loop, sy_redis_t *redis, const sy_journa
   return j;
 }
 
+int sy_journal_spool_ok(const sy_journal_t *j) {
+  return j->spool_fd >= 0 && j->spool_size < j->spool_bytes_max;
+}
+
 void sy_journal_counters(const sy_journal_t *j, sy_journal_counters_t *out) {
   *out = j->c;
   out->queued_events = j->queued_events + j->cur_nevents;

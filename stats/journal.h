@@ -88,6 +88,9 @@ const char *sy_journal_next_id(sy_journal_t *j);
 /* Closes the open batch now (it is sent as soon as the connection allows). */
 void sy_journal_flush(sy_journal_t *j);
 void sy_journal_counters(const sy_journal_t *j, sy_journal_counters_t *out);
+/* Whether the spool file is open and has room: events that Redis cannot take now
+ * are not lost (readiness). */
+int sy_journal_spool_ok(const sy_journal_t *j);
 /* Whether everything accepted has been acknowledged (nothing open, queued or spooled). */
 int sy_journal_idle(const sy_journal_t *j);
 /* Flushes, moves whatever is unacknowledged to the spool file, and frees. */

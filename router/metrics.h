@@ -1,0 +1,77 @@
+/*
+ * metrics.h — the router's Prometheus metrics, shared by its worker processes.
+ *
+ * With `workers > 1` any worker may answer a scrape, yet Prometheus wants one
+ * consistent series per target. So the counters live in one shared memory table
+ * (mmap MAP_SHARED, created before the workers are forked): each worker owns a slot
+ * and only it writes there (no locks: 64-bit aligned stores), and whichever worker
+ * serves /metrics sums every slot. A restarted worker clears its slot, which a scrape
+ * sees as a counter reset of the sums — what rate() already handles.
+ *
+ * Per (experiment, variant): responses by status class, errors, duration and time to
+ * first byte histograms, shadow copies sent, dropped and skipped. Per worker: the
+ * journal's counters and whether Redis is up. Gauges of the control state (stage,
+ * status, traffic share) come from the serving worker's runtime at scrape time.
+ */
+#ifndef SY_METRICS_H
+#define SY_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SY_M_BUCKETS 16  /* the latency buckets of stats/summary.h, +Inf last */
+#define SY_M_ENTRIES 512 /* (experiment, variant) pairs per worker */
+#define SY_M_ID 65
+
+typedef struct sy_mentry_s {
+  char exp[SY_M_ID], var[SY_M_ID]; /* exp[0] == '\0': free */
+  uint64_t code[5];                /* 1xx-2xx, 3xx, 4xx, 5xx, none (cut before a status) */
+  uint64_t errors;
+  uint64_t dur[SY_M_BUCKETS], dur_sum_us;
+  uint64_t ttfb[SY_M_BUCKETS], ttfb_sum_us;
+  uint64_t shadow_sent, shadow_errors, shadow_dropped_inflight, shadow_dropped_budget,
+      shadow_skipped;
+} sy_mentry_t;
+
+typedef struct sy_mslot_s {
+  uint64_t pid; /* 0: no worker */
+  uint64_t events_queued, events_spooled, events_replayed, events_dropped;
+  uint64_t redis_up;
+  uint64_t nentries;
+  sy_mentry_t e[SY_M_ENTRIES];
+} sy_mslot_t;
+
+typedef struct sy_metrics_s {
+  unsigned nslots;
+  sy_mslot_t *slots; /* shared mapping */
+} sy_metrics_t;
+
+/* Maps a table for n workers (shared with the processes forked later). Returns 0 or
+ * -1 (errno set). */
+int sy_metrics_create(sy_metrics_t *m, unsigned n);
+void sy_metrics_destroy(sy_metrics_t *m);
+
+/* Worker i's slot, cleared and marked with the caller's pid. */
+sy_mslot_t *sy_metrics_attach(sy_metrics_t *m, unsigned i);
+
+/* The slot's entry for (exp, var), created if missing; NULL when the slot is full. */
+sy_mentry_t *sy_metrics_entry(sy_mslot_t *s, const char *exp, const char *var);
+
+/* A response of entry e: status (0: none sent), whether it failed, its duration and
+ * time to first byte in seconds (ttfb < 0: no byte came). */
+void sy_metrics_response(sy_mentry_t *e, int status, int error, double dur_s, double ttfb_s);
+
+/* A growable text buffer for the exposition. */
+typedef struct sy_mtext_s {
+  char *p;
+  size_t len, cap;
+  int oom;
+} sy_mtext_t;
+
+void sy_mtext_printf(sy_mtext_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends the summed counters of every slot in the Prometheus text format (version
+ * 0.0.4) to t: the per-variant families and the per-process ones. */
+void sy_metrics_render(const sy_metrics_t *m, sy_mtext_t *t);
+
+#endif

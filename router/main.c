@@ -56,12 +56,18 @@ static const char usage_serve[] =
     "Runs the router with the YAML config FILE. Logs are JSON lines on stderr\n"
     "(SY_LOG_LEVEL=debug|info|warn|error).\n"
     "\n"
+    "With an `admin:` block it also serves, on that listener (127.0.0.1:9090 by\n"
+    "default), the admin API: /dashboard, /metrics (Prometheus), /healthz, /readyz\n"
+    "and /api/experiments..., with `Authorization: Bearer $TOKEN` (admin.token_env).\n"
+    "\n"
     "signals:\n"
     "  SIGHUP    reload FILE; a bad file is logged and the running config stays\n"
     "  SIGTERM   stop accepting, finish requests in flight (limits.shutdown_timeout_ms), exit 0\n"
     "\n"
-    "example:\n"
-    "  switchyard serve --config deploy/examples/minimal.yaml\n";
+    "examples:\n"
+    "  switchyard serve --config deploy/examples/minimal.yaml\n"
+    "  SWITCHYARD_ADMIN_TOKEN=$(openssl rand -hex 16) switchyard serve --config prod.yaml\n"
+    "  curl -H \"Authorization: Bearer $SWITCHYARD_ADMIN_TOKEN\" 127.0.0.1:9090/metrics\n";
 
 static const char usage_check[] =
     "usage: switchyard check-config FILE\n"

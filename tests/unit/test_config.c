@@ -1136,6 +1136,61 @@ static void test_shadow_errors(void) {
   }
 }
 
+/* ---- the admin API's block ---- */
+
+#define ADMIN_HEAD BASE EXP_HEAD VAR_A "admin:\n" /* admin: is line 9 */
+
+static void test_admin_block(void) {
+  setenv("SY_TEST_ADMIN", "0123456789abcdef-admin", 1);
+  setenv("SY_TEST_SHORT", "short", 1);
+  unsetenv("SY_TEST_UNSET_VAR");
+  sy_config_t *cfg = parse_ok(BASE EXP_HEAD VAR_A);
+  if (cfg != NULL) {
+    CHECK(cfg->admin.on == 0 && cfg->admin.token == NULL);
+    sy_config_free(cfg);
+  }
+  cfg = parse_ok(ADMIN_HEAD "  token_env: SY_TEST_ADMIN\n");
+  if (cfg != NULL) {
+    CHECK(cfg->admin.on == 1 && strcmp(cfg->admin.listen.host, "127.0.0.1") == 0);
+    CHECK(cfg->admin.listen.port == 9090);
+    CHECK(strcmp(cfg->admin.token, "0123456789abcdef-admin") == 0);
+    sy_config_free(cfg);
+  }
+  cfg = parse_ok(ADMIN_HEAD "  listen: \"[::1]:9191\"\n  token_env: SY_TEST_ADMIN\n");
+  if (cfg != NULL) {
+    CHECK(strcmp(cfg->admin.listen.host, "::1") == 0 && cfg->admin.listen.port == 9191);
+    sy_config_free(cfg);
+  }
+  static const err_case_t cases[] = {
+      {ADMIN_HEAD "  listen: 127.0.0.1:9090\n",
+       "t.yaml:10: admin.token_env: required key is missing"},
+      {ADMIN_HEAD "  token_env: SY_TEST_UNSET_VAR\n",
+       "t.yaml:10: admin.token_env: environment variable SY_TEST_UNSET_VAR is not set (the admin "
+       "token)"},
+      {ADMIN_HEAD "  token_env: SY_TEST_SHORT\n",
+       "t.yaml:10: admin.token_env: the token in SY_TEST_SHORT is shorter than 16 characters"},
+      {ADMIN_HEAD "  token_env: SY_TEST_ADMIN\n  listen: nowhere\n", NULL},
+      {ADMIN_HEAD "  token_env: SY_TEST_ADMIN\n  token: abc\n", NULL},
+      {BASE EXP_HEAD VAR_A "admin: [1]\n", "t.yaml:9: admin: must be a mapping {listen, token_env}"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char err[512];
+    sy_config_t *bad = NULL;
+    int rc = parse(cases[i].yaml, &bad, err, sizeof err);
+    CHECK_MSG(rc == -1 && bad == NULL, "admin case %zu: rc %d", i, rc);
+    if (rc == 0) {
+      sy_config_free(bad);
+      continue;
+    }
+    if (cases[i].want != NULL)
+      CHECK_MSG(strcmp(err, cases[i].want) == 0, "admin case %zu:\n  got  %s\n  want %s", i, err,
+                cases[i].want);
+    else
+      CHECK_MSG(strncmp(err, "t.yaml:1", 8) == 0 && strstr(err, "admin.") != NULL,
+                "admin case %zu: %s", i, err);
+  }
+}
+
 int main(void) {
   test_minimal_example();
   test_stats_blocks();
@@ -1157,5 +1212,6 @@ int main(void) {
   test_shadow_blocks();
   test_shadow_errors();
   test_out_of_memory(SHADOW);
+  test_admin_block();
   return CHECK_DONE();
 }

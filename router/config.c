@@ -230,6 +230,12 @@ static const sy__yaml_field_t upstream_fields[] = {
      offsetof(sy_upstream_conf_t, first_byte_timeout_ms), 1, MAX_MS, 0, NULL},
     {"idle_timeout_ms", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, idle_timeout_ms), 1, MAX_MS,
      0, NULL},
+    {"eject_after", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, eject_after), 0, 1000, 0, NULL},
+    {"eject_ms", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, eject_ms), 1, MAX_MS, 0, NULL},
+    {"eject_max_ms", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, eject_max_ms), 1, MAX_MS, 0,
+     NULL},
+    {"eject_max_percent", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, eject_max_percent), 0, 100,
+     0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -238,6 +244,10 @@ static int parse_upstream(sy__yaml_walk_t *w, yaml_node_t *k, yaml_node_t *v,
   u->pool_size = 64;
   u->connect_timeout_ms = 2000;
   u->first_byte_timeout_ms = 60000;
+  u->eject_after = 5;
+  u->eject_ms = 10000;
+  u->eject_max_ms = 300000;
+  u->eject_max_percent = 50;
   u->idle_timeout_ms = 60000;
   u->line = sy__yaml_line(k);
   if (!sy__cfg_is_id(sy__yaml_text(k)))

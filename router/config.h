@@ -39,6 +39,13 @@ typedef struct sy_upstream_conf_s {
   unsigned first_byte_timeout_ms; /* default 60000: request sent -> first response byte */
   unsigned idle_timeout_ms;       /* default 60000: longest silence while a response streams;
                                      also how long an idle pooled connection is kept */
+  /* passive health: a server that answers eject_after consecutive 5xx (or first-byte
+   * timeouts) is ejected for eject_ms, doubled for each ejection in a row (at most
+   * eject_max_ms), while at most eject_max_percent of the servers are out */
+  unsigned eject_after;       /* default 5; 0: never */
+  unsigned eject_ms;          /* default 10000 */
+  unsigned eject_max_ms;      /* default 300000 */
+  unsigned eject_max_percent; /* default 50 */
   int line;
 } sy_upstream_conf_t;
 

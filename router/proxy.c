@@ -547,10 +547,13 @@ static void on_up_timeout(uv_timer_t *t) {
   sy_conn_t *c = u->owner;
   if (c == NULL)
     return;
-  if (c->req.rstate == SY_RS_BODY || c->req.rstate == SY_RS_HEAD)
+  if (c->req.rstate == SY_RS_BODY || c->req.rstate == SY_RS_HEAD) {
     up_fail(c, 504, "upstream_idle_timeout", "the upstream stopped sending mid-response");
-  else
+  } else {
+    if (u->server != NULL)
+      sy__upstream_result(u->server, 504);
     up_fail(c, 504, "upstream_timeout", "the upstream did not answer in time");
+  }
 }
 
 /* ---- response head to the client ---- */
@@ -658,6 +661,8 @@ static int rp_on_headers_complete(llhttp_t *p) {
   }
   if (c->req.t_first == 0)
     c->req.t_first = uv_hrtime();
+  if (c->req.up != NULL && c->req.up->server != NULL)
+    sy__upstream_result(c->req.up->server, status);
   c->req.rpaused_at = 1;
   return HPE_PAUSED;
 }

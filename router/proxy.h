@@ -60,6 +60,9 @@ struct sy_upserver_s {
   sy_upconn_t *idle;   /* idle keep-alive connections, most recently used first */
   unsigned nidle;
   uint64_t down_until; /* loop time (ms) before which new connects avoid this server */
+  unsigned fails;      /* consecutive 5xx answers or first-byte timeouts */
+  unsigned ejections;  /* ejections in a row (no success in between) */
+  uint64_t ejected_until; /* loop time (ms): ejected for its answers until then */
 };
 
 struct sy_uppool_s {
@@ -166,6 +169,9 @@ void sy__upstream_pause(sy_upconn_t *u);
 void sy__upstream_resume(sy_upconn_t *u);
 /* Marks a server down for a while after a connect failure. */
 void sy__upstream_mark_down(sy_upserver_t *s);
+/* What server s answered: an HTTP status, or 504 for a first-byte timeout. Counts
+ * consecutive failures and ejects the server after conf->eject_after of them. */
+void sy__upstream_result(sy_upserver_t *s, int status);
 
 /* ---- one exchange (request and its response), embedded in the client conn ---- */
 

@@ -56,6 +56,49 @@ void sy__upstream_mark_down(sy_upserver_t *s) {
   s->down_until = now + 5000;
 }
 
+/* How many of the pool's servers are ejected now. */
+static size_t ejected_now(const sy_uppool_t *pool, uint64_t now) {
+  size_t n = 0;
+  for (size_t i = 0; i < pool->nservers; i++)
+    n += pool->servers[i].ejected_until > now;
+  return n;
+}
+
+void sy__upstream_result(sy_upserver_t *s, int status) {
+  const sy_upstream_conf_t *conf = s->pool->conf;
+  if (status < 500) {
+    s->fails = 0;
+    s->ejections = 0;
+    return;
+  }
+  if (conf->eject_after == 0 || ++s->fails < conf->eject_after)
+    return;
+  uint64_t now = uv_now(&s->pool->rt->w->loop);
+  if (s->ejected_until > now)
+    return; /* answers of requests sent before the ejection */
+  /* Never eject past the cap: with every server failing, spreading the load beats
+   * sending all of it to the last one standing. */
+  size_t cap = s->pool->nservers * conf->eject_max_percent / 100;
+  if (ejected_now(s->pool, now) + 1 > cap) {
+    sy_log_warn("upstream %s: server %s failing (%u in a row) but not ejected: %zu of %zu "
+                "already out (eject_max_percent %u)",
+                conf->name, s->label, s->fails, ejected_now(s->pool, now), s->pool->nservers,
+                conf->eject_max_percent);
+    return;
+  }
+  uint64_t ms = conf->eject_ms;
+  for (unsigned i = 0; i < s->ejections && ms < conf->eject_max_ms; i++)
+    ms *= 2;
+  if (ms > conf->eject_max_ms)
+    ms = conf->eject_max_ms;
+  s->ejections++;
+  s->fails = 0;
+  s->ejected_until = now + ms;
+  sy_log_warn("upstream %s: server %s ejected for %llu ms after %u failed answers in a row "
+              "(ejection %u)",
+              conf->name, s->label, (unsigned long long)ms, conf->eject_after, s->ejections);
+}
+
 static void on_idle_timeout(uv_timer_t *t) {
   sy__upstream_close(t->data, 0);
 }
@@ -159,7 +202,7 @@ static sy_upserver_t *pick_server(sy_uppool_t *pool, const sy_upserver_t *avoid)
     sy_upserver_t *s = &pool->servers[(pool->rr + i) % pool->nservers];
     if (s == avoid && pool->nservers > 1)
       continue;
-    if (s->down_until > now) {
+    if (s->down_until > now || s->ejected_until > now) {
       if (fallback == NULL)
         fallback = s;
       continue;

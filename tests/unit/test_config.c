@@ -291,6 +291,8 @@ static void test_defaults(void) {
   const sy_upstream_conf_t *u = &cfg->upstreams[0];
   CHECK(u->pool_size == 64 && u->connect_timeout_ms == 2000);
   CHECK(u->first_byte_timeout_ms == 60000 && u->idle_timeout_ms == 60000);
+  CHECK(u->eject_after == 5 && u->eject_ms == 10000 && u->eject_max_ms == 300000);
+  CHECK(u->eject_max_percent == 50);
   CHECK(u->line == 2);
   const sy_experiment_conf_t *e = &cfg->experiments[0];
   CHECK(e->line == 4 && e->method == NULL && e->sticky_header == NULL);
@@ -1191,6 +1193,25 @@ static void test_admin_block(void) {
   }
 }
 
+/* Passive health keys of an upstream. */
+static void test_eject(void) {
+  sy_config_t *cfg = parse_ok("listen: [127.0.0.1:8080]\n"
+                              "upstreams: {u: {servers: [127.0.0.1:9001], eject_after: 0,\n"
+                              "  eject_ms: 250, eject_max_ms: 1000, eject_max_percent: 100}}\n");
+  if (cfg != NULL) {
+    const sy_upstream_conf_t *u = &cfg->upstreams[0];
+    CHECK(u->eject_after == 0 && u->eject_ms == 250 && u->eject_max_ms == 1000);
+    CHECK(u->eject_max_percent == 100);
+    sy_config_free(cfg);
+  }
+  char err[512];
+  sy_config_t *bad = NULL;
+  CHECK(parse("listen: [127.0.0.1:8080]\n"
+              "upstreams: {u: {servers: [127.0.0.1:9001], eject_max_percent: 101}}\n",
+              &bad, err, sizeof err) == -1);
+  CHECK_MSG(strstr(err, "t.yaml:2: upstreams.u.eject_max_percent") == err, "%s", err);
+}
+
 int main(void) {
   test_minimal_example();
   test_stats_blocks();
@@ -1213,5 +1234,6 @@ int main(void) {
   test_shadow_errors();
   test_out_of_memory(SHADOW);
   test_admin_block();
+  test_eject();
   return CHECK_DONE();
 }

@@ -812,6 +812,8 @@ static const sy__yaml_field_t limits_fields[] = {
      NULL},
     {"shutdown_timeout_ms", sy__yaml_p_uint, offsetof(sy_limits_t, shutdown_timeout_ms), 1, MAX_MS,
      0, NULL},
+    {"max_connections", sy__yaml_p_uint, offsetof(sy_limits_t, max_connections), 0, 10000000, 0,
+     NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 

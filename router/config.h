@@ -206,6 +206,9 @@ typedef struct sy_limits_s {
   unsigned header_timeout_ms;      /* default 10000 -> 408: first byte to end of headers (also body) */
   unsigned idle_timeout_ms;        /* default 60000: idle keep-alive client, closed silently */
   unsigned shutdown_timeout_ms;    /* default 30000: SIGTERM drain deadline */
+  unsigned max_connections;        /* client connections per worker; over it: 503 and close.
+                                      0 (default): from the file descriptor limit, which
+                                      each connection and its upstream leg must fit in */
 } sy_limits_t;
 
 /* An API key of the feedback and outcome API. */

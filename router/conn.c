@@ -551,6 +551,25 @@ void sy__conn_resume_reading(sy_conn_t *c) {
     start_reading(c);
 }
 
+/* Whether a new client connection would pass the cap (limits.max_connections, else
+ * what the file descriptor limit allows); logs it at most every 10 s. */
+static int over_cap(sy_worker_t *w) {
+  size_t cap = w->rt->cfg->limits.max_connections;
+  if (cap == 0)
+    cap = w->fd_conn_cap;
+  if (cap == 0 || w->nconns < cap)
+    return 0;
+  w->refused_conns++;
+  uint64_t now = uv_now(&w->loop);
+  if (w->refused_log_ms == 0 || now - w->refused_log_ms >= 10000) {
+    w->refused_log_ms = now;
+    sy_log_warn("connection limit reached: %zu client connections open (limits.max_connections, "
+                "or half the file descriptor limit); refusing new ones with 503 (%llu so far)",
+                w->nconns, (unsigned long long)w->refused_conns);
+  }
+  return 1;
+}
+
 void sy__conn_accept(sy_worker_t *w, uv_stream_t *server) {
   sy_conn_t *c = calloc(1, sizeof(*c));
   if (c == NULL) {
@@ -562,6 +581,20 @@ void sy__conn_accept(sy_worker_t *w, uv_stream_t *server) {
   c->tcp.data = c;
   c->handles = 1;
   if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+    c->handles = 0;
+    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    return;
+  }
+  if (over_cap(w)) {
+    /* Over the cap a connection gets a short 503 and is closed: better than taking
+     * it and failing later for want of a descriptor for its upstream leg. */
+    static const char busy[] =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Content-Length: 100\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        "{\"error\":{\"message\":\"too many connections\",\"type\":\"overloaded_error\","
+        "\"code\":\"too_many_connections\"}}";
+    uv_buf_t b = uv_buf_init((char *)busy, sizeof busy - 1);
+    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     c->handles = 0;
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
     return;

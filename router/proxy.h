@@ -343,6 +343,9 @@ struct sy_worker_s {
   uv_timer_t drain_timer;
   sy_conn_t *conns;
   size_t nconns;
+  size_t fd_conn_cap;       /* client connections the fd limit allows (server.c) */
+  uint64_t refused_conns;   /* refused over the connection cap */
+  uint64_t refused_log_ms;  /* when that was last logged */
   int draining;
   sy_rng_t rng;
   llhttp_settings_t req_settings;

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -208,6 +209,11 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg, sy_metrics_t *m, un
   signal(SIGPIPE, SIG_IGN);
   uv_loop_init(&w->loop);
   w->config_path = config_path;
+  /* Each client connection may need a second descriptor for its upstream leg; keep
+   * 64 for listeners, Redis, the spool, pooled connections and the admin API. */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    w->fd_conn_cap = rl.rlim_cur > 96 ? (size_t)(rl.rlim_cur - 64) / 2 : 16;
   w->metrics = m;
   w->mslot = sy_metrics_attach(m, index);
   sy_rng_seed_os(&w->rng);

@@ -8,6 +8,9 @@ a client gone mid-stream and smuggling attempts are in test_errors.py and
 test_streaming.py; a dead shadow backend is in test_shadow.py.)
 """
 import os
+import resource
+import socket
+import subprocess
 import sys
 import time
 
@@ -72,6 +75,179 @@ def test_ejection_never_empties_the_pool(env):
     na, nb = a.stats()["requests"], b.stats()["requests"]
     check(na + nb == 30 and min(na, nb) >= 2, "requests a=%d b=%d", na, nb)
     check(r.wait_log("not ejected"), "no log line about the ejection cap")
+
+
+# ---- smuggling and malformed framing ----------------------------------------------
+
+_P = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+_B = b'{"model":"m","messages":[]}'
+SMUGGLING = {
+    "CL and TE": _P + b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "TE and CL": _P + b"Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n",
+    "duplicate CL, same": _P + b"Content-Length: 27\r\nContent-Length: 27\r\n\r\n" + _B,
+    "duplicate CL, different": _P + b"Content-Length: 27\r\nContent-Length: 28\r\n\r\n" + _B,
+    "CL list": _P + b"Content-Length: 27, 27\r\n\r\n" + _B,
+    "CL with sign": _P + b"Content-Length: +27\r\n\r\n" + _B,
+    "CL negative": _P + b"Content-Length: -1\r\n\r\n",
+    "space before colon": _P + b"Content-Length : 27\r\n\r\n" + _B,
+    "obs-fold": _P + b"X-A: a\r\n b\r\nContent-Length: 27\r\n\r\n" + _B,
+    "bad chunk size": _P + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    "chunk size overflow": _P + b"Transfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\nhi\r\n"
+                           b"0\r\n\r\n",
+    "control byte in chunk extension": _P + b"Transfer-Encoding: chunked\r\n\r\n1b;\x01\r\n" + _B +
+                                       b"\r\n0\r\n\r\n",
+    "chunk lines with bare LF": _P + b"Transfer-Encoding: chunked\r\n\r\n1b\n" + _B + b"\n0\n\n",
+    "TE identity": _P + b"Transfer-Encoding: identity\r\nContent-Length: 27\r\n\r\n" + _B,
+    "TE chunked, identity": _P + b"Transfer-Encoding: chunked, identity\r\n\r\n1b\r\n" + _B +
+                            b"\r\n0\r\n\r\n",
+    "TE xchunked": _P + b"Transfer-Encoding: xchunked\r\n\r\n1b\r\n" + _B + b"\r\n0\r\n\r\n",
+    "TE twice": _P + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n1b\r\n" +
+                _B + b"\r\n0\r\n\r\n",
+    "bare LF line ends": b"POST /v1/chat/completions HTTP/1.1\nHost: x\nContent-Length: 27\n\n" + _B,
+    "NUL in a header": _P + b"X-A: a\x00b\r\nContent-Length: 27\r\n\r\n" + _B,
+    "CR in a header": _P + b"X-A: a\rb\r\nContent-Length: 27\r\n\r\n" + _B,
+    "HTTP/1.2": b"POST /v1/chat/completions HTTP/1.2\r\nHost: x\r\nContent-Length: 27\r\n\r\n" + _B,
+}
+
+
+def read_until_closed(sock, timeout_s=3):
+    """Everything the server sends until it closes; raises if it keeps the connection."""
+    sock.settimeout(timeout_s)
+    data = b""
+    while True:
+        try:
+            d = sock.recv(65536)
+        except socket.timeout:
+            raise h.Failure("the connection was kept open after %r" % data[:40])
+        except ConnectionResetError:
+            return data
+        if not d:
+            return data
+        data += d
+
+
+@h.timeout(60)
+def test_smuggling_and_malformed_framing_refused(env):
+    """Fault: requests whose framing two parsers could read differently. Must hold:
+    each gets 400 and its connection is closed; none reaches the upstream; a request
+    sent behind it on the same connection is never answered."""
+    mock = env.mock()
+    r = env.router(h.router_config(mock.addr))
+    follow = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    for name, raw in SMUGGLING.items():
+        s = socket.create_connection(("127.0.0.1", r.port))
+        try:
+            s.sendall(raw + follow)
+            data = read_until_closed(s)
+        finally:
+            s.close()
+        check(data.startswith(b"HTTP/1.1 400 "), "%s: got %r", name, data[:60])
+        check(data.count(b"HTTP/1.1 ") == 1, "%s: more than one response: %r", name, data)
+    check(mock.stats()["requests"] == 0, "a malformed request reached the upstream: %r",
+          mock.stats())
+    check(h.post_chat(r.port).status == 200, "the router no longer serves")
+
+
+# ---- resource exhaustion ------------------------------------------------------------
+
+def raise_nofile(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@h.timeout(90)
+def test_slowloris_does_not_starve_others(env):
+    """Fault: 1,000 connections that send a request head one byte at a time. Must hold:
+    other clients are still served meanwhile, and the slow ones are cut by the header
+    timeout (408) rather than held forever."""
+    raise_nofile(4096)  # for this process and the router it starts
+    mock = env.mock()
+    cfg = h.router_config(mock.addr, limits={"header_timeout_ms": 4000})
+    r = env.router(cfg)
+    slow = []
+    try:
+        for _ in range(1000):
+            s = socket.create_connection(("127.0.0.1", r.port))
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            slow.append(s)
+        for _ in range(3):
+            for s in slow:
+                try:
+                    s.send(b"a")
+                except OSError:
+                    pass
+            statuses = [h.post_chat(r.port).status for _ in range(10)]
+            check(statuses == [200] * 10, "others while 1,000 trickle: %r", statuses)
+            time.sleep(0.5)
+        # The header timeout closes them.
+        deadline = time.monotonic() + 10
+        cut = 0
+        for s in slow:
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                data = s.recv(4096)
+            except (socket.timeout, OSError):
+                continue
+            cut += data.startswith(b"HTTP/1.1 408") or data == b""
+        check(cut >= 990, "only %d of 1,000 slow connections were cut by the header timeout", cut)
+    finally:
+        for s in slow:
+            s.close()
+    check(h.post_chat(r.port).status == 200, "the router no longer serves")
+
+
+@h.timeout(90)
+def test_fd_exhaustion_recovers(env):
+    """Fault: a low file descriptor limit (ulimit -n 64) and more connections than it
+    allows. Must hold: the connections over the cap get a 503 and are closed (no
+    busy loop, no crash, logged), and the router serves again once the load drops."""
+    mock = env.mock()
+    cfg = h.router_config(mock.addr, redis={"enabled": False})
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))  # the router inherits it
+    try:
+        r = env.router(cfg)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    raise_nofile(4096)
+    check(h.post_chat(r.port).status == 200, "not serving before the fault")
+    held, refused = [], 0
+    try:
+        for _ in range(120):
+            s = socket.create_connection(("127.0.0.1", r.port), timeout=2)
+            held.append(s)
+        time.sleep(0.5)
+        for s in held:
+            s.setblocking(False)
+            try:
+                data = s.recv(4096)
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                refused += 1
+                continue
+            refused += data.startswith(b"HTTP/1.1 503") or data == b""
+        c0 = cpu_seconds(r.pid)
+        time.sleep(2.0)
+        used = cpu_seconds(r.pid) - c0
+        check(used < 0.5, "the router used %.2f s of CPU in 2 s holding its connections: a "
+              "busy loop", used)
+        check(r.alive(), "the router died when its file descriptors ran out")
+        check(refused >= 60, "only %d of 120 connections over a 64-descriptor limit were "
+              "refused", refused)
+    finally:
+        for s in held:
+            s.close()
+    ok = h.wait_until(lambda: h.post_chat(r.port).status == 200, 10, interval=0.2)
+    check(ok, "the router does not serve again after the connections closed")
+    check(r.wait_log("connection limit reached", timeout_s=1), "the cap is not in the log")
 
 
 if __name__ == "__main__":

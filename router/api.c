@@ -96,7 +96,47 @@ static void api_error(sy_conn_t *c, int status, const char *type, const char *co
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   json_t *b = json_pack("{s:{s:s,s:s,s:s}}", "error", "message", msg, "type", type, "code", code);
-  respond_json(c, status, b, status == 503 ? "Retry-After: 1\r\n" : NULL);
+  respond_json(c, status, b, status == 503 || status == 429 ? "Retry-After: 1\r\n" : NULL);
+}
+
+/* ---- the rate limit per key: a token bucket in each worker, kept across reloads ---- */
+
+typedef struct sy_keybucket_s {
+  char name[72];
+  double tokens;
+  uint64_t last_ms;
+} sy_keybucket_t;
+
+/* Takes one call from key k's bucket. Returns 0 (allowed) or the seconds until the
+ * next call would be (refused). A key that floods feedback or outcomes can skew a
+ * variant's statistics (poisoning); the limit bounds how fast, trust how much. */
+static double rate_take(sy_worker_t *w, const sy_apikey_conf_t *k) {
+  if (k->rate_limit <= 0)
+    return 0;
+  uint64_t now = uv_now(&w->loop);
+  sy_keybucket_t *b = NULL;
+  for (size_t i = 0; i < w->nkey_buckets && b == NULL; i++)
+    if (strcmp(w->key_buckets[i].name, k->name) == 0)
+      b = &w->key_buckets[i];
+  if (b == NULL) {
+    sy_keybucket_t *grown = realloc(w->key_buckets, (w->nkey_buckets + 1) * sizeof *grown);
+    if (grown == NULL)
+      return 0; /* out of memory: the call is not worth refusing for it */
+    w->key_buckets = grown;
+    b = &grown[w->nkey_buckets++];
+    snprintf(b->name, sizeof b->name, "%s", k->name);
+    b->tokens = k->burst;
+    b->last_ms = now;
+  }
+  b->tokens += (double)(now - b->last_ms) / 1000.0 * k->rate_limit;
+  if (b->tokens > k->burst)
+    b->tokens = k->burst;
+  b->last_ms = now;
+  if (b->tokens >= 1) {
+    b->tokens -= 1;
+    return 0;
+  }
+  return (1 - b->tokens) / k->rate_limit;
 }
 
 static void on_op_timer_closed(uv_handle_t *h) {
@@ -680,6 +720,13 @@ void sy__api_start(sy_conn_t *c) {
               r->rt->cfg->napi_keys == 0
                   ? "no api_keys are configured, so the feedback API is closed"
                   : "missing or unknown API key (Authorization: Bearer KEY)");
+    return;
+  }
+  double wait_s = rate_take(c->w, key);
+  if (wait_s > 0) {
+    api_error(c, 429, "rate_limit_error", "rate_limited",
+              "key '%s' is over its rate limit (%g calls/s, burst %g); retry in %.2f s", key->name,
+              key->rate_limit, key->burst, wait_s);
     return;
   }
   json_error_t jerr;

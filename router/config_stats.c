@@ -296,11 +296,23 @@ static int p_trust(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml
   return 0;
 }
 
+static int p_rate(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  double x;
+  if (sy__cfg_number(w, v, "a number >= 0", &x) < 0)
+    return -1;
+  if (!(x >= 0 && x <= 1e6))
+    return sy__yaml_fail(w, v, "must be a number >= 0 and <= 1000000 (0: no limit)");
+  *SY__YAML_FIELD_PTR(obj, f, double) = x;
+  return 0;
+}
+
 static const sy__yaml_field_t api_key_fields[] = {
     {"name", p_key_id, offsetof(sy_apikey_conf_t, name), 0, 0, 1, NULL},
     {"secret_env", p_secret_env, 0, 0, 0, 1, NULL},
     {"tenant", p_key_id, offsetof(sy_apikey_conf_t, tenant), 0, 0, 1, NULL},
     {"trust", p_trust, 0, 0, 0, 0, NULL},
+    {"rate_limit", p_rate, offsetof(sy_apikey_conf_t, rate_limit), 0, 0, 0, NULL},
+    {"burst", p_rate, offsetof(sy_apikey_conf_t, burst), 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -317,9 +329,15 @@ int sy__cfg_p_api_keys(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__
     yaml_node_t *item = sy__yaml_item(w, v, i);
     sy_apikey_conf_t *k = &cfg->api_keys[i];
     k->trust = 1;
+    k->rate_limit = 1000;
+    k->burst = -1;
     cfg->napi_keys = i + 1;
     size_t old = sy__yaml_path_index(w, i);
     int rc = sy__yaml_walk_map(w, item, api_key_fields, k);
+    if (rc == 0 && k->burst < 0)
+      k->burst = k->rate_limit * 2 >= 1 ? k->rate_limit * 2 : 1;
+    if (rc == 0 && k->rate_limit > 0 && k->burst < 1)
+      rc = sy__yaml_fail(w, item, "burst must be at least 1 with a rate_limit");
     for (size_t j = 0; rc == 0 && j < i; j++)
       if (strcmp(cfg->api_keys[j].name, k->name) == 0)
         rc = sy__yaml_fail(w, item, "duplicate key name '%s'", k->name);

@@ -368,6 +368,8 @@ struct sy_worker_s {
   int admin_open;
   struct sy_admin_conn_s *admin_conns;
   size_t admin_nconns;
+  struct sy_keybucket_s *key_buckets; /* the feedback API's rate limit per key (api.c) */
+  size_t nkey_buckets;
   unsigned admin_jobs; /* thread-pool jobs in flight */
   struct sy_metrics_s *metrics; /* the table shared by the workers */
   struct sy_mslot_s *mslot;     /* this worker's slot */

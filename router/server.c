@@ -281,6 +281,7 @@ out:
   }
   json_decref(w->stats);
   json_decref(w->control);
+  free(w->key_buckets);
   while (w->nread_bufs > 0)
     free(w->read_bufs[--w->nread_bufs]);
   free(w->listeners);

@@ -703,5 +703,40 @@ def test_status_minimize(env):
     check(code == 0 and "lower is better" in out, "status text for a minimised metric: %r", out)
 
 
+@h.timeout(60)
+def test_rate_limit_per_key(env):
+    """A key over its rate limit gets 429 with Retry-After and a JSON error, and what it
+    sent over the limit changes nothing; another key is not affected; the bucket
+    refills."""
+    mock = env.mock()
+    cfg = config(env, mock, [experiment(outcome=BINARY)])
+    cfg["api_keys"][0].update({"rate_limit": 2, "burst": 3})
+    router = env.router(cfg)
+    rc = embedded(env, router)
+    tids = [chat(router.port)[0] for _ in range(6)]
+    for t in tids:
+        wait_trace(rc, t)
+    resps = [outcome(router.port, t, 1) for t in tids]
+    statuses = [r.status for r in resps]
+    check(statuses[:3] == [200] * 3 and 429 in statuses[3:], "statuses %r (burst 3, 2/s)",
+          statuses)
+    refused = [t for t, s in zip(tids, statuses) if s == 429]
+    r = resps[statuses.index(429)]
+    check(r.header("retry-after") == "1", "no Retry-After on 429")
+    doc = r.json()
+    check(doc["error"]["type"] == "rate_limit_error" and "acme" in doc["error"]["message"],
+          "429 body %r", doc)
+    # The other key (tenant other) is not limited by acme's bucket.
+    t2 = chat(router.port, {"x-switchyard-tenant": "other"})[0]
+    wait_trace(rc, t2)
+    check(outcome(router.port, t2, 1, key=OTHER_KEY).status == 200, "the other key was limited")
+    applied = total(rc, "n")
+    time.sleep(1.6)  # 2/s refills at least 3 tokens (capped by the burst)
+    late = [outcome(router.port, t, 1).status for t in refused[:3]]
+    check(late.count(200) >= 2, "the bucket did not refill: %r", late)
+    check(total(rc, "n") == applied + late.count(200), "n moved by %r after %d applied",
+          total(rc, "n") - applied, late.count(200))
+
+
 if __name__ == "__main__":
     sys.exit(h.run(globals()))

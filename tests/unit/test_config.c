@@ -1212,6 +1212,37 @@ static void test_eject(void) {
   CHECK_MSG(strstr(err, "t.yaml:2: upstreams.u.eject_max_percent") == err, "%s", err);
 }
 
+/* An API key's rate limit and burst. */
+static void test_key_rate(void) {
+  setenv("SY_TEST_KEY1", "0123456789abcdef-one", 1);
+  setenv("SY_TEST_KEY2", "0123456789abcdef-two", 1);
+  sy_config_t *cfg = parse_ok(BASE "api_keys:\n"
+                                   "  - {name: a, secret_env: SY_TEST_KEY1, tenant: t}\n"
+                                   "  - {name: b, secret_env: SY_TEST_KEY2, tenant: t,\n"
+                                   "     rate_limit: 0.5, burst: 3}\n");
+  if (cfg != NULL) {
+    CHECK(cfg->api_keys[0].rate_limit == 1000 && cfg->api_keys[0].burst == 2000);
+    CHECK(cfg->api_keys[1].rate_limit == 0.5 && cfg->api_keys[1].burst == 3);
+    sy_config_free(cfg);
+  }
+  cfg = parse_ok(BASE "api_keys:\n  - {name: a, secret_env: SY_TEST_KEY1, tenant: t, "
+                      "rate_limit: 0.2}\n");
+  if (cfg != NULL) {
+    CHECK(cfg->api_keys[0].burst == 1); /* 2 x 0.2 rounds up to one call */
+    sy_config_free(cfg);
+  }
+  char err[512];
+  sy_config_t *bad = NULL;
+  CHECK(parse(BASE "api_keys:\n  - {name: a, secret_env: SY_TEST_KEY1, tenant: t, "
+                   "rate_limit: -1}\n",
+              &bad, err, sizeof err) == -1);
+  CHECK_MSG(strstr(err, "t.yaml:4: api_keys[0].rate_limit: must be") == err, "%s", err);
+  CHECK(parse(BASE "api_keys:\n  - {name: a, secret_env: SY_TEST_KEY1, tenant: t, "
+                   "rate_limit: 5, burst: 0.5}\n",
+              &bad, err, sizeof err) == -1);
+  CHECK_MSG(strstr(err, "burst must be at least 1") != NULL, "%s", err);
+}
+
 int main(void) {
   test_minimal_example();
   test_stats_blocks();
@@ -1235,5 +1266,6 @@ int main(void) {
   test_out_of_memory(SHADOW);
   test_admin_block();
   test_eject();
+  test_key_rate();
   return CHECK_DONE();
 }

@@ -175,20 +175,39 @@ void sy__cfg_outcome_free(sy_outcome_conf_t *o) {
 
 /* ---- redis:, events:, privacy: ---------------------------------------------------------- */
 
-static int p_redis_url(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
-  const char *s;
-  if (sy__yaml_get_nonempty(w, v, &s) < 0)
-    return -1;
+static int check_redis_url(sy__yaml_walk_t *w, yaml_node_t *v, const char *s, void *obj) {
+  sy_redis_conf_t *r = obj;
+  if (r->url != NULL)
+    return sy__yaml_fail(w, v, "give url or url_env, not both");
   if (strncmp(s, "rediss://", 9) == 0)
     return sy__yaml_fail(w, v, "rediss:// (TLS) is not supported; use redis:// or unix://");
   if (strncmp(s, "redis://", 8) != 0 && strncmp(s, "unix://", 7) != 0)
     return sy__yaml_fail(w, v, "must be a redis://host:port/db or unix:///path URL");
-  return sy__yaml_set_str(w, v, &((sy_redis_conf_t *)obj)->url, s);
+  return sy__yaml_set_str(w, v, &r->url, s);
+}
+
+static int p_redis_url(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  const char *s;
+  if (sy__yaml_get_nonempty(w, v, &s) < 0)
+    return -1;
+  return check_redis_url(w, v, s, obj);
+}
+
+static int get_env(sy__yaml_walk_t *w, yaml_node_t *v, const char **out);
+
+/* url_env: the URL (and so its password) from the environment, not the file. */
+static int p_redis_url_env(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
+                           const sy__yaml_field_t *f) {
+  const char *s = NULL;
+  if (get_env(w, v, &s) < 0)
+    return -1;
+  return check_redis_url(w, v, s, obj);
 }
 
 static const sy__yaml_field_t redis_fields[] = {
     {"enabled", sy__yaml_p_bool, offsetof(sy_redis_conf_t, enabled), 0, 0, 0, NULL},
     {"url", p_redis_url, 0, 0, 0, 0, NULL},
+    {"url_env", p_redis_url_env, 0, 0, 0, 0, NULL},
     {"server", sy__yaml_p_str, offsetof(sy_redis_conf_t, server), 0, 0, 0, NULL},
     {"timeout_ms", sy__yaml_p_uint, offsetof(sy_redis_conf_t, timeout_ms), 10, 600000, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},

@@ -1243,6 +1243,25 @@ static void test_key_rate(void) {
   CHECK_MSG(strstr(err, "burst must be at least 1") != NULL, "%s", err);
 }
 
+/* redis.url_env: the URL, password included, from the environment. */
+static void test_redis_url_env(void) {
+  setenv("SY_TEST_REDIS_URL", "redis://:s3cret@10.0.0.9:6380/2", 1);
+  setenv("SY_TEST_BAD_URL", "http://nope", 1);
+  sy_config_t *cfg = parse_ok(BASE "redis: {url_env: SY_TEST_REDIS_URL}\n");
+  if (cfg != NULL) {
+    CHECK(cfg->redis.url != NULL && strcmp(cfg->redis.url, "redis://:s3cret@10.0.0.9:6380/2") == 0);
+    sy_config_free(cfg);
+  }
+  char err[512];
+  sy_config_t *bad = NULL;
+  CHECK(parse(BASE "redis: {url: \"redis://h\", url_env: SY_TEST_REDIS_URL}\n", &bad, err,
+              sizeof err) == -1);
+  CHECK_MSG(strstr(err, "url or url_env, not both") != NULL, "%s", err);
+  CHECK(parse(BASE "redis: {url_env: SY_TEST_BAD_URL}\n", &bad, err, sizeof err) == -1);
+  CHECK_MSG(strstr(err, "t.yaml:3: redis.url_env: must be") == err && strstr(err, "nope") == NULL,
+            "%s", err);
+}
+
 int main(void) {
   test_minimal_example();
   test_stats_blocks();
@@ -1267,5 +1286,6 @@ int main(void) {
   test_admin_block();
   test_eject();
   test_key_rate();
+  test_redis_url_env();
   return CHECK_DONE();
 }

@@ -71,8 +71,10 @@ def test_redis_stalls(env):
           during["journal"])
     check(during["journal"]["queued_bytes"] <= 65536 + 65536,
           "the memory queue passed its bound: %r", during["journal"])
-    check(rss1 - rss0 < 32 * 1024, "RSS grew %d KiB during the stall (%d -> %d)",
-          rss1 - rss0, rss0, rss1)
+    # (Under ASan freed memory sits in its quarantine, so RSS says nothing there; the
+    # queue bound above holds in both builds.)
+    check(h.sanitized(router.pid) or rss1 - rss0 < 32 * 1024,
+          "RSS grew %d KiB during the stall (%d -> %d)", rss1 - rss0, rss0, rss1)
     hj = h.wait_until(lambda: drained(router.port), 20)
     check(hj, "the journal did not drain after SIGCONT: %r", health(router.port))
     check_exactly_once(sock, served, hj)

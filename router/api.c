@@ -22,13 +22,13 @@
 #include <sodium.h>
 
 #include "proto/events.h"
+#include "router/api_parse.h"
 #include "router/log.h"
 #include "router/proxy.h"
 #include "stats/privacy.h"
 #include "stats/scripts.h"
 
 #define API_PREFIX "/switchyard/"
-#define MAX_COMMENT 4096
 #define MAX_ARGS 128
 
 enum { OP_FEEDBACK = 0, OP_OUTCOME };
@@ -43,7 +43,7 @@ struct sy_api_op_s {
   const sy_apikey_conf_t *key;
   char trace_id[33];
   int fb_type;      /* feedback */
-  char name[65];    /* custom feedback name / outcome metric */
+  char name[SY_API_NAME_MAX + 1]; /* custom feedback name / outcome metric */
   double value;
   int has_value;
   double client_ms; /* NAN if absent */
@@ -230,108 +230,22 @@ static const sy_apikey_conf_t *authenticate(const sy_conn_t *c) {
   return found;
 }
 
-static int parse_trace_id(const json_t *v, char out[33]) {
-  const char *s = json_string_value(v);
-  if (s == NULL || strlen(s) != 32)
-    return -1;
-  int nonzero = 0;
-  for (int i = 0; i < 32; i++) {
-    char ch = s[i];
-    if (ch >= 'A' && ch <= 'F')
-      ch = (char)(ch - 'A' + 'a');
-    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
-      return -1;
-    nonzero |= ch != '0';
-    out[i] = ch;
-  }
-  out[32] = '\0';
-  return nonzero ? 0 : -1;
-}
-
-/* A number, or true/false as 1/0. */
-static int get_value(const json_t *v, double *out) {
-  if (json_is_boolean(v)) {
-    *out = json_is_true(v) ? 1 : 0;
-    return 0;
-  }
-  if (!json_is_number(v) || !isfinite(json_number_value(v)))
-    return -1;
-  *out = json_number_value(v);
-  return 0;
-}
-
-/* Checks the body against the call's schema; fills op. Returns NULL or a problem. */
+/* Checks the body against the call's schema (router/api_parse.h); fills op. Returns
+ * NULL or a problem. */
 static const char *parse_body(sy_api_op_t *op, const json_t *b, char *why, size_t whylen) {
-  static const char *const fb_keys[] = {"trace_id", "type", "value", "comment", "name",
-                                        "client_latency_ms", NULL};
-  static const char *const out_keys[] = {"trace_id", "metric", "value", "client_latency_ms", NULL};
-  const char *const *keys = op->kind == OP_FEEDBACK ? fb_keys : out_keys;
-  const char *k;
-  json_t *v;
-  if (!json_is_object(b))
-    return "the body must be a JSON object";
-  json_object_foreach((json_t *)b, k, v) {
-    int known = 0;
-    for (const char *const *p = keys; *p != NULL; p++)
-      known |= strcmp(*p, k) == 0;
-    if (!known) {
-      snprintf(why, whylen, "unknown field '%.64s'", k);
-      return why;
-    }
-  }
-  if (parse_trace_id(json_object_get(b, "trace_id"), op->trace_id) < 0)
-    return "trace_id must be the 32 hex digits of a trace id (x-switchyard-trace-id)";
-  op->client_ms = NAN;
-  v = json_object_get(b, "client_latency_ms");
-  if (v != NULL && (get_value(v, &op->client_ms) < 0 || op->client_ms < 0))
-    return "client_latency_ms must be a number >= 0";
-  v = json_object_get(b, "value");
-  if (v != NULL) {
-    if (get_value(v, &op->value) < 0)
-      return "value must be a finite number or a boolean";
-    op->has_value = 1;
-  }
-  if (op->kind == OP_OUTCOME) {
-    const char *m = json_string_value(json_object_get(b, "metric"));
-    if (m == NULL || *m == '\0' || strlen(m) >= sizeof op->name)
-      return "metric must be the experiment's outcome metric name";
-    snprintf(op->name, sizeof op->name, "%s", m);
-    if (!op->has_value)
-      return "value is required";
-    return NULL;
-  }
-  const char *t = json_string_value(json_object_get(b, "type"));
-  op->fb_type = -1;
-  for (int i = 0; t != NULL && i < SY_FB_NTYPES; i++)
-    if (strcmp(t, sy_feedback_type_names[i]) == 0)
-      op->fb_type = i;
-  if (op->fb_type < 0)
-    return "type must be one of: thumbs, rating, edit, copy, retry, abandon, escalation, custom";
-  if (!op->has_value && (op->fb_type == SY_FB_THUMBS || op->fb_type == SY_FB_RATING ||
-                         op->fb_type == SY_FB_EDIT)) {
-    snprintf(why, whylen, "value is required for type %s", t);
-    return why;
-  }
-  if (!op->has_value)
-    op->value = 1; /* copy, retry, abandon, escalation: the event happened */
-  if (op->fb_type == SY_FB_THUMBS && op->value != 1 && op->value != 0 && op->value != -1)
-    return "a thumbs value is 1 (up), 0 or -1 (down), or true/false";
-  if (op->fb_type == SY_FB_EDIT && op->value < 0)
-    return "an edit value is an edit distance >= 0";
-  const char *name = json_string_value(json_object_get(b, "name"));
-  if (json_object_get(b, "name") != NULL && (name == NULL || strlen(name) >= sizeof op->name))
-    return "name must be a string of at most 64 bytes";
-  if (op->fb_type == SY_FB_CUSTOM && name == NULL)
-    return "custom feedback needs a name";
-  if (name != NULL)
-    snprintf(op->name, sizeof op->name, "%s", name);
-  json_t *cm = json_object_get(b, "comment");
-  if (cm != NULL) {
-    const char *s = json_string_value(cm);
-    if (s == NULL || json_string_length(cm) > MAX_COMMENT)
-      return "comment must be a string of at most 4096 bytes";
-    op->comment = strdup(s);
-  }
+  sy_api_body_t p;
+  const char *problem = sy_api_parse_body(op->kind == OP_FEEDBACK ? SY_API_FEEDBACK
+                                                                  : SY_API_OUTCOME,
+                                          b, &p, why, whylen);
+  if (problem != NULL)
+    return problem;
+  memcpy(op->trace_id, p.trace_id, sizeof op->trace_id);
+  memcpy(op->name, p.name, sizeof op->name);
+  op->fb_type = p.fb_type;
+  op->value = p.value;
+  op->has_value = p.has_value;
+  op->client_ms = p.client_ms;
+  op->comment = p.comment; /* the op owns it now */
   return NULL;
 }
 
@@ -738,8 +652,8 @@ void sy__api_start(sy_conn_t *c) {
   json_error_t jerr;
   json_t *body = json_loadb(r->body ? r->body : "", r->body_len, 0, &jerr);
   if (body == NULL) {
-    api_error(c, 400, "invalid_request_error", "invalid_json", "the body is not JSON: %s",
-              jerr.text);
+    api_error(c, 400, "invalid_request_error", "invalid_json", "the body is not JSON: %.*s",
+              sy_api_utf8_prefix(jerr.text), jerr.text);
     return;
   }
   sy_api_op_t *op = calloc(1, sizeof *op);

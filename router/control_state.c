@@ -5,6 +5,7 @@
  */
 #include "router/control_state.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,12 +71,18 @@ static int per_variant(const sy_experiment_conf_t *e, sy_ctl_state_t *s, const c
     case 2:
       s->since_ms[v] = strtoull(val, NULL, 10);
       break;
-    case 3:
-      s->req0[v] = strtod(val, NULL);
+    default: {
+      /* req0 and base are request counts: nan or inf (also "1e999") would stall or
+       * rush the gate's ramp, or skew its sample-ratio check. */
+      double x = strtod(val, NULL);
+      if (!isfinite(x))
+        (*bad)++;
+      else if (p == 3)
+        s->req0[v] = x;
+      else
+        s->base[v] = x;
       break;
-    default:
-      s->base[v] = strtod(val, NULL);
-      break;
+    }
     }
     return 1;
   }

@@ -77,8 +77,9 @@ void sy_ctl_state_initial(const sy_experiment_conf_t *e, sy_ctl_state_t *s);
 /*
  * Reads a state hash given as n field/value string pairs (kv[2i], kv[2i+1]) for
  * experiment e. Fields of variants e does not have are ignored; variants the hash
- * lacks keep their initial stage. Unknown stage or status names count as problems.
- * Returns the number of problems (0: all fields understood).
+ * lacks keep their initial stage. Unknown stage or status names, an unknown winner
+ * and req0 / base values that are not finite numbers (which are left at 0) count as
+ * problems. Returns the number of problems (0: all fields understood).
  */
 int sy_ctl_state_parse(const sy_experiment_conf_t *e, const char *const *kv, size_t n,
                        sy_ctl_state_t *s);

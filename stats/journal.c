@@ -21,6 +21,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +37,14 @@
 #include "proto/events.h"
 #include "router/log.h"
 #include "stats/scripts.h"
+#include "stats/spool.h"
 
 #define MAX_INFLIGHT 32
 #define AGG_SLOTS 512
 #define AGG_MAX 384              /* close the batch before the table is this full */
 #define BATCH_MAX_BYTES (1u << 20)
 #define COUNT_WIDTH 6            /* "000012": the X / T argument count, patched at the end */
-#define SPOOL_MAGIC 0x53594a31u  /* "SYJ1" */
+#define TRIM_AFTER_BYTES (1u << 20) /* a backlog this large is given back once drained */
 
 typedef struct batch_s {
   struct batch_s *next;
@@ -95,6 +99,7 @@ struct sy_journal_s {
   /* memory queue */
   batch_t *head, *tail, *next_send;
   size_t queued_bytes;
+  size_t queued_peak; /* the most bytes queued since the queue was last empty */
   uint64_t queued_events;
 
   /* spool */
@@ -288,7 +293,8 @@ const char *sy_journal_next_id(sy_journal_t *j) { return j->next_id; }
 /* ---- the spool file --------------------------------------------------------------- */
 
 static int spool_append(sy_journal_t *j, const char *data, size_t len, uint32_t nevents) {
-  uint32_t hdr[3] = {SPOOL_MAGIC, (uint32_t)len, XXH32(data, len, 0)};
+  unsigned char hdr[SY_SPOOL_HDR];
+  sy_spool_header_write(hdr, data, (uint32_t)len);
   if (j->spool_fd < 0 || j->spool_size + len + sizeof hdr > j->spool_bytes_max) {
     errno = ENOSPC;
     return -1;
@@ -320,23 +326,25 @@ static void drop(sy_journal_t *j, uint32_t nevents, const char *why) {
   }
 }
 
-/* Reads the record at off into scratch. Returns its payload length, 0 at the end,
- * or -1 for a torn or corrupt record (the file is cut there). */
+/* Reads the record at off into scratch (the checks are stats/spool.h's). Returns its
+ * payload length, 0 at the end, or -1 for a torn or corrupt record (the file is cut
+ * there). */
 static ssize_t spool_read(sy_journal_t *j, int fd, uint64_t off, uint64_t size) {
-  uint32_t hdr[3];
+  unsigned char hdr[SY_SPOOL_HDR];
+  sy_spool_rec_t rec;
   if (off >= size)
     return 0;
   if (off + sizeof hdr > size || pread(fd, hdr, sizeof hdr, (off_t)off) != sizeof hdr ||
-      hdr[0] != SPOOL_MAGIC || off + sizeof hdr + hdr[1] > size)
+      sy_spool_header_read(hdr, size - off, &rec) != SY_SPOOL_OK)
     return -1;
-  if (buf_reserve(&j->scratch, hdr[1]) < 0)
+  if (buf_reserve(&j->scratch, rec.len) < 0)
     return -1;
   j->scratch.len = 0;
-  if (pread(fd, j->scratch.p, hdr[1], (off_t)(off + sizeof hdr)) != (ssize_t)hdr[1] ||
-      XXH32(j->scratch.p, hdr[1], 0) != hdr[2])
+  if (pread(fd, j->scratch.p, rec.len, (off_t)(off + sizeof hdr)) != (ssize_t)rec.len ||
+      sy_spool_payload_check(&rec, j->scratch.p) != SY_SPOOL_OK)
     return -1;
-  j->scratch.len = hdr[1];
-  return (ssize_t)hdr[1];
+  j->scratch.len = rec.len;
+  return (ssize_t)rec.len;
 }
 
 /* Number of X operations in a blob (for counters). */
@@ -371,7 +379,7 @@ static void adopt(sy_journal_t *j, const char *path) {
       close(fd);
       return;
     }
-    off += 12 + (uint64_t)len;
+    off += SY_SPOOL_HDR + (uint64_t)len;
     n += ev;
   }
   if (len < 0)
@@ -482,6 +490,8 @@ void sy_journal_flush(sy_journal_t *j) {
         j->next_send = b;
       j->queued_bytes += len;
       j->queued_events += b->nevents;
+      if (j->queued_bytes > j->queued_peak)
+        j->queued_peak = j->queued_bytes;
       if (j->queued_bytes > j->queue_bytes_max) {
         sy_log_warn("journal: %zu bytes waiting for Redis (events.queue_bytes %zu): moving them "
                     "to the spool %s",
@@ -505,6 +515,18 @@ static void rewind_sending(sy_journal_t *j) {
   j->send_off = j->ack_off;
 }
 
+/* The queue is empty again. A backlog (Redis slow or away) left its batches' memory
+ * free in the middle of the heap, where glibc keeps it: only the top of the heap is
+ * returned on free. Give it back, once per backlog of TRIM_AFTER_BYTES or more, so
+ * that the RSS after a backlog returns to the steady state. */
+static void release_backlog(sy_journal_t *j) {
+#ifdef __GLIBC__
+  if (j->queued_peak >= TRIM_AFTER_BYTES)
+    malloc_trim(0);
+#endif
+  j->queued_peak = 0;
+}
+
 static void acked(sy_journal_t *j, send_t *s, int dup) {
   j->inflight--;
   j->c.batches_acked++;
@@ -520,6 +542,8 @@ static void acked(sy_journal_t *j, send_t *s, int dup) {
       j->queued_bytes -= b->len;
       j->queued_events -= b->nevents;
       free(b);
+      if (j->head == NULL)
+        release_backlog(j);
     }
     return;
   }
@@ -670,7 +694,7 @@ static void pump(sy_journal_t *j) {
         free(s);
         continue;
       }
-      s->end_off = j->send_off + 12 + (uint64_t)len;
+      s->end_off = j->send_off + SY_SPOOL_HDR + (uint64_t)len;
       s->seq = blob_seq(j->scratch.p, (size_t)len);
       s->nevents = blob_events(j->scratch.p, (size_t)len);
       if (send_blob(j, j->scratch.p, (size_t)len, s) < 0) {

@@ -41,11 +41,82 @@ double sy_hist_quantile(const double *counts, double q) {
     if (below + c >= rank || i == SY_LAT_BUCKETS - 1) {
       if (isinf(hi))
         return lo;
-      return lo + (hi - lo) * (rank - below) / c;
+      /* Clamped: counts near DBL_MAX overflow the total, and the rank with it. */
+      double x = lo + (hi - lo) * (rank - below) / c;
+      return !(x <= hi) ? hi : x < lo ? lo : x;
     }
     below += c;
   }
   return NAN; /* not reached: total > 0 puts the rank in some bucket */
+}
+
+/*
+ * The Beta quantiles are computed here, not with gsl_cdf_beta_Pinv: its Newton steps
+ * fail to converge for counts a live experiment reaches (Beta(3, 1e6), i.e. 2 of a
+ * million; Beta(1001, 999001)), and GSL's default error handler then aborts the
+ * process (the router too: its admin API runs this), or it runs for longer than
+ * 30 s (Beta(1e6, 1e6)).
+ */
+
+/* The continued fraction of the regularised incomplete beta function (modified
+ * Lentz), converging fast for x < (a + 1) / (a + b + 2). */
+static double beta_cf(double a, double b, double x) {
+  const double tiny = 1e-300;
+  double c = 1, d = 1 - (a + b) * x / (a + 1);
+  d = 1 / (fabs(d) < tiny ? tiny : d);
+  double h = d;
+  for (int m = 1; m <= 20000; m++) {
+    for (int odd = 0; odd < 2; odd++) {
+      double aa = odd ? -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 1 + 2 * m))
+                      : m * (b - m) * x / ((a - 1 + 2 * m) * (a + 2 * m));
+      d = 1 + aa * d;
+      d = 1 / (fabs(d) < tiny ? tiny : d);
+      c = 1 + aa / c;
+      c = fabs(c) < tiny ? tiny : c;
+      h *= d * c;
+      if (odd && fabs(d * c - 1) < 1e-15)
+        return h;
+    }
+  }
+  return h;
+}
+
+/* P(X <= x) for X ~ Beta(a, b), a, b >= 1 and a + b <= 1e10 (lgamma stays precise). */
+static double beta_cdf(double x, double a, double b) {
+  if (x <= 0)
+    return 0;
+  if (x >= 1)
+    return 1;
+  int sg;
+  double lbt = lgamma_r(a + b, &sg) - lgamma_r(a, &sg) - lgamma_r(b, &sg) + a * log(x) +
+               b * log1p(-x);
+  if (x < (a + 1) / (a + b + 2))
+    return exp(lbt) * beta_cf(a, b, x) / a;
+  return 1 - exp(lbt) * beta_cf(b, a, 1 - x) / b;
+}
+
+/* Quantile p of Beta(a, b), a, b >= 1, in [0, 1]: bisection of the CDF; when both
+ * shapes are large (or the counts are beyond lgamma's precision) the normal
+ * approximation with the Cornish-Fisher skewness term, which is then exact to
+ * display precision. */
+static double beta_quantile(double p, double a, double b) {
+  double t = a + b, m = a / t;
+  if ((a > 1e5 && b > 1e5) || t > 1e10) {
+    double z = p < 0.5 ? -1.959963984540054 : 1.959963984540054; /* p = 0.025, 0.975 */
+    double v = m * (1 - m), sd = sqrt(v / (t + 1));
+    double skew = 2 * (1 - 2 * m) * sqrt(t + 1) / ((t + 2) * sqrt(v));
+    double q = m + sd * (z + skew / 6 * (z * z - 1));
+    return !isfinite(q) ? m : q < 0 ? 0 : q > 1 ? 1 : q;
+  }
+  double lo = 0, hi = 1;
+  for (int i = 0; i < 200 && hi - lo > 1e-15 * hi; i++) {
+    double mid = lo + (hi - lo) / 2;
+    if (beta_cdf(mid, a, b) < p)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo + (hi - lo) / 2;
 }
 
 static sy_interval_t binary_interval(double n, double sum) {
@@ -53,7 +124,10 @@ static sy_interval_t binary_interval(double n, double sum) {
     n = 0;
   double s = sum < 0 ? 0 : (sum > n ? n : sum);
   double a = 1 + s, b = 1 + n - s;
-  sy_interval_t r = {a / (a + b), gsl_cdf_beta_Pinv(0.025, a, b), gsl_cdf_beta_Pinv(0.975, a, b)};
+  sy_interval_t r = {a / (a + b), beta_quantile(0.025, a, b), beta_quantile(0.975, a, b)};
+  /* The mean always lies between the two; keep it so where rounding says otherwise. */
+  r.lo = r.lo < r.mean ? r.lo : r.mean;
+  r.hi = r.hi > r.mean ? r.hi : r.mean;
   return r;
 }
 

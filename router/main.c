@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gsl/gsl_errno.h>
+
 #include "router/config.h"
 #include "router/log.h"
 #include "router/metrics.h"
@@ -282,6 +284,10 @@ static int cmd_serve(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   sy_log_init();
+  /* GSL's default error handler aborts the process. A numerical routine that does
+   * not converge (an inverse CDF at extreme counts) must cost one NaN in a report,
+   * never the router: every caller checks what it gets back. */
+  gsl_set_error_handler_off();
   if (argc < 2) {
     fputs(usage_main, stderr);
     return 2;

@@ -170,6 +170,8 @@ void sy__events_done(sy_worker_t *w, sy_req_t *r) {
   if (ev->usage.prompt_tokens >= 0)
     sy_journal_field_int(j, F(input_tokens), ev->usage.prompt_tokens);
   sy_journal_field_real(j, F(server_latency_ms), ms);
+  if (ev->usage.documents > 0)
+    sy_journal_field_int(j, F(output_chunks), ev->usage.documents);
   sy_journal_event_end(j);
 
   char key[160];

@@ -58,6 +58,8 @@ static void push(sy_usage_scan_t *s, unsigned kind) {
 /* An object that is the value of a "usage" member is marked as a usage object. */
 static void open_object(sy_usage_scan_t *s) {
   unsigned kind = L_OBJ;
+  if (s->depth == 0)
+    s->documents++;
   if (s->pos == P_VALUE && (cur_kind(s) & L_OBJ) && cur_key(s) == K_USAGE) kind |= L_USAGE;
   push(s, kind);
   s->pos = P_KEY;

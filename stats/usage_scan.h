@@ -60,6 +60,12 @@ typedef struct sy_usage_scan_s {
    */
   char id[SY_USAGE_STR_MAX];
   char model[SY_USAGE_STR_MAX]; /* the first top-level "model" string value; as id */
+  /*
+   * Top-level JSON objects begun: 1 for a JSON body, one per `data: {...}` event of an
+   * SSE stream (`data: [DONE]` is not one). For a stream cut before its final usage
+   * chunk, the chunks that did arrive are the only measure of what was produced.
+   */
+  long long documents;
 } sy_usage_scan_t;
 
 /* Prepares *s for a new body: no results yet (counts -1, strings ""). */

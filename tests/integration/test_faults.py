@@ -77,6 +77,46 @@ def test_ejection_never_empties_the_pool(env):
     check(r.wait_log("not ejected"), "no log line about the ejection cap")
 
 
+@h.timeout(60)
+def test_upstream_reset_mid_sse_records_partial_usage(env):
+    """Fault: the upstream resets the connection after the third chunk of a stream.
+    Must hold: the client sees an aborted stream (no terminating chunk, connection
+    closed), the request is not retried once bytes were sent, and the request event
+    records what did arrive (output_chunks) and the failure."""
+    redis = h.redis_server(env)
+    mock = env.mock()
+    cfg = h.router_config(mock.addr, redis={"url": redis.url}, events={"flush_ms": 5})
+    r = env.router(cfg)
+    rc = h.RedisClient(redis.sock)
+    env.closers.append(rc.close)
+    c = h.Client(r.port)
+    resp = c.request("POST", "/v1/chat/completions",
+                     {"x-mock-chunks": "6", "x-mock-interval-ms": "20",
+                      "x-mock-reset-after": "3"}, h.chat_body(stream=True), allow_abort=True)
+    c.close()
+    check(resp.status == 200 and not resp.complete, "status %s, complete %s", resp.status,
+          resp.complete)
+    got = [e for e in resp.sse_events() if e.startswith("{")]
+    check(0 < len(got) <= 3 and "[DONE]" not in resp.sse_events(), "events %r", got)
+    tid = resp.header("x-switchyard-trace-id")
+    st = mock.stats()
+    check(st["requests"] == 1 and st["resets"] == 1, "retried or not reset: %r", st)
+
+    def request_event():
+        evs = [f for _, f in rc.stream("sy:events")
+               if f.get("trace_id") == tid and f.get("event_type") == "request"]
+        return evs[0] if evs else None
+    ev = h.wait_until(request_event, 5)
+    check(ev is not None, "no request event for the cut stream")
+    check(ev.get("output_chunks") == str(len(got)), "output_chunks %r, the client got %d",
+          ev.get("output_chunks"), len(got))
+    check("output_tokens" not in ev, "usage recorded for a stream cut before its usage: %r", ev)
+    check(ev.get("status") == "200", "status %r", ev.get("status"))
+    errors = rc.command("HGET", "sy:{chat}:v:%s" % resp.header("x-switchyard-variant"), "errors")
+    check(errors is not None and float(errors) == 1, "the cut stream is not counted as an "
+          "error: %r", errors)
+
+
 # ---- smuggling and malformed framing ----------------------------------------------
 
 _P = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"

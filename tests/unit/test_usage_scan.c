@@ -33,7 +33,8 @@ static void scan_whole(sy_usage_scan_t *s, const char *d, size_t n) {
 
 static int same_results(const sy_usage_scan_t *a, const sy_usage_scan_t *b) {
   return a->prompt_tokens == b->prompt_tokens && a->completion_tokens == b->completion_tokens &&
-         strcmp(a->id, b->id) == 0 && strcmp(a->model, b->model) == 0;
+         strcmp(a->id, b->id) == 0 && strcmp(a->model, b->model) == 0 &&
+         a->documents == b->documents;
 }
 
 /* The results are sane whatever the input: strings terminated, counts >= -1. */
@@ -351,7 +352,36 @@ static void test_timing(void) {
   free(buf);
 }
 
+/* Documents: one per JSON body or SSE data event; a cut stream counts what arrived. */
+static void test_documents(void) {
+  static const struct {
+    const char *doc;
+    long long want;
+  } doc_cases[] = {
+      {"{\"id\":\"x\",\"usage\":{\"prompt_tokens\":3}}", 1},
+      {"data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"content\":\"{x}\"}}]}\n\n"
+       "data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"content\":\"y\"}}]}\n\n"
+       "data: {\"id\":\"a\",\"usage\":{\"completion_tokens\":2}}\n\ndata: [DONE]\n\n",
+       3},
+      {"data: {\"id\":\"a\",\"choices\":[]}\n\ndata: {\"id\":\"a\",\"choi", 2}, /* cut */
+      {"", 0},
+      {"data: [DONE]\n\n", 0},
+  };
+  for (size_t i = 0; i < sizeof doc_cases / sizeof doc_cases[0]; i++) {
+    sy_usage_scan_t s, b;
+    size_t n = strlen(doc_cases[i].doc), first_bad = 0;
+    scan_whole(&s, doc_cases[i].doc, n);
+    CHECK_MSG(s.documents == doc_cases[i].want, "documents case %zu: %lld, want %lld", i, s.documents,
+              doc_cases[i].want);
+    CHECK_MSG(split_mismatches(doc_cases[i].doc, n, &s, &first_bad) == 0,
+              "documents case %zu: a split changes the count (first at %zu)", i, first_bad);
+    scan_bytewise(&b, doc_cases[i].doc, n);
+    CHECK_MSG(same_results(&s, &b), "documents case %zu: bytewise differs", i);
+  }
+}
+
 int main(void) {
+  test_documents();
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i]);
   test_garbage();
   test_mutations();

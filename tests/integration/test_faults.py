@@ -117,6 +117,60 @@ def test_upstream_reset_mid_sse_records_partial_usage(env):
           "error: %r", errors)
 
 
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+@h.timeout(60)
+def test_slow_upstream_504_frees_the_socket(env):
+    """Fault: the upstream's first byte comes after first_byte_timeout_ms. Must hold:
+    504, and the upstream connection is closed, not pooled (the router's descriptors
+    and the upstream's open connections go back to where they were)."""
+    mock = env.mock()
+    cfg = h.router_config(mock.addr, redis={"enabled": False})
+    cfg["upstreams"]["mock"]["first_byte_timeout_ms"] = 300
+    r = env.router(cfg)
+    check(h.post_chat(r.port).status == 200, "warm-up")
+    time.sleep(0.2)
+    fds0, open0 = fd_count(r.pid), mock.stats()["connections_open"]
+    for _ in range(5):
+        resp = h.post_chat(r.port, {"x-mock-latency-ms": "1500"})
+        h.check_error_body(resp, 504, "upstream_timeout")
+    ok = h.wait_until(lambda: fd_count(r.pid) <= fds0 and
+                      mock.stats()["connections_open"] <= open0, 3)
+    check(ok, "after 5 timeouts: router fds %d (was %d), upstream connections open %d (was %d)",
+          fd_count(r.pid), fds0, mock.stats()["connections_open"], open0)
+
+
+@h.timeout(60)
+def test_client_gone_mid_stream_closes_the_upstream(env):
+    """Fault: clients close (FIN, or RST) in the middle of a stream. Must hold: the
+    upstream connection is closed promptly (the time it took is printed) and the
+    router's descriptors go back to their baseline."""
+    mock = env.mock()
+    r = env.router(h.router_config(mock.addr, redis={"enabled": False}))
+    check(h.post_chat(r.port).status == 200, "warm-up")
+    time.sleep(0.2)
+    fds0, open0 = fd_count(r.pid), mock.stats()["connections_open"]
+    took = []
+    for how in ("close", "rst") * 3:
+        c = h.Client(r.port)
+        c.send(h.build_request("POST", "/v1/chat/completions",
+                               {"x-mock-chunks": "200", "x-mock-interval-ms": "50"},
+                               h.chat_body(stream=True)))
+        while b"tok1 " not in c.buf:
+            check(c.recv_once(), "stream ended early")
+        t0 = time.monotonic()
+        c.abort() if how == "rst" else c.close()
+        ok = h.wait_until(lambda: mock.stats()["connections_open"] <= open0, 1.5, interval=0.005)
+        took.append(time.monotonic() - t0)
+        check(ok, "client %s: upstream still open after 1.5 s", how)
+    print("  upstream closed %.1f-%.1f ms after the client left" %
+          (min(took) * 1000, max(took) * 1000), flush=True)
+    check(h.wait_until(lambda: fd_count(r.pid) <= fds0, 2), "router fds %d, baseline %d",
+          fd_count(r.pid), fds0)
+
+
 # ---- smuggling and malformed framing ----------------------------------------------
 
 _P = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"

@@ -217,7 +217,7 @@ typedef struct sy_apikey_conf_s {
   char *secret;   /* read from the environment variable secret_env at load time */
   char *tenant;
   double trust;   /* weight of what this key reports, in (0, 1], default 1 */
-  double rate_limit; /* calls per second per worker, default 1000; 0: no limit */
+  double rate_limit; /* calls per second per worker; 0 (default): no limit */
   double burst;      /* calls allowed at once, default 2 x rate_limit (at least 1) */
 } sy_apikey_conf_t;
 

@@ -348,7 +348,7 @@ int sy__cfg_p_api_keys(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__
     yaml_node_t *item = sy__yaml_item(w, v, i);
     sy_apikey_conf_t *k = &cfg->api_keys[i];
     k->trust = 1;
-    k->rate_limit = 1000;
+    k->rate_limit = 0;
     k->burst = -1;
     cfg->napi_keys = i + 1;
     size_t old = sy__yaml_path_index(w, i);

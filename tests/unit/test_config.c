@@ -1221,7 +1221,7 @@ static void test_key_rate(void) {
                                    "  - {name: b, secret_env: SY_TEST_KEY2, tenant: t,\n"
                                    "     rate_limit: 0.5, burst: 3}\n");
   if (cfg != NULL) {
-    CHECK(cfg->api_keys[0].rate_limit == 1000 && cfg->api_keys[0].burst == 2000);
+    CHECK(cfg->api_keys[0].rate_limit == 0 && cfg->api_keys[0].burst == 1);
     CHECK(cfg->api_keys[1].rate_limit == 0.5 && cfg->api_keys[1].burst == 3);
     sy_config_free(cfg);
   }

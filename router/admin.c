@@ -47,9 +47,9 @@
 #define ADMIN_MAX_URL 1024
 #define ADMIN_MAX_AUTH 512
 #define ADMIN_MAX_BODY 16384
-#define ADMIN_MAX_CONNS 256
+#define ADMIN_MAX_CONNS 64
 #define ADMIN_MAX_JOBS 4
-#define ADMIN_TIMEOUT_MS 10000
+#define ADMIN_TIMEOUT_MS 5000
 #define AUDIT_LIMIT 50
 
 #ifndef SY_VERSION
@@ -75,6 +75,7 @@ typedef struct sy_admin_conn_s {
   char field[16];
   size_t field_len;
   int in_auth;
+  int auth_headers; /* Authorization headers seen: more than one is refused */
   char auth[ADMIN_MAX_AUTH];
   size_t auth_len;
   int too_big; /* 414, 431 or 413 */
@@ -202,6 +203,9 @@ static void respond(sy_admin_conn_t *c, int status, const char *type, const char
 /* A JSON error body in the proxy's (OpenAI's) shape: {"error": {"message", "type"}}. */
 static char *error_json(const char *message, const char *type) {
   json_t *o = json_pack("{s:{s:s,s:s}}", "error", "message", message, "type", type);
+  if (o == NULL) /* a message that is not UTF-8 (it may quote the request) */
+    o = json_pack("{s:{s:s,s:s}}", "error", "message", "(the message was not valid UTF-8)",
+                  "type", type);
   char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
   return s;
@@ -302,8 +306,9 @@ static void job_error(admin_job_t *j, int status, const char *type, const char *
 static json_t *load_one(admin_job_t *j, redisContext *rc, const char *id, int *redis_failed) {
   json_t *arr = NULL;
   *redis_failed = 0;
-  if (sy_status_collect(rc, id, &arr) < 0) {
-    *redis_failed = rc->err != 0;
+  int st = sy_status_collect(rc, id, &arr);
+  if (st < 0) {
+    *redis_failed = st == -1; /* -2: Redis has no such experiment */
     return NULL;
   }
   json_t *e = json_incref(json_array_get(arr, 0));
@@ -416,10 +421,11 @@ static void job_done(uv_work_t *req, int status) {
       respond_error(c, 500, "internal_error", "the request could not be completed");
     else
       respond(c, j->status, "application/json", j->body, strlen(j->body), NULL);
-    if (j->kind == JOB_CHANGE)
-      sy_log_info("admin: %s %s%s%s by %s: %d", j->cmd, j->exp, j->variant ? " " : "",
-                  j->variant ? j->variant : "", j->by, j->status);
   }
+  if (j->kind == JOB_CHANGE) /* logged even when the client has gone: it was applied */
+    sy_log_info("admin: %s %s%s%s by %s: %d%s", j->cmd, j->exp, j->variant ? " " : "",
+                j->variant ? j->variant : "", j->by, j->status,
+                c == NULL ? " (the client had gone)" : "");
   job_free(j);
 }
 
@@ -555,7 +561,11 @@ static int body_str(sy_admin_conn_t *c, json_t *o, const char *k, size_t max, ch
     return -1;
   }
   *out = strdup(json_string_value(v));
-  return *out == NULL ? -1 : 0;
+  if (*out == NULL) {
+    respond_error(c, 500, "internal_error", "out of memory");
+    return -1;
+  }
+  return 0;
 }
 
 static void route_change(sy_admin_conn_t *c, const char *id, const char *cmd) {
@@ -632,10 +642,12 @@ static void route_api(sy_admin_conn_t *c, const char *method, const char *path) 
       return;
     }
     admin_job_t *j = job_new(c, JOB_LIST);
-    if (j != NULL && (j->router = router_facts(c->w)) != NULL)
+    if (j != NULL && (j->router = router_facts(c->w)) != NULL) {
       job_start(c, j);
-    else if (j != NULL)
+    } else if (j != NULL) {
       job_free(j);
+      respond_error(c, 500, "internal_error", "out of memory");
+    }
     return;
   }
   if (*rest != '/') {
@@ -702,6 +714,10 @@ static void dispatch(sy_admin_conn_t *c) {
     return;
   }
   const sy_config_t *cfg = c->w->rt != NULL ? c->w->rt->cfg : NULL;
+  if (c->auth_headers > 1) {
+    respond_error(c, 400, "invalid_request_error", "more than one Authorization header");
+    return;
+  }
   if (!authorized(c, cfg != NULL ? cfg->admin.token : NULL)) {
     respond_error(c, 401, "unauthorized",
                   "missing or wrong token: send Authorization: Bearer TOKEN (admin.token_env)");
@@ -758,6 +774,7 @@ static int on_field(llhttp_t *p, const char *at, size_t n) {
 static int on_field_complete(llhttp_t *p) {
   sy_admin_conn_t *c = p->data;
   c->in_auth = strcasecmp(c->field, "authorization") == 0;
+  c->auth_headers += c->in_auth;
   c->field_len = 0;
   c->field[0] = '\0';
   return 0;
@@ -861,9 +878,21 @@ static void on_admin_connection(uv_stream_t *server, int status) {
     c->next->prev = c;
   w->admin_conns = c;
   w->admin_nconns++;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || w->admin_nconns > ADMIN_MAX_CONNS) {
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
     conn_close(c);
     return;
+  }
+  if (w->admin_nconns > ADMIN_MAX_CONNS) {
+    /* Full: make room by closing the oldest connection that has not sent a whole
+     * request yet, rather than refusing the new one: connections that hold a slot
+     * and say nothing (no token needed for that) must not lock operators out. */
+    sy_admin_conn_t *victim = NULL;
+    for (sy_admin_conn_t *o = c->next; o != NULL; o = o->next)
+      if (!o->done)
+        victim = o; /* the list is newest first: the last match is the oldest */
+    conn_close(victim != NULL ? victim : c);
+    if (victim == NULL)
+      return;
   }
   struct sockaddr_storage ss;
   int len = sizeof ss;
@@ -910,6 +939,13 @@ void sy__admin_close(sy_worker_t *w) {
     w->admin_open = 0;
     uv_close((uv_handle_t *)&w->admin_listener, NULL);
   }
-  while (w->admin_conns != NULL)
-    conn_close(w->admin_conns);
+  /* A connection whose change is being applied gets its answer (the job keeps the
+   * loop alive until then); every other one is closed now. */
+  sy_admin_conn_t *c = w->admin_conns;
+  while (c != NULL) {
+    sy_admin_conn_t *next = c->next;
+    if (c->job == NULL)
+      conn_close(c);
+    c = next;
+  }
 }

@@ -80,9 +80,9 @@ void sy__metrics_refresh(sy_worker_t *w) {
   sy_journal_counters_t c;
   sy_journal_counters(w->link->journal, &c);
   s->events_queued = c.queued_events;
-  s->events_spooled = c.spooled;
-  s->events_replayed = c.replayed;
-  s->events_dropped = c.dropped;
+  s->events_spooled = s->spooled_base + c.spooled;
+  s->events_replayed = s->replayed_base + c.replayed;
+  s->events_dropped = s->dropped_base + c.dropped;
 }
 
 void sy__metrics_render_state(sy_worker_t *w, sy_mtext_t *t) {

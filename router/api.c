@@ -96,7 +96,7 @@ static void api_error(sy_conn_t *c, int status, const char *type, const char *co
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   json_t *b = json_pack("{s:{s:s,s:s,s:s}}", "error", "message", msg, "type", type, "code", code);
-  respond_json(c, status, b, status == 503 || status == 429 ? "Retry-After: 1\r\n" : NULL);
+  respond_json(c, status, b, status == 503 ? "Retry-After: 1\r\n" : NULL);
 }
 
 /* ---- the rate limit per key: a token bucket in each worker, kept across reloads ---- */
@@ -644,9 +644,13 @@ void sy__api_start(sy_conn_t *c) {
   }
   double wait_s = rate_take(c->w, key);
   if (wait_s > 0) {
-    api_error(c, 429, "rate_limit_error", "rate_limited",
-              "key '%s' is over its rate limit (%g calls/s, burst %g); retry in %.2f s", key->name,
-              key->rate_limit, key->burst, wait_s);
+    char retry[48], msg[200];
+    snprintf(retry, sizeof retry, "Retry-After: %.0f\r\n", ceil(wait_s));
+    snprintf(msg, sizeof msg, "key '%s' is over its rate limit (%g calls/s, burst %g); retry in "
+             "%.2f s", key->name, key->rate_limit, key->burst, wait_s);
+    json_t *b = json_pack("{s:{s:s,s:s,s:s}}", "error", "message", msg, "type", "rate_limit_error",
+                          "code", "rate_limited");
+    respond_json(c, 429, b, retry);
     return;
   }
   json_error_t jerr;

@@ -216,7 +216,7 @@ void sy_ctl_change_event(sy_ctl_change_t *c, const char *experiment, const char 
   pair(c->event[c->nevent++], "decided_by", c->audit[2][1]);
 }
 
-int sy_ctl_change_argv(const sy_ctl_change_t *c, const char *script, const char *exp,
+int sy_ctl_change_argv(sy_ctl_change_t *c, const char *script, const char *exp,
                        long long expect, const char *stream, const char *maxlen,
                        char keys[4][160], const char **argv, size_t *lens) {
   int n = 0;
@@ -227,7 +227,7 @@ int sy_ctl_change_argv(const sy_ctl_change_t *c, const char *script, const char 
     snprintf(keys[3], 160, "%lld", expect);
   else
     keys[3][0] = '\0';
-  static char counts[3][16]; /* single-threaded callers; copied by the command */
+  char(*counts)[16] = c->counts; /* no static: callers run on several threads */
   snprintf(counts[0], sizeof counts[0], "%zu", c->nstate);
   snprintf(counts[1], sizeof counts[1], "%zu", c->naudit + 2);
   argv[n++] = "EVAL";

@@ -113,6 +113,8 @@ typedef struct sy_ctl_change_s {
   char *stats;  /* JSON text of the numbers behind the decision (owned; may be NULL) */
   char *reason; /* owned copy */
   char event[24][2][96];
+  char counts[2][16]; /* the argv's two counts (sy_ctl_change_argv): the change's own
+                         storage, as the admin API builds changes on several threads */
 } sy_ctl_change_t;
 
 /* Starts a change: decision (promote, rollback, ramp, ...), the variant it is about
@@ -130,7 +132,7 @@ void sy_ctl_change_event(sy_ctl_change_t *c, const char *experiment, const char 
  * computed from version expect (< 0: any), stream and maxlen. keys holds the key
  * names (the caller's storage, 3 x 160 bytes). Returns argc. */
 #define SY_CTL_ARGV_MAX (12 + 2 * (SY_CTL_CHANGE_MAX + 8 + 24) + 8)
-int sy_ctl_change_argv(const sy_ctl_change_t *c, const char *script, const char *exp,
+int sy_ctl_change_argv(sy_ctl_change_t *c, const char *script, const char *exp,
                        long long expect, const char *stream, const char *maxlen,
                        char keys[4][160], const char **argv, size_t *lens);
 void sy_ctl_change_free(sy_ctl_change_t *c);

@@ -36,7 +36,11 @@ sy_mslot_t *sy_metrics_attach(sy_metrics_t *m, unsigned i) {
   if (m->slots == NULL || i >= m->nslots)
     return NULL;
   sy_mslot_t *s = &m->slots[i];
-  memset(s, 0, sizeof(*s));
+  s->spooled_base = s->events_spooled;
+  s->replayed_base = s->events_replayed;
+  s->dropped_base = s->events_dropped;
+  s->events_queued = 0;
+  s->redis_up = 0;
   s->pid = (uint64_t)getpid();
   return s;
 }

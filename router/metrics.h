@@ -5,8 +5,10 @@
  * consistent series per target. So the counters live in one shared memory table
  * (mmap MAP_SHARED, created before the workers are forked): each worker owns a slot
  * and only it writes there (no locks: 64-bit aligned stores), and whichever worker
- * serves /metrics sums every slot. A restarted worker clears its slot, which a scrape
- * sees as a counter reset of the sums — what rate() already handles.
+ * serves /metrics sums every slot. A restarted worker keeps its slot's counters and
+ * adds to them (its journal's own totals on top of the slot's earlier ones), so the
+ * sums never go down: Prometheus would take any drop for a reset to zero and count
+ * the surviving workers' totals again.
  *
  * Per (experiment, variant): responses by status class, errors, duration and time to
  * first byte histograms, shadow copies sent, dropped and skipped. Per worker: the
@@ -36,6 +38,8 @@ typedef struct sy_mentry_s {
 typedef struct sy_mslot_s {
   uint64_t pid; /* 0: no worker */
   uint64_t events_queued, events_spooled, events_replayed, events_dropped;
+  /* the totals of the slot's earlier processes (a restarted worker adds to them) */
+  uint64_t spooled_base, replayed_base, dropped_base;
   uint64_t redis_up;
   uint64_t nentries;
   sy_mentry_t e[SY_M_ENTRIES];
@@ -51,7 +55,7 @@ typedef struct sy_metrics_s {
 int sy_metrics_create(sy_metrics_t *m, unsigned n);
 void sy_metrics_destroy(sy_metrics_t *m);
 
-/* Worker i's slot, cleared and marked with the caller's pid. */
+/* Worker i's slot, marked with the caller's pid; counters kept, gauges cleared. */
 sy_mslot_t *sy_metrics_attach(sy_metrics_t *m, unsigned i);
 
 /* The slot's entry for (exp, var), created if missing; NULL when the slot is full. */

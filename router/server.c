@@ -93,6 +93,11 @@ static void reload(sy_worker_t *w) {
   }
   if (!same_listeners(cfg, w->rt->cfg))
     sy_log_warn("reload: listener changes take effect only after a restart");
+  const sy_admin_conf_t *na = &cfg->admin, *oa = &w->rt->cfg->admin;
+  if (na->on != oa->on || (na->on && (na->listen.port != oa->listen.port ||
+                                      strcmp(na->listen.host, oa->listen.host) != 0)))
+    sy_log_warn("reload: admin.listen changes take effect only after a restart (the token "
+                "changes now)");
   sy_runtime_t *rt = sy__runtime_new(w, cfg, err, sizeof(err));
   if (rt == NULL) {
     sy_log_error("reload rejected, keeping the running config: %s", err);
@@ -210,10 +215,11 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg, sy_metrics_t *m, un
   uv_loop_init(&w->loop);
   w->config_path = config_path;
   /* Each client connection may need a second descriptor for its upstream leg; keep
-   * 64 for listeners, Redis, the spool, pooled connections and the admin API. */
+   * 64 for listeners, Redis, the spool and pooled connections, and 72 for the admin
+   * API (its 64 connections and its jobs' Redis connections). */
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-    w->fd_conn_cap = rl.rlim_cur > 96 ? (size_t)(rl.rlim_cur - 64) / 2 : 16;
+    w->fd_conn_cap = rl.rlim_cur > 168 ? (size_t)(rl.rlim_cur - 136) / 2 : 16;
   w->metrics = m;
   w->mslot = sy_metrics_attach(m, index);
   sy_rng_seed_os(&w->rng);

@@ -568,23 +568,32 @@ static int report(redisContext *c, char **ids, size_t n, const status_opts_t *o,
 }
 
 int sy_status_collect(redisContext *c, const char *only, json_t **out) {
-  status_opts_t o;
-  memset(&o, 0, sizeof o);
-  o.exp = only;
-  o.json = 1;
   *out = NULL;
   size_t n = 0;
   char **ids = experiment_ids(c, only, &n);
   if (ids == NULL)
     return -1;
   json_t *arr = json_array();
-  int rc = arr != NULL ? report(c, ids, n, &o, arr) : -1;
+  int rc = arr != NULL ? 0 : -1;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    exp_view_t e;
+    int found = load_experiment(c, ids[i], &e);
+    if (found < 0) {
+      rc = -1; /* Redis failed (an error reply included) or out of memory: reported */
+    } else if (found == 0 && only != NULL) {
+      sy_cli_err("status", "no experiment '%s' in Redis", ids[i]);
+      rc = -2;
+    } else if (found > 0) {
+      json_array_append_new(arr, experiment_json(&e));
+    }
+    view_free(&e);
+  }
   for (size_t i = 0; i < n; i++)
     free(ids[i]);
   free(ids);
   if (rc != 0) {
     json_decref(arr);
-    return -1;
+    return rc;
   }
   *out = arr;
   return 0;

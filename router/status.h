@@ -23,8 +23,9 @@ int sy_status_main(int argc, char **argv);
 /*
  * The report of `status --json` as data: an array of experiment objects (all of
  * sy:experiments, or only `only`) read over c, in *out (the caller's reference).
- * Returns 0, or -1 with the problem reported through sy_cli_err (cli_redis.h) —
- * an unknown `only` included.
+ * Returns 0; -2 when `only` is not in Redis; -1 when Redis failed (no answer, or an
+ * error reply such as WRONGTYPE) — the problem reported through sy_cli_err
+ * (cli_redis.h) either way.
  */
 int sy_status_collect(redisContext *c, const char *only, json_t **out);
 

@@ -79,11 +79,13 @@ void sy__upstream_result(sy_upserver_t *s, int status) {
   /* Never eject past the cap: with every server failing, spreading the load beats
    * sending all of it to the last one standing. */
   size_t cap = s->pool->nservers * conf->eject_max_percent / 100;
-  if (ejected_now(s->pool, now) + 1 > cap) {
-    sy_log_warn("upstream %s: server %s failing (%u in a row) but not ejected: %zu of %zu "
-                "already out (eject_max_percent %u)",
-                conf->name, s->label, s->fails, ejected_now(s->pool, now), s->pool->nservers,
-                conf->eject_max_percent);
+  size_t out = ejected_now(s->pool, now);
+  if (out + 1 > cap) {
+    if (s->fails == conf->eject_after) /* once per run of failures, not per answer */
+      sy_log_warn("upstream %s: server %s failing (%u in a row) but not ejected: %zu of %zu "
+                  "already out (eject_max_percent %u)",
+                  conf->name, s->label, s->fails, out, s->pool->nservers,
+                  conf->eject_max_percent);
     return;
   }
   uint64_t ms = conf->eject_ms;

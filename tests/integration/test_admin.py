@@ -182,6 +182,42 @@ def test_metrics_valid_and_summed_over_workers(env):
 
 
 @h.timeout(60)
+def test_counters_survive_a_worker_restart(env):
+    """A worker killed and restarted by the master keeps its slot's counters: the
+    summed counters never go down (Prometheus would read a drop as a reset to zero)."""
+    import signal
+    redis = h.redis_server(env)
+    mock = env.mock()
+    r = start(env, redis, mock, workers=2)
+    n = 0
+    for _ in range(6):
+        n += sum(send(r.port, 10).values())
+    text = admin(r, "GET", "/metrics").body.decode()
+    before = metric_value(text, "switchyard_requests_total", experiment="chat", code="2xx")
+    check(before == n, "requests_total %r, sent %d", before, n)
+    kids = [int(x) for x in os.popen("pgrep -P %d" % r.pid).read().split()]
+    workers = [k for k in kids if "serve" in open("/proc/%d/cmdline" % k).read()]
+    check(len(workers) >= 2, "worker pids %r", kids)
+    os.kill(workers[0], signal.SIGKILL)
+    check(r.wait_log("worker %d died" % workers[0], timeout_s=5), "no restart logged")
+
+    def restarted():
+        t = admin(r, "GET", "/metrics").body.decode()
+        return metric_value(t, "switchyard_workers") == 2 and t
+    t = h.wait_until(restarted, 5)
+    check(t, "the killed worker was not replaced")
+    for _ in range(5):
+        t = admin(r, "GET", "/metrics").body.decode()
+        got = metric_value(t, "switchyard_requests_total", experiment="chat", code="2xx")
+        check(got == n, "requests_total went from %r to %r after a worker restart", before, got)
+    n += sum(send(r.port, 10).values())
+    t = admin(r, "GET", "/metrics").body.decode()
+    check(metric_value(t, "switchyard_requests_total", experiment="chat", code="2xx") == n,
+          "after more traffic")
+    r.stop()
+
+
+@h.timeout(60)
 def test_readyz_follows_redis_and_the_spool(env):
     redis = h.redis_server(env)
     mock = env.mock()
@@ -313,6 +349,113 @@ def test_experiment_endpoints_act_like_the_cli(env):
           [(o[0], o[2]) for o in ops], "CLI history %r vs API %r", hist, ops)
     check("admin: promote chat b by admin:api@127.0.0.1: 200" in r.stderr_text(),
           "the promote is not in the router's log")
+    r.stop()
+
+
+@h.timeout(90)
+def test_concurrent_changes_keep_the_state_whole(env):
+    """Several admin clients change experiments at once (the changes are built on the
+    thread pool, up to 4 at a time): every call is answered done or noop, and the state
+    hashes hold only the fields the control script writes."""
+    import threading
+    redis = h.redis_server(env)
+    mock = env.mock()
+    exps = []
+    for k in range(4):
+        e = experiment()
+        e["id"] = "e%d" % k
+        e["match"] = {"method": "POST", "path_prefix": "/v%d/" % k}
+        exps.append(e)
+    admin_port = h.free_port()
+    cfg = h.router_config(mock.addr, experiments=exps, data_dir=env.path("data"),
+                          redis={"url": redis.url}, events={"sync_ms": 200},
+                          admin={"listen": "127.0.0.1:%d" % admin_port, "token_env": TOKEN_ENV})
+    r = env.router(cfg)
+    r.admin_port = admin_port
+    rc = h.RedisClient(redis.sock)
+    env.closers.append(rc.close)
+    check(h.wait_until(lambda: all(rc.hgetall("sy:{e%d}:state" % k).get("version")
+                                   for k in range(4)), 5), "no state for the experiments")
+    bad, done = [], [0]
+    lock = threading.Lock()
+
+    def client(k):
+        deadline = time.monotonic() + 6
+        i = 0
+        while time.monotonic() < deadline:
+            cmd = ("pause", "resume")[i % 2]
+            i += 1
+            resp = admin(r, "POST", "/api/experiments/e%d/%s" % ((k + i) % 4, cmd), b"{}")
+            with lock:
+                if resp.status == 200:
+                    done[0] += 1
+                elif resp.status != 503 or b"busy" not in resp.body:
+                    bad.append((resp.status, resp.body[:200]))
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check(not bad, "%d calls failed: %r", len(bad), bad[:3])
+    check(done[0] > 50, "only %d calls answered", done[0])
+    allowed = {"version", "mode", "status", "paused_from", "winner", "changed_ms", "srm_version"}
+    for k in range(4):
+        st = rc.hgetall("sy:{e%d}:state" % k)
+        odd = [f for f in st if f not in allowed and not f.split(":")[0] in
+               ("v", "step", "since", "req0", "base")]
+        check(not odd, "e%d's state has fields no script writes: %r", k, odd)
+    r.stop()
+
+
+@h.timeout(60)
+def test_admin_port_cannot_be_held_by_idle_connections(env):
+    """Connections that send nothing (no token needed for that) fill the admin
+    listener: an operator's request still gets through, the oldest idle ones make
+    room. Two Authorization headers are refused."""
+    import socket
+    redis = h.redis_server(env)
+    mock = env.mock()
+    r = start(env, redis, mock)
+    idle = [socket.create_connection(("127.0.0.1", r.admin_port)) for _ in range(100)]
+    try:
+        time.sleep(0.2)
+        for _ in range(3):
+            status, doc = admin_json(r, "GET", "/healthz")
+            check(status == 200, "healthz with 100 idle connections open: %d %r", status, doc)
+    finally:
+        for s in idle:
+            s.close()
+    resp = admin(r, "GET", "/healthz", token=None, auth=None)
+    c = h.Client(r.admin_port)
+    try:
+        resp = c.request("GET", "/healthz", [("Authorization", "Bearer " + TOKEN),
+                                             ("Authorization", "Bearer " + TOKEN)])
+    finally:
+        c.close()
+    check(resp.status == 400, "two Authorization headers: %d", resp.status)
+    r.stop()
+
+
+@h.timeout(60)
+def test_redis_error_is_not_not_found(env):
+    """A Redis error reply (a key of the wrong type) is a 503 naming it, not a 404 and
+    not an experiment silently missing from the list."""
+    redis = h.redis_server(env)
+    mock = env.mock()
+    r = start(env, redis, mock)
+    rc = h.RedisClient(redis.sock)
+    env.closers.append(rc.close)
+    send(r.port, 5)
+    check(h.wait_until(lambda: admin_json(r, "GET", "/api/experiments")[1]["experiments"], 5),
+          "not listed")
+    rc.command("DEL", "sy:{chat}:v:a")
+    rc.command("SET", "sy:{chat}:v:a", "not a hash")
+    status, doc = admin_json(r, "GET", "/api/experiments")
+    check(status == 503 and "WRONGTYPE" in doc["error"]["message"], "list: %d %r", status, doc)
+    status, doc = admin_json(r, "GET", "/api/experiments/chat")
+    check(status == 503 and "WRONGTYPE" in doc["error"]["message"], "get: %d %r", status, doc)
+    status, doc = admin_json(r, "GET", "/api/experiments/nope")
+    check(status == 404, "unknown: %d %r", status, doc)
     r.stop()
 
 

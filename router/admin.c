@@ -204,8 +204,8 @@ static void respond(sy_admin_conn_t *c, int status, const char *type, const char
 static char *error_json(const char *message, const char *type) {
   json_t *o = json_pack("{s:{s:s,s:s}}", "error", "message", message, "type", type);
   if (o == NULL) /* a message that is not UTF-8 (it may quote the request) */
-    o = json_pack("{s:{s:s,s:s}}", "error", "message", "(the message was not valid UTF-8)",
-                  "type", type);
+    o = json_pack("{s:{s:s,s:s}}", "error", "message", "(the message was not valid UTF-8)", "type",
+                  type);
   char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
   return s;

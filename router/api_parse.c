@@ -53,8 +53,8 @@ static const char *parse_feedback(const json_t *b, sy_api_body_t *op, char *why,
       op->fb_type = i;
   if (op->fb_type < 0)
     return "type must be one of: thumbs, rating, edit, copy, retry, abandon, escalation, custom";
-  if (!op->has_value && (op->fb_type == SY_FB_THUMBS || op->fb_type == SY_FB_RATING ||
-                         op->fb_type == SY_FB_EDIT)) {
+  if (!op->has_value &&
+      (op->fb_type == SY_FB_THUMBS || op->fb_type == SY_FB_RATING || op->fb_type == SY_FB_EDIT)) {
     snprintf(why, whylen, "value is required for type %s", t);
     return why;
   }
@@ -83,7 +83,7 @@ static const char *parse_feedback(const json_t *b, sy_api_body_t *op, char *why,
 
 const char *sy_api_parse_body(sy_api_kind_t kind, const json_t *b, sy_api_body_t *op, char *why,
                               size_t whylen) {
-  static const char *const fb_keys[] = {"trace_id", "type", "value", "comment", "name",
+  static const char *const fb_keys[] = {"trace_id",          "type", "value", "comment", "name",
                                         "client_latency_ms", NULL};
   static const char *const out_keys[] = {"trace_id", "metric", "value", "client_latency_ms", NULL};
   const char *const *keys = kind == SY_API_FEEDBACK ? fb_keys : out_keys;

@@ -37,6 +37,7 @@
 #include "router/api_parse.h"
 #include "router/config.h"
 #include "stats/privacy.h"
+#include "tests/fuzz/utf8_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -46,37 +47,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
       abort();                                                                                     \
   } while (0)
 
-/* True if s[0, n) is valid UTF-8 (no overlongs, surrogates or code points > U+10FFFF). */
-static int valid_utf8(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i], need, min;
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF)
-      need = 1, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF)
-      need = 2, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4)
-      need = 3, min = 0x10000;
-    else
-      return 0;
-    if (n - i <= need)
-      return 0;
-    unsigned cp = c & (0x3F >> need);
-    for (unsigned k = 1; k <= need; k++) {
-      if ((s[i + k] & 0xC0) != 0x80)
-        return 0;
-      cp = cp << 6 | (s[i + k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000))
-      return 0;
-    i += need + 1;
-  }
-  return 1;
-}
 
 /* The error response router/api.c builds around msg (api_error) can be built. */
 static void require_response(const char *msg) {

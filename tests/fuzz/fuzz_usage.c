@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "stats/usage_scan.h"
+#include "tests/fuzz/utf8_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -105,37 +106,6 @@ static void feed_pieces(const char *body, size_t n, const uint8_t *sizes, size_t
   snapshot(&s, out);
 }
 
-/* True if s[0, n) is valid UTF-8 (no overlongs, surrogates or code points > U+10FFFF). */
-static int valid_utf8(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i], need, min;
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF)
-      need = 1, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF)
-      need = 2, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4)
-      need = 3, min = 0x10000;
-    else
-      return 0;
-    if (n - i <= need)
-      return 0;
-    unsigned cp = c & (0x3F >> need);
-    for (unsigned k = 1; k <= need; k++) {
-      if ((s[i + k] & 0xC0) != 0x80)
-        return 0;
-      cp = cp << 6 | (s[i + k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000))
-      return 0;
-    i += need + 1;
-  }
-  return 1;
-}
 
 /* ---- the jansson cross-check ---- */
 

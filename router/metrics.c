@@ -226,6 +226,11 @@ static void per_variant(const sy_metrics_t *m, sy_mtext_t *t) {
   for (size_t i = 0; i < n; i++)
     sy_mtext_printf(t, "switchyard_shadow_sent_total{experiment=\"%s\",variant=\"%s\"} %llu\n",
                     pairs[i].exp, pairs[i].var, (unsigned long long)sums[i].shadow_sent);
+  sy_mtext_printf(t, "# HELP switchyard_shadow_errors_total Shadow copies that failed (status >= "
+                     "500, cut off or timed out).\n# TYPE switchyard_shadow_errors_total counter\n");
+  for (size_t i = 0; i < n; i++)
+    sy_mtext_printf(t, "switchyard_shadow_errors_total{experiment=\"%s\",variant=\"%s\"} %llu\n",
+                    pairs[i].exp, pairs[i].var, (unsigned long long)sums[i].shadow_errors);
   sy_mtext_printf(t, "# HELP switchyard_shadow_dropped_total Shadow copies not sent, by reason.\n"
                      "# TYPE switchyard_shadow_dropped_total counter\n");
   for (size_t i = 0; i < n; i++) {

@@ -37,15 +37,10 @@
 #include "router/api_parse.h"
 #include "router/config.h"
 #include "stats/privacy.h"
-#include "tests/fuzz/utf8_check.h"
+#include "tests/fuzz/fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define REQUIRE(c)                                                                                 \
-  do {                                                                                             \
-    if (!(c))                                                                                      \
-      abort();                                                                                     \
-  } while (0)
 
 
 /* The error response router/api.c builds around msg (api_error) can be built. */

@@ -20,14 +20,10 @@
 #include <string.h>
 
 #include "router/llm_text.h"
+#include "tests/fuzz/fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define REQUIRE(c)                                                                                 \
-  do {                                                                                             \
-    if (!(c))                                                                                      \
-      abort();                                                                                     \
-  } while (0)
 
 static void check_similarity(const char *a, size_t an, const char *b, size_t bn) {
   double ab = sy_llm_text_similarity(a, an, b, bn);

@@ -36,15 +36,11 @@
 #include "router/config.h"
 #include "router/control_state.h"
 #include "stats/summary.h"
+#include "tests/fuzz/fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define REQUIRE(c)                                                                                 \
-  do {                                                                                             \
-    if (!(c))                                                                                      \
-      abort();                                                                                     \
-  } while (0)
 
 #define MAX_STRINGS 512
 

@@ -29,14 +29,10 @@
 #include <xxhash.h>
 
 #include "stats/spool.h"
+#include "tests/fuzz/fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define REQUIRE(c)                                                                                 \
-  do {                                                                                             \
-    if (!(c))                                                                                      \
-      abort();                                                                                     \
-  } while (0)
 
 #define MAX_RECORDS 16
 

@@ -31,15 +31,10 @@
 #include <jansson.h>
 
 #include "stats/usage_scan.h"
-#include "tests/fuzz/utf8_check.h"
+#include "tests/fuzz/fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define REQUIRE(c)                                                                                 \
-  do {                                                                                             \
-    if (!(c))                                                                                      \
-      abort();                                                                                     \
-  } while (0)
 
 /* The results of a scan, copied out. */
 typedef struct {

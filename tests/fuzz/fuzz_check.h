@@ -1,12 +1,20 @@
 /*
- * utf8_check.h — the fuzz targets' own UTF-8 validator: an oracle written apart from
- * the code under test (router/api_parse.c has the product's), so that the two can
- * disagree when one of them is wrong.
+ * fuzz_check.h — what the fuzz targets share: REQUIRE (abort, so that libFuzzer and
+ * the corpus driver report the input), and their own UTF-8 validator: an oracle
+ * written apart from the code under test (router/api_parse.c has the product's), so
+ * that the two can disagree when one of them is wrong.
  */
-#ifndef SY_FUZZ_UTF8_CHECK_H
-#define SY_FUZZ_UTF8_CHECK_H
+#ifndef SY_FUZZ_CHECK_H
+#define SY_FUZZ_CHECK_H
 
 #include <stddef.h>
+#include <stdlib.h>
+
+#define REQUIRE(c)                                                                                 \
+  do {                                                                                             \
+    if (!(c))                                                                                      \
+      abort();                                                                                     \
+  } while (0)
 
 /* True if s[0, n) is valid UTF-8 (no overlongs, surrogates or code points > U+10FFFF). */
 static inline int valid_utf8(const unsigned char *s, size_t n) {

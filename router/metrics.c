@@ -4,6 +4,7 @@
 #include "router/metrics.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,28 @@ static size_t distinct(const sy_metrics_t *m, pair_t *out, size_t cap) {
   return n;
 }
 
+/* A counter family: one uint64_t field (at offset off) of each (exp, var) sum. */
+static void counter_family(sy_mtext_t *t, const char *name, const char *help, const pair_t *pairs,
+                           const sy_mentry_t *sums, size_t n, size_t off) {
+  sy_mtext_printf(t, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+  for (size_t i = 0; i < n; i++)
+    sy_mtext_printf(t, "%s{experiment=\"%s\",variant=\"%s\"} %llu\n", name, pairs[i].exp,
+                    pairs[i].var,
+                    (unsigned long long)*(const uint64_t *)((const char *)&sums[i] + off));
+}
+
+/* A histogram family: the buckets at offset boff and the sum (µs) at soff of each sum. */
+static void histogram_family(sy_mtext_t *t, const char *name, const char *help, const pair_t *pairs,
+                             const sy_mentry_t *sums, size_t n, size_t boff, size_t soff) {
+  char labels[200];
+  sy_mtext_printf(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+  for (size_t i = 0; i < n; i++) {
+    const char *e = (const char *)&sums[i];
+    snprintf(labels, sizeof labels, "experiment=\"%s\",variant=\"%s\"", pairs[i].exp, pairs[i].var);
+    histogram(t, name, labels, (const uint64_t *)(e + boff), *(const uint64_t *)(e + soff));
+  }
+}
+
 static void per_variant(const sy_metrics_t *m, sy_mtext_t *t) {
   static const char *const codes[5] = {"2xx", "3xx", "4xx", "5xx", "none"};
   pair_t *pairs = calloc(SY_M_ENTRIES, sizeof *pairs);
@@ -192,7 +215,6 @@ static void per_variant(const sy_metrics_t *m, sy_mtext_t *t) {
     return;
   }
   size_t n = distinct(m, pairs, SY_M_ENTRIES);
-  char labels[200];
   for (size_t i = 0; i < n; i++)
     sum_entry(m, pairs[i].exp, pairs[i].var, &sums[i]);
   sy_mtext_printf(t, "# HELP switchyard_requests_total Responses to the experiment's requests, by "
@@ -204,33 +226,19 @@ static void per_variant(const sy_metrics_t *m, sy_mtext_t *t) {
                       "switchyard_requests_total{experiment=\"%s\",variant=\"%s\",code=\"%s\"} "
                       "%llu\n",
                       pairs[i].exp, pairs[i].var, codes[c], (unsigned long long)sums[i].code[c]);
-  sy_mtext_printf(t, "# HELP switchyard_request_errors_total Responses with status >= 500 or "
-                     "cut off.\n# TYPE switchyard_request_errors_total counter\n");
-  for (size_t i = 0; i < n; i++)
-    sy_mtext_printf(t, "switchyard_request_errors_total{experiment=\"%s\",variant=\"%s\"} %llu\n",
-                    pairs[i].exp, pairs[i].var, (unsigned long long)sums[i].errors);
-  sy_mtext_printf(t, "# HELP switchyard_request_duration_seconds First request byte to last "
-                     "response byte.\n# TYPE switchyard_request_duration_seconds histogram\n");
-  for (size_t i = 0; i < n; i++) {
-    snprintf(labels, sizeof labels, "experiment=\"%s\",variant=\"%s\"", pairs[i].exp, pairs[i].var);
-    histogram(t, "switchyard_request_duration_seconds", labels, sums[i].dur, sums[i].dur_sum_us);
-  }
-  sy_mtext_printf(t, "# HELP switchyard_ttfb_seconds First request byte to the upstream's first "
-                     "response byte.\n# TYPE switchyard_ttfb_seconds histogram\n");
-  for (size_t i = 0; i < n; i++) {
-    snprintf(labels, sizeof labels, "experiment=\"%s\",variant=\"%s\"", pairs[i].exp, pairs[i].var);
-    histogram(t, "switchyard_ttfb_seconds", labels, sums[i].ttfb, sums[i].ttfb_sum_us);
-  }
-  sy_mtext_printf(t, "# HELP switchyard_shadow_sent_total Shadow copies sent to the variant.\n"
-                     "# TYPE switchyard_shadow_sent_total counter\n");
-  for (size_t i = 0; i < n; i++)
-    sy_mtext_printf(t, "switchyard_shadow_sent_total{experiment=\"%s\",variant=\"%s\"} %llu\n",
-                    pairs[i].exp, pairs[i].var, (unsigned long long)sums[i].shadow_sent);
-  sy_mtext_printf(t, "# HELP switchyard_shadow_errors_total Shadow copies that failed (status >= "
-                     "500, cut off or timed out).\n# TYPE switchyard_shadow_errors_total counter\n");
-  for (size_t i = 0; i < n; i++)
-    sy_mtext_printf(t, "switchyard_shadow_errors_total{experiment=\"%s\",variant=\"%s\"} %llu\n",
-                    pairs[i].exp, pairs[i].var, (unsigned long long)sums[i].shadow_errors);
+  counter_family(t, "switchyard_request_errors_total", "Responses with status >= 500 or cut off.",
+                 pairs, sums, n, offsetof(sy_mentry_t, errors));
+  histogram_family(t, "switchyard_request_duration_seconds",
+                   "First request byte to last response byte.", pairs, sums, n,
+                   offsetof(sy_mentry_t, dur), offsetof(sy_mentry_t, dur_sum_us));
+  histogram_family(t, "switchyard_ttfb_seconds",
+                   "First request byte to the upstream's first response byte.", pairs, sums, n,
+                   offsetof(sy_mentry_t, ttfb), offsetof(sy_mentry_t, ttfb_sum_us));
+  counter_family(t, "switchyard_shadow_sent_total", "Shadow copies sent to the variant.", pairs,
+                 sums, n, offsetof(sy_mentry_t, shadow_sent));
+  counter_family(t, "switchyard_shadow_errors_total",
+                 "Shadow copies that failed (status >= 500, cut off or timed out).", pairs, sums, n,
+                 offsetof(sy_mentry_t, shadow_errors));
   sy_mtext_printf(t, "# HELP switchyard_shadow_dropped_total Shadow copies not sent, by reason.\n"
                      "# TYPE switchyard_shadow_dropped_total counter\n");
   for (size_t i = 0; i < n; i++) {

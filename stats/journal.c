@@ -78,7 +78,7 @@ typedef struct buf_s {
 struct sy_journal_s {
   uv_loop_t *loop;
   sy_redis_t *redis;
-  char *stream, *instance, *jkey, *spool_path;
+  char *stream, *instance, *jkey, *spool_path, *spool_dir;
   char maxlen[24];
   unsigned batch_max, flush_ms;
   size_t queue_bytes_max, spool_bytes_max;
@@ -292,13 +292,45 @@ const char *sy_journal_next_id(sy_journal_t *j) { return j->next_id; }
 
 /* ---- the spool file --------------------------------------------------------------- */
 
+/* The spool file exists only while it holds something: created at the first spill
+ * (under a temporary name until it is locked, so that no other process adopts it in
+ * between), removed once it has been replayed in full. */
+static int spool_create(sy_journal_t *j) {
+  if (j->spool_fd >= 0)
+    return 0;
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.new", j->spool_path);
+  int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return -1;
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0 || rename(tmp, j->spool_path) < 0) {
+    int e = errno;
+    unlink(tmp);
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  j->spool_fd = fd;
+  return 0;
+}
+
+static void spool_remove(sy_journal_t *j) {
+  if (j->spool_fd < 0)
+    return;
+  unlink(j->spool_path); /* while we hold the lock: nobody else has it open */
+  close(j->spool_fd);
+  j->spool_fd = -1;
+}
+
 static int spool_append(sy_journal_t *j, const char *data, size_t len, uint32_t nevents) {
   unsigned char hdr[SY_SPOOL_HDR];
   sy_spool_header_write(hdr, data, (uint32_t)len);
-  if (j->spool_fd < 0 || j->spool_size + len + sizeof hdr > j->spool_bytes_max) {
+  if (j->spool_size + len + sizeof hdr > j->spool_bytes_max) {
     errno = ENOSPC;
     return -1;
   }
+  if (spool_create(j) < 0)
+    return -1;
   struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)data, len}};
   ssize_t n = writev(j->spool_fd, iov, 2);
   if (n != (ssize_t)(len + sizeof hdr)) {
@@ -399,9 +431,10 @@ static int spool_open(sy_journal_t *j, const char *dir, char *err, size_t errlen
   if (j->spool_path == NULL)
     return -1;
   snprintf(j->spool_path, n, "%s/%s.spool", dir, j->instance);
-  j->spool_fd = open(j->spool_path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
-  if (j->spool_fd < 0 || flock(j->spool_fd, LOCK_EX | LOCK_NB) < 0) {
-    snprintf(err, errlen, "journal: cannot create %s: %s", j->spool_path, strerror(errno));
+  if ((j->spool_dir = strdup(dir)) == NULL)
+    return -1;
+  if (access(dir, W_OK | X_OK) < 0) {
+    snprintf(err, errlen, "journal: cannot write in %s: %s", dir, strerror(errno));
     return -1;
   }
   DIR *d = opendir(dir);
@@ -551,9 +584,8 @@ static void acked(sy_journal_t *j, send_t *s, int dup) {
   j->c.replayed += s->nevents;
   j->spool_events = j->spool_events > s->nevents ? j->spool_events - s->nevents : 0;
   if (j->ack_off >= j->spool_size) { /* replayed in full */
-    if (ftruncate(j->spool_fd, 0) < 0)
-      sy_log_error("journal: cannot truncate %s: %s", j->spool_path, strerror(errno));
-    sy_log_info("journal: spool replayed (%llu events so far)", (unsigned long long)j->c.replayed);
+    spool_remove(j);
+    sy_log_debug("journal: spool replayed (%llu events so far)", (unsigned long long)j->c.replayed);
     j->spool_size = j->send_off = j->ack_off = 0;
     j->spool_events = 0;
   }
@@ -728,9 +760,8 @@ static void on_script_loaded(sy_redis_t *r, redisReply *reply, void *data) {
   }
   snprintf(j->sha, sizeof j->sha, "%s", reply->str);
   j->script_ready = 1;
-  if (j->spool_size > 0)
-    sy_log_info("journal: Redis is back; replaying %llu spooled events",
-                (unsigned long long)j->spool_events);
+  if (j->spool_size > 0) /* the operator's line is stats.c's, once the backlog is through */
+    sy_log_debug("journal: replaying %llu spooled events", (unsigned long long)j->spool_events);
   pump(j);
 }
 
@@ -783,7 +814,9 @@ sy_journal_t *sy_journal_new(uv_loop_t *loop, sy_redis_t *redis, const sy_journa
 }
 
 int sy_journal_spool_ok(const sy_journal_t *j) {
-  return j->spool_fd >= 0 && j->spool_size < j->spool_bytes_max;
+  if (j->spool_size >= j->spool_bytes_max)
+    return 0;
+  return j->spool_fd >= 0 || access(j->spool_dir, W_OK | X_OK) == 0;
 }
 
 void sy_journal_counters(const sy_journal_t *j, sy_journal_counters_t *out) {
@@ -791,6 +824,7 @@ void sy_journal_counters(const sy_journal_t *j, sy_journal_counters_t *out) {
   out->queued_events = j->queued_events + j->cur_nevents;
   out->queued_bytes = j->queued_bytes + j->cur.len;
   out->spool_bytes = j->spool_size > j->ack_off ? j->spool_size - j->ack_off : 0;
+  out->spool_events = j->spool_events;
 }
 
 int sy_journal_idle(const sy_journal_t *j) {
@@ -811,10 +845,11 @@ void sy_journal_free(sy_journal_t *j) {
       sy_log_warn("journal: %llu unacknowledged events kept in %s for the next start",
                   (unsigned long long)(j->c.spooled - before), j->spool_path);
     if (j->spool_size == 0 || j->ack_off >= j->spool_size)
-      unlink(j->spool_path);
+      spool_remove(j);
   }
   if (j->spool_fd >= 0)
     close(j->spool_fd);
+  free(j->spool_dir);
   free(j->stream);
   free(j->instance);
   free(j->jkey);

@@ -46,6 +46,7 @@ typedef struct sy_journal_counters_s {
   uint64_t queued_events;  /* events waiting now (memory) */
   uint64_t queued_bytes;   /* bytes waiting now (memory) */
   uint64_t spool_bytes;    /* bytes in the spool file now */
+  uint64_t spool_events;   /* events in the spool file now, not yet acknowledged */
 } sy_journal_counters_t;
 
 typedef struct sy_journal_conf_s {

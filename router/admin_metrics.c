@@ -68,6 +68,7 @@ void sy__metrics_refresh(sy_worker_t *w) {
   if (s == NULL)
     return;
   s->redis_up = w->link != NULL && sy_redis_ready(&w->link->redis);
+  s->redis_down_ms = w->link != NULL ? sy_redis_down_ms(&w->link->redis) : 0;
   /* Every configured variant has its series from the start, at zero: a rate() over
    * a series that appears only with its first request misses that request. */
   for (size_t i = 0; w->rt != NULL && i < w->rt->cfg->nexperiments; i++) {

@@ -186,6 +186,11 @@ static void health(sy_conn_t *c) {
   json_object_set_new(b, "instance", json_string(s->instance));
   json_object_set_new(b, "router_instance", json_string(s->router_instance));
   json_object_set_new(b, "redis_connects", json_integer((json_int_t)s->redis.connects));
+  json_object_set_new(b, "redis_disconnects", json_integer((json_int_t)s->redis.disconnects));
+  json_object_set_new(b, "redis_down_seconds",
+                      json_real((double)sy_redis_down_ms(&s->redis) / 1000.0));
+  if (!sy_redis_ready(&s->redis) && s->redis.last_error[0] != '\0')
+    json_object_set_new(b, "redis_error", json_string(s->redis.last_error));
   json_object_set_new(b, "redis_timeouts", json_integer((json_int_t)s->redis.timeouts));
   if (s->journal != NULL) {
     sy_journal_counters_t k;

@@ -227,6 +227,8 @@ typedef struct sy_redis_conf_s {
   char *url;            /* NULL: embedded redis-server on DATA_DIR/redis.sock */
   char *server;         /* embedded: the redis-server binary, default "redis-server" */
   unsigned timeout_ms;  /* per-command timeout, default 2000 */
+  unsigned connect_timeout_ms; /* resolve + connect + handshake, default timeout_ms */
+  unsigned reconnect_max_ms;   /* the longest wait between reconnect attempts, default 2000 */
 } sy_redis_conf_t;
 
 typedef struct sy_events_conf_s {

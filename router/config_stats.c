@@ -210,6 +210,10 @@ static const sy__yaml_field_t redis_fields[] = {
     {"url_env", p_redis_url_env, 0, 0, 0, 0, NULL},
     {"server", sy__yaml_p_str, offsetof(sy_redis_conf_t, server), 0, 0, 0, NULL},
     {"timeout_ms", sy__yaml_p_uint, offsetof(sy_redis_conf_t, timeout_ms), 10, 600000, 0, NULL},
+    {"connect_timeout_ms", sy__yaml_p_uint, offsetof(sy_redis_conf_t, connect_timeout_ms), 10,
+     600000, 0, NULL},
+    {"reconnect_max_ms", sy__yaml_p_uint, offsetof(sy_redis_conf_t, reconnect_max_ms), 100, 600000,
+     0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -374,6 +378,7 @@ int sy__cfg_p_api_keys(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__
 void sy__cfg_stats_defaults(sy_config_t *cfg) {
   cfg->redis.enabled = 1;
   cfg->redis.timeout_ms = 2000;
+  cfg->redis.reconnect_max_ms = 2000;
   cfg->events.enabled = 1;
   cfg->events.maxlen = 1000000;
   cfg->events.batch_max = 256;

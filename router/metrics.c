@@ -256,7 +256,7 @@ static void per_variant(const sy_metrics_t *m, sy_mtext_t *t) {
 }
 
 static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
-  uint64_t q = 0, sp = 0, rp = 0, dr = 0, up = 0, workers = 0;
+  uint64_t q = 0, sp = 0, rp = 0, dr = 0, up = 0, workers = 0, down_ms = 0;
   for (unsigned k = 0; k < m->nslots; k++) {
     const sy_mslot_t *s = &m->slots[k];
     if (s->pid == 0)
@@ -267,6 +267,8 @@ static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
     rp += s->events_replayed;
     dr += s->events_dropped;
     up += s->redis_up != 0;
+    if (s->redis_down_ms > down_ms)
+      down_ms = s->redis_down_ms;
   }
   sy_mtext_printf(t,
                   "# HELP switchyard_events_queued Events waiting in memory for Redis.\n"
@@ -282,10 +284,14 @@ static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
                   "switchyard_events_dropped_total %llu\n"
                   "# HELP switchyard_redis_up 1 if every worker's Redis connection is up.\n"
                   "# TYPE switchyard_redis_up gauge\nswitchyard_redis_up %d\n"
+                  "# HELP switchyard_redis_down_seconds How long the longest current Redis "
+                  "outage among the workers has lasted (0: every link is up).\n"
+                  "# TYPE switchyard_redis_down_seconds gauge\n"
+                  "switchyard_redis_down_seconds %.3f\n"
                   "# HELP switchyard_workers Worker processes running.\n"
                   "# TYPE switchyard_workers gauge\nswitchyard_workers %llu\n",
                   (unsigned long long)q, (unsigned long long)sp, (unsigned long long)rp,
-                  (unsigned long long)dr, workers > 0 && up == workers,
+                  (unsigned long long)dr, workers > 0 && up == workers, (double)down_ms / 1000.0,
                   (unsigned long long)workers);
 }
 

@@ -41,6 +41,7 @@ typedef struct sy_mslot_s {
   /* the totals of the slot's earlier processes (a restarted worker adds to them) */
   uint64_t spooled_base, replayed_base, dropped_base;
   uint64_t redis_up;
+  uint64_t redis_down_ms; /* the current outage (0 while up) */
   uint64_t nentries;
   sy_mentry_t e[SY_M_ENTRIES];
 } sy_mslot_t;

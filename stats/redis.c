@@ -1,27 +1,46 @@
 /*
  * redis.c — the Redis connection (see redis.h).
  *
- * hiredis owns the socket and the reply parsing; this file owns the life cycle.
- * Every command goes through sy_redis_command, which remembers it (callback, data,
- * time sent) in a FIFO: Redis answers in order, so the head is always the oldest
- * command and one timer that looks at the head enforces every command's timeout.
- * When the connection drops for any reason, hiredis calls each pending command's
- * callback with a NULL reply (we pass that on), then our disconnect callback,
- * which schedules the next attempt.
+ * hiredis owns the socket and the reply parsing; this file owns the life cycle:
+ *
+ *   DOWN --retry timer--> RESOLVING --uv_getaddrinfo--> CONNECTING --connect cb-->
+ *   HANDSHAKE --AUTH/SELECT/PING answered--> READY
+ *
+ * Every state but DOWN and READY has a deadline (opts.connect_timeout_ms from the
+ * attempt's start), checked by one tick timer, so an attempt that neither succeeds
+ * nor fails — a SYN into the void, a peer that accepts and never answers, a
+ * resolver that hangs — is abandoned and retried after backoff. Nothing depends on
+ * hiredis or the kernel reporting a failure.
+ *
+ * Every command goes through send_cmd, which remembers it (callback, data, time
+ * sent) in a FIFO: Redis answers in order, so the head is always the oldest command
+ * and the same tick enforces every command's timeout. An idle READY link is PINGed
+ * so that a vanished peer is noticed without traffic. When the connection drops for
+ * any reason, hiredis calls each pending command's callback with a NULL reply (we
+ * pass that on), then our disconnect callback, which schedules the next attempt.
+ *
+ * The libuv adapter is our own, not hiredis 0.14's adapters/libuv.h: that one
+ * returns early when the poll reports an error status, and libuv reports a refused
+ * non-blocking TCP connect exactly that way (POLLERR), so hiredis never learned
+ * that its connect had failed and the link stayed in "connecting" for ever.
  */
 #include "stats/redis.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/adapters/libuv.h>
-
 #include "router/log.h"
 
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define DEFAULT_TIMEOUT_MS 2000
+#define DEFAULT_BACKOFF_MAX_MS 2000
+#define DEFAULT_PING_MS 1000
 #define DEFAULT_MAX_PENDING 8192
+#define LOG_REPEAT_MS 60000 /* the same attempt error is logged at most this often */
 
 struct sy_redis_cmd_s {
   sy_redis_t *r;
@@ -31,139 +50,118 @@ struct sy_redis_cmd_s {
   uint64_t sent; /* loop time, ms */
 };
 
-static void connect_now(sy_redis_t *r);
+/* One uv_getaddrinfo in flight. It outlives an abandoned attempt (a running
+ * resolution cannot be stopped): r->resolving then points elsewhere and the result
+ * is dropped. Counted in r->handles so that close waits for it. */
+typedef struct sy_redis_resolve_s {
+  uv_getaddrinfo_t req;
+  sy_redis_t *r;
+} resolve_t;
+
+static void start_attempt(sy_redis_t *r);
 
 static void set_error(sy_redis_t *r, const char *what, const char *detail) {
   snprintf(r->last_error, sizeof r->last_error, "%s%s%s", what, detail ? ": " : "",
            detail ? detail : "");
 }
 
-static const char *addr_label(const sy_redis_t *r, char *buf, size_t n) {
+const char *sy_redis_label(const sy_redis_t *r, char *buf, size_t n) {
   if (r->addr.is_unix)
     snprintf(buf, n, "unix:%s", r->addr.path);
+  else if (strchr(r->addr.host, ':') != NULL)
+    snprintf(buf, n, "[%s]:%u", r->addr.host, r->addr.port);
   else
     snprintf(buf, n, "%s:%u", r->addr.host, r->addr.port);
   return buf;
 }
 
-static void on_retry(uv_timer_t *t) { connect_now(t->data); }
-
-/* The next attempt after backoff (doubling, capped, +-25% jitter so that a fleet
- * of routers does not reconnect in lockstep). */
-static void schedule_retry(sy_redis_t *r) {
-  if (r->state == SY_REDIS_CLOSED)
-    return;
-  unsigned b = r->backoff_ms < BACKOFF_MIN_MS ? BACKOFF_MIN_MS : r->backoff_ms;
-  unsigned delay = b - b / 4 + (unsigned)rand() % (b / 2 + 1);
-  r->backoff_ms = b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
-  r->state = SY_REDIS_DOWN;
-  uv_timer_start(&r->retry_timer, on_retry, delay, 0);
+uint64_t sy_redis_down_ms(const sy_redis_t *r) {
+  if (r->state == SY_REDIS_READY || r->down_since == 0)
+    return 0;
+  return uv_now(r->loop) - r->down_since;
 }
 
-static void went_down(sy_redis_t *r, const char *why) {
-  int was_ready = r->state == SY_REDIS_READY;
-  char label[300];
-  r->ac = NULL;
-  if (r->state != SY_REDIS_CLOSED)
-    r->state = SY_REDIS_DOWN;
-  if (was_ready) {
-    r->disconnects++;
-    sy_log_warn("redis %s down: %s", addr_label(r, label, sizeof label), why);
-    if (r->on_state)
-      r->on_state(r, 0, r->state_data);
-  }
-  schedule_retry(r);
-}
+/* ---- the libuv adapter ------------------------------------------------------------- */
 
-static void on_connect(const redisAsyncContext *ac, int status) {
-  sy_redis_t *r = ac->data;
-  if (r == NULL || r->ac != ac)
+typedef struct ev_s {
+  redisAsyncContext *ac; /* NULL once hiredis has let go (cleanup) */
+  uv_poll_t poll;
+  int events;
+} ev_t;
+
+static void ev_poll_cb(uv_poll_t *h, int status, int events) {
+  ev_t *e = h->data;
+  if (e->ac == NULL)
     return;
-  if (status != REDIS_OK) {
-    set_error(r, "connect", ac->errstr);
-    went_down(r, r->last_error); /* hiredis frees ac after this returns */
-    return;
-  }
-  char label[300];
-  r->state = SY_REDIS_READY;
-  r->backoff_ms = 0;
-  r->connects++;
-  sy_log_info("redis %s up", addr_label(r, label, sizeof label));
-  if (r->addr.password[0] != '\0') {
-    if (r->addr.username[0] != '\0')
-      redisAsyncCommand(r->ac, NULL, NULL, "AUTH %s %s", r->addr.username, r->addr.password);
+  if (status < 0) {
+    /* libuv has stopped the handle (POLLERR): a refused connect, a reset. Let
+     * hiredis find out and tear down: a connect in progress reads SO_ERROR in its
+     * write handler, an established connection gets the error from read(). If it
+     * finds nothing, the handle stays stopped and the deadlines end the link. */
+    if (e->ac->c.flags & REDIS_CONNECTED)
+      redisAsyncHandleRead(e->ac);
     else
-      redisAsyncCommand(r->ac, NULL, NULL, "AUTH %s", r->addr.password);
-  }
-  if (r->addr.db != 0)
-    redisAsyncCommand(r->ac, NULL, NULL, "SELECT %u", r->addr.db);
-  if (r->on_state)
-    r->on_state(r, 1, r->state_data);
-}
-
-static void on_disconnect(const redisAsyncContext *ac, int status) {
-  sy_redis_t *r = ac->data;
-  if (r == NULL || r->ac != ac)
-    return; /* a context we already gave up on (reset, close) */
-  set_error(r, "connection lost", status == REDIS_OK ? NULL : ac->errstr);
-  went_down(r, r->last_error);
-}
-
-static void connect_now(sy_redis_t *r) {
-  if (r->state == SY_REDIS_CLOSED)
-    return;
-  redisAsyncContext *ac = r->addr.is_unix ? redisAsyncConnectUnix(r->addr.path)
-                                          : redisAsyncConnect(r->addr.host, (int)r->addr.port);
-  if (ac == NULL || ac->err) {
-    set_error(r, "connect", ac ? ac->errstr : "out of memory");
-    if (ac)
-      redisAsyncFree(ac);
-    schedule_retry(r);
+      redisAsyncHandleWrite(e->ac);
     return;
   }
-  ac->data = r;
-  if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
-    redisAsyncFree(ac);
-    set_error(r, "connect", "cannot attach to the loop");
-    schedule_retry(r);
-    return;
+  if (events & UV_READABLE)
+    redisAsyncHandleRead(e->ac);
+  if (e->ac != NULL && (events & UV_WRITABLE))
+    redisAsyncHandleWrite(e->ac);
+}
+
+static void ev_update(ev_t *e) {
+  if (e->events)
+    uv_poll_start(&e->poll, e->events, ev_poll_cb);
+  else
+    uv_poll_stop(&e->poll);
+}
+
+static void ev_add_read(void *p) {
+  ((ev_t *)p)->events |= UV_READABLE;
+  ev_update(p);
+}
+static void ev_del_read(void *p) {
+  ((ev_t *)p)->events &= ~UV_READABLE;
+  ev_update(p);
+}
+static void ev_add_write(void *p) {
+  ((ev_t *)p)->events |= UV_WRITABLE;
+  ev_update(p);
+}
+static void ev_del_write(void *p) {
+  ((ev_t *)p)->events &= ~UV_WRITABLE;
+  ev_update(p);
+}
+
+static void ev_closed(uv_handle_t *h) { free(h->data); }
+
+static void ev_cleanup(void *p) {
+  ev_t *e = p;
+  e->ac = NULL;
+  uv_close((uv_handle_t *)&e->poll, ev_closed);
+}
+
+static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop) {
+  ev_t *e = calloc(1, sizeof *e);
+  if (e == NULL)
+    return -1;
+  if (uv_poll_init(loop, &e->poll, ac->c.fd) != 0) {
+    free(e);
+    return -1;
   }
-  r->ac = ac;
-  r->state = SY_REDIS_CONNECTING;
-  r->head = r->tail = NULL; /* every earlier command has been failed by hiredis */
-  redisAsyncSetConnectCallback(ac, on_connect);
-  redisAsyncSetDisconnectCallback(ac, on_disconnect);
-}
-
-/* Drops the oldest command that has waited too long, or a connect that hangs. */
-static void on_tick(uv_timer_t *t) {
-  sy_redis_t *r = t->data;
-  uint64_t now = uv_now(r->loop);
-  if (r->head != NULL && now - r->head->sent > r->timeout_ms)
-    sy_redis_reset(r, "command timed out");
-}
-
-int sy_redis_open(sy_redis_t *r, uv_loop_t *loop, const sy_redis_addr_t *addr,
-                  unsigned timeout_ms, sy_redis_state_cb on_state, void *state_data) {
-  memset(r, 0, sizeof *r);
-  r->loop = loop;
-  r->addr = *addr;
-  r->timeout_ms = timeout_ms ? timeout_ms : 2000;
-  r->max_pending = DEFAULT_MAX_PENDING;
-  r->on_state = on_state;
-  r->state_data = state_data;
-  int rc = uv_timer_init(loop, &r->retry_timer);
-  if (rc == 0)
-    rc = uv_timer_init(loop, &r->tick_timer);
-  if (rc < 0)
-    return rc;
-  r->retry_timer.data = r->tick_timer.data = r;
-  r->handles = 2;
-  unsigned tick = r->timeout_ms / 4 < 250 ? r->timeout_ms / 4 + 1 : 250;
-  uv_timer_start(&r->tick_timer, on_tick, tick, tick);
-  connect_now(r);
+  e->ac = ac;
+  e->poll.data = e;
+  ac->ev.data = e;
+  ac->ev.addRead = ev_add_read;
+  ac->ev.delRead = ev_del_read;
+  ac->ev.addWrite = ev_add_write;
+  ac->ev.delWrite = ev_del_write;
+  ac->ev.cleanup = ev_cleanup;
   return 0;
 }
+
+/* ---- commands -------------------------------------------------------------------------- */
 
 static void unlink_cmd(sy_redis_t *r, sy_redis_cmd_t *c) {
   if (c->prev)
@@ -190,9 +188,10 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
     cb(r, reply, data);
 }
 
-int sy_redis_command(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc, const char **argv,
-                     const size_t *argvlen) {
-  if (r->state != SY_REDIS_READY || r->ac == NULL || r->npending >= r->max_pending)
+/* Writes a command on the current connection, whatever the state. */
+static int send_cmd(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc, const char **argv,
+                    const size_t *argvlen) {
+  if (r->ac == NULL || r->npending >= r->max_pending)
     return -1;
   sy_redis_cmd_t *c = r->free_cmds;
   if (c != NULL)
@@ -216,33 +215,467 @@ int sy_redis_command(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc, 
     r->head = c;
   r->tail = c;
   r->npending++;
+  r->last_sent = c->sent;
   return 0;
 }
 
-void sy_redis_reset(sy_redis_t *r, const char *why) {
+int sy_redis_command(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc, const char **argv,
+                     const size_t *argvlen) {
+  if (r->state != SY_REDIS_READY)
+    return -1;
+  return send_cmd(r, cb, data, argc, argv, argvlen);
+}
+
+/* ---- going down, and the next attempt ---------------------------------------------- */
+
+static void on_retry(uv_timer_t *t) { start_attempt(t->data); }
+
+/* The next attempt after backoff: doubling from BACKOFF_MIN_MS, +-25% jitter so that
+ * a fleet of routers does not reconnect in lockstep, and never more than the cap. */
+static void schedule_retry(sy_redis_t *r) {
+  if (r->state == SY_REDIS_CLOSED)
+    return;
+  unsigned cap = r->opts.backoff_max_ms;
+  unsigned b = r->backoff_ms < BACKOFF_MIN_MS ? BACKOFF_MIN_MS : r->backoff_ms;
+  if (b > cap)
+    b = cap;
+  unsigned delay = b - b / 4 + (unsigned)rand() % (b / 2 + 1);
+  if (delay > cap)
+    delay = cap;
+  r->backoff_ms = b * 2 > cap ? cap : b * 2;
+  r->state = SY_REDIS_DOWN;
+  uv_timer_start(&r->retry_timer, on_retry, delay, 0);
+}
+
+/* Logs an attempt's error unless the same one was logged in the last minute:
+ * a wrong password retried every two seconds is one line, not a flood. */
+static void log_attempt_error(sy_redis_t *r, int level, const char *what) {
+  uint64_t now = uv_now(r->loop);
+  if (strcmp(r->logged_error, what) == 0 && now - r->logged_at < LOG_REPEAT_MS)
+    return;
+  snprintf(r->logged_error, sizeof r->logged_error, "%s", what);
+  r->logged_at = now;
+  char label[300];
+  sy_redis_label(r, label, sizeof label);
+  if (level == 2)
+    sy_log_error("redis %s: %s (retrying every %u ms at most)", label, what,
+                 r->opts.backoff_max_ms);
+  else if (level == 1)
+    sy_log_warn("redis %s: %s (retrying every %u ms at most)", label, what,
+                r->opts.backoff_max_ms);
+  else
+    sy_log_info("redis %s: %s; retrying", label, what);
+}
+
+/* The link or the attempt is over: forget the context (its callbacks now only fail
+ * commands), tell the owner if the link was up, and schedule the next attempt. */
+static void went_down(sy_redis_t *r) {
+  int was_ready = r->state == SY_REDIS_READY;
+  r->ac = NULL;
+  r->handshake_left = 0;
+  if (r->state == SY_REDIS_CLOSED)
+    return;
+  r->state = SY_REDIS_DOWN;
+  if (was_ready) {
+    r->disconnects++;
+    r->down_since = uv_now(r->loop);
+    if (r->down_since == 0)
+      r->down_since = 1;
+    r->attempts = 0;
+    r->logged_error[0] = '\0';
+    if (r->on_state)
+      r->on_state(r, 0, r->state_data);
+  }
+  schedule_retry(r);
+}
+
+/* Ends the current connection or attempt now (pending commands fail). */
+static void drop_link(sy_redis_t *r) {
   redisAsyncContext *ac = r->ac;
-  if (ac == NULL)
+  went_down(r);
+  if (ac != NULL)
+    redisAsyncFree(ac); /* pending commands get NULL replies (now, or when the callback
+                           we may be inside returns) */
+}
+
+void sy_redis_reset(sy_redis_t *r, const char *why) {
+  if (r->ac == NULL)
     return;
   if (strcmp(why, "command timed out") == 0)
     r->timeouts++;
   set_error(r, why, NULL);
-  went_down(r, why); /* forgets ac first: its callbacks now fail commands only */
-  redisAsyncFree(ac); /* pending commands get NULL replies (now, or when the
-                         callback we may be inside returns) */
+  drop_link(r);
 }
 
-static void on_handle_closed(uv_handle_t *h) {
-  sy_redis_t *r = h->data;
-  if (--r->handles == 0) {
-    sy_redis_cmd_t *c;
-    while ((c = r->free_cmds) != NULL) {
-      r->free_cmds = c->next;
-      free(c);
+/* ---- the handshake ------------------------------------------------------------------ */
+
+static void became_ready(sy_redis_t *r) {
+  r->state = SY_REDIS_READY;
+  r->backoff_ms = 0;
+  r->connects++;
+  if (r->down_since != 0) {
+    r->last_outage_ms = uv_now(r->loop) - r->down_since;
+    r->down_total_ms += r->last_outage_ms;
+    r->down_since = 0;
+  }
+  r->attempts = 0;
+  r->logged_error[0] = '\0';
+  r->last_error[0] = '\0';
+  if (r->on_state)
+    r->on_state(r, 1, r->state_data);
+}
+
+/* A reply of the handshake; data is the attempt's connection. */
+static void on_handshake(sy_redis_t *r, redisReply *reply, void *data) {
+  if (r->state != SY_REDIS_HANDSHAKE || data != r->ac || reply == NULL)
+    return; /* an attempt given up on; or the connection went (on_disconnect) */
+  if (reply->type == REDIS_REPLY_ERROR) {
+    const char *e = reply->str;
+    char what[200];
+    int level = 1;
+    if (strncmp(e, "LOADING", 7) == 0) {
+      snprintf(what, sizeof what, "still loading its data set");
+      level = 0;
+    } else if (strncmp(e, "WRONGPASS", 9) == 0 || strncmp(e, "NOAUTH", 6) == 0 ||
+               strstr(e, "password") != NULL || strstr(e, "AUTH") != NULL) {
+      snprintf(what, sizeof what, "authentication failed: %.150s", e);
+      level = 2;
+    } else {
+      snprintf(what, sizeof what, "handshake refused: %.150s", e);
     }
-    if (r->on_closed)
-      r->on_closed(r);
+    set_error(r, what, NULL);
+    log_attempt_error(r, level, what);
+    drop_link(r);
+    return;
+  }
+  if (--r->handshake_left == 0)
+    became_ready(r);
+}
+
+static void start_handshake(sy_redis_t *r) {
+  const char *argv[3];
+  size_t lens[3];
+  int argc = 0;
+  r->state = SY_REDIS_HANDSHAKE;
+  r->handshake_left = 0;
+  void *tag = r->ac;
+  if (r->addr.password[0] != '\0') {
+    argv[argc++] = "AUTH";
+    if (r->addr.username[0] != '\0')
+      argv[argc++] = r->addr.username;
+    argv[argc++] = r->addr.password;
+    for (int i = 0; i < argc; i++)
+      lens[i] = strlen(argv[i]);
+    if (send_cmd(r, on_handshake, tag, argc, argv, lens) == 0)
+      r->handshake_left++;
+  }
+  if (r->addr.db != 0) {
+    char db[16];
+    snprintf(db, sizeof db, "%u", r->addr.db);
+    argv[0] = "SELECT", lens[0] = 6;
+    argv[1] = db, lens[1] = strlen(db);
+    if (send_cmd(r, on_handshake, tag, 2, argv, lens) == 0)
+      r->handshake_left++;
+  }
+  /* PING last: a Redis still loading its data answers it -LOADING. */
+  argv[0] = "PING", lens[0] = 4;
+  if (send_cmd(r, on_handshake, tag, 1, argv, lens) == 0)
+    r->handshake_left++;
+  else {
+    set_error(r, "handshake", "cannot send");
+    drop_link(r);
   }
 }
+
+/* ---- connecting ----------------------------------------------------------------------- */
+
+static void attempt_failed(sy_redis_t *r) {
+  if (r->naddrs > 0)
+    r->next_addr = (r->next_addr + 1) % r->naddrs; /* every address gets its turn */
+  went_down(r);
+}
+
+static void keepalive(int fd) {
+  int on = 1, idle = 5, intvl = 2, cnt = 3;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status) {
+  sy_redis_t *r = ac->data;
+  if (r == NULL || r->ac != ac)
+    return;
+  if (status != REDIS_OK) {
+    set_error(r, "connect", ac->errstr);
+    attempt_failed(r); /* hiredis frees ac after this returns */
+    return;
+  }
+  if (!r->addr.is_unix)
+    keepalive(ac->c.fd);
+  start_handshake(r);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status) {
+  sy_redis_t *r = ac->data;
+  if (r == NULL || r->ac != ac)
+    return; /* a context we already gave up on (reset, close) */
+  set_error(r, "connection lost", status == REDIS_OK ? NULL : ac->errstr);
+  if (r->state == SY_REDIS_READY)
+    went_down(r);
+  else
+    attempt_failed(r);
+}
+
+/* Connects to the unix path, or to the TCP address next in turn. */
+static void connect_peer(sy_redis_t *r) {
+  redisAsyncContext *ac;
+  if (r->addr.is_unix) {
+    ac = redisAsyncConnectUnix(r->addr.path);
+  } else {
+    const struct sockaddr_storage *sa = &r->addrs[r->next_addr % r->naddrs];
+    const void *in = sa->ss_family == AF_INET6
+                         ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                         : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+    inet_ntop(sa->ss_family, in, r->peer, sizeof r->peer);
+    /* A numeric address: hiredis's getaddrinfo does not block on it. */
+    ac = redisAsyncConnect(r->peer, (int)r->addr.port);
+  }
+  if (ac == NULL || ac->err) {
+    set_error(r, "connect", ac ? ac->errstr : "out of memory");
+    if (ac)
+      redisAsyncFree(ac);
+    attempt_failed(r);
+    return;
+  }
+  ac->data = r;
+  if (ev_attach(ac, r->loop) < 0) {
+    redisAsyncFree(ac);
+    set_error(r, "connect", "cannot attach to the loop");
+    attempt_failed(r);
+    return;
+  }
+  r->ac = ac;
+  r->state = SY_REDIS_CONNECTING;
+  r->head = r->tail = NULL; /* every earlier command has been failed by hiredis */
+  redisAsyncSetConnectCallback(ac, on_connect);
+  redisAsyncSetDisconnectCallback(ac, on_disconnect);
+}
+
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr *b) {
+  if (a->ss_family != b->sa_family)
+    return 0;
+  if (b->sa_family == AF_INET)
+    return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+                  &((const struct sockaddr_in *)b)->sin_addr, sizeof(struct in_addr)) == 0;
+  return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
+static void handle_done(sy_redis_t *r);
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) {
+  resolve_t *res = req->data;
+  sy_redis_t *r = res->r;
+  int current = r->resolving == res;
+  free(res);
+  if (current)
+    r->resolving = NULL;
+  if (!current || r->state != SY_REDIS_RESOLVING) {
+    uv_freeaddrinfo(ai); /* abandoned (deadline) or closed */
+    handle_done(r);
+    return;
+  }
+  handle_done(r);
+  if (status < 0 || ai == NULL) {
+    char what[200];
+    snprintf(what, sizeof what, "cannot resolve %.100s: %s%s", r->addr.host,
+             status < 0 ? uv_strerror(status) : "no address",
+             r->naddrs ? "; trying its last known addresses" : "");
+    set_error(r, what, NULL);
+    log_attempt_error(r, 1, what);
+    uv_freeaddrinfo(ai);
+    if (r->naddrs > 0)
+      connect_peer(r); /* the last good set */
+    else
+      attempt_failed(r);
+    return;
+  }
+  struct sockaddr_storage got[8];
+  unsigned n = 0;
+  for (struct addrinfo *p = ai; p != NULL && n < 8; p = p->ai_next) {
+    if (p->ai_family != AF_INET && p->ai_family != AF_INET6)
+      continue;
+    int dup = 0;
+    for (unsigned i = 0; i < n && !dup; i++)
+      dup = same_addr(&got[i], p->ai_addr);
+    if (!dup) {
+      memset(&got[n], 0, sizeof got[n]);
+      memcpy(&got[n++], p->ai_addr, p->ai_addrlen);
+    }
+  }
+  uv_freeaddrinfo(ai);
+  if (n == 0) {
+    set_error(r, "resolve", "no IPv4 or IPv6 address");
+    attempt_failed(r);
+    return;
+  }
+  int changed = n != r->naddrs;
+  for (unsigned i = 0; i < n && !changed; i++)
+    changed = !same_addr(&r->addrs[i], (const struct sockaddr *)&got[i]);
+  if (changed) {
+    memcpy(r->addrs, got, n * sizeof got[0]);
+    r->naddrs = n;
+    r->next_addr = 0;
+  }
+  connect_peer(r);
+}
+
+/* One attempt: resolve the name again (a Redis restarted elsewhere under the same
+ * name is found), then connect. */
+static void start_attempt(sy_redis_t *r) {
+  if (r->state == SY_REDIS_CLOSED)
+    return;
+  r->attempts++;
+  r->attempt_started = uv_now(r->loop);
+  if (r->addr.is_unix) {
+    connect_peer(r);
+    return;
+  }
+  struct in6_addr a6;
+  struct in_addr a4;
+  struct sockaddr_storage sa;
+  memset(&sa, 0, sizeof sa);
+  if (inet_pton(AF_INET, r->addr.host, &a4) == 1) {
+    sa.ss_family = AF_INET;
+    ((struct sockaddr_in *)&sa)->sin_addr = a4;
+  } else if (inet_pton(AF_INET6, r->addr.host, &a6) == 1) {
+    sa.ss_family = AF_INET6;
+    ((struct sockaddr_in6 *)&sa)->sin6_addr = a6;
+  }
+  if (sa.ss_family != 0) { /* numeric: nothing to resolve */
+    r->addrs[0] = sa;
+    r->naddrs = 1;
+    r->next_addr = 0;
+    connect_peer(r);
+    return;
+  }
+  resolve_t *res = calloc(1, sizeof *res);
+  if (res == NULL) {
+    set_error(r, "resolve", "out of memory");
+    attempt_failed(r);
+    return;
+  }
+  res->r = r;
+  res->req.data = res;
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int rc = uv_getaddrinfo(r->loop, &res->req, on_resolved, r->addr.host, NULL, &hints);
+  if (rc < 0) {
+    free(res);
+    set_error(r, "resolve", uv_strerror(rc));
+    attempt_failed(r);
+    return;
+  }
+  r->handles++;
+  r->resolving = res;
+  r->state = SY_REDIS_RESOLVING;
+}
+
+/* Every deadline: an attempt that has taken too long, the oldest command unanswered
+ * too long, and the idle PING. */
+static void on_tick(uv_timer_t *t) {
+  sy_redis_t *r = t->data;
+  uint64_t now = uv_now(r->loop);
+  switch (r->state) {
+  case SY_REDIS_RESOLVING:
+  case SY_REDIS_CONNECTING:
+  case SY_REDIS_HANDSHAKE:
+    if (now - r->attempt_started >= r->opts.connect_timeout_ms) {
+      static const char *const what[] = {"", "resolving timed out", "connect timed out",
+                                         "no answer to the handshake (timed out)"};
+      set_error(r, what[r->state], NULL);
+      r->timeouts++;
+      if (r->state == SY_REDIS_RESOLVING) {
+        r->resolving = NULL; /* its result, when it comes, is dropped */
+        attempt_failed(r);
+      } else {
+        if (r->state == SY_REDIS_HANDSHAKE)
+          log_attempt_error(r, 1, what[r->state]);
+        drop_link(r);
+      }
+    }
+    break;
+  case SY_REDIS_READY:
+    if (r->head != NULL && now - r->head->sent > r->opts.timeout_ms) {
+      sy_redis_reset(r, "command timed out");
+    } else if (r->head == NULL && now - r->last_sent >= r->opts.ping_ms) {
+      const char *argv[] = {"PING"};
+      size_t lens[] = {4};
+      send_cmd(r, NULL, NULL, 1, argv, lens);
+    }
+    break;
+  default:
+    break;
+  }
+}
+
+/* ---- life cycle ------------------------------------------------------------------------ */
+
+int sy_redis_open(sy_redis_t *r, uv_loop_t *loop, const sy_redis_addr_t *addr,
+                  const sy_redis_opts_t *opts, sy_redis_state_cb on_state, void *state_data) {
+  memset(r, 0, sizeof *r);
+  r->loop = loop;
+  r->addr = *addr;
+  if (opts != NULL)
+    r->opts = *opts;
+  if (r->opts.timeout_ms == 0)
+    r->opts.timeout_ms = DEFAULT_TIMEOUT_MS;
+  if (r->opts.connect_timeout_ms == 0)
+    r->opts.connect_timeout_ms = r->opts.timeout_ms;
+  if (r->opts.backoff_max_ms == 0)
+    r->opts.backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
+  if (r->opts.backoff_max_ms < BACKOFF_MIN_MS)
+    r->opts.backoff_max_ms = BACKOFF_MIN_MS;
+  if (r->opts.ping_ms == 0)
+    r->opts.ping_ms = DEFAULT_PING_MS;
+  r->max_pending = DEFAULT_MAX_PENDING;
+  r->on_state = on_state;
+  r->state_data = state_data;
+  int rc = uv_timer_init(loop, &r->retry_timer);
+  if (rc == 0)
+    rc = uv_timer_init(loop, &r->tick_timer);
+  if (rc < 0)
+    return rc;
+  r->retry_timer.data = r->tick_timer.data = r;
+  r->handles = 2;
+  unsigned shortest =
+      r->opts.timeout_ms < r->opts.connect_timeout_ms ? r->opts.timeout_ms : r->opts.connect_timeout_ms;
+  unsigned tick = shortest / 4 < 250 ? shortest / 4 + 1 : 250;
+  uv_timer_start(&r->tick_timer, on_tick, tick, tick);
+  r->down_since = uv_now(loop);
+  if (r->down_since == 0)
+    r->down_since = 1;
+  start_attempt(r);
+  return 0;
+}
+
+static void handle_done(sy_redis_t *r) {
+  if (--r->handles > 0)
+    return;
+  sy_redis_cmd_t *c;
+  while ((c = r->free_cmds) != NULL) {
+    r->free_cmds = c->next;
+    free(c);
+  }
+  if (r->on_closed)
+    r->on_closed(r);
+}
+
+static void on_handle_closed(uv_handle_t *h) { handle_done(h->data); }
 
 void sy_redis_close(sy_redis_t *r, void (*on_closed)(sy_redis_t *r)) {
   if (r->state == SY_REDIS_CLOSED)
@@ -252,6 +685,10 @@ void sy_redis_close(sy_redis_t *r, void (*on_closed)(sy_redis_t *r)) {
   r->ac = NULL;
   r->on_closed = on_closed;
   r->on_state = NULL;
+  if (r->resolving != NULL) {
+    uv_cancel((uv_req_t *)&r->resolving->req); /* if it has not started; else it ends */
+    r->resolving = NULL;
+  }
   if (ac != NULL)
     redisAsyncFree(ac);
   uv_close((uv_handle_t *)&r->retry_timer, on_handle_closed);

@@ -1,21 +1,35 @@
 /*
  * redis.h — switchyard's Redis connection: hiredis's async API on the worker's
  * libuv loop, with the things a proxy on the request path needs and hiredis 0.14
- * does not give: connection states, reconnection with capped, jittered backoff,
- * per-command timeouts (a command unanswered for timeout_ms drops the connection,
- * so every pending command fails fast instead of hanging), and a bound on the
- * commands in flight. Commands are pipelined: each is written as soon as the
- * socket takes it, replies come back in order.
+ * does not give:
  *
- * Nothing here blocks the loop. While the connection is down, sy_redis_command
- * refuses at once (returns -1); callers decide whether to queue (stats/journal.c)
- * or to answer "unavailable" (the feedback API).
+ *   - name resolution off the loop (uv_getaddrinfo, again before every attempt, so a
+ *     Redis that comes back on the same name with a new address is found); every
+ *     address of the name is tried in turn;
+ *   - a deadline on each attempt: connecting and the handshake (AUTH, SELECT, PING)
+ *     must finish within connect_timeout_ms, or the attempt is abandoned;
+ *   - a handshake that is answered before the link counts as up: a wrong password or
+ *     a Redis still loading its data set (-LOADING) is an error line and a retry with
+ *     backoff, never a busy loop;
+ *   - reconnection with doubling, jittered backoff, never longer than backoff_max_ms;
+ *   - per-command timeouts (a command unanswered for timeout_ms drops the connection,
+ *     so every pending command fails fast instead of hanging), an idle PING so that a
+ *     peer that vanished without a RST is noticed with no traffic, and TCP keepalive;
+ *   - a bound on the commands in flight.
+ *
+ * Commands are pipelined: each is written as soon as the socket takes it, replies
+ * come back in order. Nothing here blocks the loop. While the link is not READY,
+ * sy_redis_command refuses at once (returns -1); callers decide whether to queue
+ * (stats/journal.c) or to answer "unavailable" (the feedback API).
+ *
+ * Error convention: 0 / -1, or a libuv code from sy_redis_open.
  */
 #ifndef SY_REDIS_H
 #define SY_REDIS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -31,7 +45,25 @@ typedef void (*sy_redis_reply_cb)(sy_redis_t *r, redisReply *reply, void *data);
 /* The connection became ready (up = 1: connected, handshake sent) or went down. */
 typedef void (*sy_redis_state_cb)(sy_redis_t *r, int up, void *data);
 
-typedef enum { SY_REDIS_DOWN = 0, SY_REDIS_CONNECTING, SY_REDIS_READY, SY_REDIS_CLOSED } sy_redis_state_t;
+/* DOWN (waiting for the next attempt) -> RESOLVING -> CONNECTING -> HANDSHAKE ->
+ * READY; any failure goes back to DOWN. CLOSED is final. */
+typedef enum {
+  SY_REDIS_DOWN = 0,
+  SY_REDIS_RESOLVING,
+  SY_REDIS_CONNECTING,
+  SY_REDIS_HANDSHAKE,
+  SY_REDIS_READY,
+  SY_REDIS_CLOSED
+} sy_redis_state_t;
+
+typedef struct sy_redis_opts_s {
+  unsigned timeout_ms;         /* per command; 0: 2000 */
+  unsigned connect_timeout_ms; /* resolve + connect + handshake; 0: timeout_ms */
+  unsigned backoff_max_ms;     /* the longest wait between attempts; 0: 2000 */
+  unsigned ping_ms;            /* an idle link is PINGed this often; 0: 1000 */
+} sy_redis_opts_t;
+
+struct sy_redis_resolve_s;
 
 typedef struct sy_redis_cmd_s sy_redis_cmd_t;
 
@@ -40,28 +72,45 @@ struct sy_redis_s {
   sy_redis_addr_t addr;
   redisAsyncContext *ac;
   sy_redis_state_t state;
-  uv_timer_t retry_timer; /* reconnect after backoff */
-  uv_timer_t tick_timer;  /* command timeouts */
-  unsigned timeout_ms;
+  uv_timer_t retry_timer; /* the next attempt after backoff */
+  uv_timer_t tick_timer;  /* deadlines: commands, attempts, idle PING */
+  sy_redis_opts_t opts;
   unsigned backoff_ms;
   unsigned max_pending;
   sy_redis_cmd_t *head, *tail; /* commands in flight, oldest first */
   sy_redis_cmd_t *free_cmds;
   unsigned npending;
-  unsigned handles;
+  unsigned handles;              /* timers and resolutions still to finish */
+  struct sy_redis_resolve_s *resolving; /* the resolution in flight, or NULL */
+  struct sockaddr_storage addrs[8]; /* the name's addresses, from the last resolution */
+  unsigned naddrs, next_addr;
+  char peer[64];                 /* the numeric address of the current attempt */
+  unsigned handshake_left;       /* handshake replies still to come */
+  uint64_t attempt_started;      /* loop ms */
+  uint64_t last_sent;            /* loop ms of the last command written */
+  uint64_t down_since;           /* loop ms the link went down (or opened); 0 when up */
+  uint64_t last_outage_ms;       /* how long the last outage lasted (set when back up) */
+  uint64_t down_total_ms;        /* every finished outage, added up */
+  unsigned attempts;             /* attempts in the current outage */
   sy_redis_state_cb on_state;
   void *state_data;
   void (*on_closed)(sy_redis_t *r);
   uint64_t connects, disconnects, timeouts;
-  char last_error[160];
+  char last_error[256];
+  char logged_error[256];        /* the attempt error last logged (not repeated) */
+  uint64_t logged_at;
 };
 
-/* Starts connecting to addr (and keeps reconnecting until closed). timeout_ms is
- * the per-command timeout. on_state is called on every transition up or down.
- * Returns 0, or a libuv error. */
+/* Starts connecting to addr (and keeps reconnecting until closed). on_state is
+ * called on every transition to READY (up = 1) and out of it (up = 0). Returns 0,
+ * or a libuv error. */
 int sy_redis_open(sy_redis_t *r, uv_loop_t *loop, const sy_redis_addr_t *addr,
-                  unsigned timeout_ms, sy_redis_state_cb on_state, void *state_data);
+                  const sy_redis_opts_t *opts, sy_redis_state_cb on_state, void *state_data);
 static inline int sy_redis_ready(const sy_redis_t *r) { return r->state == SY_REDIS_READY; }
+/* Milliseconds the link has been down now (0 while it is up). */
+uint64_t sy_redis_down_ms(const sy_redis_t *r);
+/* "host:port" or "unix:/path", for logs. */
+const char *sy_redis_label(const sy_redis_t *r, char *buf, size_t n);
 /* Sends a command (argv with lengths). Returns 0 (cb will be called exactly once)
  * or -1 when not connected or too many commands are in flight (cb is not called). */
 int sy_redis_command(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc, const char **argv,

@@ -48,10 +48,77 @@ static int make_dirs(const char *path) {
   return mkdir(p, 0700) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* Events that waited out an outage and have not been acknowledged yet: the journal
+ * sends in order, so once as many events as were waiting at the reconnect have been
+ * acknowledged (or dropped) since, the backlog is through. */
+static uint64_t backlog_left(const sy_stats_t *s) {
+  sy_journal_counters_t k;
+  sy_journal_counters(s->journal, &k);
+  uint64_t done = (k.events_acked - s->back_acked0) + (k.dropped - s->back_dropped0);
+  return done >= s->back_waiting ? 0 : s->back_waiting - done;
+}
+
+static void log_back(sy_stats_t *s) {
+  char label[300];
+  sy_redis_label(&s->redis, label, sizeof label);
+  double away = (double)s->redis.last_outage_ms / 1000.0;
+  if (s->journal == NULL)
+    sy_log_info("redis %s back after %.1f s down", label, away);
+  else if (s->back_waiting == 0)
+    sy_log_info("redis %s back after %.1f s down; no events were waiting", label, away);
+  else
+    sy_log_info("redis %s back after %.1f s down; %llu events that waited were replayed in %.1f s",
+                label, away, (unsigned long long)s->back_waiting,
+                (double)(uv_now(s->loop) - s->back_at) / 1000.0);
+  s->back_pending = 0;
+  uv_timer_stop(&s->back_timer);
+}
+
+static void on_back_timer(uv_timer_t *t) {
+  sy_stats_t *s = t->data;
+  if (s->back_pending && backlog_left(s) == 0)
+    log_back(s);
+}
+
+/* The operator's story of the link: one warning when it goes down, one line when it
+ * is back with how long it was away and how many waiting events were replayed. */
 static void on_state(sy_redis_t *r, int up, void *data) {
   sy_stats_t *s = data;
+  char label[300];
+  sy_redis_label(r, label, sizeof label);
+  if (!up) {
+    sy_log_warn("redis %s down: %s; events wait in memory and in the spool until it is back",
+                label, r->last_error);
+    if (s->back_pending) { /* down again before the backlog was through */
+      s->back_pending = 0;
+      uv_timer_stop(&s->back_timer);
+    }
+  }
   if (s->journal != NULL)
     sy_journal_redis_state(s->journal, up);
+  if (up) {
+    if (r->disconnects == 0) {
+      if (r->last_outage_ms >= 1000)
+        sy_log_info("redis %s up (after %.1f s unreachable)", label,
+                    (double)r->last_outage_ms / 1000.0);
+      else
+        sy_log_info("redis %s up", label);
+    } else if (s->journal == NULL) {
+      log_back(s);
+    } else {
+      sy_journal_counters_t k;
+      sy_journal_counters(s->journal, &k);
+      s->back_pending = 1;
+      s->back_at = uv_now(s->loop);
+      s->back_waiting = k.queued_events + k.spool_events;
+      s->back_acked0 = k.events_acked;
+      s->back_dropped0 = k.dropped;
+      if (s->back_waiting == 0)
+        log_back(s);
+      else
+        uv_timer_start(&s->back_timer, on_back_timer, 100, 100);
+    }
+  }
   if (up && s->on_up != NULL)
     s->on_up(s, s->up_data);
 }
@@ -122,7 +189,12 @@ int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_config_t *cfg, char *
       return -1;
     }
   }
-  int rc = sy_redis_open(&s->redis, loop, &addr, cfg->redis.timeout_ms, on_state, s);
+  sy_redis_opts_t opts = {cfg->redis.timeout_ms, cfg->redis.connect_timeout_ms,
+                          cfg->redis.reconnect_max_ms, 0};
+  int rc = uv_timer_init(loop, &s->back_timer);
+  s->back_timer.data = s;
+  if (rc == 0)
+    rc = sy_redis_open(&s->redis, loop, &addr, &opts, on_state, s);
   if (rc < 0) {
     snprintf(err, errlen, "redis: %s", uv_strerror(rc));
     sy_journal_free(s->journal);
@@ -132,18 +204,28 @@ int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_config_t *cfg, char *
   return 0;
 }
 
-static void on_redis_closed(sy_redis_t *r) {
-  sy_stats_t *s = (sy_stats_t *)((char *)r - offsetof(sy_stats_t, redis));
+static void closed_one(sy_stats_t *s) {
+  if (--s->closing > 0)
+    return;
   free(s->stream);
   s->stream = NULL;
   if (s->closed)
     s->closed(s);
 }
 
+static void on_redis_closed(sy_redis_t *r) {
+  closed_one((sy_stats_t *)((char *)r - offsetof(sy_stats_t, redis)));
+}
+
+static void on_back_timer_closed(uv_handle_t *h) { closed_one(h->data); }
+
 void sy_stats_close(sy_stats_t *s, void (*done)(sy_stats_t *s)) {
   sy_journal_free(s->journal);
   s->journal = NULL;
   s->closed = done;
+  s->closing = 2;
+  s->back_pending = 0;
+  uv_close((uv_handle_t *)&s->back_timer, on_back_timer_closed);
   sy_redis_close(&s->redis, on_redis_closed);
 }
 

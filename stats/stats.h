@@ -34,6 +34,11 @@ struct sy_stats_s {
   sy_stats_up_cb on_up;
   void *up_data;
   void (*closed)(sy_stats_t *s);
+  unsigned closing; /* handles still to close */
+  /* after an outage: the backlog that waited, until it has been replayed */
+  uv_timer_t back_timer;
+  int back_pending;
+  uint64_t back_at, back_waiting, back_acked0, back_dropped0;
   /* the RFC 3339 time of the current second, reused within it */
   uint64_t ts_sec;
   char ts_prefix[24];

@@ -15,7 +15,8 @@
 
 static const char STATS[] =
     BASE "data_dir: /var/lib/sy\n"
-         "redis: {url: \"unix:///run/r.sock?db=2\", timeout_ms: 250}\n"
+         "redis: {url: \"unix:///run/r.sock?db=2\", timeout_ms: 250, connect_timeout_ms: 700,\n"
+         "        reconnect_max_ms: 5000}\n"
          "events: {stream: ev, maxlen: 5000, batch_max: 64, flush_ms: 2, queue_bytes: 1048576,\n"
          "         spool_bytes: 2097152, sync_ms: 500}\n"
          "privacy: {hash_key_env: SY_TEST_HASH}\n"
@@ -42,6 +43,7 @@ static void test_stats_blocks(void) {
     CHECK(strcmp(cfg->data_dir, "/var/lib/sy") == 0);
     CHECK(cfg->redis.enabled && strcmp(cfg->redis.url, "unix:///run/r.sock?db=2") == 0);
     CHECK(cfg->redis.timeout_ms == 250 && strcmp(cfg->redis.server, "redis-server") == 0);
+    CHECK(cfg->redis.connect_timeout_ms == 700 && cfg->redis.reconnect_max_ms == 5000);
     CHECK(strcmp(cfg->events.stream, "ev") == 0 && cfg->events.maxlen == 5000);
     CHECK(cfg->events.batch_max == 64 && cfg->events.flush_ms == 2 && cfg->events.sync_ms == 500);
     CHECK(cfg->events.queue_bytes == 1048576 && cfg->events.spool_bytes == 2097152);
@@ -65,6 +67,8 @@ static void test_stats_blocks(void) {
   if (cfg != NULL) {
     CHECK(strcmp(cfg->data_dir, "switchyard-data") == 0 && cfg->redis.url == NULL);
     CHECK(cfg->redis.enabled && cfg->redis.timeout_ms == 2000 && cfg->hash_key == NULL);
+    /* connect_timeout_ms 0: the command timeout; reconnects back off to 2 s at most */
+    CHECK(cfg->redis.connect_timeout_ms == 0 && cfg->redis.reconnect_max_ms == 2000);
     CHECK(cfg->events.enabled && strcmp(cfg->events.stream, "sy:events") == 0);
     CHECK(cfg->events.maxlen == 1000000 && cfg->events.batch_max == 256);
     CHECK(cfg->events.flush_ms == 5 && cfg->events.sync_ms == 1000 && cfg->napi_keys == 0);
@@ -89,6 +93,10 @@ static void test_stats_blocks(void) {
 #define OUT_HEAD BASE EXP_HEAD VAR_A "    outcome:\n"
 
 static const err_case_t STATS_ERRORS[] = {
+    {BASE "redis: {reconnect_max_ms: 50}\n" EXP_HEAD VAR_A,
+     "t.yaml:3: redis.reconnect_max_ms: must be an integer in 100..600000"},
+    {BASE "redis: {connect_timeout_ms: 0}\n" EXP_HEAD VAR_A,
+     "t.yaml:3: redis.connect_timeout_ms: must be an integer in 10..600000"},
     {OUT_HEAD "      type: continuous\n      missing: failure\n",
      "t.yaml:11: experiments[0].outcome.missing: failure only with type: binary (a missing "
      "number is not a zero)"},

@@ -348,12 +348,15 @@ class Mock(Process):
 class Router(Process):
     """switchyard serve --config WORKDIR/NAME.yaml; waits until the port accepts."""
 
-    def __init__(self, workdir, config, name="switchyard", wait=True):
+    def __init__(self, workdir, config, name="switchyard", wait=True, wrap=()):
+        """wrap: argv put before switchyard's (a command that execs it in place, so the
+        pid stays switchyard's, e.g. unshare)."""
         self.config_path = os.path.join(workdir, name + ".yaml")
         self.write_config(config)
         listen = config["listen"][0] if isinstance(config, dict) else None
         self.port = int(listen.rsplit(":", 1)[1]) if listen else None
-        super().__init__(name, [SWITCHYARD, "serve", "--config", self.config_path], workdir)
+        super().__init__(name, list(wrap) + [SWITCHYARD, "serve", "--config", self.config_path],
+                         workdir)
         if wait:
             self.wait_ready()
 
@@ -786,6 +789,50 @@ def post_chat(port, headers=None, body=None, **kw):
         c.close()
 
 
+class Load:
+    """Client threads on keep-alive connections, counting every response."""
+
+    def __init__(self, port, threads=4, pause_s=0.002):
+        self.port = port
+        self.pause_s = pause_s
+        self.ok = 0
+        self.failed = []
+        self.stop = False
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(threads)]
+
+    def run(self, i):
+        c = Client(self.port)
+        n = 0
+        while not self.stop:
+            n += 1
+            try:
+                r = c.request("POST", "/v1/chat/completions", {"x-user-id": "u%d-%d" % (i, n)},
+                              chat_body())
+                with self.lock:
+                    if r.status == 200:
+                        self.ok += 1
+                    else:
+                        self.failed.append(r.status)
+            except Exception as e:  # a failed request is what this test looks for
+                with self.lock:
+                    self.failed.append(repr(e))
+                c.close()
+                c = Client(self.port)
+            time.sleep(self.pause_s)
+        c.close()
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+        for t in self.threads:
+            t.join()
+
+
 def check_error_body(r, status, code=None):
     """Checks an OpenAI-style JSON error response: status, error.message/type/code."""
     check(r.status == status, "status %s, wanted %s: %r", r.status, status, r.body[:300])
@@ -815,8 +862,8 @@ class Env:
         self.procs.append(m)
         return m
 
-    def router(self, config, name="switchyard", wait=True):
-        r = Router(self.dir, config, name=name, wait=wait)
+    def router(self, config, name="switchyard", wait=True, wrap=()):
+        r = Router(self.dir, config, name=name, wait=wait, wrap=wrap)
         self.procs.append(r)
         return r
 

@@ -47,49 +47,6 @@ def health(port):
         c.close()
 
 
-class Load:
-    """Client threads on keep-alive connections, counting every response."""
-
-    def __init__(self, port, threads=4):
-        self.port = port
-        self.ok = 0
-        self.failed = []
-        self.stop = False
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(threads)]
-
-    def run(self, i):
-        c = h.Client(self.port)
-        n = 0
-        while not self.stop:
-            n += 1
-            try:
-                r = c.request("POST", "/v1/chat/completions", {"x-user-id": "u%d-%d" % (i, n)},
-                              h.chat_body())
-                with self.lock:
-                    if r.status == 200:
-                        self.ok += 1
-                    else:
-                        self.failed.append(r.status)
-            except Exception as e:  # a failed request is what this test looks for
-                with self.lock:
-                    self.failed.append(repr(e))
-                c.close()
-                c = h.Client(self.port)
-            time.sleep(0.002)
-        c.close()
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop = True
-        for t in self.threads:
-            t.join()
-
-
 @h.timeout(90)
 def test_sigkill_redis_under_load(env):
     mock = env.mock()
@@ -102,7 +59,7 @@ def test_sigkill_redis_under_load(env):
     router = env.router(cfg)
     check(h.wait_until(lambda: health(router.port)["redis"] == "up", 5), "redis not up")
 
-    with Load(router.port) as load:
+    with h.Load(router.port) as load:
         time.sleep(2)
         served_before_kill = load.ok
         redis.signal(signal.SIGKILL)

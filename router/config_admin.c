@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "router/config_int.h"
+#include "router/config_admin.h"
+#include "router/config_util.h"
 
 #define MIN_TOKEN_LEN 16
 

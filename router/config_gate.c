@@ -26,7 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "router/config_int.h"
+#include "router/config_gate.h"
+#include "router/config_util.h"
 
 #define MAX_DURATION_MS (7LL * 86400 * 1000)
 

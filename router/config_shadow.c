@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "router/config_int.h"
+#include "router/config_shadow.h"
+#include "router/config_util.h"
 
 #define MAX_INFLIGHT 100000
 #define MAX_TIMEOUT_MS 86400000LL /* one day */
@@ -54,7 +55,7 @@ static const sy__yaml_field_t shadow_fields[] = {
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
-/* See config_int.h: a variant's shadow: block, with its defaults. */
+/* See config_shadow.h: a variant's shadow: block, with its defaults. */
 int sy__cfg_p_shadow(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
   sy_shadow_conf_t *s = &((sy_variant_conf_t *)obj)->shadow;
   s->on = 1;
@@ -148,13 +149,13 @@ static const sy__yaml_field_t skip_fields[] = {
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
-/* See config_int.h: an experiment's shadow_skip: rules. */
+/* See config_shadow.h: an experiment's shadow_skip: rules. */
 int sy__cfg_p_shadow_skip(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
                           const sy__yaml_field_t *f) {
   return sy__yaml_walk_map(w, v, skip_fields, &((sy_experiment_conf_t *)obj)->shadow_skip);
 }
 
-/* See config_int.h: frees the rules (any partly parsed state included). */
+/* See config_shadow.h: frees the rules (any partly parsed state included). */
 void sy__cfg_shadow_skip_free(sy_shadow_skip_t *s) {
   for (size_t i = 0; i < s->nbody_keys; i++)
     free(s->body_keys[i]);

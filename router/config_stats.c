@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "router/config_int.h"
+#include "router/config_stats.h"
+#include "router/config_util.h"
 
 #define MAX_WINDOW_S (90LL * 86400) /* 90 days */
 #define MIN_SECRET_LEN 16

@@ -61,21 +61,12 @@ static int addr_from_config(const char *prog, const char *path, sy_redis_addr_t 
     sy_cli_err(prog, "%s", err);
     return -1;
   }
-  int rc = 0;
   if (cfg->redis.timeout_ms > 0)
     *timeout_ms = cfg->redis.timeout_ms;
-  if (cfg->redis.url) {
-    rc = parse_url(prog, cfg->redis.url, addr);
-  } else {
-    const char *dir = cfg->data_dir ? cfg->data_dir : "switchyard-data";
-    memset(addr, 0, sizeof(*addr));
-    addr->is_unix = 1;
-    int n = snprintf(addr->path, sizeof(addr->path), "%s/redis.sock", dir);
-    if (n < 0 || (size_t)n >= sizeof(addr->path)) {
-      sy_cli_err(prog, "%s/redis.sock: socket path too long", dir);
-      rc = -1;
-    }
-  }
+  /* the server's function: the same address the routers of this config use */
+  int rc = sy_redis_addr_for(cfg->redis.url, cfg->data_dir, addr, err, sizeof err);
+  if (rc < 0)
+    sy_cli_err(prog, "%s", err);
   sy_config_free(cfg);
   return rc;
 }

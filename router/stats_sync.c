@@ -229,7 +229,19 @@ int sy__sync_open(sy_worker_t *w, char *err, size_t errlen) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  if (sy_stats_open(w->link, &w->loop, cfg, err, errlen) < 0) {
+  sy_stats_conf_t sc = {cfg->redis.url,
+                        cfg->data_dir,
+                        {cfg->redis.timeout_ms, cfg->redis.connect_timeout_ms,
+                         cfg->redis.reconnect_max_ms, 0},
+                        cfg->hash_key,
+                        cfg->events.enabled,
+                        cfg->events.stream,
+                        cfg->events.maxlen,
+                        cfg->events.batch_max,
+                        cfg->events.flush_ms,
+                        cfg->events.queue_bytes,
+                        cfg->events.spool_bytes};
+  if (sy_stats_open(w->link, &w->loop, &sc, err, errlen) < 0) {
     free(w->link);
     w->link = NULL;
     return -1;

@@ -8,6 +8,7 @@
 #include "stats/redis_url.h"
 
 #include <limits.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -291,4 +292,30 @@ int sy_redis_url_parse(const char *url, sy_redis_addr_t *out, char *err, size_t 
   if (rc == 0)
     *out = a;
   return rc;
+}
+
+/* See redis_url.h. */
+int sy_redis_addr_for(const char *url, const char *data_dir, sy_redis_addr_t *out, char *err,
+                      size_t errlen) {
+  if (url != NULL)
+    return sy_redis_url_parse(url, out, err, errlen);
+  char abs[4096] = "";
+  if (data_dir == NULL || data_dir[0] == '\0')
+    data_dir = "switchyard-data";
+  if (data_dir[0] == '/') {
+    snprintf(abs, sizeof abs, "%s", data_dir);
+  } else if (getcwd(abs, sizeof abs) != NULL) {
+    size_t n = strlen(abs);
+    snprintf(abs + n, sizeof abs - n, "/%s", data_dir);
+  } else {
+    snprintf(abs, sizeof abs, "%s", data_dir);
+  }
+  memset(out, 0, sizeof *out);
+  out->is_unix = 1;
+  if (snprintf(out->path, sizeof out->path, "%s/redis.sock", abs) >= (int)sizeof out->path) {
+    if (errlen > 0)
+      snprintf(err, errlen, "data_dir: %.200s/redis.sock is too long for a unix socket path", abs);
+    return -1;
+  }
+  return 0;
 }

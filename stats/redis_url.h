@@ -39,4 +39,13 @@ typedef struct sy_redis_addr_s {
  */
 int sy_redis_url_parse(const char *url, sy_redis_addr_t *out, char *err, size_t errlen);
 
+/*
+ * Where Redis is, for the server and the CLI alike: `url` when it is given (parsed as
+ * above), else the embedded redis-server's socket DATA_DIR/redis.sock, a relative
+ * data_dir taken from the current directory and made absolute. Returns 0, or -1
+ * with a one-line reason in err (no password in it).
+ */
+int sy_redis_addr_for(const char *url, const char *data_dir, sy_redis_addr_t *out, char *err,
+                      size_t errlen);
+
 #endif

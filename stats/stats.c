@@ -13,25 +13,6 @@
 
 #include "router/log.h"
 
-int sy_stats_addr(const sy_config_t *cfg, sy_redis_addr_t *out, char *err, size_t errlen) {
-  if (cfg->redis.url != NULL)
-    return sy_redis_url_parse(cfg->redis.url, out, err, errlen);
-  char abs[4096];
-  if (cfg->data_dir[0] == '/')
-    snprintf(abs, sizeof abs, "%s", cfg->data_dir);
-  else if (getcwd(abs, sizeof abs) != NULL) {
-    size_t n = strlen(abs);
-    snprintf(abs + n, sizeof abs - n, "/%s", cfg->data_dir);
-  }
-  memset(out, 0, sizeof *out);
-  out->is_unix = 1;
-  if (snprintf(out->path, sizeof out->path, "%s/redis.sock", abs) >= (int)sizeof out->path) {
-    snprintf(err, errlen, "data_dir: %s/redis.sock is too long for a unix socket path", abs);
-    return -1;
-  }
-  return 0;
-}
-
 /* mkdir -p, mode 0700 for what it creates. */
 static int make_dirs(const char *path) {
   char p[4096];
@@ -138,12 +119,12 @@ static void random_hex(char *out, size_t bytes) {
   out[2 * bytes] = '\0';
 }
 
-int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_config_t *cfg, char *err,
+int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_stats_conf_t *cfg, char *err,
                   size_t errlen) {
   sy_redis_addr_t addr;
   memset(s, 0, sizeof *s);
   s->loop = loop;
-  if (sy_stats_addr(cfg, &addr, err, errlen) < 0)
+  if (sy_redis_addr_for(cfg->redis_url, cfg->data_dir, &addr, err, errlen) < 0)
     return -1;
   if (sy_privacy_init() < 0) {
     snprintf(err, errlen, "libsodium failed to initialise");
@@ -161,13 +142,13 @@ int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_config_t *cfg, char *
   char host[64] = "localhost";
   gethostname(host, sizeof host - 1);
   snprintf(s->router_instance, sizeof s->router_instance, "%s:%d", host, (int)getpid());
-  s->stream = strdup(cfg->events.stream);
-  snprintf(s->maxlen, sizeof s->maxlen, "%lu", cfg->events.maxlen);
+  s->stream = strdup(cfg->stream);
+  snprintf(s->maxlen, sizeof s->maxlen, "%lu", cfg->maxlen);
   if (s->stream == NULL) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  if (cfg->events.enabled) {
+  if (cfg->events) {
     char spool[4200];
     if (make_dirs(cfg->data_dir) < 0) {
       snprintf(err, errlen, "data_dir %s: cannot create: %s", cfg->data_dir, strerror(errno));
@@ -177,24 +158,22 @@ int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_config_t *cfg, char *
     snprintf(spool, sizeof spool, "%s/spool", cfg->data_dir);
     sy_journal_conf_t jc = {spool,
                             s->instance,
-                            cfg->events.stream,
-                            cfg->events.maxlen,
-                            cfg->events.batch_max,
-                            cfg->events.flush_ms,
-                            cfg->events.queue_bytes,
-                            cfg->events.spool_bytes};
+                            cfg->stream,
+                            cfg->maxlen,
+                            cfg->batch_max,
+                            cfg->flush_ms,
+                            cfg->queue_bytes,
+                            cfg->spool_bytes};
     s->journal = sy_journal_new(loop, &s->redis, &jc, err, errlen);
     if (s->journal == NULL) {
       free(s->stream);
       return -1;
     }
   }
-  sy_redis_opts_t opts = {cfg->redis.timeout_ms, cfg->redis.connect_timeout_ms,
-                          cfg->redis.reconnect_max_ms, 0};
   int rc = uv_timer_init(loop, &s->back_timer);
   s->back_timer.data = s;
   if (rc == 0)
-    rc = sy_redis_open(&s->redis, loop, &addr, &opts, on_state, s);
+    rc = sy_redis_open(&s->redis, loop, &addr, &cfg->redis, on_state, s);
   if (rc < 0) {
     snprintf(err, errlen, "redis: %s", uv_strerror(rc));
     sy_journal_free(s->journal);

@@ -12,12 +12,24 @@
 
 #include <uv.h>
 
-#include "router/config.h"
 #include "stats/journal.h"
 #include "stats/privacy.h"
 #include "stats/redis.h"
 
 typedef struct sy_stats_s sy_stats_t;
+
+/* What a worker's link needs to know (the router fills it from its config). */
+typedef struct sy_stats_conf_s {
+  const char *redis_url;   /* NULL: the embedded server's socket in data_dir */
+  const char *data_dir;    /* the spool is DATA_DIR/spool */
+  sy_redis_opts_t redis;   /* timeouts and backoff */
+  const char *hash_key;    /* NULL: a random key of this process (warned) */
+  int events;              /* 0: no journal (events.enabled: false) */
+  const char *stream;      /* the events stream */
+  unsigned long maxlen;    /* its approximate cap */
+  unsigned batch_max, flush_ms;
+  size_t queue_bytes, spool_bytes;
+} sy_stats_conf_t;
 
 /* Called when the connection comes up (after the journal has been told). */
 typedef void (*sy_stats_up_cb)(sy_stats_t *s, void *data);
@@ -44,11 +56,8 @@ struct sy_stats_s {
   char ts_prefix[24];
 };
 
-/* Where Redis is for cfg: redis.url, or the embedded server's socket in data_dir.
- * Returns 0 or -1 with err. */
-int sy_stats_addr(const sy_config_t *cfg, sy_redis_addr_t *out, char *err, size_t errlen);
 /* Connects (in the background) and opens the journal. Returns 0 or -1 with err. */
-int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_config_t *cfg, char *err,
+int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_stats_conf_t *cfg, char *err,
                   size_t errlen);
 /* Moves unacknowledged events to the spool, closes the connection; `done` runs when
  * every handle is closed (s may then be freed). */

@@ -85,14 +85,24 @@ def wait_until(pred, timeout_s, interval=0.02):
 
 # ---- ports and configs -----------------------------------------------------
 
+_HANDED_OUT = set()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A TCP port on 127.0.0.1 that nothing listens on right now, and that this
+    process has not handed out before: nothing holds a port between this call and
+    the bind of whoever uses it, so two calls could otherwise return the same port
+    (and SO_REUSEPORT would let a router bind it twice)."""
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def port_accepts(port, host="127.0.0.1"):

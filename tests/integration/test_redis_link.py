@@ -203,6 +203,18 @@ class Vanisher:
         self.unix.close()
 
 
+def distinct_ports(n):
+    """n free ports, all different (free_port alone can return one twice: nothing
+    holds a port between the call and the router's bind, and SO_REUSEPORT lets the
+    router bind it twice)."""
+    ports = []
+    while len(ports) < n:
+        p = h.free_port()
+        if p not in ports:
+            ports.append(p)
+    return ports
+
+
 # ---- the fleet ---------------------------------------------------------------------
 
 def metrics(port):
@@ -243,8 +255,8 @@ class Fleet:
         self.routers = {}
         for name, url, workers in (("tcp2", tcp_url, 2), ("tcp1", tcp_url, 1),
                                    ("unix1", unix_url, 1)):
-            admin_port = h.free_port()
-            cfg = h.router_config(self.mock.addr, workers=workers,
+            port, admin_port = distinct_ports(2)
+            cfg = h.router_config(self.mock.addr, port=port, workers=workers,
                                   data_dir=env.path("data-" + name),
                                   redis={"url": url, "timeout_ms": timeout_ms},
                                   events={"queue_bytes": 65536, "flush_ms": 5, "sync_ms": 250},
@@ -605,9 +617,9 @@ def test_sigkill_under_load_over_tcp(env):
     redis = Redis(env, ip="127.0.0.1")
     redis.start()
     mock = env.mock()
-    admin_port = h.free_port()
+    port, admin_port = distinct_ports(2)
     data = env.path("data")
-    cfg = h.router_config(mock.addr, data_dir=data,
+    cfg = h.router_config(mock.addr, port=port, data_dir=data,
                           redis={"url": "redis://:%s@127.0.0.1:%d" % (PASSWORD, redis.port),
                                  "timeout_ms": 500},
                           events={"queue_bytes": 65536, "flush_ms": 5},

@@ -34,7 +34,7 @@
 #include <llhttp.h>
 #include <sodium.h>
 
-#include "router/log.h"
+#include "base/log.h"
 #include "router/cli_redis.h"
 #include "router/ctl.h"
 #include "router/metrics.h"

@@ -23,7 +23,7 @@
 
 #include "proto/events.h"
 #include "router/api_parse.h"
-#include "router/log.h"
+#include "base/log.h"
 #include "router/proxy.h"
 #include "stats/privacy.h"
 #include "stats/scripts.h"

@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "router/log.h"
+#include "base/log.h"
 #include "router/proxy.h"
 
 void sy__proxy_client_backlog(sy_conn_t *c);

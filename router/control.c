@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "router/log.h"
+#include "base/log.h"
 #include "router/proxy.h"
 #include "stats/scripts.h"
 

@@ -34,7 +34,7 @@
 
 #include "policies/gate.h"
 #include "proto/events.h"
-#include "router/log.h"
+#include "base/log.h"
 #include "router/proxy.h"
 #include "stats/scripts.h"
 

@@ -21,7 +21,7 @@
 #include <gsl/gsl_errno.h>
 
 #include "router/config.h"
-#include "router/log.h"
+#include "base/log.h"
 #include "router/metrics.h"
 #include "router/proxy.h"
 #include "router/ctl.h"

@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "router/log.h"
+#include "base/log.h"
 #include "router/proxy.h"
 #include "router/rewrite.h"
 #include "router/route.h"

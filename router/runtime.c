@@ -14,7 +14,7 @@
 
 #include "policies/segments.h"
 #include "policies/thompson.h"
-#include "router/log.h"
+#include "base/log.h"
 #include "router/proxy.h"
 
 static int resolve(const sy_hostport_t *hp, struct sockaddr_storage *out, char *err,

@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "router/log.h"
+#include "base/log.h"
 #include "router/metrics.h"
 #include "router/proxy.h"
 #include "router/shadow.h"

@@ -30,7 +30,7 @@
 #include "proto/events.h"
 #include "router/json_scan.h"
 #include "router/llm_text.h"
-#include "router/log.h"
+#include "base/log.h"
 
 #define F(f) (sy_event_fields[SY_EF_##f].name)
 #define MINUTE_MS 60000

@@ -14,7 +14,7 @@
  */
 #include <string.h>
 
-#include "router/log.h"
+#include "base/log.h"
 #include "router/proxy.h"
 
 static void load(sy_worker_t *w) {

@@ -17,7 +17,7 @@
 #include <jansson.h>
 
 #include "proto/events.h"
-#include "router/log.h"
+#include "base/log.h"
 #include "router/proxy.h"
 #include "stats/scripts.h"
 

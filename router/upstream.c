@@ -11,7 +11,7 @@
  */
 #include <string.h>
 
-#include "router/log.h"
+#include "base/log.h"
 #include "router/proxy.h"
 #include "router/shadow.h"
 

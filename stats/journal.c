@@ -35,7 +35,7 @@
 #include <xxhash.h>
 
 #include "proto/events.h"
-#include "router/log.h"
+#include "base/log.h"
 #include "stats/scripts.h"
 #include "stats/spool.h"
 

@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "router/log.h"
+#include "base/log.h"
 
 #define BACKOFF_MIN_MS 100
 #define DEFAULT_TIMEOUT_MS 2000

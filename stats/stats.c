@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "router/log.h"
+#include "base/log.h"
 
 /* mkdir -p, mode 0700 for what it creates. */
 static int make_dirs(const char *path) {

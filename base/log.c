@@ -4,7 +4,7 @@
  * Each line is built in a stack buffer and written with one write(2), so lines
  * from several worker processes sharing stderr never interleave mid-line.
  */
-#include "router/log.h"
+#include "base/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

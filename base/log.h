@@ -1,5 +1,6 @@
 /*
- * log.h — structured logs: one JSON object per line on stderr.
+ * log.h — structured logs: one JSON object per line on stderr. base/ is the lowest
+ * layer: every other (proto/, policies/, stats/, router/) may use it; it uses none.
  *
  *   {"ts":"2026-11-24T06:40:00.123Z","level":"info","pid":123,"msg":"..."}
  *

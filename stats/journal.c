@@ -282,13 +282,6 @@ void sy_journal_zadd(sy_journal_t *j, const char *key, double score, const char 
   put_str(j, member);
 }
 
-void sy_journal_sadd(sy_journal_t *j, const char *key, const char *member) {
-  open_counted(j, "S");
-  put_str(j, key);
-  put_str(j, member);
-}
-
-const char *sy_journal_next_id(sy_journal_t *j) { return j->next_id; }
 
 /* ---- the spool file --------------------------------------------------------------- */
 

@@ -82,9 +82,6 @@ void sy_journal_record_end(sy_journal_t *j);
 /* HINCRBYFLOAT key field delta, summed within the batch. */
 void sy_journal_incr(sy_journal_t *j, const char *key, const char *field, double delta);
 void sy_journal_zadd(sy_journal_t *j, const char *key, double score, const char *member);
-void sy_journal_sadd(sy_journal_t *j, const char *key, const char *member);
-/* The id the next event will get ("INSTANCE-N"). */
-const char *sy_journal_next_id(sy_journal_t *j);
 
 /* Closes the open batch now (it is sent as soon as the connection allows). */
 void sy_journal_flush(sy_journal_t *j);

@@ -16,7 +16,7 @@
  *   ARGV[1] batch sequence number (consecutive per instance)  ARGV[2] stream MAXLEN
  *   ARGV[3] "1" to apply even after a gap   ARGV[4..] operations:
  *     X n f1 v1 ... (XADD an event of n strings)   T key ttl n f1 v1 ... (HSET + EXPIRE)
- *     H key field delta (HINCRBYFLOAT)   Z key score member (ZADD)   S key member (SADD)
+ *     H key field delta (HINCRBYFLOAT)   Z key score member (ZADD)
  * Returns "OK" (applied), "DUP" (this batch or a later one was applied already) or
  * {"GAP", last} (an earlier batch of this instance is missing: the router resends it,
  * or, if it no longer holds it, this batch with ARGV[3] = "1").
@@ -43,8 +43,6 @@
   "    redis.call('EXPIRE', ARGV[i+1], ARGV[i+2]); i = i + 4 + k\n"                      \
   "  elseif op == 'Z' then\n"                                                            \
   "    redis.call('ZADD', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"                 \
-  "  elseif op == 'S' then\n"                                                            \
-  "    redis.call('SADD', ARGV[i+1], ARGV[i+2]); i = i + 3\n"                            \
   "  else return redis.error_reply('journal: bad operation ' .. tostring(op)) end\n"     \
   "end\n"                                                                                \
   "redis.call('SET', KEYS[1], seq, 'EX', 2592000)\n"                                     \

@@ -19,7 +19,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from harness import check  # noqa: E402
-from test_redis_outage import Load, health, redis_cli, start_redis  # noqa: E402
+from test_redis_outage import health, redis_cli, start_redis  # noqa: E402
+from harness import Load  # noqa: E402
 
 
 def rss_kib(pid):

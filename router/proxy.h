@@ -459,7 +459,9 @@ int sy__listen(sy_worker_t *w, uv_tcp_t *t, const sy_hostport_t *hp, uv_connecti
 sy_buf_t *sy__worker_get_read_buf(sy_worker_t *w);
 /* Drops a reference to an upstream read buffer; the last one recycles it. */
 void sy__worker_put_read_buf(sy_worker_t *w, sy_buf_t *b);
-/* Runs one worker until it is told to stop; returns the process exit status. */
+/* Runs one worker until it is told to stop; returns the process exit status: 0, 1
+ * (it could not start), or 3 when its event loop still held handles at the end (a
+ * bug: each is logged). */
 struct sy_metrics_s;
 /* m: the metrics table shared by the workers (metrics.h); the worker writes slot
  * `index` of it. */

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "proto/events.h"
+#include "proto/keys.h"
 #include "router/proxy.h"
 #include "stats/privacy.h"
 #include "stats/summary.h"
@@ -89,7 +90,7 @@ void sy__events_routed(sy_worker_t *w, sy_req_t *r) {
 
   char key[160], num[40];
   uint64_t now = sy_stats_now_ms();
-  snprintf(key, sizeof key, "sy:trace:%s", r->trace.trace_id);
+  sy_key_trace(key, sizeof key, r->trace.trace_id);
   sy_journal_record(j, key, trace_ttl(&e->outcome));
   sy_journal_field_str(j, "e", e->id);
   sy_journal_field_str(j, "v", v->id);
@@ -104,7 +105,7 @@ void sy__events_routed(sy_worker_t *w, sy_req_t *r) {
   sy_journal_record_end(j);
   if (!e->outcome.continuous && e->outcome.missing == SY_MISSING_FAILURE) {
     char member[200];
-    snprintf(key, sizeof key, "sy:{%s}:pending", e->id);
+    sy_key_pending(key, sizeof key, e->id);
     snprintf(member, sizeof member, "%s|%s|%s", r->trace.trace_id, v->id, r->ev.segment);
     sy_journal_zadd(j, key, (double)(now + (uint64_t)e->outcome.window_s * 1000), member);
   }
@@ -175,7 +176,7 @@ void sy__events_done(sy_worker_t *w, sy_req_t *r) {
   sy_journal_event_end(j);
 
   char key[160];
-  snprintf(key, sizeof key, "sy:{%s}:v:%s", e->id, v->id);
+  sy_key_variant(key, sizeof key, e->id, v->id);
   sy_journal_incr(j, key, "requests", 1);
   if (error)
     sy_journal_incr(j, key, "errors", 1);

@@ -34,6 +34,7 @@
 
 #include "policies/gate.h"
 #include "proto/events.h"
+#include "proto/keys.h"
 #include "router/log.h"
 #include "router/proxy.h"
 #include "stats/scripts.h"
@@ -402,7 +403,7 @@ static void write_baseline(sy_worker_t *w, view_t *v) {
   gate_req_t *q = req_new(w, e->id);
   if (argv == NULL || lens == NULL || buf == NULL || q == NULL)
     goto out;
-  snprintf(key, sizeof key, "sy:{%s}:state", e->id);
+  sy_key_state(key, sizeof key, e->id);
   snprintf(ver, sizeof ver, "%lld", v->st.version);
   argv[n++] = "EVAL";
   argv[n++] = SY_LUA_BASELINE;
@@ -564,8 +565,8 @@ static void read_and_decide(sy_worker_t *w, const sy_experiment_conf_t *e) {
   gate_req_t *q = req_new(w, e->id);
   if (argv == NULL || lens == NULL || q == NULL)
     goto out;
-  snprintf(k_state, sizeof k_state, "sy:{%s}:state", e->id);
-  snprintf(prefix, sizeof prefix, "sy:{%s}:", e->id);
+  sy_key_state(k_state, sizeof k_state, e->id);
+  sy_key_prefix(prefix, sizeof prefix, e->id);
   argv[n++] = "EVAL";
   argv[n++] = SY_LUA_GATE_READ;
   argv[n++] = "1";
@@ -597,7 +598,7 @@ static void on_lease(sy_redis_t *r, redisReply *reply, void *data) {
 static void look(sy_worker_t *w, size_t i) {
   const sy_experiment_conf_t *e = &w->rt->cfg->experiments[i];
   char key[120], ttl[24];
-  snprintf(key, sizeof key, "sy:{%s}:gate:lease", e->id);
+  sy_key_lease(key, sizeof key, e->id);
   snprintf(ttl, sizeof ttl, "%u", 3 * e->gate.interval_ms);
   const char *argv[] = {"EVAL", SY_LUA_LEASE, "1", key, w->link->instance, ttl};
   size_t lens[6];

@@ -20,6 +20,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include "proto/keys.h"
 #include "router/cli_redis.h"
 #include "router/config.h"
 #include "stats/redis_url.h"
@@ -203,9 +204,13 @@ static void apply_shares(exp_view_t *e, const redisReply *meta) {
   }
 }
 
-/* Reads sy:{E}:meta into e. Returns 1 found, 0 no such hash, -1 error (reported). */
+/* Reads sy:{E}:meta into e. Returns 1 found, 0 no such hash, -1 error (reported). An id
+ * too long for a key name is not in Redis: no router serves it (config ids are short). */
 static int load_meta(redisContext *c, exp_view_t *e) {
-  redisReply *r = command(c, "HGETALL sy:{%s}:meta", e->id);
+  char key[SY_KEY_MAX];
+  if (sy_key_meta(key, sizeof key, e->id) < 0)
+    return split_variants(e) < 0 ? -1 : 0;
+  redisReply *r = command(c, "HGETALL %s", key);
   if (!r)
     return -1;
   int found = r->type == REDIS_REPLY_ARRAY && r->elements > 0;
@@ -249,11 +254,17 @@ static int fill_varstats(sy_varstats_t *v, const redisReply *r) {
 
 /* Reads every sy:{E}:v:V in one pipelined round trip. */
 static int load_variants(redisContext *c, exp_view_t *e) {
-  for (size_t i = 0; i < e->k; i++)
-    if (redisAppendCommand(c, "HGETALL sy:{%s}:v:%s", e->id, e->vnames[i]) != REDIS_OK) {
+  char key[SY_KEY_MAX];
+  for (size_t i = 0; i < e->k; i++) {
+    if (sy_key_variant(key, sizeof key, e->id, e->vnames[i]) < 0) {
+      sy_cli_err("status", "%s: variant id too long: %.64s...", e->id, e->vnames[i]);
+      return -1;
+    }
+    if (redisAppendCommand(c, "HGETALL %s", key) != REDIS_OK) {
       sy_cli_err("status", "out of memory");
       return -1;
     }
+  }
   int rc = 0;
   for (size_t i = 0; i < e->k; i++) {
     void *reply = NULL;
@@ -293,7 +304,10 @@ static void compute(exp_view_t *e) {
 
 /* The control state (proto/KEYS.md sy:{E}:state). Returns 0 or -1 (reported). */
 static int load_state(redisContext *c, exp_view_t *e) {
-  redisReply *r = command(c, "HGETALL sy:{%s}:state", e->id);
+  char key[SY_KEY_MAX];
+  if (sy_key_state(key, sizeof key, e->id) < 0) /* no such experiment: see load_meta */
+    return (e->state = json_object()) ? 0 : -1;
+  redisReply *r = command(c, "HGETALL %s", key);
   if (!r)
     return -1;
   e->state = json_object();
@@ -431,7 +445,9 @@ static void print_header(const exp_view_t *e) {
 static int print_text(const exp_view_t *e) {
   print_header(e);
   if (e->k == 0) {
-    printf("  no variants listed in sy:{%s}:meta\n", e->id);
+    char key[SY_KEY_MAX];
+    sy_key_meta(key, sizeof key, e->id);
+    printf("  no variants listed in %s\n", key);
     return 0;
   }
   char(*rows)[NCOLS][CELL] = calloc(e->k + 1, sizeof(*rows));
@@ -529,7 +545,7 @@ static char **experiment_ids(redisContext *c, const char *only, size_t *count) {
       *count = 1;
     return ids;
   }
-  redisReply *r = command(c, "SMEMBERS sy:experiments");
+  redisReply *r = command(c, "SMEMBERS " SY_KEY_EXPERIMENTS);
   if (!r)
     return NULL;
   char **ids = calloc(r->elements + 1, sizeof(char *));
@@ -563,7 +579,7 @@ static int report(redisContext *c, char **ids, size_t n, const status_opts_t *o,
       return 1;
   }
   if (!arr && n == 0)
-    printf("no experiments in Redis (sy:experiments is empty)\n");
+    printf("no experiments in Redis (" SY_KEY_EXPERIMENTS " is empty)\n");
   return 0;
 }
 

@@ -32,33 +32,19 @@ static int exp_key(char *out, size_t n, const char *exp, const char *suffix) {
   return build(out, n, "sy:{%s}:%s", exp, suffix);
 }
 
-int sy_key_prefix(char *out, size_t n, const char *exp) {
-  return exp_key(out, n, exp, "");
-}
+/* The builders of E's keys that take no other argument: sy:{E}:SUFFIX. */
+#define EXP_KEY(name, suffix)                                                                      \
+  int sy_key_##name(char *out, size_t n, const char *exp) {                                        \
+    return exp_key(out, n, exp, suffix);                                                           \
+  }
 
-int sy_key_meta(char *out, size_t n, const char *exp) {
-  return exp_key(out, n, exp, "meta");
-}
-
-int sy_key_segments(char *out, size_t n, const char *exp) {
-  return exp_key(out, n, exp, "segments");
-}
-
-int sy_key_pending(char *out, size_t n, const char *exp) {
-  return exp_key(out, n, exp, "pending");
-}
-
-int sy_key_state(char *out, size_t n, const char *exp) {
-  return exp_key(out, n, exp, "state");
-}
-
-int sy_key_audit(char *out, size_t n, const char *exp) {
-  return exp_key(out, n, exp, "audit");
-}
-
-int sy_key_lease(char *out, size_t n, const char *exp) {
-  return exp_key(out, n, exp, "gate:lease");
-}
+EXP_KEY(prefix, "")
+EXP_KEY(meta, "meta")
+EXP_KEY(segments, "segments")
+EXP_KEY(pending, "pending")
+EXP_KEY(state, "state")
+EXP_KEY(audit, "audit")
+EXP_KEY(lease, "gate:lease")
 
 int sy_key_variant(char *out, size_t n, const char *exp, const char *var) {
   if (exp == NULL || var == NULL)

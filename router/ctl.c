@@ -357,8 +357,8 @@ int sy_ctl_apply(redisContext *rc, const sy_ctl_req_t *o, char *msg, size_t msgl
     const char *maxlen = field(x.meta, "maxlen");
     const char *ver = field(x.state, "version");
     int argc = sy_ctl_change_argv(&c, SY_LUA_CONTROL, o->exp, ver[0] ? atoll(ver) : 0,
-                                  stream[0] ? stream : SY_KEY_EVENTS, maxlen[0] ? maxlen : "1000000",
-                                  keys, argv, lens);
+                                  stream[0] ? stream : SY_KEY_EVENTS,
+                                  maxlen[0] ? maxlen : "1000000", keys, argv, lens);
     redisReply *r = sy_cli_argv(o->cmd, rc, argc, argv, lens);
     sy_ctl_change_free(&c);
     exp_free(&x);

@@ -18,9 +18,9 @@
 
 #include "proto/events.h"
 #include "proto/keys.h"
+#include "proto/latency.h"
 #include "router/proxy.h"
 #include "stats/privacy.h"
-#include "stats/summary.h"
 
 #define F(f) (sy_event_fields[SY_EF_##f].name)
 
@@ -116,17 +116,6 @@ void sy__events_input(sy_worker_t *w, sy_req_t *r, const char *body, size_t n) {
     sy_keyed_hash_hex(&w->link->hash_key, body, n, r->ev.input);
 }
 
-static const char *latency_bucket(double ms) {
-  static const char *const names[] = {"lat:1",    "lat:2",     "lat:5",     "lat:10",
-                                      "lat:20",   "lat:50",    "lat:100",   "lat:200",
-                                      "lat:500",  "lat:1000",  "lat:2000",  "lat:5000",
-                                      "lat:10000", "lat:30000", "lat:60000", "lat:inf"};
-  for (size_t i = 0; i < 15; i++)
-    if (ms <= sy_latency_bounds[i])
-      return names[i];
-  return names[15];
-}
-
 static void str_field(sy_journal_t *j, const char *name, const char *value) {
   if (value != NULL && value[0] != '\0')
     sy_journal_field_str(j, name, value);
@@ -180,7 +169,7 @@ void sy__events_done(sy_worker_t *w, sy_req_t *r) {
   sy_journal_incr(j, key, "requests", 1);
   if (error)
     sy_journal_incr(j, key, "errors", 1);
-  sy_journal_incr(j, key, latency_bucket(ms), 1);
+  sy_journal_incr(j, key, sy_lat_fields[sy_lat_bucket(ms)], 1);
   sy_journal_incr(j, key, "lat_ms_sum", ms);
   if (ev->usage.prompt_tokens > 0)
     sy_journal_incr(j, key, "tokens_in", (double)ev->usage.prompt_tokens);

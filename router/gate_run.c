@@ -35,6 +35,7 @@
 #include "policies/gate.h"
 #include "proto/events.h"
 #include "proto/keys.h"
+#include "proto/latency.h"
 #include "router/log.h"
 #include "router/proxy.h"
 #include "stats/scripts.h"
@@ -74,10 +75,6 @@ static double hnum(const redisReply *h, const char *field) {
 
 /* One variant's hash -> the gate's arm (IPW sums when there are any). */
 static void arm_from(const redisReply *h, sy_gate_arm_t *a) {
-  static const char *const lat[SY_GATE_LAT_BUCKETS] = {
-      "lat:1",    "lat:2",    "lat:5",    "lat:10",    "lat:20",    "lat:50",
-      "lat:100",  "lat:200",  "lat:500",  "lat:1000",  "lat:2000",  "lat:5000",
-      "lat:10000", "lat:30000", "lat:60000", "lat:inf"};
   memset(a, 0, sizeof(*a));
   a->n = hnum(h, "n");
   if (hnum(h, "iw") > 0) {
@@ -93,8 +90,8 @@ static void arm_from(const redisReply *h, sy_gate_arm_t *a) {
   }
   a->requests = hnum(h, "requests");
   a->errors = hnum(h, "errors");
-  for (size_t b = 0; b < SY_GATE_LAT_BUCKETS; b++)
-    a->lat_hist[b] = hnum(h, lat[b]);
+  for (size_t b = 0; b < SY_LAT_BUCKETS; b++)
+    a->lat_hist[b] = hnum(h, sy_lat_fields[b]);
   a->tokens_n = hnum(h, "tokens_n");
   a->tokens_sum = hnum(h, "tokens_out");
   a->tokens_sumsq = hnum(h, "tokens_out_sq");

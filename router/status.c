@@ -1,7 +1,10 @@
 /*
  * status.c — `switchyard status [EXP] [--json]`: reads Redis (proto/KEYS.md) with
  * hiredis's synchronous API and prints, per variant of each experiment, the totals and
- * the summary statistics of stats/summary.h, as an aligned text table or as JSON.
+ * the summary statistics of stats/summary.h, as an aligned text table or as JSON. The
+ * latency p50/p95 are policies/lathist.h's sy_lat_quantile, the gate's own: what an
+ * operator reads here (and through the admin API and the dashboard, which serve this
+ * JSON) is what the gate's latency guardrail compares.
  *
  * It is a one-shot command, not part of the router's event loop: it connects, reads
  * `sy:experiments`, each `sy:{E}:meta` and the variant hashes (pipelined, one round
@@ -20,6 +23,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include "policies/lathist.h"
 #include "proto/keys.h"
 #include "router/cli_redis.h"
 #include "router/config.h"
@@ -414,8 +418,8 @@ static void fmt_row(const exp_view_t *e, size_t i, char row[NCOLS][CELL]) {
     snprintf(row[COL_MEAN], CELL, "-");
   fmt_prob(row[COL_PBEST], e->pbest[i]);
   fmt_prob(row[COL_SHARE], v->share);
-  fmt_ms(row[COL_P50], sy_hist_quantile(v->lat, 0.5));
-  fmt_ms(row[COL_P95], sy_hist_quantile(v->lat, 0.95));
+  fmt_ms(row[COL_P50], sy_lat_quantile(v->lat, 0.5));
+  fmt_ms(row[COL_P95], sy_lat_quantile(v->lat, 0.95));
 }
 
 /* Text columns are left-aligned, numbers right-aligned; two spaces between columns. */
@@ -504,8 +508,8 @@ static json_t *variant_json(const exp_view_t *e, size_t i) {
   json_object_set_new(o, "hi", jnum(e->iv[i].hi));
   json_object_set_new(o, "p_best", jnum(e->pbest[i]));
   json_object_set_new(o, "share", v->share >= 0 ? jnum(v->share) : json_null());
-  json_object_set_new(o, "latency_p50_ms", jnum(sy_hist_quantile(v->lat, 0.5)));
-  json_object_set_new(o, "latency_p95_ms", jnum(sy_hist_quantile(v->lat, 0.95)));
+  json_object_set_new(o, "latency_p50_ms", jnum(sy_lat_quantile(v->lat, 0.5)));
+  json_object_set_new(o, "latency_p95_ms", jnum(sy_lat_quantile(v->lat, 0.95)));
   json_object_set_new(o, "tokens_in", jcount(v->tokens_in));
   json_object_set_new(o, "tokens_out", jcount(v->tokens_out));
   return o;

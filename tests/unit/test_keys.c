@@ -124,8 +124,8 @@ static void test_doc_matches_code(void) {
   names_t builders = {0}, lits = {0}, doc = {0}, made = {0};
   read_header(&builders, &lits);
   char *text = read_doc(&doc);
-  CHECK_MSG(builders.n >= 10 && lits.n >= 3 && doc.n >= 10, "read %zu builders, %zu names, %zu keys",
-            builders.n, lits.n, doc.n);
+  CHECK_MSG(builders.n >= 10 && lits.n >= 3 && doc.n >= 10,
+            "read %zu builders, %zu names, %zu keys", builders.n, lits.n, doc.n);
   for (size_t i = 0; i < builders.n; i++) {
     char out[SY_KEY_MAX];
     int r = build(builders.s[i], out, sizeof out);

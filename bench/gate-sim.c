@@ -225,7 +225,7 @@ static void user(const scen_t *sc, gsl_rng *g, sy_rng_t *r, long t, int ro, int 
   double lat = exp(log(800) + 0.6 * gsl_ran_gaussian_ziggurat(g, 1.0));
   if (a == 1)
     lat *= sc->lat_scale;
-  local->lat_hist[sy_gate_lat_bucket(lat)] += 1;
+  local->lat_hist[sy_lat_bucket(lat)] += 1;
   local->errors += sy_rng_uniform(r) < sc->err[a];
   double tok =
       round(exp(log(300) + 0.5 * gsl_ran_gaussian_ziggurat(g, 1.0)) * (a == 1 ? sc->tok_scale : 1));

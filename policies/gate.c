@@ -13,6 +13,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "policies/lathist.h"
+
 /* The latency guardrail compares 95th percentiles: 5% of requests lie above one. */
 #define LAT_Q 0.95
 #define LAT_TAIL (1 - LAT_Q)
@@ -98,7 +100,7 @@ void sy_gate_arm_merge(sy_gate_arm_t *dst, const sy_gate_arm_t *src) {
   dst->sw2y2 += src->sw2y2;
   dst->requests += src->requests;
   dst->errors += src->errors;
-  for (size_t i = 0; i < SY_GATE_LAT_BUCKETS; i++)
+  for (size_t i = 0; i < SY_LAT_BUCKETS; i++)
     dst->lat_hist[i] += src->lat_hist[i];
   dst->tokens_n += src->tokens_n;
   dst->tokens_sum += src->tokens_sum;
@@ -131,7 +133,7 @@ static int all_finite(const sy_gate_arm_t *a) {
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
     if (!isfinite(v[i]))
       return 0;
-  for (size_t i = 0; i < SY_GATE_LAT_BUCKETS; i++)
+  for (size_t i = 0; i < SY_LAT_BUCKETS; i++)
     if (!isfinite(a->lat_hist[i]))
       return 0;
   return 1;
@@ -144,7 +146,7 @@ const char *sy_gate_arm_check(const sy_gate_arm_t *a) {
   if (a->n < 0 || a->sw < 0 || a->sw2 < 0 || a->sw2y2 < 0 || a->requests < 0 || a->errors < 0 ||
       a->tokens_n < 0 || a->tokens_sum < 0 || a->tokens_sumsq < 0)
     return "a count or a sum of squares is negative";
-  for (size_t i = 0; i < SY_GATE_LAT_BUCKETS; i++)
+  for (size_t i = 0; i < SY_LAT_BUCKETS; i++)
     if (a->lat_hist[i] < 0)
       return "a latency bucket is negative";
   if (a->expected_share < 0 || a->expected_share > 1)
@@ -193,18 +195,18 @@ static sy_gate_test_t test_one(double est, double var, double n, double tuning_n
 static void guard_latency(const sy_gate_params_t *p, const sy_gate_arm_t *c, const sy_gate_arm_t *t,
                           double alpha, sy_gate_guard_t *g) {
   double nc = 0, nt = 0;
-  for (size_t i = 0; i < SY_GATE_LAT_BUCKETS; i++) {
+  for (size_t i = 0; i < SY_LAT_BUCKETS; i++) {
     nc += c->lat_hist[i];
     nt += t->lat_hist[i];
   }
-  g->control = sy_gate_lat_quantile(c->lat_hist, LAT_Q);
-  g->candidate = sy_gate_lat_quantile(t->lat_hist, LAT_Q);
+  g->control = sy_lat_quantile(c->lat_hist, LAT_Q);
+  g->candidate = sy_lat_quantile(t->lat_hist, LAT_Q);
   if (nc < p->min_n || nt < p->min_n)
     return;
   g->cutoff_ms = g->limit * g->control;
-  double f = sy_gate_lat_frac_above(t->lat_hist, g->cutoff_ms);
-  double kappa = sy_gate_lat_log_density(t->lat_hist, g->cutoff_ms) /
-                 sy_gate_lat_log_density(c->lat_hist, g->control);
+  double f = sy_lat_frac_above(t->lat_hist, g->cutoff_ms);
+  double kappa = sy_lat_log_density(t->lat_hist, g->cutoff_ms) /
+                 sy_lat_log_density(c->lat_hist, g->control);
   if (!(kappa > 1)) /* also NaN: outside the interpolated range */
     kappa = 1;
   double var = f * (1 - f) / nt + kappa * kappa * LAT_TAIL * (1 - LAT_TAIL) / nc;

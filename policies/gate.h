@@ -66,7 +66,7 @@
  *     Equivalently, more than 5% of candidate requests are slower than the cutoff
  *     ratio x (control p95). The test statistic is the fraction f of candidate requests above
  *     that cutoff minus 0.05, breached when its one-sided lower bound is > 0; p95 and f come
- *     from the histograms' survival curves (lathist.c: a monotone cubic through the bucket
+ *     from the histograms' survival curves (lathist.h: a monotone cubic through the bucket
  *     bounds in log-log space, because the buckets are much coarser than 1.2x). Its variance
  *     counts both samples: f(1-f)/n_cand for the candidate's fraction, plus, because the
  *     cutoff is itself estimated from the control, kappa^2 * 0.05*0.95/n_ctl (Bahadur: the
@@ -98,12 +98,7 @@
 #include <stddef.h>
 
 #include "policies/seqtest.h"
-
-#define SY_GATE_LAT_BUCKETS 16
-
-/* Upper bounds (ms, inclusive) of the latency buckets: 1, 2, 5, 10, 20, 50, 100, 200, 500,
- * 1000, 2000, 5000, 10000, 30000, 60000, +inf. Bucket i holds (bound[i-1], bound[i]]. */
-extern const double sy_gate_lat_bounds[SY_GATE_LAT_BUCKETS];
+#include "proto/latency.h"
 
 #define SY_GATE_TUNING_N 12000.0 /* default tuning_n: see the header comment */
 
@@ -121,7 +116,7 @@ typedef struct sy_gate_arm_s {
                             matter (the shares are normalised). */
   /* guardrail inputs */
   double errors;                             /* requests that failed */
-  double lat_hist[SY_GATE_LAT_BUCKETS];      /* counts per latency bucket, bounds above */
+  double lat_hist[SY_LAT_BUCKETS];           /* counts per bucket of proto/latency.h */
   double tokens_n, tokens_sum, tokens_sumsq; /* tokens per request */
 } sy_gate_arm_t;
 
@@ -230,10 +225,6 @@ void sy_gate_arm_add(sy_gate_arm_t *a, double y, double w);
  * kept from dst. */
 void sy_gate_arm_merge(sy_gate_arm_t *dst, const sy_gate_arm_t *src);
 
-/* The latency bucket of ms (>= 0): the first i with ms <= bound[i]. Negative goes to 0,
- * NaN to the last bucket. */
-size_t sy_gate_lat_bucket(double ms);
-
 /* The arm's Hajek mean swy/sw; NaN when sw is 0. */
 double sy_gate_arm_mean(const sy_gate_arm_t *a);
 
@@ -248,19 +239,6 @@ double sy_gate_arm_var(const sy_gate_arm_t *a);
  * sw^2 <= n sw2 and sw2y^2 <= sw2 sw2y2, tokens likewise, with a relative slack of 1e-9).
  */
 const char *sy_gate_arm_check(const sy_gate_arm_t *a);
-
-/* The q-quantile (0 < q < 1) of a latency histogram, ms, from its interpolated survival
- * curve (lathist.c); a quantile in the +inf bucket is its lower bound, 60,000. NaN for an
- * empty histogram or q outside (0, 1). */
-double sy_gate_lat_quantile(const double *hist, double q);
-
-/* The fraction of a histogram above ms on the same curve; everything in the +inf bucket
- * counts as above any ms in it. NaN for an empty histogram or NaN ms. */
-double sy_gate_lat_frac_above(const double *hist, double ms);
-
-/* The density of ln(latency) at ms, -dS/d(ln ms) on the same curve; NaN outside
- * (1 ms, 60,000 ms] (no curve there to differentiate) or for an empty histogram. */
-double sy_gate_lat_log_density(const double *hist, double ms);
 
 /*
  * The gate's decision for a candidate against the control, from their totals and the age of

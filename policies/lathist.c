@@ -1,6 +1,6 @@
 /*
- * lathist.c — latency histograms for the gate's p95 guardrail (gate.h): bucketing, and a
- * continuous survival curve S(x) = P(latency > x) read from the counts.
+ * lathist.c — latency histograms read as a continuous survival curve S(x) = P(latency > x)
+ * (lathist.h): the gate's p95 guardrail (gate.h) and every reported latency quantile.
  *
  * The buckets grow 2-2.5x per step, far coarser than the 1.2x ratio the guardrail tests, so
  * how S is drawn inside a bucket decides the test's bias. Straight lines in log latency
@@ -17,15 +17,12 @@
  * starts at 0); the bucket where S reaches 0 is linear in log x; the +inf bucket has no
  * inside, so all of its mass counts as above any x in it and its quantiles are 60,000 ms.
  */
-#include "policies/gate.h"
+#include "policies/lathist.h"
 
 #include <math.h>
 
-#define NB SY_GATE_LAT_BUCKETS
+#define NB SY_LAT_BUCKETS
 #define NF (NB - 1) /* finite bounds */
-
-const double sy_gate_lat_bounds[NB] = {1,   2,    5,    10,   20,    50,    100,   200,
-                                       500, 1000, 2000, 5000, 10000, 30000, 60000, INFINITY};
 
 /* The survival curve of one histogram. */
 typedef struct curve_s {
@@ -36,16 +33,6 @@ typedef struct curve_s {
   double m[NF];  /* PCHIP slopes of log S over log x, for k <= last */
   int last;      /* the last bound with S > 0, or -1 */
 } curve_t;
-
-/* Returns the bucket of ms (gate.h). */
-size_t sy_gate_lat_bucket(double ms) {
-  if (isnan(ms))
-    return NB - 1;
-  size_t i = 0;
-  while (i < NB - 1 && ms > sy_gate_lat_bounds[i])
-    i++;
-  return i;
-}
 
 /* Fritsch–Carlson slopes: a weighted harmonic mean of the neighbouring secants, 0 at a local
  * extremum (none here: log S never increases), the secant at the ends. */
@@ -70,19 +57,38 @@ static void pchip_slopes(const double *x, const double *y, int n, double *m) {
   m[n - 1] = d_prev;
 }
 
-/* Builds the curve; returns 0, or -1 for an empty histogram. */
+/* The counts to draw: negative and NaN ones as 0 (lathist.h), and divided by the largest
+ * when their total overflows (the shares are what matter). Returns the total: 0 for an
+ * empty histogram, NaN for one with an infinite count. */
+static double counts(const double *hist, double *h) {
+  double tot = 0, max = 0;
+  for (int i = 0; i < NB; i++) {
+    h[i] = hist[i] > 0 ? hist[i] : 0;
+    tot += h[i];
+    max = h[i] > max ? h[i] : max;
+  }
+  if (isinf(max))
+    return NAN;
+  if (isinf(tot)) {
+    tot = 0;
+    for (int i = 0; i < NB; i++)
+      tot += h[i] /= max;
+  }
+  return tot;
+}
+
+/* Builds the curve; returns 0, or -1 for an empty histogram or one without a curve. */
 static int curve_build(const double *hist, curve_t *c) {
-  c->tot = 0;
-  for (int i = 0; i < NB; i++)
-    c->tot += hist[i];
+  double h[NB];
+  c->tot = counts(hist, h);
   if (!(c->tot > 0))
     return -1;
   double above = c->tot;
   c->last = -1;
   for (int k = 0; k < NF; k++) {
-    above -= hist[k];
+    above -= h[k];
     c->s[k] = above > 0 ? above / c->tot : 0;
-    c->lx[k] = log(sy_gate_lat_bounds[k]);
+    c->lx[k] = log(sy_lat_bounds[k]);
     if (c->s[k] > 0) {
       c->ls[k] = log(c->s[k]);
       c->last = k;
@@ -112,37 +118,37 @@ static double curve_inner(const curve_t *c, int i, double lx) {
 static double curve_s(const curve_t *c, double x) {
   if (!(x > 0))
     return 1;
-  int i = (int)sy_gate_lat_bucket(x);
+  int i = (int)sy_lat_bucket(x);
   if (i == NB - 1)
     return c->s[NF - 1];
   if (i == 0)
-    return 1 - (1 - c->s[0]) * x / sy_gate_lat_bounds[0];
+    return 1 - (1 - c->s[0]) * x / sy_lat_bounds[0];
   if (i > c->last + 1)
     return 0;
   return curve_inner(c, i, log(x));
 }
 
-/* Returns the interpolated fraction above ms (gate.h). */
-double sy_gate_lat_frac_above(const double *hist, double ms) {
+/* Returns the interpolated fraction above ms (lathist.h). */
+double sy_lat_frac_above(const double *hist, double ms) {
   curve_t c;
   if (isnan(ms) || curve_build(hist, &c) < 0)
     return NAN;
   return curve_s(&c, ms);
 }
 
-/* Returns the interpolated q-quantile (gate.h). */
-double sy_gate_lat_quantile(const double *hist, double q) {
+/* Returns the interpolated q-quantile (lathist.h). */
+double sy_lat_quantile(const double *hist, double q) {
   curve_t c;
   if (!(q > 0 && q < 1) || curve_build(hist, &c) < 0)
     return NAN;
   double target = 1 - q; /* S(quantile) */
   if (c.s[0] <= target)  /* in the first bucket, where S is linear in x */
-    return sy_gate_lat_bounds[0] * (1 - target) / (1 - c.s[0]);
+    return sy_lat_bounds[0] * (1 - target) / (1 - c.s[0]);
   int i = 1;
   while (i < NF && c.s[i] > target)
     i++;
   if (i == NF)
-    return sy_gate_lat_bounds[NF - 1];
+    return sy_lat_bounds[NF - 1];
   /* S(i-1) > target >= S(i) and S is continuous and non-increasing in between. */
   double t;
   if (i > c.last) {
@@ -163,14 +169,14 @@ double sy_gate_lat_quantile(const double *hist, double q) {
   return exp(c.lx[i - 1] + t * (c.lx[i] - c.lx[i - 1]));
 }
 
-/* Returns the density of ln(latency) at ms (gate.h). */
-double sy_gate_lat_log_density(const double *hist, double ms) {
+/* Returns the density of ln(latency) at ms (lathist.h). */
+double sy_lat_log_density(const double *hist, double ms) {
   curve_t c;
-  if (!(ms > sy_gate_lat_bounds[0]) || !(ms <= sy_gate_lat_bounds[NF - 1]) ||
+  if (!(ms > sy_lat_bounds[0]) || !(ms <= sy_lat_bounds[NF - 1]) ||
       curve_build(hist, &c) < 0)
     return NAN;
   /* -dS/d(ln x) by a central difference, kept inside ms's bucket (S has kinks at bounds). */
-  int i = (int)sy_gate_lat_bucket(ms);
+  int i = (int)sy_lat_bucket(ms);
   double lx = log(ms), h = 1e-4;
   double a = fmax(lx - h, c.lx[i - 1]), b = fmin(lx + h, c.lx[i]);
   if (i > c.last + 1)

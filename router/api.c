@@ -21,9 +21,10 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "proto/events.h"
-#include "router/api_parse.h"
 #include "base/log.h"
+#include "proto/events.h"
+#include "proto/keys.h"
+#include "router/api_parse.h"
 #include "router/proxy.h"
 #include "stats/privacy.h"
 #include "stats/scripts.h"
@@ -343,15 +344,15 @@ static int apply(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisRepl
   const char *fbname = sy_feedback_type_names[op->fb_type < 0 ? 0 : op->fb_type];
   char k_trace[64], k_applied[200], k_var[200], k_seg[300], k_segs[160], k_pend[160];
   char f_applied[100], pend[200], event_id[80], f1[96], f2[96], ts[32];
-  snprintf(k_trace, sizeof k_trace, "sy:trace:%s", op->trace_id);
-  snprintf(k_applied, sizeof k_applied, "sy:{%s}:applied:%s", e->id, op->trace_id);
-  snprintf(k_var, sizeof k_var, "sy:{%s}:v:%s", e->id, v);
+  sy_key_trace(k_trace, sizeof k_trace, op->trace_id);
+  sy_key_applied(k_applied, sizeof k_applied, e->id, op->trace_id);
+  sy_key_variant(k_var, sizeof k_var, e->id, v);
   if (seg[0] != '\0')
-    snprintf(k_seg, sizeof k_seg, "sy:{%s}:v:%s:s:%s", e->id, v, seg);
+    sy_key_segment(k_seg, sizeof k_seg, e->id, v, seg);
   else
     k_seg[0] = '\0';
-  snprintf(k_segs, sizeof k_segs, "sy:{%s}:segments", e->id);
-  snprintf(k_pend, sizeof k_pend, "sy:{%s}:pending", e->id);
+  sy_key_segments(k_segs, sizeof k_segs, e->id);
+  sy_key_pending(k_pend, sizeof k_pend, e->id);
   if (op->kind == OP_OUTCOME)
     snprintf(f_applied, sizeof f_applied, "out:%s", o->metric);
   else if (op->fb_type == SY_FB_CUSTOM)
@@ -481,7 +482,7 @@ static void on_trace(sy_redis_t *r, redisReply *reply, void *data);
 /* Sends HGETALL of the op's trace record; -1 if Redis cannot take it now. */
 static int lookup(sy_api_op_t *op) {
   char k_trace[64];
-  snprintf(k_trace, sizeof k_trace, "sy:trace:%s", op->trace_id);
+  sy_key_trace(k_trace, sizeof k_trace, op->trace_id);
   const char *argv[] = {"HGETALL", k_trace};
   size_t lens[] = {7, strlen(k_trace)};
   return sy_redis_command(&op->w->link->redis, on_trace, op, 2, argv, lens);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/keys.h"
 #include "router/config_stats.h"
 #include "router/config_util.h"
 
@@ -395,7 +396,7 @@ int sy__cfg_stats_finish(sy__yaml_walk_t *w, sy_config_t *cfg) {
     return -1;
   if (cfg->redis.server == NULL && sy__yaml_set_str(w, root, &cfg->redis.server, "redis-server") < 0)
     return -1;
-  if (cfg->events.stream == NULL && sy__yaml_set_str(w, root, &cfg->events.stream, "sy:events") < 0)
+  if (cfg->events.stream == NULL && sy__yaml_set_str(w, root, &cfg->events.stream, SY_KEY_EVENTS) < 0)
     return -1;
   const char *k = getenv("SWITCHYARD_HASH_KEY");
   if (cfg->hash_key == NULL && k != NULL && *k != '\0' &&

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "proto/keys.h"
 #include "router/proxy.h"
 #include "stats/scripts.h"
 
@@ -169,7 +170,7 @@ static void poll_all(sy_worker_t *w) {
       return;
     q->w = w;
     snprintf(q->exp, sizeof q->exp, "%s", id);
-    snprintf(key, sizeof key, "sy:{%s}:state", id);
+    sy_key_state(key, sizeof key, id);
     const char *argv[] = {"HGETALL", key};
     size_t lens[] = {7, strlen(key)};
     if (sy_redis_command(&w->link->redis, on_polled, q, 2, argv, lens) < 0)
@@ -196,8 +197,8 @@ static void init_state(sy_worker_t *w, const sy_experiment_conf_t *e) {
   char *exp = strdup(e->id);
   if (argv == NULL || lens == NULL || exp == NULL)
     goto out;
-  snprintf(k_state, sizeof k_state, "sy:{%s}:state", e->id);
-  snprintf(k_audit, sizeof k_audit, "sy:{%s}:audit", e->id);
+  sy_key_state(k_state, sizeof k_state, e->id);
+  sy_key_audit(k_audit, sizeof k_audit, e->id);
   snprintf(now, sizeof now, "%llu", (unsigned long long)sy_stats_now_ms());
   snprintf(count, sizeof count, "%zu", nv);
   argv[n++] = "EVAL";

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/keys.h"
+
 const char *const sy_stage_names[SY_STAGE_COUNT] = {
     "live", "shadow", "canary", "promoted", "rolled_back", "removed",
 };
@@ -220,8 +222,8 @@ int sy_ctl_change_argv(sy_ctl_change_t *c, const char *script, const char *exp,
                        long long expect, const char *stream, const char *maxlen,
                        char keys[4][160], const char **argv, size_t *lens) {
   int n = 0;
-  snprintf(keys[0], 160, "sy:{%s}:state", exp);
-  snprintf(keys[1], 160, "sy:{%s}:audit", exp);
+  sy_key_state(keys[0], 160, exp);
+  sy_key_audit(keys[1], 160, exp);
   snprintf(keys[2], 160, "%s", stream);
   if (expect >= 0)
     snprintf(keys[3], 160, "%lld", expect);

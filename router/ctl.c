@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "proto/events.h"
+#include "proto/keys.h"
 #include "router/cli_redis.h"
 #include "router/control_state.h"
 #include "stats/scripts.h"
@@ -169,7 +170,13 @@ static void exp_free(exp_t *x) {
 /* Loads meta and state. Returns 0, SY_CTL_REDIS or SY_CTL_UNKNOWN (reported). */
 static int exp_load(const char *prog, redisContext *c, const char *id, exp_t *x) {
   memset(x, 0, sizeof(*x));
-  redisReply *m = sy_cli_command(prog, c, "HGETALL sy:{%s}:meta", id);
+  char key[SY_KEY_MAX], k_state[SY_KEY_MAX];
+  /* An id too long for the key names is longer than any config id: no router serves it. */
+  if (sy_key_meta(key, sizeof key, id) < 0 || sy_key_state(k_state, sizeof k_state, id) < 0) {
+    sy_cli_err(prog, "unknown experiment '%s' (no router has served it on this Redis)", id);
+    return SY_CTL_UNKNOWN;
+  }
+  redisReply *m = sy_cli_command(prog, c, "HGETALL %s", key);
   if (m == NULL)
     return 1;
   x->meta = hash_object(m);
@@ -178,7 +185,7 @@ static int exp_load(const char *prog, redisContext *c, const char *id, exp_t *x)
     sy_cli_err(prog, "unknown experiment '%s' (no router has served it on this Redis)", id);
     return SY_CTL_UNKNOWN;
   }
-  redisReply *s = sy_cli_command(prog, c, "HGETALL sy:{%s}:state", id);
+  redisReply *s = sy_cli_command(prog, c, "HGETALL %s", k_state);
   if (s == NULL)
     return 1;
   x->state = hash_object(s);
@@ -350,8 +357,8 @@ int sy_ctl_apply(redisContext *rc, const sy_ctl_req_t *o, char *msg, size_t msgl
     const char *maxlen = field(x.meta, "maxlen");
     const char *ver = field(x.state, "version");
     int argc = sy_ctl_change_argv(&c, SY_LUA_CONTROL, o->exp, ver[0] ? atoll(ver) : 0,
-                                  stream[0] ? stream : "sy:events", maxlen[0] ? maxlen : "1000000",
-                                  keys, argv, lens);
+                                  stream[0] ? stream : SY_KEY_EVENTS,
+                                  maxlen[0] ? maxlen : "1000000", keys, argv, lens);
     redisReply *r = sy_cli_argv(o->cmd, rc, argc, argv, lens);
     sy_ctl_change_free(&c);
     exp_free(&x);
@@ -417,7 +424,9 @@ int sy_ctl_history(redisContext *rc, const char *exp, long limit, json_t **out) 
   exp_free(&x);
   if (st != 0)
     return st;
-  redisReply *r = sy_cli_command("history", rc, "XREVRANGE sy:{%s}:audit + - COUNT %ld", exp, limit);
+  char key[SY_KEY_MAX];
+  sy_key_audit(key, sizeof key, exp); /* fits: as long as the state key exp_load built */
+  redisReply *r = sy_cli_command("history", rc, "XREVRANGE %s + - COUNT %ld", key, limit);
   if (r == NULL)
     return SY_CTL_REDIS;
   json_t *arr = json_array();

@@ -17,9 +17,10 @@
 #include <string.h>
 
 #include "proto/events.h"
+#include "proto/keys.h"
+#include "proto/latency.h"
 #include "router/proxy.h"
 #include "stats/privacy.h"
-#include "stats/summary.h"
 
 #define F(f) (sy_event_fields[SY_EF_##f].name)
 
@@ -89,7 +90,7 @@ void sy__events_routed(sy_worker_t *w, sy_req_t *r) {
 
   char key[160], num[40];
   uint64_t now = sy_stats_now_ms();
-  snprintf(key, sizeof key, "sy:trace:%s", r->trace.trace_id);
+  sy_key_trace(key, sizeof key, r->trace.trace_id);
   sy_journal_record(j, key, trace_ttl(&e->outcome));
   sy_journal_field_str(j, "e", e->id);
   sy_journal_field_str(j, "v", v->id);
@@ -104,7 +105,7 @@ void sy__events_routed(sy_worker_t *w, sy_req_t *r) {
   sy_journal_record_end(j);
   if (!e->outcome.continuous && e->outcome.missing == SY_MISSING_FAILURE) {
     char member[200];
-    snprintf(key, sizeof key, "sy:{%s}:pending", e->id);
+    sy_key_pending(key, sizeof key, e->id);
     snprintf(member, sizeof member, "%s|%s|%s", r->trace.trace_id, v->id, r->ev.segment);
     sy_journal_zadd(j, key, (double)(now + (uint64_t)e->outcome.window_s * 1000), member);
   }
@@ -113,17 +114,6 @@ void sy__events_routed(sy_worker_t *w, sy_req_t *r) {
 void sy__events_input(sy_worker_t *w, sy_req_t *r, const char *body, size_t n) {
   if (r->ev.on && r->ev.consent > 0 && n > 0)
     sy_keyed_hash_hex(&w->link->hash_key, body, n, r->ev.input);
-}
-
-static const char *latency_bucket(double ms) {
-  static const char *const names[] = {"lat:1",    "lat:2",     "lat:5",     "lat:10",
-                                      "lat:20",   "lat:50",    "lat:100",   "lat:200",
-                                      "lat:500",  "lat:1000",  "lat:2000",  "lat:5000",
-                                      "lat:10000", "lat:30000", "lat:60000", "lat:inf"};
-  for (size_t i = 0; i < 15; i++)
-    if (ms <= sy_latency_bounds[i])
-      return names[i];
-  return names[15];
 }
 
 static void str_field(sy_journal_t *j, const char *name, const char *value) {
@@ -175,11 +165,11 @@ void sy__events_done(sy_worker_t *w, sy_req_t *r) {
   sy_journal_event_end(j);
 
   char key[160];
-  snprintf(key, sizeof key, "sy:{%s}:v:%s", e->id, v->id);
+  sy_key_variant(key, sizeof key, e->id, v->id);
   sy_journal_incr(j, key, "requests", 1);
   if (error)
     sy_journal_incr(j, key, "errors", 1);
-  sy_journal_incr(j, key, latency_bucket(ms), 1);
+  sy_journal_incr(j, key, sy_lat_fields[sy_lat_bucket(ms)], 1);
   sy_journal_incr(j, key, "lat_ms_sum", ms);
   if (ev->usage.prompt_tokens > 0)
     sy_journal_incr(j, key, "tokens_in", (double)ev->usage.prompt_tokens);

@@ -32,9 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "policies/gate.h"
 #include "proto/events.h"
-#include "base/log.h"
+#include "proto/keys.h"
+#include "proto/latency.h"
 #include "router/proxy.h"
 #include "stats/scripts.h"
 
@@ -73,10 +75,6 @@ static double hnum(const redisReply *h, const char *field) {
 
 /* One variant's hash -> the gate's arm (IPW sums when there are any). */
 static void arm_from(const redisReply *h, sy_gate_arm_t *a) {
-  static const char *const lat[SY_GATE_LAT_BUCKETS] = {
-      "lat:1",    "lat:2",    "lat:5",    "lat:10",    "lat:20",    "lat:50",
-      "lat:100",  "lat:200",  "lat:500",  "lat:1000",  "lat:2000",  "lat:5000",
-      "lat:10000", "lat:30000", "lat:60000", "lat:inf"};
   memset(a, 0, sizeof(*a));
   a->n = hnum(h, "n");
   if (hnum(h, "iw") > 0) {
@@ -92,8 +90,8 @@ static void arm_from(const redisReply *h, sy_gate_arm_t *a) {
   }
   a->requests = hnum(h, "requests");
   a->errors = hnum(h, "errors");
-  for (size_t b = 0; b < SY_GATE_LAT_BUCKETS; b++)
-    a->lat_hist[b] = hnum(h, lat[b]);
+  for (size_t b = 0; b < SY_LAT_BUCKETS; b++)
+    a->lat_hist[b] = hnum(h, sy_lat_fields[b]);
   a->tokens_n = hnum(h, "tokens_n");
   a->tokens_sum = hnum(h, "tokens_out");
   a->tokens_sumsq = hnum(h, "tokens_out_sq");
@@ -402,7 +400,7 @@ static void write_baseline(sy_worker_t *w, view_t *v) {
   gate_req_t *q = req_new(w, e->id);
   if (argv == NULL || lens == NULL || buf == NULL || q == NULL)
     goto out;
-  snprintf(key, sizeof key, "sy:{%s}:state", e->id);
+  sy_key_state(key, sizeof key, e->id);
   snprintf(ver, sizeof ver, "%lld", v->st.version);
   argv[n++] = "EVAL";
   argv[n++] = SY_LUA_BASELINE;
@@ -564,8 +562,8 @@ static void read_and_decide(sy_worker_t *w, const sy_experiment_conf_t *e) {
   gate_req_t *q = req_new(w, e->id);
   if (argv == NULL || lens == NULL || q == NULL)
     goto out;
-  snprintf(k_state, sizeof k_state, "sy:{%s}:state", e->id);
-  snprintf(prefix, sizeof prefix, "sy:{%s}:", e->id);
+  sy_key_state(k_state, sizeof k_state, e->id);
+  sy_key_prefix(prefix, sizeof prefix, e->id);
   argv[n++] = "EVAL";
   argv[n++] = SY_LUA_GATE_READ;
   argv[n++] = "1";
@@ -597,7 +595,7 @@ static void on_lease(sy_redis_t *r, redisReply *reply, void *data) {
 static void look(sy_worker_t *w, size_t i) {
   const sy_experiment_conf_t *e = &w->rt->cfg->experiments[i];
   char key[120], ttl[24];
-  snprintf(key, sizeof key, "sy:{%s}:gate:lease", e->id);
+  sy_key_lease(key, sizeof key, e->id);
   snprintf(ttl, sizeof ttl, "%u", 3 * e->gate.interval_ms);
   const char *argv[] = {"EVAL", SY_LUA_LEASE, "1", key, w->link->instance, ttl};
   size_t lens[6];

@@ -12,9 +12,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Upper bounds in seconds; the last bucket is +Inf (stats/summary.h's in ms). */
-static const double bounds_s[SY_M_BUCKETS - 1] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2,
-                                                  0.5,   1,     2,     5,    10,   30,   60};
+/* Upper bound of bucket i < SY_LAT_BUCKETS - 1 in seconds (proto/latency.h's are in ms; the
+ * last bucket is +Inf). The division is exact to the double: 0.001 is 1 / 1000. */
+static double bound_s(size_t i) {
+  return sy_lat_bounds[i] / 1000;
+}
 
 int sy_metrics_create(sy_metrics_t *m, unsigned n) {
   size_t size = (size_t)n * sizeof(sy_mslot_t);
@@ -63,10 +65,10 @@ sy_mentry_t *sy_metrics_entry(sy_mslot_t *s, const char *exp, const char *var) {
 }
 
 static size_t bucket(double s) {
-  for (size_t i = 0; i < SY_M_BUCKETS - 1; i++)
-    if (s <= bounds_s[i])
+  for (size_t i = 0; i < SY_LAT_BUCKETS - 1; i++)
+    if (s <= bound_s(i))
       return i;
-  return SY_M_BUCKETS - 1;
+  return SY_LAT_BUCKETS - 1;
 }
 
 void sy_metrics_response(sy_mentry_t *e, int status, int error, double dur_s, double ttfb_s) {
@@ -129,7 +131,7 @@ static void sum_entry(const sy_metrics_t *m, const char *exp, const char *var, s
       for (int c = 0; c < 5; c++)
         out->code[c] += e->code[c];
       out->errors += e->errors;
-      for (int b = 0; b < SY_M_BUCKETS; b++) {
+      for (int b = 0; b < SY_LAT_BUCKETS; b++) {
         out->dur[b] += e->dur[b];
         out->ttfb[b] += e->ttfb[b];
       }
@@ -148,10 +150,10 @@ static void sum_entry(const sy_metrics_t *m, const char *exp, const char *var, s
 static void histogram(sy_mtext_t *t, const char *name, const char *labels, const uint64_t *b,
                       uint64_t sum_us) {
   uint64_t cum = 0;
-  for (int i = 0; i < SY_M_BUCKETS; i++) {
+  for (int i = 0; i < SY_LAT_BUCKETS; i++) {
     cum += b[i];
-    if (i < SY_M_BUCKETS - 1)
-      sy_mtext_printf(t, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels, bounds_s[i],
+    if (i < SY_LAT_BUCKETS - 1)
+      sy_mtext_printf(t, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels, bound_s((size_t)i),
                       (unsigned long long)cum);
     else
       sy_mtext_printf(t, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels, (unsigned long long)cum);

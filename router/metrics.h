@@ -21,7 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SY_M_BUCKETS 16  /* the latency buckets of stats/summary.h, +Inf last */
+#include "proto/latency.h"
+
 #define SY_M_ENTRIES 512 /* (experiment, variant) pairs per worker */
 #define SY_M_ID 65
 
@@ -29,8 +30,8 @@ typedef struct sy_mentry_s {
   char exp[SY_M_ID], var[SY_M_ID]; /* exp[0] == '\0': free */
   uint64_t code[5];                /* 1xx-2xx, 3xx, 4xx, 5xx, none (cut before a status) */
   uint64_t errors;
-  uint64_t dur[SY_M_BUCKETS], dur_sum_us;
-  uint64_t ttfb[SY_M_BUCKETS], ttfb_sum_us;
+  uint64_t dur[SY_LAT_BUCKETS], dur_sum_us;
+  uint64_t ttfb[SY_LAT_BUCKETS], ttfb_sum_us;
   uint64_t shadow_sent, shadow_errors, shadow_dropped_inflight, shadow_dropped_budget,
       shadow_skipped;
 } sy_mentry_t;

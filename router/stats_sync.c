@@ -16,8 +16,9 @@
 
 #include <jansson.h>
 
-#include "proto/events.h"
 #include "base/log.h"
+#include "proto/events.h"
+#include "proto/keys.h"
 #include "router/proxy.h"
 #include "stats/scripts.h"
 
@@ -106,8 +107,8 @@ static void sync_experiment(sy_worker_t *w, size_t i) {
     goto out;
   q->w = w;
   snprintf(q->exp, sizeof q->exp, "%s", e->id);
-  snprintf(meta, sizeof meta, "sy:{%s}:meta", e->id);
-  snprintf(prefix, sizeof prefix, "sy:{%s}:", e->id);
+  sy_key_meta(meta, sizeof meta, e->id);
+  sy_key_prefix(prefix, sizeof prefix, e->id);
   size_t n = 0;
   argv[n++] = "EVAL";
   argv[n++] = SY_LUA_SYNC;
@@ -179,8 +180,8 @@ static void on_swept(sy_redis_t *r, redisReply *reply, void *data) {
 static void sweep_experiment(sy_worker_t *w, const sy_experiment_conf_t *e) {
   sy_stats_t *s = w->link;
   char pending[160], prefix[160], ts[32], ver[8];
-  snprintf(pending, sizeof pending, "sy:{%s}:pending", e->id);
-  snprintf(prefix, sizeof prefix, "sy:{%s}:", e->id);
+  sy_key_pending(pending, sizeof pending, e->id);
+  sy_key_prefix(prefix, sizeof prefix, e->id);
   snprintf(ver, sizeof ver, "%d", SY_EVENT_SCHEMA_VERSION);
   sy_stats_timestamp(s, ts);
   const char *argv[] = {"EVAL", SY_LUA_SWEEP, "2", pending, s->stream, prefix, SWEEP_LIMIT,

@@ -1,7 +1,10 @@
 /*
  * status.c — `switchyard status [EXP] [--json]`: reads Redis (proto/KEYS.md) with
  * hiredis's synchronous API and prints, per variant of each experiment, the totals and
- * the summary statistics of stats/summary.h, as an aligned text table or as JSON.
+ * the summary statistics of stats/summary.h, as an aligned text table or as JSON. The
+ * latency p50/p95 are policies/lathist.h's sy_lat_quantile, the gate's own: what an
+ * operator reads here (and through the admin API and the dashboard, which serve this
+ * JSON) is what the gate's latency guardrail compares.
  *
  * It is a one-shot command, not part of the router's event loop: it connects, reads
  * `sy:experiments`, each `sy:{E}:meta` and the variant hashes (pipelined, one round
@@ -20,6 +23,8 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include "policies/lathist.h"
+#include "proto/keys.h"
 #include "router/cli_redis.h"
 #include "router/config.h"
 #include "stats/redis_url.h"
@@ -203,9 +208,13 @@ static void apply_shares(exp_view_t *e, const redisReply *meta) {
   }
 }
 
-/* Reads sy:{E}:meta into e. Returns 1 found, 0 no such hash, -1 error (reported). */
+/* Reads sy:{E}:meta into e. Returns 1 found, 0 no such hash, -1 error (reported). An id
+ * too long for a key name is not in Redis: no router serves it (config ids are short). */
 static int load_meta(redisContext *c, exp_view_t *e) {
-  redisReply *r = command(c, "HGETALL sy:{%s}:meta", e->id);
+  char key[SY_KEY_MAX];
+  if (sy_key_meta(key, sizeof key, e->id) < 0)
+    return split_variants(e) < 0 ? -1 : 0;
+  redisReply *r = command(c, "HGETALL %s", key);
   if (!r)
     return -1;
   int found = r->type == REDIS_REPLY_ARRAY && r->elements > 0;
@@ -249,11 +258,17 @@ static int fill_varstats(sy_varstats_t *v, const redisReply *r) {
 
 /* Reads every sy:{E}:v:V in one pipelined round trip. */
 static int load_variants(redisContext *c, exp_view_t *e) {
-  for (size_t i = 0; i < e->k; i++)
-    if (redisAppendCommand(c, "HGETALL sy:{%s}:v:%s", e->id, e->vnames[i]) != REDIS_OK) {
+  char key[SY_KEY_MAX];
+  for (size_t i = 0; i < e->k; i++) {
+    if (sy_key_variant(key, sizeof key, e->id, e->vnames[i]) < 0) {
+      sy_cli_err("status", "%s: variant id too long: %.64s...", e->id, e->vnames[i]);
+      return -1;
+    }
+    if (redisAppendCommand(c, "HGETALL %s", key) != REDIS_OK) {
       sy_cli_err("status", "out of memory");
       return -1;
     }
+  }
   int rc = 0;
   for (size_t i = 0; i < e->k; i++) {
     void *reply = NULL;
@@ -293,7 +308,10 @@ static void compute(exp_view_t *e) {
 
 /* The control state (proto/KEYS.md sy:{E}:state). Returns 0 or -1 (reported). */
 static int load_state(redisContext *c, exp_view_t *e) {
-  redisReply *r = command(c, "HGETALL sy:{%s}:state", e->id);
+  char key[SY_KEY_MAX];
+  if (sy_key_state(key, sizeof key, e->id) < 0) /* no such experiment: see load_meta */
+    return (e->state = json_object()) ? 0 : -1;
+  redisReply *r = command(c, "HGETALL %s", key);
   if (!r)
     return -1;
   e->state = json_object();
@@ -400,8 +418,8 @@ static void fmt_row(const exp_view_t *e, size_t i, char row[NCOLS][CELL]) {
     snprintf(row[COL_MEAN], CELL, "-");
   fmt_prob(row[COL_PBEST], e->pbest[i]);
   fmt_prob(row[COL_SHARE], v->share);
-  fmt_ms(row[COL_P50], sy_hist_quantile(v->lat, 0.5));
-  fmt_ms(row[COL_P95], sy_hist_quantile(v->lat, 0.95));
+  fmt_ms(row[COL_P50], sy_lat_quantile(v->lat, 0.5));
+  fmt_ms(row[COL_P95], sy_lat_quantile(v->lat, 0.95));
 }
 
 /* Text columns are left-aligned, numbers right-aligned; two spaces between columns. */
@@ -431,7 +449,9 @@ static void print_header(const exp_view_t *e) {
 static int print_text(const exp_view_t *e) {
   print_header(e);
   if (e->k == 0) {
-    printf("  no variants listed in sy:{%s}:meta\n", e->id);
+    char key[SY_KEY_MAX];
+    sy_key_meta(key, sizeof key, e->id);
+    printf("  no variants listed in %s\n", key);
     return 0;
   }
   char(*rows)[NCOLS][CELL] = calloc(e->k + 1, sizeof(*rows));
@@ -488,8 +508,8 @@ static json_t *variant_json(const exp_view_t *e, size_t i) {
   json_object_set_new(o, "hi", jnum(e->iv[i].hi));
   json_object_set_new(o, "p_best", jnum(e->pbest[i]));
   json_object_set_new(o, "share", v->share >= 0 ? jnum(v->share) : json_null());
-  json_object_set_new(o, "latency_p50_ms", jnum(sy_hist_quantile(v->lat, 0.5)));
-  json_object_set_new(o, "latency_p95_ms", jnum(sy_hist_quantile(v->lat, 0.95)));
+  json_object_set_new(o, "latency_p50_ms", jnum(sy_lat_quantile(v->lat, 0.5)));
+  json_object_set_new(o, "latency_p95_ms", jnum(sy_lat_quantile(v->lat, 0.95)));
   json_object_set_new(o, "tokens_in", jcount(v->tokens_in));
   json_object_set_new(o, "tokens_out", jcount(v->tokens_out));
   return o;
@@ -529,7 +549,7 @@ static char **experiment_ids(redisContext *c, const char *only, size_t *count) {
       *count = 1;
     return ids;
   }
-  redisReply *r = command(c, "SMEMBERS sy:experiments");
+  redisReply *r = command(c, "SMEMBERS " SY_KEY_EXPERIMENTS);
   if (!r)
     return NULL;
   char **ids = calloc(r->elements + 1, sizeof(char *));
@@ -563,7 +583,7 @@ static int report(redisContext *c, char **ids, size_t n, const status_opts_t *o,
       return 1;
   }
   if (!arr && n == 0)
-    printf("no experiments in Redis (sy:experiments is empty)\n");
+    printf("no experiments in Redis (" SY_KEY_EXPERIMENTS " is empty)\n");
   return 0;
 }
 

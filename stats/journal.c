@@ -34,8 +34,9 @@
 
 #include <xxhash.h>
 
-#include "proto/events.h"
 #include "base/log.h"
+#include "proto/events.h"
+#include "proto/keys.h"
 #include "stats/scripts.h"
 #include "stats/spool.h"
 
@@ -789,7 +790,7 @@ sy_journal_t *sy_journal_new(uv_loop_t *loop, sy_redis_t *redis, const sy_journa
     sy_journal_free(j);
     return NULL;
   }
-  snprintf(j->jkey, kl, "sy:journal:%s", conf->instance);
+  sy_key_journal(j->jkey, kl, conf->instance);
   snprintf(j->maxlen, sizeof j->maxlen, "%lu", conf->maxlen);
   j->batch_max = conf->batch_max;
   j->flush_ms = conf->flush_ms;

@@ -5,10 +5,14 @@
  *
  * The scripts build key names from the experiment id they are given, so they are
  * for a single Redis server (or a Sentinel-managed primary); the keys carry one
- * hash tag per experiment for dashboards and for a later Cluster mode.
+ * hash tag per experiment for dashboards and for a later Cluster mode. Which keys a
+ * script names itself is listed in proto/KEYS.md; the fixed names are spliced in from
+ * proto/keys.h.
  */
 #ifndef SY_SCRIPTS_H
 #define SY_SCRIPTS_H
+
+#include "proto/keys.h"
 
 /*
  * Applies one journal batch exactly once.
@@ -102,7 +106,7 @@
   "    local vk = ARGV[1] .. 'v:' .. v\n"                                                \
   "    redis.call('HINCRBYFLOAT', vk, 'n', 1)\n"                                         \
   "    redis.call('HINCRBYFLOAT', vk, 'missing_failures', 1)\n"                          \
-  "    local pr = tonumber(redis.call('HGET', 'sy:trace:' .. t, 'p') or '')\n"           \
+  "    local pr = tonumber(redis.call('HGET', '" SY_KEY_TRACE_PREFIX "' .. t, 'p') or '')\n" \
   "    if pr and pr > 0 and pr <= 1 then\n"                                              \
   "      redis.call('HINCRBYFLOAT', vk, 'iw', 1 / pr)\n"                                 \
   "      redis.call('HINCRBYFLOAT', vk, 'iw2', 1 / (pr * pr))\n"                         \
@@ -129,7 +133,7 @@
  */
 #define SY_LUA_SYNC                                                                      \
   "local p, k = ARGV[1], tonumber(ARGV[3])\n"                                            \
-  "redis.call('SADD', 'sy:experiments', ARGV[2])\n"                                      \
+  "redis.call('SADD', '" SY_KEY_EXPERIMENTS "', ARGV[2])\n"                               \
   "if #ARGV > 3 + k then redis.call('HSET', KEYS[1], unpack(ARGV, 4 + k)) end\n"         \
   "local vs = {}\n"                                                                      \
   "for j = 1, k do\n"                                                                    \
@@ -173,7 +177,8 @@
   "  'variant', table.concat(added, ','), 'by', ARGV[2], 'reason',\n"                    \
   "  created == 1 and 'first router serving the experiment' or 'new variants in the config',\n" \
   "  'stats', '{}', 'ts_ms', ARGV[1], 'version', tostring(ver))\n"                       \
-  "redis.call('PUBLISH', 'sy:control', cjson.encode({experiment = ARGV[4], version = ver,\n" \
+  "redis.call('PUBLISH', '" SY_KEY_CONTROL "', cjson.encode({experiment = ARGV[4],\n"   \
+  "  version = ver,\n"                                                                    \
   "  decision = 'start'}))\n"                                                            \
   "return tostring(ver)\n"
 
@@ -208,7 +213,7 @@
   "end\n"                                                                                \
   "local msg = {experiment = ARGV[2], version = ver}\n"                                  \
   "for j = 0, m - 1 do msg[ARGV[a + 1 + 2 * j]] = ARGV[a + 2 + 2 * j] end\n"             \
-  "redis.call('PUBLISH', 'sy:control', cjson.encode(msg))\n"                             \
+  "redis.call('PUBLISH', '" SY_KEY_CONTROL "', cjson.encode(msg))\n"                      \
   "return {'OK', tostring(ver), id}\n"
 
 /*

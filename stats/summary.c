@@ -1,8 +1,8 @@
 /*
  * summary.c — per-variant summary statistics for `switchyard status` (see summary.h):
- * histogram quantiles, outcome intervals, P(best) by Monte Carlo, and parsing of the
- * `sy:{E}:v:V` hash. Pure: no I/O; the only allocation is the GSL generator and a
- * scratch array inside sy_prob_best, both freed before it returns.
+ * outcome intervals, P(best) by Monte Carlo, and parsing of the `sy:{E}:v:V` hash.
+ * Pure: no I/O; the only allocation is the GSL generator and a scratch array inside
+ * sy_prob_best, both freed before it returns.
  */
 #include "stats/summary.h"
 
@@ -13,42 +13,6 @@
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
-
-const double sy_latency_bounds[SY_LAT_BUCKETS] = {
-    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000, INFINITY,
-};
-
-/* The bounds as they appear in hash field names ("lat:" + name). */
-static const char *const lat_names[SY_LAT_BUCKETS] = {
-    "1",   "2",    "5",    "10",   "20",    "50",    "100",   "200",
-    "500", "1000", "2000", "5000", "10000", "30000", "60000", "inf",
-};
-
-double sy_hist_quantile(const double *counts, double q) {
-  if (!(q > 0 && q < 1))
-    return NAN;
-  double total = 0;
-  for (int i = 0; i < SY_LAT_BUCKETS; i++)
-    total += counts[i] > 0 ? counts[i] : 0;
-  if (total <= 0)
-    return NAN;
-  double rank = q * total, below = 0;
-  for (int i = 0; i < SY_LAT_BUCKETS; i++) {
-    double c = counts[i] > 0 ? counts[i] : 0;
-    if (c == 0)
-      continue;
-    double lo = i == 0 ? 0 : sy_latency_bounds[i - 1], hi = sy_latency_bounds[i];
-    if (below + c >= rank || i == SY_LAT_BUCKETS - 1) {
-      if (isinf(hi))
-        return lo;
-      /* Clamped: counts near DBL_MAX overflow the total, and the rank with it. */
-      double x = lo + (hi - lo) * (rank - below) / c;
-      return !(x <= hi) ? hi : x < lo ? lo : x;
-    }
-    below += c;
-  }
-  return NAN; /* not reached: total > 0 puts the rank in some bucket */
-}
 
 /*
  * The Beta quantiles are computed here, not with gsl_cdf_beta_Pinv: its Newton steps
@@ -277,7 +241,7 @@ static double *field_slot(sy_varstats_t *v, const char *f) {
   };
   if (strncmp(f, "lat:", 4) == 0) {
     for (int i = 0; i < SY_LAT_BUCKETS; i++)
-      if (strcmp(f + 4, lat_names[i]) == 0)
+      if (strcmp(f, sy_lat_fields[i]) == 0)
         return &v->lat[i];
     return NULL;
   }

@@ -1,7 +1,8 @@
 /*
  * summary.h — the statistics behind `switchyard status`: per-variant totals as Redis
- * keeps them (proto/KEYS.md, `sy:{E}:v:V`), latency quantiles from the histogram, the
- * outcome mean with a 95% interval, and P(best) by Monte Carlo.
+ * keeps them (proto/KEYS.md, `sy:{E}:v:V`, with the latency histogram whose quantiles
+ * policies/lathist.h reads), the outcome mean with a 95% interval, and P(best) by Monte
+ * Carlo.
  *
  * Pure: no I/O, no allocation that outlives a call. The caller reads the hashes and
  * hands the field/value strings to sy_varstats_from_hash.
@@ -11,28 +12,15 @@
 
 #include <stddef.h>
 
-#define SY_LAT_BUCKETS 16
+#include "proto/latency.h"
 
 typedef struct sy_varstats_s {
   char id[128];
   double requests, errors, n, sum, sumsq, outcomes, missing_failures;
-  double lat[SY_LAT_BUCKETS]; /* histogram counts for the bounds of sy_latency_bounds */
+  double lat[SY_LAT_BUCKETS]; /* histogram counts for the buckets of proto/latency.h */
   double lat_ms_sum, tokens_in, tokens_out;
   double share;               /* the policy's traffic share, 0..1; -1 if unknown */
 } sy_varstats_t;
-
-/* Upper bounds (ms) of the latency buckets: 1, 2, 5, ..., 60000, INFINITY — the bounds of
-   KEYS.md, whose hash fields are "lat:1" ... "lat:60000", "lat:inf". */
-extern const double sy_latency_bounds[SY_LAT_BUCKETS];
-
-/*
- * Quantile q in (0, 1) of a latency histogram of SY_LAT_BUCKETS counts (bounds
- * sy_latency_bounds). The rank q * total falls into one bucket; the result interpolates
- * linearly between that bucket's lower bound (the previous bound, 0 for the first) and
- * its upper bound. The inf bucket has no upper bound and reports its lower bound (60000).
- * Returns NAN if the histogram is empty or q is not in (0, 1). Negative counts count as 0.
- */
-double sy_hist_quantile(const double *counts, double q);
 
 typedef struct sy_interval_s {
   double mean, lo, hi;
@@ -71,7 +59,7 @@ void sy_prob_best(const sy_varstats_t *v, size_t k, int continuous, int minimise
 /*
  * Fills v from the field/value strings of an HGETALL of `sy:{E}:v:V` (KEYS.md): fields
  * requests, errors, n, sum, sumsq, outcomes, missing_failures, lat_ms_sum, tokens_in,
- * tokens_out and lat:B (B a bound of sy_latency_bounds as written in KEYS.md, or "inf").
+ * tokens_out and the latency buckets' fields (sy_lat_fields: "lat:1" ... "lat:inf").
  * v->id is left as it is; every other field is reset first (counts to 0, share to -1, the
  * share lives in the meta hash). Unknown fields and values that are not finite decimal
  * numbers are ignored.

@@ -3,7 +3,8 @@
  * hashes it reads: an experiment's control state sy:{E}:state
  * (router/control_state.h, sy_ctl_state_parse and the routing that follows from
  * it) and a variant's statistics sy:{E}:v:V (stats/summary.h, sy_varstats_from_hash
- * and the figures `switchyard status` derives from it).
+ * and the figures `switchyard status` derives from it, its latency quantiles through
+ * policies/lathist.h).
  *
  * The input is split on NUL and newline bytes into strings, read as the
  * field/value pairs of an HGETALL reply (a lone trailing string is dropped, as the
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policies/lathist.h"
 #include "router/config.h"
 #include "router/control_state.h"
 #include "stats/summary.h"
@@ -166,7 +168,7 @@ static double expected(const char *name, const char *const *f, const char *const
 }
 
 static void check_derived(const sy_varstats_t *v) {
-  double p50 = sy_hist_quantile(v->lat, 0.5), p95 = sy_hist_quantile(v->lat, 0.95);
+  double p50 = sy_lat_quantile(v->lat, 0.5), p95 = sy_lat_quantile(v->lat, 0.95);
   REQUIRE(isnan(p50) || (p50 >= 0 && p50 <= 60000));
   REQUIRE(isnan(p95) || (p95 >= 0 && p95 <= 60000));
   REQUIRE(isnan(p50) == isnan(p95) && (isnan(p50) || p50 <= p95));

@@ -5,6 +5,7 @@
  * every decision path of sy_gate_evaluate and the bandit helper, and a small A/A Monte Carlo
  * of the false decision rate under looks at every 20 users per arm.
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 
 #include "check.h"
 #include "policies/gate.h"
+#include "policies/lathist.h"
 #include "policies/rng.h"
 #include "policies/thompson.h"
 
@@ -184,58 +186,95 @@ static double lognormal_s(double x, double median, double sigma) {
 /* Expected counts of `total` requests with survival S in each bucket. */
 static void fill_hist(double *h, survival_fn s, double a, double b, double total) {
   double prev = 1;
-  for (size_t i = 0; i < SY_GATE_LAT_BUCKETS; i++) {
-    double cur = i + 1 < SY_GATE_LAT_BUCKETS ? s(sy_gate_lat_bounds[i], a, b) : 0;
+  for (size_t i = 0; i < SY_LAT_BUCKETS; i++) {
+    double cur = i + 1 < SY_LAT_BUCKETS ? s(sy_lat_bounds[i], a, b) : 0;
     h[i] = total * (prev - cur);
     prev = cur;
   }
 }
 
 static void test_latency(void) {
-  const double want[SY_GATE_LAT_BUCKETS] = {1,   2,    5,    10,   20,    50,    100,   200,
+  const double want[SY_LAT_BUCKETS] = {1,   2,    5,    10,   20,    50,    100,   200,
                                             500, 1000, 2000, 5000, 10000, 30000, 60000, INFINITY};
-  CHECK(memcmp(want, sy_gate_lat_bounds, sizeof want) == 0);
-  CHECK(sy_gate_lat_bucket(0.5) == 0 && sy_gate_lat_bucket(1) == 0 && sy_gate_lat_bucket(-3) == 0);
-  CHECK(sy_gate_lat_bucket(1.0001) == 1 && sy_gate_lat_bucket(250) == 8);
-  CHECK(sy_gate_lat_bucket(60000) == 14 && sy_gate_lat_bucket(60001) == 15);
-  CHECK(sy_gate_lat_bucket(NAN) == 15);
+  CHECK(memcmp(want, sy_lat_bounds, sizeof want) == 0);
+  CHECK(sy_lat_bucket(0.5) == 0 && sy_lat_bucket(1) == 0 && sy_lat_bucket(-3) == 0);
+  CHECK(sy_lat_bucket(1.0001) == 1 && sy_lat_bucket(250) == 8);
+  CHECK(sy_lat_bucket(60000) == 14 && sy_lat_bucket(60001) == 15);
+  CHECK(sy_lat_bucket(NAN) == 15);
 
   /* A power-law tail is a straight line in log-log space: the curve is exact. */
-  double h[SY_GATE_LAT_BUCKETS];
+  double h[SY_LAT_BUCKETS];
   fill_hist(h, pareto_s, 1.5, 0, 1e6);
-  CHECK(near(sy_gate_lat_quantile(h, 0.95), pow(0.05, -1 / 1.5), 1e-9));
-  CHECK(near(sy_gate_lat_quantile(h, 0.5), pow(0.5, -1 / 1.5), 1e-9));
-  CHECK(near(sy_gate_lat_frac_above(h, 300), pow(300, -1.5), 1e-9));
-  CHECK(near(sy_gate_lat_log_density(h, 300), 1.5 * pow(300, -1.5), 1e-6));
+  CHECK(near(sy_lat_quantile(h, 0.95), pow(0.05, -1 / 1.5), 1e-9));
+  CHECK(near(sy_lat_quantile(h, 0.5), pow(0.5, -1 / 1.5), 1e-9));
+  CHECK(near(sy_lat_frac_above(h, 300), pow(300, -1.5), 1e-9));
+  CHECK(near(sy_lat_log_density(h, 300), 1.5 * pow(300, -1.5), 1e-6));
 
   /* frac_above inverts quantile wherever the curve is drawn. */
   fill_hist(h, lognormal_s, 800, 0.6, 12345);
   for (double q = 0.02; q < 0.999; q += 0.0371) {
-    double x = sy_gate_lat_quantile(h, q);
-    CHECK_MSG(near(sy_gate_lat_frac_above(h, x), 1 - q, 1e-9), "q %g x %g", q, x);
+    double x = sy_lat_quantile(h, q);
+    CHECK_MSG(near(sy_lat_frac_above(h, x), 1 - q, 1e-9), "q %g x %g", q, x);
   }
   /* Log-normal: p95 within 1.5% of the truth, and a candidate 1.2x slower reads a fraction
    * within 0.002 of 5% above 1.2 x the control's p95 — the guardrail's boundary. */
   double p95 = 800 * exp(0.6 * 1.6448536269514722);
-  double c95 = sy_gate_lat_quantile(h, 0.95);
+  double c95 = sy_lat_quantile(h, 0.95);
   CHECK_MSG(fabs(c95 / p95 - 1) < 0.015, "p95 %g vs %g", c95, p95);
-  double slow[SY_GATE_LAT_BUCKETS];
+  double slow[SY_LAT_BUCKETS];
   fill_hist(slow, lognormal_s, 960, 0.6, 12345);
-  double f = sy_gate_lat_frac_above(slow, 1.2 * c95);
+  double f = sy_lat_frac_above(slow, 1.2 * c95);
   CHECK_MSG(fabs(f - 0.05) < 0.002, "fraction above the cutoff %g", f);
 
-  double none[SY_GATE_LAT_BUCKETS] = {0};
-  CHECK(isnan(sy_gate_lat_quantile(none, 0.5)) && isnan(sy_gate_lat_frac_above(none, 3)));
-  CHECK(isnan(sy_gate_lat_quantile(h, 1)) && isnan(sy_gate_lat_log_density(h, 0.5)));
+  double none[SY_LAT_BUCKETS] = {0};
+  CHECK(isnan(sy_lat_quantile(none, 0.5)) && isnan(sy_lat_frac_above(none, 3)));
+  CHECK(isnan(sy_lat_quantile(h, 1)) && isnan(sy_lat_log_density(h, 0.5)));
   none[15] = 10; /* everything beyond 60 s */
-  CHECK(sy_gate_lat_quantile(none, 0.5) == 60000 && sy_gate_lat_frac_above(none, 70000) == 1);
-  double fast[SY_GATE_LAT_BUCKETS] = {0};
+  CHECK(sy_lat_quantile(none, 0.5) == 60000 && sy_lat_frac_above(none, 70000) == 1);
+  double fast[SY_LAT_BUCKETS] = {0};
   fast[0] = 10; /* all within 1 ms: linear */
-  CHECK(near(sy_gate_lat_quantile(fast, 0.3), 0.3, 1e-12));
-  CHECK(near(sy_gate_lat_frac_above(fast, 0.25), 0.75, 1e-12));
-  double one[SY_GATE_LAT_BUCKETS] = {0};
+  CHECK(near(sy_lat_quantile(fast, 0.3), 0.3, 1e-12));
+  CHECK(near(sy_lat_frac_above(fast, 0.25), 0.75, 1e-12));
+  double one[SY_LAT_BUCKETS] = {0};
   one[8] = 4; /* all in (200, 500]: S falls to 0 at 500, linearly in log x */
-  CHECK(near(sy_gate_lat_quantile(one, 0.5), sqrt(200.0 * 500), 1e-9));
+  CHECK(near(sy_lat_quantile(one, 0.5), sqrt(200.0 * 500), 1e-9));
+}
+
+/* What `status` and the admin API used to read with linear interpolation inside a bucket
+ * (stats/summary.c's sy_hist_quantile, removed) now reads on the gate's curve; the old
+ * value is in each comment. */
+static void test_latency_reported(void) {
+  double h[SY_LAT_BUCKETS] = {0};
+  h[3] = 10; /* one bucket, (5, 10]: linear in log x */
+  CHECK(near(sy_lat_quantile(h, 0.5), 5 * sqrt(2), 1e-9)); /* was 7.5 */
+  CHECK(near(sy_lat_quantile(h, 0.1), 5 * pow(2, 0.1), 1e-9)); /* was 5.5 */
+  CHECK(isnan(sy_lat_quantile(h, 0)) && isnan(sy_lat_quantile(h, 1)));
+  memset(h, 0, sizeof h);
+  h[0] = 50; /* (0, 1] */
+  h[6] = 50; /* (50, 100] */
+  CHECK(near(sy_lat_quantile(h, 0.5), 1, 1e-9));             /* was 1 */
+  CHECK(near(sy_lat_quantile(h, 0.25), 0.5, 1e-9));          /* was 0.5 */
+  CHECK(near(sy_lat_quantile(h, 0.75), 50 * sqrt(2), 1e-9)); /* was 75 */
+  CHECK(near(sy_lat_quantile(h, 0.95), 50 * pow(2, 0.9), 1e-9)); /* was 95 */
+  memset(h, 0, sizeof h);
+  h[0] = 1;
+  h[15] = 9;
+  CHECK(near(sy_lat_quantile(h, 0.05), 0.5, 1e-9) && sy_lat_quantile(h, 0.95) == 60000);
+  /* Counts that are negative or NaN count as nothing (lathist.h); the gate never sees
+   * them (sy_gate_arm_check halts first). */
+  memset(h, 0, sizeof h);
+  h[2] = -3;
+  h[5] = NAN;
+  CHECK(isnan(sy_lat_quantile(h, 0.5)));
+  h[4] = 2; /* (10, 20] */
+  CHECK(near(sy_lat_quantile(h, 0.5), 10 * sqrt(2), 1e-9)); /* was 15 */
+  /* A total that overflows reads the shares; an infinite count has no curve. */
+  memset(h, 0, sizeof h);
+  h[3] = h[4] = DBL_MAX;
+  CHECK(near(sy_lat_quantile(h, 0.5), 10, 1e-9));
+  CHECK(near(sy_lat_frac_above(h, 10), 0.5, 1e-12));
+  h[4] = INFINITY;
+  CHECK(isnan(sy_lat_quantile(h, 0.5)));
 }
 
 /* ---- sy_gate_evaluate ---- */
@@ -504,6 +543,7 @@ int main(void) {
   test_srm_bf();
   test_arms();
   test_latency();
+  test_latency_reported();
   test_params_and_halts();
   test_outcome();
   test_srm_halts();

@@ -1,7 +1,7 @@
 /*
  * keys.h — the name of everything switchyard keeps in Redis (proto/KEYS.md), spelled in
  * one place. C code that names a key, a channel or the default stream goes through
- * these; nothing else writes "sy:". tests/unit/test_proto.c checks that the builders
+ * these; nothing else writes "sy:". tests/unit/test_keys.c checks that the builders
  * and KEYS.md list the same names.
  *
  * Convention: a builder writes the NUL-terminated name into out[0..n) and returns its

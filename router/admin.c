@@ -303,7 +303,7 @@ static void job_error(admin_job_t *j, int status, const char *type, const char *
 
 /* One experiment as `status --json` shows it, with guardrails; NULL if Redis has
  * none (*redis_failed set when the reason was Redis itself). */
-static json_t *load_one(admin_job_t *j, redisContext *rc, const char *id, int *redis_failed) {
+static json_t *load_one(admin_job_t *j, sy_rsync_t *rc, const char *id, int *redis_failed) {
   json_t *arr = NULL;
   *redis_failed = 0;
   int st = sy_status_collect(rc, id, &arr);
@@ -318,7 +318,7 @@ static json_t *load_one(admin_job_t *j, redisContext *rc, const char *id, int *r
   return e;
 }
 
-static void job_list(admin_job_t *j, redisContext *rc, char *err) {
+static void job_list(admin_job_t *j, sy_rsync_t *rc, char *err) {
   json_t *arr = json_array();
   for (size_t i = 0; i < j->nlims; i++) {
     int failed;
@@ -337,7 +337,7 @@ static void job_list(admin_job_t *j, redisContext *rc, char *err) {
   job_result(j, 200, o);
 }
 
-static void job_get(admin_job_t *j, redisContext *rc, char *err) {
+static void job_get(admin_job_t *j, sy_rsync_t *rc, char *err) {
   int failed;
   json_t *e = load_one(j, rc, j->exp, &failed);
   if (e == NULL) {
@@ -358,7 +358,7 @@ static void job_get(admin_job_t *j, redisContext *rc, char *err) {
   job_result(j, 200, json_pack("{s:o,s:o}", "experiment", e, "audit", audit));
 }
 
-static void job_change(admin_job_t *j, redisContext *rc, char *err) {
+static void job_change(admin_job_t *j, sy_rsync_t *rc, char *err) {
   sy_ctl_req_t q = {j->cmd, j->exp, j->variant, j->reason, j->by};
   char msg[400];
   long long version = 0;
@@ -380,21 +380,19 @@ static void job_change(admin_job_t *j, redisContext *rc, char *err) {
 
 static void job_work(uv_work_t *req) {
   admin_job_t *j = req->data;
-  char err[400] = "";
-  sy_cli_capture_begin(err, sizeof err);
-  redisContext *rc = sy_cli_connect("admin", &j->addr, SY_CLI_TIMEOUT_MS);
-  if (rc == NULL) {
-    job_error(j, 503, "redis_unavailable", err);
+  sy_rsync_t conn = {0};
+  if (sy_rsync_connect(&conn, &j->addr, SY_CLI_TIMEOUT_MS) < 0) {
+    job_error(j, 503, "redis_unavailable", conn.err);
   } else {
+    /* each job's failure is in conn.err, which the jobs pass on as err */
     if (j->kind == JOB_LIST)
-      job_list(j, rc, err);
+      job_list(j, &conn, conn.err);
     else if (j->kind == JOB_GET)
-      job_get(j, rc, err);
+      job_get(j, &conn, conn.err);
     else
-      job_change(j, rc, err);
-    redisFree(rc);
+      job_change(j, &conn, conn.err);
+    sy_rsync_close(&conn);
   }
-  sy_cli_capture_end();
 }
 
 static void job_free(admin_job_t *j) {

@@ -168,24 +168,24 @@ static void exp_free(exp_t *x) {
 }
 
 /* Loads meta and state. Returns 0, SY_CTL_REDIS or SY_CTL_UNKNOWN (reported). */
-static int exp_load(const char *prog, redisContext *c, const char *id, exp_t *x) {
+static int exp_load(sy_rsync_t *c, const char *id, exp_t *x) {
   memset(x, 0, sizeof(*x));
   char key[SY_KEY_MAX], k_state[SY_KEY_MAX];
   /* An id too long for the key names is longer than any config id: no router serves it. */
   if (sy_key_meta(key, sizeof key, id) < 0 || sy_key_state(k_state, sizeof k_state, id) < 0) {
-    sy_cli_err(prog, "unknown experiment '%s' (no router has served it on this Redis)", id);
+    sy_rsync_fail(c, "unknown experiment '%s' (no router has served it on this Redis)", id);
     return SY_CTL_UNKNOWN;
   }
-  redisReply *m = sy_cli_command(prog, c, "HGETALL %s", key);
+  redisReply *m = sy_rsync_command(c, "HGETALL %s", key);
   if (m == NULL)
     return 1;
   x->meta = hash_object(m);
   freeReplyObject(m);
   if (json_object_size(x->meta) == 0) {
-    sy_cli_err(prog, "unknown experiment '%s' (no router has served it on this Redis)", id);
+    sy_rsync_fail(c, "unknown experiment '%s' (no router has served it on this Redis)", id);
     return SY_CTL_UNKNOWN;
   }
-  redisReply *s = sy_cli_command(prog, c, "HGETALL %s", k_state);
+  redisReply *s = sy_rsync_command(c, "HGETALL %s", k_state);
   if (s == NULL)
     return 1;
   x->state = hash_object(s);
@@ -244,16 +244,15 @@ static void timestamp(uint64_t ms, char *buf, size_t len) {
 /* Fills c with the change o->cmd makes to x. Returns 0 (c ready), SY_CTL_NOOP
  * (nothing to do, *msg says why), SY_CTL_UNKNOWN (no such variant) or SY_CTL_REFUSED
  * (reported), SY_CTL_REDIS (out of memory). */
-static int plan(const sy_ctl_req_t *o, const exp_t *x, sy_ctl_change_t *c, const char *by,
-                char *msg, size_t msglen) {
+static int plan(sy_rsync_t *rc, const sy_ctl_req_t *o, const exp_t *x, sy_ctl_change_t *c,
+                const char *by, char *msg, size_t msglen) {
   const char *status = field(x->state, "status"), *winner = field(x->state, "winner");
-  const char *prog = o->cmd;
   const char *reason = o->reason ? o->reason : "(no reason given)";
   char f[160];
   if (status[0] == '\0')
     status = "running";
   if (o->variant && !has_variant(x, o->variant)) {
-    sy_cli_err(prog, "experiment %s has no variant '%s' (it has: %s)", o->exp, o->variant,
+    sy_rsync_fail(rc, "experiment %s has no variant '%s' (it has: %s)", o->exp, o->variant,
                field(x->meta, "variants"));
     return SY_CTL_UNKNOWN;
   }
@@ -272,7 +271,7 @@ static int plan(const sy_ctl_req_t *o, const exp_t *x, sy_ctl_change_t *c, const
   }
   if (strcmp(o->cmd, "rollback") == 0) {
     if (o->variant && strcmp(o->variant, x->control) == 0) {
-      sy_cli_err(prog,
+      sy_rsync_fail(rc,
                  "%s is the control of %s; to end the experiment on another variant, promote it",
                  o->variant, o->exp);
       return SY_CTL_REFUSED;
@@ -310,7 +309,7 @@ static int plan(const sy_ctl_req_t *o, const exp_t *x, sy_ctl_change_t *c, const
   }
   /* resume */
   if (strcmp(status, "concluded") == 0) {
-    sy_cli_err(prog, "%s is concluded (winner: %s); there is nothing to resume", o->exp,
+    sy_rsync_fail(rc, "%s is concluded (winner: %s); there is nothing to resume", o->exp,
                winner[0] ? winner : "the control, everything rolled back");
     return SY_CTL_REFUSED;
   }
@@ -327,19 +326,19 @@ static int plan(const sy_ctl_req_t *o, const exp_t *x, sy_ctl_change_t *c, const
   return 0;
 }
 
-int sy_ctl_apply(redisContext *rc, const sy_ctl_req_t *o, char *msg, size_t msglen,
+int sy_ctl_apply(sy_rsync_t *rc, const sy_ctl_req_t *o, char *msg, size_t msglen,
                  long long *version) {
   msg[0] = '\0';
   *version = 0;
   for (int attempt = 0; attempt < MAX_TRIES; attempt++) {
     exp_t x;
-    int st = exp_load(o->cmd, rc, o->exp, &x);
+    int st = exp_load(rc, o->exp, &x);
     if (st != 0) {
       exp_free(&x);
       return st;
     }
     sy_ctl_change_t c;
-    st = plan(o, &x, &c, o->by, msg, msglen);
+    st = plan(rc, o, &x, &c, o->by, msg, msglen);
     if (st != 0) {
       exp_free(&x);
       return st;
@@ -359,7 +358,7 @@ int sy_ctl_apply(redisContext *rc, const sy_ctl_req_t *o, char *msg, size_t msgl
     int argc = sy_ctl_change_argv(&c, SY_LUA_CONTROL, o->exp, ver[0] ? atoll(ver) : 0,
                                   stream[0] ? stream : SY_KEY_EVENTS,
                                   maxlen[0] ? maxlen : "1000000", keys, argv, lens);
-    redisReply *r = sy_cli_argv(o->cmd, rc, argc, argv, lens);
+    redisReply *r = sy_rsync_argv(rc, argc, argv, lens);
     sy_ctl_change_free(&c);
     exp_free(&x);
     if (r == NULL)
@@ -375,11 +374,11 @@ int sy_ctl_apply(redisContext *rc, const sy_ctl_req_t *o, char *msg, size_t msgl
     }
     freeReplyObject(r); /* CONFLICT: the gate or another operator changed it; again */
   }
-  sy_cli_err(o->cmd, "the state of %s kept changing; try again", o->exp);
+  sy_rsync_fail(rc, "the state of %s kept changing; try again", o->exp);
   return SY_CTL_REDIS;
 }
 
-static int apply_change(const ctl_opts_t *o, redisContext *rc) {
+static int apply_change(const ctl_opts_t *o, sy_rsync_t *rc) {
   char by[200], msg[300];
   long long version;
   who(by, sizeof by);
@@ -417,16 +416,16 @@ static json_t *entry_json(const redisReply *e, const redisReply *kv) {
   return j;
 }
 
-int sy_ctl_history(redisContext *rc, const char *exp, long limit, json_t **out) {
+int sy_ctl_history(sy_rsync_t *rc, const char *exp, long limit, json_t **out) {
   *out = NULL;
   exp_t x;
-  int st = exp_load("history", rc, exp, &x);
+  int st = exp_load(rc, exp, &x);
   exp_free(&x);
   if (st != 0)
     return st;
   char key[SY_KEY_MAX];
   sy_key_audit(key, sizeof key, exp); /* fits: as long as the state key exp_load built */
-  redisReply *r = sy_cli_command("history", rc, "XREVRANGE %s + - COUNT %ld", key, limit);
+  redisReply *r = sy_rsync_command(rc, "XREVRANGE %s + - COUNT %ld", key, limit);
   if (r == NULL)
     return SY_CTL_REDIS;
   json_t *arr = json_array();
@@ -448,7 +447,7 @@ static const char *jfield(json_t *o, const char *k) {
   return s != NULL ? s : "";
 }
 
-static int history(const ctl_opts_t *o, redisContext *rc) {
+static int history(const ctl_opts_t *o, sy_rsync_t *rc) {
   json_t *arr;
   int st = sy_ctl_history(rc, o->exp, o->limit, &arr);
   if (st != SY_CTL_DONE)
@@ -492,10 +491,14 @@ int sy_ctl_main(const char *cmd, int argc, char **argv) {
   unsigned timeout_ms;
   if (sy_cli_redis_addr(cmd, o.redis, o.config, &addr, &timeout_ms) < 0)
     return o.config || o.redis || getenv("SWITCHYARD_REDIS_URL") ? 1 : 2;
-  redisContext *rc = sy_cli_connect(cmd, &addr, timeout_ms);
-  if (rc == NULL)
+  sy_rsync_t conn = {0};
+  if (sy_rsync_connect(&conn, &addr, timeout_ms) < 0) {
+    sy_cli_err(cmd, "%s", conn.err);
     return 1;
-  int st = strcmp(cmd, "history") == 0 ? history(&o, rc) : apply_change(&o, rc);
-  redisFree(rc);
+  }
+  int st = strcmp(cmd, "history") == 0 ? history(&o, &conn) : apply_change(&o, &conn);
+  if (st != 0 && conn.err[0] != '\0')
+    sy_cli_err(cmd, "%s", conn.err);
+  sy_rsync_close(&conn);
   return st;
 }

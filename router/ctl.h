@@ -9,8 +9,9 @@
  * the arguments after CMD. Returns the exit status (ctl.c's header). */
 int sy_ctl_main(const char *cmd, int argc, char **argv);
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
+
+#include "stats/redis_sync.h"
 
 /* What sy_ctl_apply and sy_ctl_history return. */
 enum {
@@ -34,14 +35,14 @@ typedef struct sy_ctl_req_s {
  * Applies q over rc through the control script (state, audit entry, decision event,
  * publish), retrying on a concurrent change. On SY_CTL_DONE *version is the new state
  * version and msg says so; on SY_CTL_NOOP msg says why nothing changed; otherwise the
- * problem went through sy_cli_err (cli_redis.h).
+ * problem is in rc->err.
  */
-int sy_ctl_apply(redisContext *rc, const sy_ctl_req_t *q, char *msg, size_t msglen,
+int sy_ctl_apply(sy_rsync_t *rc, const sy_ctl_req_t *q, char *msg, size_t msglen,
                  long long *version);
 
 /* The last `limit` audit entries of exp, oldest first, as an array of objects in *out
  * (id, time, and the entry's fields; stats parsed). Returns SY_CTL_DONE, SY_CTL_UNKNOWN
- * or SY_CTL_REDIS (reported through sy_cli_err). */
-int sy_ctl_history(redisContext *rc, const char *exp, long limit, json_t **out);
+ * or SY_CTL_REDIS (the problem in rc->err). */
+int sy_ctl_history(sy_rsync_t *rc, const char *exp, long limit, json_t **out);
 
 #endif

@@ -114,20 +114,6 @@ static int resolve_addr(const status_opts_t *o, sy_redis_addr_t *addr, unsigned 
   return sy_cli_redis_addr("status", o->redis, o->config, addr, timeout_ms);
 }
 
-static void report_ctx_error(const redisContext *c) { sy_cli_report("status", c); }
-
-/* A command's reply; NULL (reported on stderr) on a connection or Redis error. */
-static redisReply *command(redisContext *c, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  redisReply *r = sy_cli_vcommand("status", c, fmt, ap);
-  va_end(ap);
-  return r;
-}
-
-static redisContext *connect_redis(const sy_redis_addr_t *a, unsigned timeout_ms) {
-  return sy_cli_connect("status", a, timeout_ms);
-}
 
 /* ---- reading one experiment ---- */
 
@@ -210,11 +196,11 @@ static void apply_shares(exp_view_t *e, const redisReply *meta) {
 
 /* Reads sy:{E}:meta into e. Returns 1 found, 0 no such hash, -1 error (reported). An id
  * too long for a key name is not in Redis: no router serves it (config ids are short). */
-static int load_meta(redisContext *c, exp_view_t *e) {
+static int load_meta(sy_rsync_t *c, exp_view_t *e) {
   char key[SY_KEY_MAX];
   if (sy_key_meta(key, sizeof key, e->id) < 0)
     return split_variants(e) < 0 ? -1 : 0;
-  redisReply *r = command(c, "HGETALL %s", key);
+  redisReply *r = sy_rsync_command(c, "HGETALL %s", key);
   if (!r)
     return -1;
   int found = r->type == REDIS_REPLY_ARRAY && r->elements > 0;
@@ -228,8 +214,7 @@ static int load_meta(redisContext *c, exp_view_t *e) {
     apply_shares(e, r);
   freeReplyObject(r);
   if (rc < 0) {
-    sy_cli_err("status", "out of memory");
-    return -1;
+    return sy_rsync_fail(c, "out of memory");
   }
   e->continuous = e->type && strcmp(e->type, "continuous") == 0;
   e->minimise = e->direction && strcmp(e->direction, "minimize") == 0;
@@ -257,33 +242,26 @@ static int fill_varstats(sy_varstats_t *v, const redisReply *r) {
 }
 
 /* Reads every sy:{E}:v:V in one pipelined round trip. */
-static int load_variants(redisContext *c, exp_view_t *e) {
+static int load_variants(sy_rsync_t *c, exp_view_t *e) {
   char key[SY_KEY_MAX];
   for (size_t i = 0; i < e->k; i++) {
     if (sy_key_variant(key, sizeof key, e->id, e->vnames[i]) < 0) {
-      sy_cli_err("status", "%s: variant id too long: %.64s...", e->id, e->vnames[i]);
-      return -1;
+      return sy_rsync_fail(c, "%s: variant id too long: %.64s...", e->id, e->vnames[i]);
     }
-    if (redisAppendCommand(c, "HGETALL %s", key) != REDIS_OK) {
-      sy_cli_err("status", "out of memory");
-      return -1;
-    }
+    if (redisAppendCommand(c->c, "HGETALL %s", key) != REDIS_OK)
+      return sy_rsync_fail(c, "out of memory");
   }
   int rc = 0;
   for (size_t i = 0; i < e->k; i++) {
-    void *reply = NULL;
-    if (redisGetReply(c, &reply) != REDIS_OK) {
-      report_ctx_error(c);
-      return -1;
+    redisReply *r = sy_rsync_get_reply(c);
+    if (r == NULL) {
+      if (c->c->err)
+        return -1; /* the connection failed: no further reply comes */
+      rc = -1;     /* an error reply (in c->err); read the others */
+      continue;
     }
-    redisReply *r = reply;
-    if (r->type == REDIS_REPLY_ERROR) {
-      sy_cli_err("status", "redis: %s", r->str);
-      rc = -1;
-    } else if (rc == 0 && fill_varstats(&e->vs[i], r) < 0) {
-      sy_cli_err("status", "out of memory");
-      rc = -1;
-    }
+    if (rc == 0 && fill_varstats(&e->vs[i], r) < 0)
+      rc = sy_rsync_fail(c, "out of memory");
     freeReplyObject(r);
   }
   return rc;
@@ -307,11 +285,11 @@ static void compute(exp_view_t *e) {
 }
 
 /* The control state (proto/KEYS.md sy:{E}:state). Returns 0 or -1 (reported). */
-static int load_state(redisContext *c, exp_view_t *e) {
+static int load_state(sy_rsync_t *c, exp_view_t *e) {
   char key[SY_KEY_MAX];
   if (sy_key_state(key, sizeof key, e->id) < 0) /* no such experiment: see load_meta */
     return (e->state = json_object()) ? 0 : -1;
-  redisReply *r = command(c, "HGETALL %s", key);
+  redisReply *r = sy_rsync_command(c, "HGETALL %s", key);
   if (!r)
     return -1;
   e->state = json_object();
@@ -338,7 +316,7 @@ static const char *stage_of(const exp_view_t *e, size_t i, char *step, size_t st
 }
 
 /* Loads experiment `id` into e. Returns 1 found, 0 no meta hash, -1 error (reported). */
-static int load_experiment(redisContext *c, const char *id, exp_view_t *e) {
+static int load_experiment(sy_rsync_t *c, const char *id, exp_view_t *e) {
   memset(e, 0, sizeof(*e));
   e->id = strdup(id);
   if (!e->id)
@@ -541,7 +519,7 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 /* The ids to report, sorted (owned strings), or NULL after a message. */
-static char **experiment_ids(redisContext *c, const char *only, size_t *count) {
+static char **experiment_ids(sy_rsync_t *c, const char *only, size_t *count) {
   *count = 0;
   if (only) {
     char **ids = calloc(1, sizeof(char *));
@@ -549,7 +527,7 @@ static char **experiment_ids(redisContext *c, const char *only, size_t *count) {
       *count = 1;
     return ids;
   }
-  redisReply *r = command(c, "SMEMBERS " SY_KEY_EXPERIMENTS);
+  redisReply *r = sy_rsync_command(c, "SMEMBERS " SY_KEY_EXPERIMENTS);
   if (!r)
     return NULL;
   char **ids = calloc(r->elements + 1, sizeof(char *));
@@ -563,12 +541,12 @@ static char **experiment_ids(redisContext *c, const char *only, size_t *count) {
 }
 
 /* Loads and prints (or adds to `arr`) each experiment. Returns the exit status. */
-static int report(redisContext *c, char **ids, size_t n, const status_opts_t *o, json_t *arr) {
+static int report(sy_rsync_t *c, char **ids, size_t n, const status_opts_t *o, json_t *arr) {
   for (size_t i = 0; i < n; i++) {
     exp_view_t e;
     int found = load_experiment(c, ids[i], &e);
     if (found == 0 && o->exp)
-      sy_cli_err("status", "no experiment '%s' in Redis", ids[i]);
+      sy_rsync_fail(c, "no experiment '%s' in Redis", ids[i]);
     if (found < 0 || (found == 0 && o->exp)) {
       view_free(&e);
       return 1;
@@ -587,7 +565,7 @@ static int report(redisContext *c, char **ids, size_t n, const status_opts_t *o,
   return 0;
 }
 
-int sy_status_collect(redisContext *c, const char *only, json_t **out) {
+int sy_status_collect(sy_rsync_t *c, const char *only, json_t **out) {
   *out = NULL;
   size_t n = 0;
   char **ids = experiment_ids(c, only, &n);
@@ -601,7 +579,7 @@ int sy_status_collect(redisContext *c, const char *only, json_t **out) {
     if (found < 0) {
       rc = -1; /* Redis failed (an error reply included) or out of memory: reported */
     } else if (found == 0 && only != NULL) {
-      sy_cli_err("status", "no experiment '%s' in Redis", ids[i]);
+      sy_rsync_fail(c, "no experiment '%s' in Redis", ids[i]);
       rc = -2;
     } else if (found > 0) {
       json_array_append_new(arr, experiment_json(&e));
@@ -633,9 +611,11 @@ static int run(const status_opts_t *o) {
   unsigned timeout_ms;
   if (resolve_addr(o, &addr, &timeout_ms) < 0)
     return 1;
-  redisContext *c = connect_redis(&addr, timeout_ms);
-  if (!c)
+  sy_rsync_t conn = {0}, *c = &conn;
+  if (sy_rsync_connect(c, &addr, timeout_ms) < 0) {
+    sy_cli_err("status", "%s", c->err);
     return 1;
+  }
   size_t n = 0;
   char **ids = experiment_ids(c, o->exp, &n);
   int rc = 1;
@@ -647,10 +627,12 @@ static int run(const status_opts_t *o) {
     else
       json_decref(arr);
   }
+  if (rc != 0 && c->err[0] != '\0')
+    sy_cli_err("status", "%s", c->err);
   for (size_t i = 0; ids && i < n; i++)
     free(ids[i]);
   free(ids);
-  redisFree(c);
+  sy_rsync_close(c);
   return rc;
 }
 

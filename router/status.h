@@ -17,16 +17,16 @@
  */
 int sy_status_main(int argc, char **argv);
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
+
+#include "stats/redis_sync.h"
 
 /*
  * The report of `status --json` as data: an array of experiment objects (all of
  * sy:experiments, or only `only`) read over c, in *out (the caller's reference).
  * Returns 0; -2 when `only` is not in Redis; -1 when Redis failed (no answer, or an
- * error reply such as WRONGTYPE) — the problem reported through sy_cli_err
- * (cli_redis.h) either way.
+ * error reply such as WRONGTYPE) — the problem in c->err either way.
  */
-int sy_status_collect(redisContext *c, const char *only, json_t **out);
+int sy_status_collect(sy_rsync_t *c, const char *only, json_t **out);
 
 #endif

@@ -76,10 +76,11 @@ static void gate_p95(double *ctl, double *cand) {
 }
 
 /* latency_p95_ms of variants a and b in the status JSON. */
-static void json_p95(redisContext *c, double *pa, double *pb) {
+static void json_p95(redisContext *ctx, double *pa, double *pb) {
+  sy_rsync_t conn = {ctx, ""}, *c = &conn;
   json_t *arr = NULL;
   *pa = *pb = NAN;
-  CHECK(sy_status_collect(c, "chat", &arr) == 0);
+  CHECK_MSG(sy_status_collect(c, "chat", &arr) == 0, "%s", c->err);
   json_t *vars = json_object_get(json_array_get(arr, 0), "variants");
   size_t i;
   json_t *v;

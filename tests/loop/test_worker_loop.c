@@ -27,38 +27,16 @@
 #include "router/metrics.h"
 #include "router/proxy.h"
 #include "tests/unit/check.h"
+#include "tests/unit/loopback.h"
 
 static int port, mock_port;
 static pid_t mock_pid, redis_pid;
 static char redis_sock[128];
 
-static int free_port(void) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t n = sizeof a;
-  bind(s, (struct sockaddr *)&a, sizeof a);
-  getsockname(s, (struct sockaddr *)&a, &n);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
-static int dial(int p) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p),
-                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  struct timeval tv = {5, 0};
-  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
-    close(s);
-    return -1;
-  }
-  return s;
-}
-
 /* Sends req on a new connection and reads the response until `until` appears (or
  * the peer closes, or 5 s). Returns the bytes read (NUL-terminated in out). */
 static size_t exchange(int p, const char *req, const char *until, char *out, size_t cap) {
-  int s = dial(p);
+  int s = sy_test_dial(p);
   size_t have = 0;
   out[0] = '\0';
   if (s < 0)
@@ -94,7 +72,7 @@ static void *client(void *arg) {
   (void)arg;
   char req[1024], out[65536];
   for (int i = 0; i < 200; i++) { /* the worker starts listening */
-    int s = dial(port);
+    int s = sy_test_dial(port);
     if (s >= 0) {
       close(s);
       break;
@@ -122,7 +100,7 @@ static void *client(void *arg) {
             after);
 
   /* 2. A client gone mid-body: the exchange is aborted before any upstream byte. */
-  int s = dial(port);
+  int s = sy_test_dial(port);
   snprintf(req, sizeof req,
            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"mo");
   CHECK(s >= 0 && send(s, req, strlen(req), MSG_NOSIGNAL) > 0);
@@ -135,7 +113,7 @@ static void *client(void *arg) {
            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n"
            "x-mock-chunks: 200\r\nx-mock-interval-ms: 20\r\n\r\n%s",
            sizeof sbody - 1, sbody);
-  s = dial(port);
+  s = sy_test_dial(port);
   CHECK(s >= 0 && send(s, req, strlen(req), MSG_NOSIGNAL) > 0);
   ssize_t n = recv(s, out, sizeof out - 1, 0);
   CHECK_MSG(n > 12 && strncmp(out, "HTTP/1.1 200", 12) == 0, "stream start: %zd", n);
@@ -228,7 +206,7 @@ int main(void) {
     kill(mock_pid, SIGKILL);
     return 1;
   }
-  port = free_port();
+  port = sy_test_free_port();
   char yaml[2048];
   snprintf(yaml, sizeof yaml,
            "listen: [\"127.0.0.1:%d\"]\n"

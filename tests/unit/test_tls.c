@@ -27,6 +27,7 @@
 
 #include "router/tls.h"
 #include "tests/unit/check.h"
+#include "tests/unit/loopback.h"
 
 static char dir[64];
 /* s_server negotiates ALPN only on its first certificate's context: not on the SNI
@@ -76,28 +77,6 @@ static int make_certs(void) {
   return 0;
 }
 
-static int free_port(void) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t n = sizeof a;
-  bind(s, (struct sockaddr *)&a, sizeof a);
-  getsockname(s, (struct sockaddr *)&a, &n);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
-static int dial(int port) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET,
-                          .sin_port = htons((uint16_t)port),
-                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
-    close(s);
-    return -1;
-  }
-  return s;
-}
-
 /* `openssl s_server` on port with the given certificate and extra arguments. */
 static pid_t start_server(int port, const char *cert, const char *extra) {
   char argv_s[2048];
@@ -114,7 +93,7 @@ static pid_t start_server(int port, const char *cert, const char *extra) {
     _exit(127);
   }
   for (int i = 0; i < 200; i++) { /* up to 10 s */
-    int s = dial(port);
+    int s = sy_test_dial(port);
     if (s >= 0) {
       close(s);
       return pid;
@@ -205,7 +184,7 @@ static int get_ok(sy_tls_t *t, int s) {
  * error; *resumed and *req_ok are set when it succeeds. */
 static sy_tls_status_t connect_as(sy_tls_ctx_t *ctx, int port, const char *host, char *err,
                                   size_t errlen, int *resumed, int *req_ok) {
-  int s = dial(port);
+  int s = sy_test_dial(port);
   if (s < 0) {
     snprintf(err, errlen, "connect failed");
     return SY_TLS_ERROR;
@@ -244,7 +223,7 @@ static sy_tls_ctx_t *ctx_with(const char *ca, const char *cert) {
 }
 
 static void test_good_resumed_ip(void) {
-  int port = free_port();
+  int port = sy_test_free_port();
   pid_t srv = start_server(port, "good", "");
   CHECK(srv > 0);
   sy_tls_ctx_t *ctx = ctx_with("ca.pem", NULL);
@@ -268,7 +247,7 @@ static void test_good_resumed_ip(void) {
 }
 
 static void expect_error(const char *cert, const char *ca, const char *host, const char *words) {
-  int port = free_port();
+  int port = sy_test_free_port();
   pid_t srv = start_server(port, cert, "");
   CHECK(srv > 0);
   sy_tls_ctx_t *ctx = ctx_with(ca, NULL);
@@ -318,7 +297,7 @@ static void test_plain_http_server(void) {
 
 /* Two names on one address: the server presents the certificate of the name asked. */
 static void test_sni(void) {
-  int port = free_port();
+  int port = sy_test_free_port();
   char extra[512];
   snprintf(extra, sizeof extra, "-servername beta.test -cert2 %s/beta.pem -key2 %s/beta.key", dir,
            dir);
@@ -338,7 +317,7 @@ static void test_sni(void) {
 }
 
 static void test_mtls(void) {
-  int port = free_port();
+  int port = sy_test_free_port();
   char extra[512];
   snprintf(extra, sizeof extra, "-Verify 1 -CAfile %s/ca.pem -verify_return_error", dir);
   pid_t srv = start_server(port, "good", extra);

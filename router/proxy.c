@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "router/http1client.h"
 #include "router/log.h"
 #include "router/proxy.h"
 #include "router/rewrite.h"
@@ -35,106 +36,29 @@ static void up_eof(sy_conn_t *c, ssize_t err);
 
 /* ---- building the upstream request ---- */
 
-/* The Connection header's value, looked up once per message: the headers it
- * names are hop-by-hop (RFC 9110 §7.6.1). `close` and `keep-alive` alone (the
- * usual case) name no header, so the value is then ignored. */
-typedef struct conn_names_s {
-  const char *v;
-  size_t len;
-} conn_names_t;
-
-static conn_names_t connection_names(const sy_head_t *h) {
-  conn_names_t cn;
-  cn.v = sy_head_get(h, "connection", &cn.len);
-  if (cn.v != NULL &&
-      (sy_token_eq(cn.v, cn.len, "keep-alive") || sy_token_eq(cn.v, cn.len, "close")))
-    cn.v = NULL;
-  return cn;
-}
-
-static int named_by_connection(conn_names_t cn, const char *name, size_t n) {
-  return cn.v != NULL && sy_http_listed_in(cn.v, cn.len, name, n);
-}
-
-static int is_skipped_request_header(conn_names_t cn, const char *name, size_t n,
-                                     const sy_variant_conf_t *v) {
-  if (sy_http_hop_by_hop(name, n) || sy_token_eq(name, n, "content-length") ||
-      sy_token_eq(name, n, "expect") || sy_token_eq(name, n, "traceparent") ||
-      named_by_connection(cn, name, n))
-    return 1;
-  /* A variant's own header replaces the client's of the same name. */
-  for (size_t i = 0; v != NULL && i < v->nheaders; i++)
-    if (strlen(v->headers[i].name) == n && strncasecmp(v->headers[i].name, name, n) == 0)
-      return 1;
-  return 0;
-}
-
-static int append_header(sy_buf_t **b, const char *name, size_t nlen, const char *val,
-                         size_t vlen) {
-  return sy_buf_append(b, name, nlen) || sy_buf_append(b, ": ", 2) || sy_buf_append(b, val, vlen) ||
-                 sy_buf_append(b, "\r\n", 2)
-             ? -1
-             : 0;
-}
-
 /* The request head and body as they go upstream, in one buffer, with traceparent
  * from tr; a shadow copy says so in x-switchyard-shadow (and drops the client's). */
 static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v,
                                         const sy_trace_t *tr, int shadow, const char *body,
                                         size_t body_len, int64_t declared) {
   sy_req_t *r = &c->req;
-  sy_head_t *h = &r->head;
-  sy_buf_t *b = sy_buf_new(h->len + body_len + 512);
-  if (b == NULL)
-    return NULL;
   char tp[SY_TRACEPARENT_LEN + 1];
-  char cl[48];
-  int err = sy_buf_appends(&b, r->method) || sy_buf_append(&b, " ", 1) ||
-            sy_buf_append(&b, h->buf + h->line_off, h->line_len) ||
-            sy_buf_appends(&b, " HTTP/1.1\r\n");
-  int have_xff = 0;
-  conn_names_t cn = connection_names(h);
-  for (size_t i = 0; !err && i < h->nhdrs; i++) {
-    const sy_hdr_t *hd = &h->hdrs[i];
-    const char *name = h->buf + hd->name_off;
-    if (is_skipped_request_header(cn, name, hd->name_len, v) ||
-        (shadow && sy_token_eq(name, hd->name_len, "x-switchyard-shadow")))
-      continue;
-    if (sy_token_eq(name, hd->name_len, "x-forwarded-for")) {
-      /* Append the client to the chain it arrived with. */
-      have_xff = 1;
-      err = sy_buf_append(&b, name, hd->name_len) || sy_buf_append(&b, ": ", 2) ||
-            sy_buf_append(&b, h->buf + hd->val_off, hd->val_len) || sy_buf_append(&b, ", ", 2) ||
-            sy_buf_appends(&b, c->peer) || sy_buf_append(&b, "\r\n", 2);
-      continue;
-    }
-    err = append_header(&b, name, hd->name_len, h->buf + hd->val_off, hd->val_len);
-  }
-  for (size_t i = 0; !err && v != NULL && i < v->nheaders; i++)
-    err = append_header(&b, v->headers[i].name, strlen(v->headers[i].name), v->headers[i].value,
-                        strlen(v->headers[i].value));
   sy_trace_format(tr, tp);
-  if (!err)
-    err = append_header(&b, "traceparent", 11, tp, SY_TRACEPARENT_LEN);
-  if (!err && shadow)
-    err = sy_buf_appends(&b, "x-switchyard-shadow: 1\r\n");
-  if (!err && !have_xff)
-    err = append_header(&b, "X-Forwarded-For", 15, c->peer, strlen(c->peer));
-  /* declared < 0: the body follows chunked (streamed from a chunked client). */
-  int n = declared < 0 ? snprintf(cl, sizeof(cl), "Transfer-Encoding: chunked\r\n\r\n")
-                       : snprintf(cl, sizeof(cl), "Content-Length: %" PRId64 "\r\n\r\n", declared);
-  /* A bodiless GET/HEAD keeps no Content-Length, as the client sent it. */
-  if (!err && declared == 0 && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0))
-    err = sy_buf_append(&b, "\r\n", 2);
-  else if (!err)
-    err = sy_buf_append(&b, cl, (size_t)n);
-  if (!err && body_len > 0)
-    err = sy_buf_append(&b, body, body_len);
-  if (err) {
-    sy_buf_unref(b);
-    return NULL;
-  }
-  return b;
+  sy_h1_request_t rq = {
+      .method = r->method,
+      .target = r->head.buf + r->head.line_off,
+      .target_len = r->head.line_len,
+      .head = &r->head,
+      .extra = v != NULL ? v->headers : NULL,
+      .nextra = v != NULL ? v->nheaders : 0,
+      .peer = c->peer,
+      .traceparent = tp,
+      .shadow = shadow,
+      .body = body,
+      .body_len = body_len,
+      .declared = declared,
+  };
+  return sy_h1_build_request(&rq);
 }
 
 /* ---- routing ---- */
@@ -558,10 +482,10 @@ static void on_up_timeout(uv_timer_t *t) {
 
 /* ---- response head to the client ---- */
 
-static int skip_response_header(conn_names_t cn, const char *name, size_t n) {
+static int skip_response_header(sy_h1_conn_names_t cn, const char *name, size_t n) {
   if (sy_http_hop_by_hop(name, n))
     return !sy_token_eq(name, n, "transfer-encoding"); /* the body keeps its framing */
-  return named_by_connection(cn, name, n);
+  return sy_h1_named_by_connection(cn, name, n);
 }
 
 static sy_buf_t *build_client_head(sy_conn_t *c) {
@@ -575,7 +499,7 @@ static sy_buf_t *build_client_head(sy_conn_t *c) {
   int n = snprintf(line, sizeof(line), "HTTP/1.%d %d ", r->http_minor ? 1 : 0, status);
   int err = sy_buf_append(&b, line, (size_t)n) ||
             sy_buf_append(&b, h->buf + h->line_off, h->line_len) || sy_buf_append(&b, "\r\n", 2);
-  conn_names_t cn = connection_names(h);
+  sy_h1_conn_names_t cn = sy_h1_connection_names(h);
   for (size_t i = 0; !err && i < h->nhdrs; i++) {
     const sy_hdr_t *hd = &h->hdrs[i];
     const char *name = h->buf + hd->name_off;
@@ -583,14 +507,14 @@ static sy_buf_t *build_client_head(sy_conn_t *c) {
       continue;
     if (r->dechunk && sy_token_eq(name, hd->name_len, "transfer-encoding"))
       continue;
-    err = append_header(&b, name, hd->name_len, h->buf + hd->val_off, hd->val_len);
+    err = sy_h1_append_header(&b, name, hd->name_len, h->buf + hd->val_off, hd->val_len);
   }
   if (!err)
-    err = append_header(&b, "x-switchyard-trace-id", 21, r->trace.trace_id, SY_TRACE_ID_HEX);
+    err = sy_h1_append_header(&b, "x-switchyard-trace-id", 21, r->trace.trace_id, SY_TRACE_ID_HEX);
   if (!err && r->exp >= 0) {
     const sy_experiment_conf_t *e = &r->rt->cfg->experiments[r->exp];
-    err = append_header(&b, "x-switchyard-experiment", 23, e->id, strlen(e->id)) ||
-          append_header(&b, "x-switchyard-variant", 20, e->variants[r->variant].id,
+    err = sy_h1_append_header(&b, "x-switchyard-experiment", 23, e->id, strlen(e->id)) ||
+          sy_h1_append_header(&b, "x-switchyard-variant", 20, e->variants[r->variant].id,
                         strlen(e->variants[r->variant].id));
   }
   if (!err && r->resp_close)

@@ -29,6 +29,7 @@
 #include "router/config.h"
 #include "router/control_state.h"
 #include "router/http.h"
+#include "router/http1client.h"
 #include "router/trace.h"
 #include "stats/stats.h"
 #include "stats/usage_scan.h"
@@ -130,10 +131,6 @@ const sy_policy_t *sy__runtime_policy_for(const sy_runtime_t *rt, size_t i, cons
 
 typedef enum { SY_UP_CONNECTING = 0, SY_UP_ACTIVE, SY_UP_IDLE, SY_UP_CLOSING } sy_upstate_t;
 
-/* Called once when a connection asked for with sy__upstream_acquire is ready
- * (status 0) or could not be made (status < 0, a libuv error). */
-typedef void (*sy_upready_cb)(sy_upconn_t *u, int status);
-
 struct sy_upconn_s {
   uv_tcp_t tcp;
   uv_timer_t timer;
@@ -141,22 +138,21 @@ struct sy_upconn_s {
   sy_worker_t *w;
   sy_upserver_t *server;
   sy_upconn_t *next, *prev; /* idle list */
-  sy_conn_t *owner;         /* the client connection whose exchange uses it */
-  sy_upready_cb ready_cb;
+  sy_h1_leg_t *leg;         /* the upstream leg using it (router/http1client.h) */
   sy_upstate_t state;
   unsigned handles; /* open handles; freed when the last close callback runs */
   unsigned uses;    /* exchanges served (0 while on its first) */
-  /* shadow */
-  struct sy_shadow_leg_s *sowner; /* the shadow leg using it (owner is then NULL) */
 };
 
 /* Picks a server of the pool (round robin, skipping servers marked down unless
  * all are) other than `avoid`, and returns an idle connection to it (state ACTIVE,
- * ready now: cb is not called) or a new one (state CONNECTING: cb is called
- * later). Returns NULL only when out of memory or handles cannot be made. A
- * shadow leg passes owner NULL and sets the connection's sowner at once. */
-sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_conn_t *owner,
-                                  sy_upready_cb cb);
+ * ready now: sy_h1_leg_ready is not called) or a new one (state CONNECTING:
+ * sy_h1_leg_ready is called later), lent to leg. Returns NULL only when out of
+ * memory or handles cannot be made. */
+sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_h1_leg_t *leg);
+/* The pool as upstream legs use it: sy_h1_pool_ops_t over the functions here, for
+ * a pool passed as a sy_uppool_t. */
+extern const sy_h1_pool_ops_t sy__upstream_h1_pool;
 /* Gives an active connection back to its server's idle list (or closes it if
  * the list is full or the runtime is going away). */
 void sy__upstream_release(sy_upconn_t *u);
@@ -164,7 +160,7 @@ void sy__upstream_release(sy_upconn_t *u);
  * forgotten at once; callbacks for it never run again. */
 void sy__upstream_close(sy_upconn_t *u, int reset);
 /* Stops / restarts reading (client backpressure). A connection otherwise reads
- * all the time; while lent, what it reads goes to sy__proxy_up_read. */
+ * all the time; while lent, what it reads goes to sy_h1_leg_read. */
 void sy__upstream_pause(sy_upconn_t *u);
 void sy__upstream_resume(sy_upconn_t *u);
 /* Marks a server down for a while after a connect failure. */
@@ -177,9 +173,7 @@ void sy__upstream_result(sy_upserver_t *s, int status);
 
 typedef enum {
   SY_RS_NONE = 0,   /* no upstream leg yet */
-  SY_RS_CONNECTING, /* waiting for a connection */
-  SY_RS_WAITING,    /* request written; waiting for the first response byte */
-  SY_RS_HEAD,       /* reading the response head */
+  SY_RS_CONNECTING, /* the upstream leg runs; nothing sent to the client yet */
   SY_RS_BODY,       /* response head sent to the client; streaming the body */
   SY_RS_DONE,
 } sy_rstate_t;
@@ -208,8 +202,6 @@ typedef struct sy_req_s {
   uint64_t t_first; /* uv_hrtime() when the upstream's response head arrived, or 0 */
   int stream_body;    /* the body goes upstream as it arrives (nothing rewrites it) */
   int stream_chunked; /* ... chunk-framed, as the client sent it */
-  int body_done;      /* the client's request message is complete */
-  int head_sent;      /* the request head has been written upstream */
   int client_paused;  /* client reads stopped: the upstream takes the body slowly */
   uint64_t body_seen; /* streamed body bytes received so far */
 
@@ -225,20 +217,15 @@ typedef struct sy_req_s {
   sy_evctx_t ev;
 
   /* upstream leg */
-  sy_upconn_t *up;
-  const sy_upserver_t *last_server;
-  sy_buf_t *out; /* the request as sent upstream, kept for one retry */
-  unsigned attempts;
+  sy_h1_leg_t *leg; /* while it runs (router/http1client.h) */
+  sy_buf_t *out;    /* the request as sent upstream */
   sy_rstate_t rstate;
-  llhttp_t rparser;
-  sy_head_t rhead;
-  int rpaused_at;     /* 1: paused at headers complete, 2: at message complete */
+  sy_head_t rhead;  /* the response head, filled by the leg */
   int dechunk;        /* HTTP/1.0 client: forward decoded body, close-delimited */
   int resp_close;     /* close the client connection after this response */
   int up_paused;      /* upstream reads stopped for client backpressure */
   int status;         /* response status sent to the client */
   uint64_t bytes_out; /* body bytes forwarded to the client */
-  sy_buf_t *rbuf;     /* the upstream read being parsed */
   uv_buf_t oq[SY_OUTQ];
   sy_buf_t *oq_owner[SY_OUTQ];
   unsigned noq;
@@ -299,7 +286,6 @@ void sy__conn_pause_reading(sy_conn_t *c);
 void sy__conn_resume_reading(sy_conn_t *c);
 
 /* proxy.c */
-void sy__proxy_init_settings(llhttp_settings_t *s);
 /* The request head is complete (called inside the parser callback): routes it
  * and decides whether its body is streamed. Returns 1 if the caller must pause
  * the parser and call sy__proxy_stream_start outside the callback; sets
@@ -317,9 +303,6 @@ void sy__proxy_start(sy_conn_t *c);
 void sy__proxy_cancel(sy_conn_t *c);
 /* The client's write queue drained below the low-water mark. */
 void sy__proxy_client_drained(sy_conn_t *c);
-/* A read on the upstream connection lent to an exchange: nread as libuv gives
- * it, b the buffer read into (NULL if none; the callee drops its reference). */
-void sy__proxy_up_read(sy_upconn_t *u, ssize_t nread, sy_buf_t *b);
 /* Frees what the exchange holds (runtime reference, buffers) and resets it. */
 void sy__req_reset(sy_req_t *r);
 /* shadow: the request in c->req (buffered) as it goes upstream for variant v: the
@@ -349,7 +332,6 @@ struct sy_worker_s {
   int draining;
   sy_rng_t rng;
   llhttp_settings_t req_settings;
-  llhttp_settings_t resp_settings;
   uv_fs_poll_t stats_poll; /* watches cfg->stats_file */
   int stats_polling;
   char *stats_path;        /* the file being watched */

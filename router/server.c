@@ -230,7 +230,6 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg, sy_metrics_t *m, un
   w->mslot = sy_metrics_attach(m, index);
   sy_rng_seed_os(&w->rng);
   sy__conn_settings(&w->req_settings);
-  sy__proxy_init_settings(&w->resp_settings);
   w->rt = sy__runtime_new(w, cfg, err, sizeof(err));
   int status = 1;
   if (w->rt == NULL) {

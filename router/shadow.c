@@ -45,12 +45,9 @@ typedef struct slot_s {
 } slot_t;
 
 struct sy_shadow_state_s {
-  llhttp_settings_t settings; /* the legs' response parser: callbacks take a leg */
-  sy_shadow_leg_t *running;   /* legs in flight (doubly linked), cancelled at stop */
+  sy_shadow_leg_t *running; /* legs in flight (doubly linked), cancelled at stop */
   slot_t *slots;
 };
-
-typedef enum { LEG_NEW = 0, LEG_CONNECTING, LEG_WAITING, LEG_READING, LEG_ENDED } leg_state_t;
 
 struct sy_shadow_pair_s {
   unsigned refs; /* the primary exchange's, each leg's, sy__shadow_launch's */
@@ -79,36 +76,26 @@ struct sy_shadow_leg_s {
   size_t variant; /* the shadow variant in the pair's experiment */
   slot_t *slot;
   sy_uppool_t *pool;
-  sy_upconn_t *up;
-  sy_buf_t *out; /* the request, kept for one retry */
-  leg_state_t state;
-  unsigned attempts;
+  sy_h1_leg_t *h1; /* its upstream exchange (router/http1client.h) while it runs */
+  sy_buf_t *out;   /* the request */
+  int ended;
   int status;        /* the response's status, 0 if none */
   int complete;      /* the response message ended */
   uint64_t t_start;  /* uv_hrtime() when the leg was built */
   uint64_t deadline; /* loop time (ms) by which the exchange must end */
   double ms;
-  llhttp_t parser;
   sy_usage_scan_t usage;
   sy_llm_capture_t body;
 };
 
 static void leg_connect(sy_shadow_leg_t *leg);
-static void leg_end(sy_shadow_leg_t *leg, int reusable, const char *why);
+static void leg_end(sy_shadow_leg_t *leg, const char *why);
 
 /* ---- the worker's state ------------------------------------------------------------- */
 
-static int rp_headers_complete(llhttp_t *p);
-static int rp_body(llhttp_t *p, const char *at, size_t n);
-static int rp_message_complete(llhttp_t *p);
-
 static struct sy_shadow_state_s *state_of(sy_worker_t *w) {
-  if (w->shadow == NULL && (w->shadow = calloc(1, sizeof *w->shadow)) != NULL) {
-    llhttp_settings_init(&w->shadow->settings);
-    w->shadow->settings.on_headers_complete = rp_headers_complete;
-    w->shadow->settings.on_body = rp_body;
-    w->shadow->settings.on_message_complete = rp_message_complete;
-  }
+  if (w->shadow == NULL)
+    w->shadow = calloc(1, sizeof *w->shadow);
   return w->shadow;
 }
 
@@ -385,152 +372,72 @@ void sy__shadow_launch(sy_shadow_pair_t *p) {
   pair_unref(p);
 }
 
-/* ---- the leg's exchange ------------------------------------------------------------- */
+/* ---- the leg's exchange (router/http1client.c) ---------------------------------------- */
 
-typedef struct wreq_s {
-  uv_write_t req;
-  sy_buf_t *buf;
-} wreq_t;
-
-static void on_leg_write(uv_write_t *req, int status) {
-  /* The leg may be gone: a failed write shows up as a read error or EOF anyway. */
-  (void)status;
-  wreq_t *wr = (wreq_t *)req;
-  sy_buf_unref(wr->buf);
-  free(wr);
-}
-
-/* Writes the whole request (one reference to it); -1 if the connection refused. */
-static int leg_write(sy_upconn_t *u, sy_buf_t *b) {
-  uv_stream_t *s = (uv_stream_t *)&u->tcp;
-  uv_buf_t ub = uv_buf_init(b->data, (unsigned)b->len);
-  unsigned n = 1;
-  int err = sy__try_write(s, &ub, &n);
-  if (err == 0 && n > 0) {
-    wreq_t *wr = malloc(sizeof *wr);
-    err = -1;
-    if (wr != NULL) {
-      wr->buf = b;
-      if (uv_write(&wr->req, s, &ub, 1, on_leg_write) == 0)
-        return 0;
-      free(wr);
-    }
-  }
-  sy_buf_unref(b);
-  return err < 0 ? -1 : 0;
-}
-
-static void on_leg_timeout(uv_timer_t *t) {
-  sy_upconn_t *u = t->data;
-  if (u->sowner != NULL)
-    leg_end(u->sowner, 0, "timed out");
-}
-
-static void leg_eof(sy_shadow_leg_t *leg, ssize_t err) {
-  if (leg->state == LEG_WAITING && leg->up != NULL && leg->up->uses > 0 && leg->attempts < 2) {
-    /* A pooled connection the server had closed: once more on a fresh one. */
-    sy_upconn_t *u = leg->up;
-    leg->up = NULL;
-    sy__upstream_close(u, 0);
-    leg_connect(leg);
-    return;
-  }
-  if (err == UV_EOF && leg->state == LEG_READING && llhttp_message_needs_eof(&leg->parser)) {
-    llhttp_finish(&leg->parser); /* a close-delimited body: EOF is its end */
-    leg->complete = leg->status != 0;
-    leg_end(leg, 0, NULL);
-    return;
-  }
-  leg_end(leg, 0, err == UV_EOF ? "the upstream closed the connection" : uv_strerror((int)err));
-}
-
-static void on_leg_ready(sy_upconn_t *u, int status) {
-  sy_shadow_leg_t *leg = u->sowner;
-  if (leg == NULL)
-    return;
-  if (status < 0) {
-    leg->up = NULL; /* the pool closes it */
-    leg_end(leg, 0, uv_strerror(status));
-    return;
-  }
-  sy_worker_t *w = leg->pair->w;
-  uint64_t now = uv_now(&w->loop);
-  leg->state = LEG_WAITING;
-  llhttp_init(&leg->parser, HTTP_RESPONSE, &w->shadow->settings);
-  leg->parser.data = leg;
-  if (now >= leg->deadline) {
-    leg_end(leg, 0, "timed out");
-    return;
-  }
-  /* Connected: the connection's timer now bounds the rest of the exchange. */
-  uv_timer_start(&u->timer, on_leg_timeout, leg->deadline - now, 0);
-  if (leg_write(u, sy_buf_ref(leg->out)) < 0)
-    leg_eof(leg, UV_EPIPE);
-}
-
-static void leg_connect(sy_shadow_leg_t *leg) {
-  leg->attempts++;
-  leg->state = LEG_CONNECTING;
-  sy_upconn_t *u = sy__upstream_acquire(leg->pool, NULL, NULL, on_leg_ready);
-  if (u == NULL) {
-    leg_end(leg, 0, "cannot open a connection");
-    return;
-  }
-  u->sowner = leg;
-  leg->up = u;
-  if (u->state == SY_UP_ACTIVE)
-    on_leg_ready(u, 0);
-}
-
-static int rp_headers_complete(llhttp_t *p) {
-  sy_shadow_leg_t *leg = p->data;
-  int status = llhttp_get_status_code(p);
-  if (status >= 200) /* interim responses (1xx) are not the answer */
-    leg->status = status;
+static int on_h1_head(sy_h1_leg_t *h1, void *data, int status, const llhttp_t *p) {
+  sy_shadow_leg_t *leg = data;
+  (void)h1;
+  (void)p;
+  leg->status = status;
   return 0;
 }
 
-static int rp_body(llhttp_t *p, const char *at, size_t n) {
-  sy_shadow_leg_t *leg = p->data;
+static void on_h1_body(sy_h1_leg_t *h1, void *data, sy_buf_t *buf, const char *at, size_t n) {
+  sy_shadow_leg_t *leg = data;
+  (void)h1;
+  (void)buf;
   sy_llm_capture_add(&leg->body, at, n);
   sy_usage_scan_feed(&leg->usage, at, n);
-  return 0;
 }
 
-static int rp_message_complete(llhttp_t *p) {
-  sy_shadow_leg_t *leg = p->data;
-  if (llhttp_get_status_code(p) < 200)
-    return 0;
+static void on_h1_complete(sy_h1_leg_t *h1, void *data) {
+  sy_shadow_leg_t *leg = data;
+  (void)h1;
+  leg->h1 = NULL;
   leg->complete = 1;
-  return HPE_PAUSED;
+  leg_end(leg, NULL);
 }
 
-void sy__shadow_up_read(sy_upconn_t *u, ssize_t nread, sy_buf_t *b) {
-  sy_shadow_leg_t *leg = u->sowner;
-  sy_worker_t *w = u->w;
-  if (nread == 0 || leg->state < LEG_WAITING) {
-    sy__worker_put_read_buf(w, b);
-    if (nread < 0)
-      leg_eof(leg, nread);
+static void on_h1_error(sy_h1_leg_t *h1, void *data, const sy_h1_error_t *e) {
+  sy_shadow_leg_t *leg = data;
+  (void)h1;
+  leg->h1 = NULL;
+  switch (e->kind) {
+  case SY_H1_ENOCONN:
+    leg_end(leg, "cannot open a connection");
+    break;
+  case SY_H1_ETIMEDOUT:
+    leg_end(leg, "timed out");
+    break;
+  case SY_H1_ECLOSED:
+    leg_end(leg, e->uverr == UV_EOF ? "the upstream closed the connection" : uv_strerror(e->uverr));
+    break;
+  case SY_H1_EPROTO:
+    leg_end(leg, e->reason);
+    break;
+  default:
+    leg_end(leg, e->uverr < 0 ? uv_strerror(e->uverr) : "failed");
+    break;
+  }
+}
+
+static const sy_h1_ops_t h1_ops = {
+    .on_head = on_h1_head,
+    .on_body = on_h1_body,
+    .on_complete = on_h1_complete,
+    .on_error = on_h1_error,
+};
+
+/* The copy goes out on a connection of its own: no retry on another server, no
+ * say in the servers' health, a reset when given up on; the deadline bounds it. */
+static void leg_connect(sy_shadow_leg_t *leg) {
+  sy_h1_opts_t o = {.deadline = leg->deadline, .max_connects = 1, .reset_on_error = 1};
+  leg->h1 = sy_h1_leg_new(&h1_ops, leg, &sy__upstream_h1_pool, leg->pool, &o, NULL);
+  if (leg->h1 == NULL) {
+    leg_end(leg, "cannot open a connection");
     return;
   }
-  if (nread < 0 || b == NULL) {
-    sy__worker_put_read_buf(w, b);
-    leg_eof(leg, nread < 0 ? nread : UV_ENOBUFS);
-    return;
-  }
-  if (leg->state == LEG_WAITING)
-    leg->state = LEG_READING;
-  const char *data = b->data;
-  llhttp_errno_t e = llhttp_execute(&leg->parser, data, (size_t)nread);
-  if (e == HPE_PAUSED && leg->complete) {
-    /* Bytes after the message end mean the connection cannot be reused. */
-    size_t used = (size_t)(llhttp_get_error_pos(&leg->parser) - data);
-    leg_end(leg, used == (size_t)nread && llhttp_should_keep_alive(&leg->parser), NULL);
-  } else if (e != HPE_OK) {
-    leg_end(leg, 0, llhttp_get_error_reason(&leg->parser));
-  }
-  sy__worker_put_read_buf(w, b);
+  sy_h1_leg_start(leg->h1, leg->out, SY_H1_BODY_WHOLE); /* may end the leg before it returns */
 }
 
 /* ---- the end of a leg: bookkeeping, the event ---------------------------------------- */
@@ -664,18 +571,16 @@ static void running_unlink(sy_shadow_leg_t *leg) {
 /* The leg is over (complete, failed, timed out or cancelled): its connection goes
  * back to the pool if `reusable`, else is closed; its event is written now if the
  * primary is done, else when it is. */
-static void leg_end(sy_shadow_leg_t *leg, int reusable, const char *why) {
-  if (leg->state == LEG_ENDED)
+static void leg_end(sy_shadow_leg_t *leg, const char *why) {
+  if (leg->ended)
     return;
-  sy_upconn_t *u = leg->up;
-  leg->up = NULL;
-  if (u != NULL && reusable)
-    sy__upstream_release(u);
-  else if (u != NULL)
-    sy__upstream_close(u, !leg->complete);
+  if (leg->h1 != NULL) { /* cancelled: its connection is reset */
+    sy_h1_leg_cancel(leg->h1);
+    leg->h1 = NULL;
+  }
   if (why != NULL)
     sy_log_debug("shadow %s to %s: %s", leg->pair->trace_id, leg->pool->conf->name, why);
-  leg->state = LEG_ENDED;
+  leg->ended = 1;
   leg->ms = (double)(uv_hrtime() - leg->t_start) / 1e6;
   leg->slot->inflight--;
   if (leg->complete) {
@@ -720,7 +625,7 @@ void sy__shadow_stop(sy_worker_t *w) {
   if (st == NULL)
     return;
   while (st->running != NULL)
-    leg_end(st->running, 0, "cancelled: the worker is stopping");
+    leg_end(st->running, "cancelled: the worker is stopping");
   while (st->slots != NULL) {
     slot_t *s = st->slots;
     st->slots = s->next;

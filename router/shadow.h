@@ -51,10 +51,6 @@ void sy__shadow_primary_body(sy_shadow_pair_t *p, const char *at, size_t n);
  * the pair from r. */
 void sy__shadow_primary_done(sy_worker_t *w, sy_req_t *r);
 
-/* A read on an upstream connection lent to a shadow leg: nread as libuv gives it,
- * b the buffer read into (NULL if none; the callee drops its reference). */
-void sy__shadow_up_read(sy_upconn_t *u, ssize_t nread, sy_buf_t *b);
-
 /* Worker shutdown (all client connections are gone): cancels the legs in flight,
  * recording them as errors, and frees the worker's shadow state. */
 void sy__shadow_stop(sy_worker_t *w);

@@ -5,15 +5,14 @@
  * recently used is the warmest and the least likely to have been closed by the
  * server). An idle connection keeps reading: any byte or EOF from the server
  * means it is no longer usable and it is closed at once, and a timer closes it
- * after the upstream's idle timeout. While active, the exchange that borrowed
- * it owns its read callback and timer: a client's exchange (`owner`, proxy.c) or a
- * shadow leg (`sowner`, shadow.c); at most one of the two is set.
+ * after the upstream's idle timeout. While active, the upstream leg that borrowed
+ * it (`leg`, router/http1client.h: the primary exchange's or a shadow copy's) gets
+ * its reads and its timer; the leg reaches the pool through sy__upstream_h1_pool.
  */
 #include <string.h>
 
 #include "base/log.h"
 #include "router/proxy.h"
-#include "router/shadow.h"
 
 static void on_handle_closed(uv_handle_t *h) {
   sy_upconn_t *u = h->data;
@@ -40,9 +39,7 @@ void sy__upstream_close(sy_upconn_t *u, int reset) {
   if (u->state == SY_UP_IDLE)
     idle_unlink(u);
   u->state = SY_UP_CLOSING;
-  u->owner = NULL;
-  u->sowner = NULL;
-  u->ready_cb = NULL;
+  u->leg = NULL;
   uv_timer_stop(&u->timer);
   uv_close((uv_handle_t *)&u->timer, on_handle_closed);
   if (reset && uv_is_active((uv_handle_t *)&u->tcp) && !uv_is_closing((uv_handle_t *)&u->tcp) &&
@@ -111,7 +108,7 @@ static char sink[64];
 static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   sy_upconn_t *u = h->data;
   (void)suggested;
-  int lent = u->state == SY_UP_ACTIVE && (u->owner != NULL || u->sowner != NULL);
+  int lent = u->state == SY_UP_ACTIVE && u->leg != NULL;
   sy_buf_t *b = lent ? sy__worker_get_read_buf(u->w) : NULL;
   *buf = b != NULL ? uv_buf_init(b->data, SY_UP_READ_BUF) : uv_buf_init(sink, sizeof(sink));
 }
@@ -121,12 +118,9 @@ static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   sy_upconn_t *u = s->data;
   sy_buf_t *b = buf->base != NULL && buf->base != sink ? sy_buf_of(buf->base) : NULL;
-  if (u->state == SY_UP_ACTIVE && u->owner != NULL) {
-    sy__proxy_up_read(u, nread, b);
-    return;
-  }
-  if (u->state == SY_UP_ACTIVE && u->sowner != NULL) {
-    sy__shadow_up_read(u, nread, b);
+  if (u->state == SY_UP_ACTIVE && u->leg != NULL) {
+    sy_h1_leg_read(u->leg, nread, b);
+    sy__worker_put_read_buf(u->w, b);
     return;
   }
   sy_buf_unref(b);
@@ -145,9 +139,7 @@ void sy__upstream_resume(sy_upconn_t *u) {
 
 void sy__upstream_release(sy_upconn_t *u) {
   sy_upserver_t *s = u->server;
-  u->owner = NULL;
-  u->sowner = NULL;
-  u->ready_cb = NULL;
+  u->leg = NULL;
   uv_timer_stop(&u->timer);
   if (u->state != SY_UP_ACTIVE || s == NULL || s->nidle >= s->pool->conf->pool_size ||
       s->pool->rt->w->draining) {
@@ -171,29 +163,29 @@ static void on_connect(uv_connect_t *req, int status) {
   if (u->state != SY_UP_CONNECTING)
     return; /* timed out or cancelled meanwhile; already reported */
   uv_timer_stop(&u->timer);
-  sy_upready_cb cb = u->ready_cb;
+  sy_h1_leg_t *leg = u->leg;
   if (status < 0) {
     sy_log_warn("upstream %s: connect failed: %s", u->server->label, uv_strerror(status));
     sy__upstream_mark_down(u->server);
-    if (cb != NULL)
-      cb(u, status);
+    if (leg != NULL)
+      sy_h1_leg_ready(leg, status);
     sy__upstream_close(u, 0);
     return;
   }
   uv_tcp_nodelay(&u->tcp, 1);
   u->state = SY_UP_ACTIVE;
   sy__upstream_resume(u);
-  if (cb != NULL)
-    cb(u, 0);
+  if (leg != NULL)
+    sy_h1_leg_ready(leg, 0);
 }
 
 static void on_connect_timeout(uv_timer_t *t) {
   sy_upconn_t *u = t->data;
-  sy_upready_cb cb = u->ready_cb;
+  sy_h1_leg_t *leg = u->leg;
   sy_log_warn("upstream %s: connect timed out", u->server->label);
   sy__upstream_mark_down(u->server);
-  if (cb != NULL)
-    cb(u, UV_ETIMEDOUT);
+  if (leg != NULL)
+    sy_h1_leg_ready(leg, UV_ETIMEDOUT);
   sy__upstream_close(u, 0);
 }
 
@@ -229,13 +221,11 @@ static sy_upconn_t *take_idle(sy_upserver_t *s) {
   return u;
 }
 
-sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_conn_t *owner,
-                                  sy_upready_cb cb) {
+sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_h1_leg_t *leg) {
   sy_upserver_t *s = pick_server(pool, avoid);
   sy_upconn_t *u = take_idle(s);
   if (u != NULL) {
-    u->owner = owner;
-    u->ready_cb = cb;
+    u->leg = leg;
     return u;
   }
   u = calloc(1, sizeof(*u));
@@ -244,8 +234,7 @@ sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid,
   sy_worker_t *w = pool->rt->w;
   u->w = w;
   u->server = s;
-  u->owner = owner;
-  u->ready_cb = cb;
+  u->leg = leg;
   u->state = SY_UP_CONNECTING;
   uv_tcp_init(&w->loop, &u->tcp);
   uv_timer_init(&w->loop, &u->timer);
@@ -256,11 +245,66 @@ sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid,
     /* Reported through the callback on the next loop turn would be nicer, but a
      * synchronous failure (e.g. EMFILE) is rare: report it at once. */
     sy_log_warn("upstream %s: connect failed: %s", s->label, uv_strerror(r));
-    u->ready_cb = NULL;
-    u->owner = NULL;
+    u->leg = NULL;
     sy__upstream_close(u, 0);
     return NULL;
   }
   uv_timer_start(&u->timer, on_connect_timeout, pool->conf->connect_timeout_ms, 0);
   return u;
 }
+
+/* ---- the pool as an upstream leg sees it (router/http1client.h) ---- */
+
+static int h1_acquire(void *pool, const void *avoid, sy_h1_leg_t *leg, sy_h1_link_t *link) {
+  sy_upconn_t *u = sy__upstream_acquire(pool, avoid, leg);
+  if (u == NULL)
+    return UV_ENOMEM;
+  link->conn = u;
+  link->server = u->server;
+  link->label = u->server->label;
+  link->stream = (uv_stream_t *)&u->tcp;
+  link->uses = u->uses;
+  return u->state == SY_UP_ACTIVE; /* an idle connection is ready now */
+}
+
+static void h1_release(void *conn) {
+  sy__upstream_release(conn);
+}
+
+static void h1_close(void *conn, int reset) {
+  sy__upstream_close(conn, reset);
+}
+
+static void h1_pause(void *conn) {
+  sy__upstream_pause(conn);
+}
+
+static void h1_resume(void *conn) {
+  sy__upstream_resume(conn);
+}
+
+static void on_leg_timer(uv_timer_t *t) {
+  sy_upconn_t *u = t->data;
+  if (u->leg != NULL)
+    sy_h1_leg_timeout(u->leg);
+}
+
+static void h1_arm(void *conn, uint64_t ms) {
+  sy_upconn_t *u = conn;
+  uv_timer_start(&u->timer, on_leg_timer, ms, 0);
+}
+
+static void h1_disarm(void *conn) {
+  sy_upconn_t *u = conn;
+  uv_timer_stop(&u->timer);
+}
+
+static void h1_result(void *conn, int status) {
+  sy_upconn_t *u = conn;
+  if (u->server != NULL)
+    sy__upstream_result(u->server, status);
+}
+
+const sy_h1_pool_ops_t sy__upstream_h1_pool = {
+    h1_acquire, h1_release, h1_close, h1_pause, h1_resume, h1_arm, h1_disarm, h1_result,
+};

@@ -27,10 +27,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "proto/events.h"
+#include "proto/keys.h"
 #include "router/json_scan.h"
 #include "router/llm_text.h"
-#include "base/log.h"
 
 #define F(f) (sy_event_fields[SY_EF_##f].name)
 #define MINUTE_MS 60000
@@ -139,9 +140,9 @@ static void count(sy_worker_t *w, const sy_experiment_conf_t *e, const sy_varian
   sy__metrics_shadow(w, e, v, field);
   if (w->link == NULL || w->link->journal == NULL)
     return;
-  char key[160];
-  snprintf(key, sizeof key, "sy:{%s}:v:%s", e->id, v->id);
-  sy_journal_incr(w->link->journal, key, field, delta);
+  char key[SY_KEY_MAX];
+  if (sy_key_variant(key, sizeof key, e->id, v->id) >= 0)
+    sy_journal_incr(w->link->journal, key, field, delta);
 }
 
 /* ---- which requests are mirrored ----------------------------------------------------- */

@@ -22,6 +22,8 @@
  * waits on Redis and the API and the CLI cannot disagree. At most ADMIN_MAX_JOBS run
  * at once per worker; more get 503. A connection serves one request and is closed.
  */
+#include "router/admin.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -35,11 +37,15 @@
 #include <sodium.h>
 
 #include "base/log.h"
+#include "router/admin_metrics.h"
 #include "router/cli_redis.h"
+#include "router/conn.h"
 #include "router/ctl.h"
 #include "router/metrics.h"
-#include "router/proxy.h"
+#include "router/runtime.h"
+#include "router/server.h"
 #include "router/status.h"
+#include "router/worker.h"
 #include "stats/stats.h"
 
 #include "dashboard_html.h"

@@ -7,11 +7,15 @@
  * variant's entry through a pointer cached in the runtime, so the hot path does a
  * few increments and no string compare after the first request of a variant.
  */
+#include "router/admin_metrics.h"
+
 #include <stdlib.h>
 #include <string.h>
 
+#include "router/exchange.h"
 #include "router/metrics.h"
-#include "router/proxy.h"
+#include "router/runtime.h"
+#include "router/worker.h"
 #include "stats/stats.h"
 
 static sy_mentry_t *entry_for(sy_worker_t *w, sy_req_t *r) {

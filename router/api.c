@@ -13,6 +13,8 @@
  * most once per (trace, type or metric). Redis away: 503 with Retry-After, nothing
  * half-applied, and the caller's retry is safe.
  */
+#include "router/api.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +27,10 @@
 #include "proto/events.h"
 #include "proto/keys.h"
 #include "router/api_parse.h"
-#include "router/proxy.h"
+#include "router/conn.h"
+#include "router/exchange.h"
+#include "router/runtime.h"
+#include "router/worker.h"
 #include "stats/privacy.h"
 #include "stats/scripts.h"
 

@@ -13,12 +13,18 @@
  * timeout (closed silently, as clients expect); a closing one runs a last
  * deadline so that a client that never reads cannot hold the socket.
  */
+#include "router/conn.h"
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "router/exchange.h"
 #include "router/proxy.h"
+#include "router/runtime.h"
+#include "router/server.h"
+#include "router/worker.h"
 
 void sy__proxy_client_backlog(sy_conn_t *c);
 

@@ -13,13 +13,17 @@
  * config; while Redis is away it keeps the last state it read (also across a
  * reload, from w->control).
  */
+#include "policies/split.h"
+#include "router/control.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
 #include "proto/keys.h"
-#include "router/proxy.h"
+#include "router/runtime.h"
+#include "router/worker.h"
 #include "stats/scripts.h"
 
 #define POLL_MS 250

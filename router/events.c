@@ -11,6 +11,8 @@
  *   x-switchyard-consent                      none | metrics (default) | content
  * With consent none, the pseudonymous ids and the input hash are not stored either.
  */
+#include "router/events.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,7 +21,9 @@
 #include "proto/events.h"
 #include "proto/keys.h"
 #include "proto/latency.h"
-#include "router/proxy.h"
+#include "router/exchange.h"
+#include "router/runtime.h"
+#include "router/worker.h"
 #include "stats/privacy.h"
 
 #define F(f) (sy_event_fields[SY_EF_##f].name)

@@ -26,6 +26,8 @@
  * plain mean would then mix periods in different proportions for the two arms. With
  * constant shares the weighted and the plain means coincide.
  */
+#include "router/gate_run.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -37,7 +39,8 @@
 #include "proto/events.h"
 #include "proto/keys.h"
 #include "proto/latency.h"
-#include "router/proxy.h"
+#include "router/runtime.h"
+#include "router/worker.h"
 #include "stats/scripts.h"
 
 #define TICK_MS 500

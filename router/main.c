@@ -23,7 +23,7 @@
 #include "router/config.h"
 #include "base/log.h"
 #include "router/metrics.h"
-#include "router/proxy.h"
+#include "router/server.h"
 #include "router/ctl.h"
 #include "router/status.h"
 #include "stats/embedded.h"

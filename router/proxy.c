@@ -18,16 +18,25 @@
  * (by the leg). After the head went out, a failure cuts the client connection, so
  * a truncated body is never mistaken for a complete one.
  */
+#include "router/proxy.h"
+
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/log.h"
-#include "router/proxy.h"
+#include "router/admin_metrics.h"
+#include "router/api.h"
+#include "router/conn.h"
+#include "router/events.h"
+#include "router/exchange.h"
 #include "router/rewrite.h"
 #include "router/route.h"
+#include "router/runtime.h"
 #include "router/shadow.h"
+#include "router/upstream.h"
+#include "router/worker.h"
 
 static void up_start(sy_conn_t *c);
 static void up_fail(sy_conn_t *c, int status, const char *code, const char *msg);

@@ -8,14 +8,18 @@
  * a reload replaces the worker's reference, and the old runtime — with its pools
  * — goes away when its last exchange ends.
  */
+#include "router/runtime.h"
+
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "policies/segments.h"
-#include "policies/thompson.h"
 #include "base/log.h"
-#include "router/proxy.h"
+#include "policies/segments.h"
+#include "policies/split.h"
+#include "policies/thompson.h"
+#include "router/upstream.h"
+#include "router/worker.h"
 
 static int resolve(const sy_hostport_t *hp, struct sockaddr_storage *out, char *err,
                    size_t errlen) {

@@ -8,6 +8,8 @@
  * limits.shutdown_timeout_ms, then close what is left and exit 0. The master
  * forwards both to its workers and restarts a worker that dies unexpectedly.
  */
+#include "router/server.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -20,7 +22,14 @@
 
 #include "base/log.h"
 #include "router/metrics.h"
-#include "router/proxy.h"
+#include "router/admin.h"
+#include "router/conn.h"
+#include "router/control.h"
+#include "router/runtime.h"
+#include "router/shadow.h"
+#include "router/stats_file.h"
+#include "router/stats_sync.h"
+#include "router/worker.h"
 #include "router/shadow.h"
 
 void sy__conn_settings(llhttp_settings_t *s);
@@ -188,27 +197,6 @@ static void on_signal(uv_signal_t *s, int signum) {
 }
 
 /* ---- upstream read buffers ---- */
-
-sy_buf_t *sy__worker_get_read_buf(sy_worker_t *w) {
-  if (w->nread_bufs > 0) {
-    sy_buf_t *b = w->read_bufs[--w->nread_bufs];
-    b->refs = 1;
-    b->len = 0;
-    return b;
-  }
-  return sy_buf_new(SY_UP_READ_BUF);
-}
-
-void sy__worker_put_read_buf(sy_worker_t *w, sy_buf_t *b) {
-  /* Most responses are written to the client within the read that brought
-   * them, so the buffer comes back unshared and serves the next read. */
-  if (b != NULL && b->refs == 1 && b->cap == SY_UP_READ_BUF &&
-      w->nread_bufs < SY_READ_BUF_CACHE) {
-    w->read_bufs[w->nread_bufs++] = b;
-    return;
-  }
-  sy_buf_unref(b);
-}
 
 /* ---- the worker ---- */
 

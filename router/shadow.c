@@ -30,8 +30,13 @@
 #include "base/log.h"
 #include "proto/events.h"
 #include "proto/keys.h"
+#include "router/admin_metrics.h"
 #include "router/json_scan.h"
 #include "router/llm_text.h"
+#include "router/proxy.h"
+#include "router/runtime.h"
+#include "router/upstream.h"
+#include "router/worker.h"
 
 #define F(f) (sy_event_fields[SY_EF_##f].name)
 #define MINUTE_MS 60000

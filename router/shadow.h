@@ -19,7 +19,9 @@
 #ifndef SY_SHADOW_H
 #define SY_SHADOW_H
 
-#include "router/proxy.h"
+#include "router/conn.h"
+#include "router/exchange.h"
+#include "router/types.h"
 
 typedef struct sy_shadow_pair_s sy_shadow_pair_t;
 typedef struct sy_shadow_leg_s sy_shadow_leg_t;

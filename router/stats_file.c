@@ -12,10 +12,13 @@
  *   {"experiments": {"chat": {"variants": {"a": {"n": 120, "sum": 31}, ...},
  *                             "segments": {"tenant-1": {"a": {...}, ...}}}}}
  */
+#include "router/stats_file.h"
+
 #include <string.h>
 
 #include "base/log.h"
-#include "router/proxy.h"
+#include "router/runtime.h"
+#include "router/worker.h"
 
 static void load(sy_worker_t *w) {
   json_error_t jerr;

@@ -9,6 +9,8 @@
  * Between refreshes, and while Redis is away, the policies keep the last posterior
  * they had: routing never waits for Redis.
  */
+#include "router/stats_sync.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +21,11 @@
 #include "base/log.h"
 #include "proto/events.h"
 #include "proto/keys.h"
-#include "router/proxy.h"
+#include "router/admin_metrics.h"
+#include "router/control.h"
+#include "router/gate_run.h"
+#include "router/runtime.h"
+#include "router/worker.h"
 #include "stats/scripts.h"
 
 #define STOP_WAIT_MS 3000

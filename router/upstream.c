@@ -9,10 +9,14 @@
  * it (`leg`, router/http1client.h: the primary exchange's or a shadow copy's) gets
  * its reads and its timer; the leg reaches the pool through sy__upstream_h1_pool.
  */
+#include "router/upstream.h"
+
 #include <string.h>
 
 #include "base/log.h"
-#include "router/proxy.h"
+#include "router/exchange.h"
+#include "router/runtime.h"
+#include "router/worker.h"
 
 static void on_handle_closed(uv_handle_t *h) {
   sy_upconn_t *u = h->data;
@@ -102,6 +106,29 @@ static void on_idle_timeout(uv_timer_t *t) {
   sy__upstream_close(t->data, 0);
 }
 
+/* An upstream read buffer: a recycled one if the worker keeps one. */
+static sy_buf_t *get_read_buf(sy_worker_t *w) {
+  if (w->nread_bufs > 0) {
+    sy_buf_t *b = w->read_bufs[--w->nread_bufs];
+    b->refs = 1;
+    b->len = 0;
+    return b;
+  }
+  return sy_buf_new(SY_UP_READ_BUF);
+}
+
+/* Drops a reference to an upstream read buffer; the last one recycles it. */
+static void put_read_buf(sy_worker_t *w, sy_buf_t *b) {
+  /* Most responses are written to the client within the read that brought
+   * them, so the buffer comes back unshared and serves the next read. */
+  if (b != NULL && b->refs == 1 && b->cap == SY_UP_READ_BUF &&
+      w->nread_bufs < SY_READ_BUF_CACHE) {
+    w->read_bufs[w->nread_bufs++] = b;
+    return;
+  }
+  sy_buf_unref(b);
+}
+
 /* Bytes read on a connection nobody is using are never looked at. */
 static char sink[64];
 
@@ -109,7 +136,7 @@ static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   sy_upconn_t *u = h->data;
   (void)suggested;
   int lent = u->state == SY_UP_ACTIVE && u->leg != NULL;
-  sy_buf_t *b = lent ? sy__worker_get_read_buf(u->w) : NULL;
+  sy_buf_t *b = lent ? get_read_buf(u->w) : NULL;
   *buf = b != NULL ? uv_buf_init(b->data, SY_UP_READ_BUF) : uv_buf_init(sink, sizeof(sink));
 }
 
@@ -120,7 +147,7 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   sy_buf_t *b = buf->base != NULL && buf->base != sink ? sy_buf_of(buf->base) : NULL;
   if (u->state == SY_UP_ACTIVE && u->leg != NULL) {
     sy_h1_leg_read(u->leg, nread, b);
-    sy__worker_put_read_buf(u->w, b);
+    put_read_buf(u->w, b);
     return;
   }
   sy_buf_unref(b);

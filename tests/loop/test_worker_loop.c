@@ -25,7 +25,7 @@
 
 #include "router/config.h"
 #include "router/metrics.h"
-#include "router/proxy.h"
+#include "router/server.h"
 #include "tests/unit/check.h"
 #include "tests/unit/loopback.h"
 

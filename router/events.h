@@ -1,0 +1,27 @@
+/*
+ * events.h — the events of an exchange: its trace record, request event and
+ * counters (events.c).
+ */
+#ifndef SY_ROUTER_EVENTS_H
+#define SY_ROUTER_EVENTS_H
+
+#include <stddef.h>
+
+#include "router/exchange.h"
+#include "router/types.h"
+#include "stats/usage_scan.h"
+
+/* The request has been routed to an experiment: captures what its events need
+ * and writes the trace record (and, for missing: failure, the pending trial). */
+void sy__events_routed(sy_worker_t *w, sy_req_t *r);
+/* Response body bytes (de-chunked), for usage and ids. */
+static inline void sy__events_body(sy_req_t *r, const char *p, size_t n) {
+  if (r->ev.on)
+    sy_usage_scan_feed(&r->ev.usage, p, n);
+}
+/* The request body as buffered: its keyed hash is the input_hash. */
+void sy__events_input(sy_worker_t *w, sy_req_t *r, const char *body, size_t n);
+/* The exchange is over: the request event and its counters. */
+void sy__events_done(sy_worker_t *w, sy_req_t *r);
+
+#endif

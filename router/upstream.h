@@ -1,0 +1,79 @@
+/*
+ * upstream.h — pooled keep-alive connections to the upstream servers (upstream.c);
+ * the leg that uses one is router/http1client.h's.
+ */
+#ifndef SY_UPSTREAM_H
+#define SY_UPSTREAM_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "router/config.h"
+#include "router/http1client.h"
+#include "router/types.h"
+
+#define SY_UP_READ_BUF 16384 /* one upstream read: a ref-counted sy_buf_t */
+
+struct sy_upserver_s {
+  sy_uppool_t *pool;
+  struct sockaddr_storage addr;
+  char label[300];   /* host:port, for logs and errors */
+  sy_upconn_t *idle; /* idle keep-alive connections, most recently used first */
+  unsigned nidle;
+  uint64_t down_until;    /* loop time (ms) before which new connects avoid this server */
+  unsigned fails;         /* consecutive 5xx answers or first-byte timeouts */
+  unsigned ejections;     /* ejections in a row (no success in between) */
+  uint64_t ejected_until; /* loop time (ms): ejected for its answers until then */
+};
+
+struct sy_uppool_s {
+  const sy_upstream_conf_t *conf;
+  sy_runtime_t *rt;
+  sy_upserver_t *servers;
+  size_t nservers;
+  size_t rr; /* round-robin cursor */
+};
+
+typedef enum { SY_UP_CONNECTING = 0, SY_UP_ACTIVE, SY_UP_IDLE, SY_UP_CLOSING } sy_upstate_t;
+
+struct sy_upconn_s {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_connect_t creq;
+  sy_worker_t *w;
+  sy_upserver_t *server;
+  sy_upconn_t *next, *prev; /* idle list */
+  sy_h1_leg_t *leg;         /* the upstream leg using it (router/http1client.h) */
+  sy_upstate_t state;
+  unsigned handles; /* open handles; freed when the last close callback runs */
+  unsigned uses;    /* exchanges served (0 while on its first) */
+};
+
+/* Picks a server of the pool (round robin, skipping servers marked down unless
+ * all are) other than `avoid`, and returns an idle connection to it (state ACTIVE,
+ * ready now: sy_h1_leg_ready is not called) or a new one (state CONNECTING:
+ * sy_h1_leg_ready is called later), lent to leg. Returns NULL only when out of
+ * memory or handles cannot be made. */
+sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_h1_leg_t *leg);
+/* The pool as upstream legs use it: sy_h1_pool_ops_t over the functions here, for
+ * a pool passed as a sy_uppool_t. */
+extern const sy_h1_pool_ops_t sy__upstream_h1_pool;
+/* Gives an active connection back to its server's idle list (or closes it if
+ * the list is full or the runtime is going away). */
+void sy__upstream_release(sy_upconn_t *u);
+/* Closes a connection in any state, with a TCP reset if `reset`. The owner is
+ * forgotten at once; callbacks for it never run again. */
+void sy__upstream_close(sy_upconn_t *u, int reset);
+/* Stops / restarts reading (client backpressure). A connection otherwise reads
+ * all the time; while lent, what it reads goes to sy_h1_leg_read. */
+void sy__upstream_pause(sy_upconn_t *u);
+void sy__upstream_resume(sy_upconn_t *u);
+/* Marks a server down for a while after a connect failure. */
+void sy__upstream_mark_down(sy_upserver_t *s);
+/* What server s answered: an HTTP status, or 504 for a first-byte timeout. Counts
+ * consecutive failures and ejects the server after conf->eject_after of them. */
+void sy__upstream_result(sy_upserver_t *s, int status);
+
+#endif

@@ -43,7 +43,6 @@
 #include "router/ctl.h"
 #include "router/metrics.h"
 #include "router/runtime.h"
-#include "router/server.h"
 #include "router/status.h"
 #include "router/worker.h"
 #include "stats/stats.h"
@@ -931,7 +930,7 @@ int sy__admin_open(sy_worker_t *w, char *err, size_t errlen) {
   settings.on_header_value_complete = on_value_complete;
   settings.on_body = on_body;
   settings.on_message_complete = on_message_complete;
-  if (sy__listen(w, &w->admin_listener, &a->listen, on_admin_connection, err, errlen) < 0)
+  if (sy__conn_listen(&w->loop, &w->admin_listener, &a->listen, on_admin_connection, w, err, errlen) < 0)
     return -1;
   w->admin_open = 1;
   sy_log_info("admin API listening on %s:%u", a->listen.host, (unsigned)a->listen.port);

@@ -21,12 +21,9 @@
 
 #include "base/log.h"
 #include "router/exchange.h"
-#include "router/proxy.h"
 #include "router/runtime.h"
-#include "router/server.h"
 #include "router/worker.h"
 
-void sy__proxy_client_backlog(sy_conn_t *c);
 
 typedef struct wreq_s {
   uv_write_t req;
@@ -49,20 +46,21 @@ static void on_closed(uv_handle_t *h) {
   if (--c->handles > 0)
     return;
   sy_worker_t *w = c->w;
-  sy__req_reset(&c->req);
+  void (*gone)(sy_worker_t *) = c->ops->gone;
+  c->ops->reset(&c->req);
   sy_head_free(&c->req.head);
   sy_head_free(&c->req.rhead);
   free(c->req.body);
   free(c->pending);
   free(c);
-  sy__worker_conn_gone(w);
+  gone(w);
 }
 
 void sy__conn_close(sy_conn_t *c) {
   if (c->handles == 0 || uv_is_closing((uv_handle_t *)&c->tcp))
     return;
   if (c->req.rstate != SY_RS_NONE && c->req.rstate != SY_RS_DONE)
-    sy__proxy_cancel(c);
+    c->ops->cancel(c);
   c->state = SY_CS_CLOSING;
   /* Unlink now: a draining worker counts only connections still open. */
   if (c->prev != NULL)
@@ -110,8 +108,8 @@ static void conn_shutdown(sy_conn_t *c) {
 }
 
 void sy__conn_abort(sy_conn_t *c) {
-  sy__proxy_cancel(c);
-  sy__req_reset(&c->req);
+  c->ops->cancel(c);
+  c->ops->reset(&c->req);
   conn_shutdown(c);
 }
 
@@ -135,7 +133,7 @@ static void on_write(uv_write_t *req, int status) {
   }
   if (c->req.up_paused &&
       uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < SY_CLIENT_LOW_WATER)
-    sy__proxy_client_drained(c);
+    c->ops->drained(c);
 }
 
 int sy__conn_write(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, unsigned n) {
@@ -173,7 +171,7 @@ int sy__conn_write(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, 
       wr->n = n;
       memcpy(wr->owners, owners, n * sizeof(*owners));
       if (uv_write(&wr->req, s, left, nleft, on_write) == 0) {
-        sy__proxy_client_backlog(c);
+        c->ops->backlog(c);
         return 0;
       }
       free(wr);
@@ -212,7 +210,7 @@ static void conn_fail(sy_conn_t *c, sy_buf_t *resp, int status) {
     return;
   }
   if (r->rstate != SY_RS_NONE && r->rstate != SY_RS_DONE)
-    sy__proxy_cancel(c);
+    c->ops->cancel(c);
   sy__conn_respond(c, resp, status, 1);
 }
 
@@ -249,7 +247,7 @@ void sy__conn_exchange_done(sy_conn_t *c) {
   if (c->state == SY_CS_CLOSING)
     return;
   int close = r->resp_close || !r->keepalive || c->w->draining;
-  sy__req_reset(r);
+  c->ops->reset(r);
   if (close) {
     conn_shutdown(c);
     return;
@@ -336,7 +334,7 @@ static int on_headers_complete(llhttp_t *p) {
   if (llhttp_get_upgrade(p) || llhttp_get_method(p) == HTTP_CONNECT)
     return reject(c, 501);
   int refuse = 0;
-  int stream = sy__proxy_head(c, &refuse);
+  int stream = c->ops->head(c, &refuse);
   if (refuse)
     return reject(c, refuse);
   size_t max = limits(c)->max_body_bytes;
@@ -369,7 +367,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
   if (r->stream_body) {
     /* A streamed body may take long; what must not is a pause between reads. */
     uv_timer_start(&c->timer, on_header_timeout, limits(c)->header_timeout_ms, 0);
-    int refuse = sy__proxy_body(c, at, n);
+    int refuse = c->ops->body(c, at, n);
     return refuse ? reject(c, refuse) : 0;
   }
   if (r->body_len + n > limits(c)->max_body_bytes)
@@ -483,7 +481,7 @@ static void conn_parse(sy_conn_t *c, const char *p, size_t n) {
     p = pos;
     if (c->pause_reason == SY_PAUSE_STREAM) {
       /* A streamed body: start the upstream leg, then parse on. */
-      sy__proxy_stream_start(c);
+      c->ops->stream_start(c);
       if (c->state == SY_CS_CLOSING)
         return;
       llhttp_resume(&c->parser);
@@ -495,7 +493,7 @@ static void conn_parse(sy_conn_t *c, const char *p, size_t n) {
       return;
     uv_timer_stop(&c->timer);
     c->state = SY_CS_PROXYING;
-    sy__proxy_start(c);
+    c->ops->start(c);
     return;
   }
 }
@@ -576,19 +574,23 @@ static int over_cap(sy_worker_t *w) {
   return 1;
 }
 
-void sy__conn_accept(sy_worker_t *w, uv_stream_t *server) {
+/* A connection never taken into the worker's list: its only handle is closed. */
+static void free_unaccepted(uv_handle_t *h) { free(h->data); }
+
+void sy__conn_accept(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops) {
   sy_conn_t *c = calloc(1, sizeof(*c));
   if (c == NULL) {
     sy_log_error("out of memory accepting a connection");
     return;
   }
   c->w = w;
+  c->ops = ops;
   uv_tcp_init(&w->loop, &c->tcp);
   c->tcp.data = c;
   c->handles = 1;
   if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
     c->handles = 0;
-    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    uv_close((uv_handle_t *)&c->tcp, free_unaccepted);
     return;
   }
   if (over_cap(w)) {
@@ -602,7 +604,7 @@ void sy__conn_accept(sy_worker_t *w, uv_stream_t *server) {
     uv_buf_t b = uv_buf_init((char *)busy, sizeof busy - 1);
     uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     c->handles = 0;
-    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    uv_close((uv_handle_t *)&c->tcp, free_unaccepted);
     return;
   }
   uv_timer_init(&w->loop, &c->timer);
@@ -639,4 +641,42 @@ void sy__conn_accept(sy_worker_t *w, uv_stream_t *server) {
 void sy__conn_settings(llhttp_settings_t *s);
 void sy__conn_settings(llhttp_settings_t *s) {
   init_settings(s);
+}
+
+/* ---- listening ---- */
+
+/* A listening socket with SO_REUSEPORT, so that every worker binds its own and
+ * the kernel spreads connections across them. */
+int sy__conn_listen(uv_loop_t *loop, uv_tcp_t *t, const sy_hostport_t *hp, uv_connection_cb cb,
+                    void *data, char *err, size_t errlen) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
+  if (uv_ip4_addr(hp->host, hp->port, (struct sockaddr_in *)&ss) != 0 &&
+      uv_ip6_addr(hp->host, hp->port, (struct sockaddr_in6 *)&ss) != 0) {
+    snprintf(err, errlen, "listen %s:%u: not a numeric address", hp->host, (unsigned)hp->port);
+    return -1;
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+      bind(fd, (struct sockaddr *)&ss,
+           ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) <
+          0) {
+    snprintf(err, errlen, "listen %s:%u: %s", hp->host, (unsigned)hp->port, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  uv_tcp_init(loop, t);
+  t->data = data;
+  int r = uv_tcp_open(t, fd);
+  if (r == 0)
+    r = uv_listen((uv_stream_t *)t, 4096, cb);
+  if (r < 0) {
+    snprintf(err, errlen, "listen %s:%u: %s", hp->host, (unsigned)hp->port, uv_strerror(r));
+    uv_close((uv_handle_t *)t, NULL);
+    return -1;
+  }
+  return 0;
 }

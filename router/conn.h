@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "router/buf.h"
+#include "router/config.h"
 #include "router/exchange.h"
 #include "router/types.h"
 
@@ -21,11 +22,36 @@ typedef enum {
   SY_CS_CLOSING,
 } sy_cstate_t;
 
+/* What a connection's owner does with its requests. conn.c calls up only through
+ * this table; server.c wires the proxy's exchange (proxy.h) and the worker's
+ * bookkeeping into one and hands it to every connection it accepts. */
+typedef struct sy_conn_ops_s {
+  /* The request head is complete (inside the parser callback): 1 if the body is to
+   * be streamed (the caller pauses the parser and calls stream_start outside the
+   * callback); *reject_status set if the request must be refused. */
+  int (*head)(sy_conn_t *c, int *reject_status);
+  void (*stream_start)(sy_conn_t *c);
+  /* Body bytes of a streamed request: 0, or a status to refuse it with. */
+  int (*body)(sy_conn_t *c, const char *p, size_t n);
+  /* The request in c->req is complete. */
+  void (*start)(sy_conn_t *c);
+  /* The client went away while the exchange was in progress. */
+  void (*cancel)(sy_conn_t *c);
+  /* The client's write queue fell below the low-water mark, or rose above the high. */
+  void (*drained)(sy_conn_t *c);
+  void (*backlog)(sy_conn_t *c);
+  /* Frees what the exchange holds (the connection is being freed). */
+  void (*reset)(sy_req_t *r);
+  /* A connection is gone (drain bookkeeping). */
+  void (*gone)(sy_worker_t *w);
+} sy_conn_ops_t;
+
 struct sy_conn_s {
   uv_tcp_t tcp;
   uv_timer_t timer; /* header/body timeout while reading, idle timeout between requests */
   sy_worker_t *w;
-  sy_conn_t *next, *prev; /* the worker's list */
+  const sy_conn_ops_t *ops; /* the owner (set at accept) */
+  sy_conn_t *next, *prev;   /* the worker's list */
   llhttp_t parser;
   sy_cstate_t state;
   unsigned handles;
@@ -43,7 +69,12 @@ struct sy_conn_s {
   sy_req_t req;
 };
 
-void sy__conn_accept(sy_worker_t *w, uv_stream_t *server);
+/* Accepts a connection from `server` for w, handled by ops. */
+void sy__conn_accept(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops);
+/* Binds a listening socket with SO_REUSEPORT (every worker binds its own and the
+ * kernel spreads connections) and listens with cb. Returns 0 or -1 with err. */
+int sy__conn_listen(uv_loop_t *loop, uv_tcp_t *t, const sy_hostport_t *hp, uv_connection_cb cb,
+                    void *data, char *err, size_t errlen);
 /* Writes a complete response and ends the exchange; closes after it if `close`. */
 void sy__conn_respond(sy_conn_t *c, sy_buf_t *resp, int status, int close);
 /* Queues bytes for the client (taking one new reference to `owner`). */

@@ -34,6 +34,7 @@
 #include "router/rewrite.h"
 #include "router/route.h"
 #include "router/runtime.h"
+#include "router/upreq.h"
 #include "router/shadow.h"
 #include "router/upstream.h"
 #include "router/worker.h"
@@ -43,30 +44,6 @@ static void up_fail(sy_conn_t *c, int status, const char *code, const char *msg)
 
 /* ---- building the upstream request ---- */
 
-/* The request head and body as they go upstream, in one buffer, with traceparent
- * from tr; a shadow copy says so in x-switchyard-shadow (and drops the client's). */
-static sy_buf_t *build_upstream_request(sy_conn_t *c, const sy_variant_conf_t *v,
-                                        const sy_trace_t *tr, int shadow, const char *body,
-                                        size_t body_len, int64_t declared) {
-  sy_req_t *r = &c->req;
-  char tp[SY_TRACEPARENT_LEN + 1];
-  sy_trace_format(tr, tp);
-  sy_h1_request_t rq = {
-      .method = r->method,
-      .target = r->head.buf + r->head.line_off,
-      .target_len = r->head.line_len,
-      .head = &r->head,
-      .extra = v != NULL ? v->headers : NULL,
-      .nextra = v != NULL ? v->nheaders : 0,
-      .peer = c->peer,
-      .traceparent = tp,
-      .shadow = shadow,
-      .body = body,
-      .body_len = body_len,
-      .declared = declared,
-  };
-  return sy_h1_build_request(&rq);
-}
 
 /* ---- routing ---- */
 
@@ -163,7 +140,7 @@ int sy__proxy_head(sy_conn_t *c, int *reject_status) {
   }
   r->stream_body = 1;
   r->stream_chunked = chunked;
-  r->out = build_upstream_request(c, v, &r->trace, 0, NULL, 0,
+  r->out = sy__upreq_build(c, v, &r->trace, 0, NULL, 0,
                                   chunked ? -1 : (int64_t)p->content_length);
   if (r->out == NULL) {
     *reject_status = 500;
@@ -177,24 +154,6 @@ void sy__proxy_stream_start(sy_conn_t *c) {
   up_start(c);
 }
 
-/* See proxy.h: the variant's rewrite of the buffered body, then the request. */
-sy_buf_t *sy__proxy_build_request(sy_conn_t *c, const sy_variant_conf_t *v,
-                                  const sy_trace_t *tr, int shadow, char *err, size_t errlen) {
-  sy_req_t *r = &c->req;
-  char *body = r->body;
-  size_t body_len = r->body_len;
-  char *rewritten = NULL;
-  err[0] = '\0';
-  if (v != NULL && sy_rewrite_needs_body(v)) {
-    if (sy_rewrite_body(v, r->body ? r->body : "", r->body_len, &rewritten, &body_len, err,
-                        errlen) < 0)
-      return NULL;
-    body = rewritten;
-  }
-  sy_buf_t *out = build_upstream_request(c, v, tr, shadow, body, body_len, (int64_t)body_len);
-  free(rewritten);
-  return out;
-}
 
 void sy__proxy_start(sy_conn_t *c) {
   sy_req_t *r = &c->req;
@@ -213,7 +172,7 @@ void sy__proxy_start(sy_conn_t *c) {
   }
   char err[160];
   sy__events_input(c->w, r, r->body, r->body_len);
-  r->out = sy__proxy_build_request(c, variant_of(r), &r->trace, 0, err, sizeof(err));
+  r->out = sy__upreq_for_variant(c, variant_of(r), &r->trace, 0, err, sizeof(err));
   if (r->out == NULL && err[0] != '\0') {
     reply_error(c, 400, "invalid_request_error", "invalid_body", err);
     return;
@@ -489,7 +448,6 @@ void sy__proxy_client_drained(sy_conn_t *c) {
 }
 
 /* Called by conn.c after each write to the client is queued. */
-void sy__proxy_client_backlog(sy_conn_t *c);
 void sy__proxy_client_backlog(sy_conn_t *c) {
   sy_req_t *r = &c->req;
   if (r->up_paused || r->leg == NULL || r->rstate != SY_RS_BODY)

@@ -26,18 +26,13 @@ int sy__proxy_body(sy_conn_t *c, const char *p, size_t n);
 void sy__proxy_body_done(sy_conn_t *c);
 /* The request in c->req is complete: route it and start the upstream leg. */
 void sy__proxy_start(sy_conn_t *c);
+/* The client's write queue rose above the high-water mark: pause the upstream. */
+void sy__proxy_client_backlog(sy_conn_t *c);
 /* The client went away: stop the upstream leg (its connection is closed, not pooled). */
 void sy__proxy_cancel(sy_conn_t *c);
 /* The client's write queue drained below the low-water mark. */
 void sy__proxy_client_drained(sy_conn_t *c);
 /* Frees what the exchange holds (runtime reference, buffers) and resets it. */
 void sy__req_reset(sy_req_t *r);
-/* shadow: the request in c->req (buffered) as it goes upstream for variant v: the
- * variant's body rewrite and headers, `traceparent` from tr; with `shadow`, the
- * header x-switchyard-shadow: 1 replaces any the client sent. Returns a new buffer,
- * or NULL with a reason in err (a body the rewrite refuses: 400) or err "" (out of
- * memory). */
-sy_buf_t *sy__proxy_build_request(sy_conn_t *c, const sy_variant_conf_t *v, const sy_trace_t *tr,
-                                  int shadow, char *err, size_t errlen);
 
 #endif

@@ -25,6 +25,7 @@
 #include "router/admin.h"
 #include "router/conn.h"
 #include "router/control.h"
+#include "router/proxy.h"
 #include "router/runtime.h"
 #include "router/shadow.h"
 #include "router/stats_file.h"
@@ -36,50 +37,23 @@ void sy__conn_settings(llhttp_settings_t *s);
 
 /* ---- listeners ---- */
 
+/* The proxy listener's connections: the exchange (proxy.c) handles each request;
+ * the worker counts connections for the drain. */
+static const sy_conn_ops_t proxy_conn_ops = {
+    sy__proxy_head,  sy__proxy_stream_start,   sy__proxy_body,
+    sy__proxy_start, sy__proxy_cancel,         sy__proxy_client_drained,
+    sy__proxy_client_backlog, sy__req_reset,  sy__worker_conn_gone,
+};
+
 static void on_connection(uv_stream_t *server, int status) {
   sy_worker_t *w = server->data;
   if (status < 0) {
     sy_log_warn("accept: %s", uv_strerror(status));
     return;
   }
-  sy__conn_accept(w, server);
+  sy__conn_accept(w, server, &proxy_conn_ops);
 }
 
-/* A listening socket with SO_REUSEPORT, so that every worker binds its own and
- * the kernel spreads connections across them. */
-int sy__listen(sy_worker_t *w, uv_tcp_t *t, const sy_hostport_t *hp, uv_connection_cb cb,
-               char *err, size_t errlen) {
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof(ss));
-  if (uv_ip4_addr(hp->host, hp->port, (struct sockaddr_in *)&ss) != 0 &&
-      uv_ip6_addr(hp->host, hp->port, (struct sockaddr_in6 *)&ss) != 0) {
-    snprintf(err, errlen, "listen %s:%u: not a numeric address", hp->host, (unsigned)hp->port);
-    return -1;
-  }
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-      bind(fd, (struct sockaddr *)&ss,
-           ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) <
-          0) {
-    snprintf(err, errlen, "listen %s:%u: %s", hp->host, (unsigned)hp->port, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  uv_tcp_init(&w->loop, t);
-  t->data = w;
-  int r = uv_tcp_open(t, fd);
-  if (r == 0)
-    r = uv_listen((uv_stream_t *)t, 4096, cb);
-  if (r < 0) {
-    snprintf(err, errlen, "listen %s:%u: %s", hp->host, (unsigned)hp->port, uv_strerror(r));
-    uv_close((uv_handle_t *)t, NULL);
-    return -1;
-  }
-  return 0;
-}
 
 /* ---- reload ---- */
 
@@ -234,7 +208,7 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg, sy_metrics_t *m, un
   }
   w->listeners = calloc(w->rt->cfg->nlisteners, sizeof(*w->listeners));
   for (size_t i = 0; w->listeners != NULL && i < w->rt->cfg->nlisteners; i++) {
-    if (sy__listen(w, &w->listeners[i], &w->rt->cfg->listeners[i], on_connection, err,
+    if (sy__conn_listen(&w->loop, &w->listeners[i], &w->rt->cfg->listeners[i], on_connection, w, err,
                    sizeof(err)) < 0) {
       sy_log_error("%s", err);
       w->nlisteners = i;

@@ -33,7 +33,7 @@
 #include "router/admin_metrics.h"
 #include "router/json_scan.h"
 #include "router/llm_text.h"
-#include "router/proxy.h"
+#include "router/upreq.h"
 #include "router/runtime.h"
 #include "router/upstream.h"
 #include "router/worker.h"
@@ -282,7 +282,7 @@ static sy_shadow_leg_t *leg_new(sy_conn_t *c, sy_shadow_pair_t *p, size_t i, slo
   sy_trace_t tr = r->trace;
   sy_random_hex(tr.span_id, SY_SPAN_ID_HEX / 2, &c->w->rng);
   char err[160];
-  leg->out = sy__proxy_build_request(c, v, &tr, 1, err, sizeof err);
+  leg->out = sy__upreq_for_variant(c, v, &tr, 1, err, sizeof err);
   if (leg->out == NULL) {
     *bad = err[0] != '\0';
     free(leg);

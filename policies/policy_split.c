@@ -8,7 +8,7 @@
  * own seed and weight, only that arm's keys move. The fixed policy sends everything to one
  * arm with propensity 1.
  */
-#include "policies/policy.h"
+#include "policies/policy_split.h"
 #include "policies/split.h"
 
 #include <stdlib.h>

@@ -13,6 +13,7 @@
  * config; while Redis is away it keeps the last state it read (also across a
  * reload, from w->control).
  */
+#include "policies/policy_split.h"
 #include "policies/split.h"
 #include "router/control.h"
 

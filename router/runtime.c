@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "policies/segments.h"
+#include "policies/policy_split.h"
 #include "policies/split.h"
 #include "policies/thompson.h"
 #include "router/upstream.h"
@@ -50,7 +51,7 @@ static int build_pools(sy_runtime_t *rt, char *err, size_t errlen) {
     const sy_upstream_conf_t *uc = &cfg->upstreams[i];
     sy_uppool_t *p = &rt->pools[i];
     p->conf = uc;
-    p->rt = rt;
+    p->w = rt->w;
     p->servers = calloc(uc->nservers, sizeof(*p->servers));
     if (p->servers == NULL)
       return -1;

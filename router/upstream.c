@@ -15,7 +15,6 @@
 
 #include "base/log.h"
 #include "router/exchange.h"
-#include "router/runtime.h"
 #include "router/worker.h"
 
 static void on_handle_closed(uv_handle_t *h) {
@@ -53,7 +52,7 @@ void sy__upstream_close(sy_upconn_t *u, int reset) {
 }
 
 void sy__upstream_mark_down(sy_upserver_t *s) {
-  uint64_t now = uv_now(&s->pool->rt->w->loop);
+  uint64_t now = uv_now(&s->pool->w->loop);
   s->down_until = now + 5000;
 }
 
@@ -74,7 +73,7 @@ void sy__upstream_result(sy_upserver_t *s, int status) {
   }
   if (conf->eject_after == 0 || ++s->fails < conf->eject_after)
     return;
-  uint64_t now = uv_now(&s->pool->rt->w->loop);
+  uint64_t now = uv_now(&s->pool->w->loop);
   if (s->ejected_until > now)
     return; /* answers of requests sent before the ejection */
   /* Never eject past the cap: with every server failing, spreading the load beats
@@ -169,7 +168,7 @@ void sy__upstream_release(sy_upconn_t *u) {
   u->leg = NULL;
   uv_timer_stop(&u->timer);
   if (u->state != SY_UP_ACTIVE || s == NULL || s->nidle >= s->pool->conf->pool_size ||
-      s->pool->rt->w->draining) {
+      s->pool->w->draining) {
     sy__upstream_close(u, 0);
     return;
   }
@@ -217,7 +216,7 @@ static void on_connect_timeout(uv_timer_t *t) {
 }
 
 static sy_upserver_t *pick_server(sy_uppool_t *pool, const sy_upserver_t *avoid) {
-  uint64_t now = uv_now(&pool->rt->w->loop);
+  uint64_t now = uv_now(&pool->w->loop);
   sy_upserver_t *fallback = NULL;
   for (size_t i = 0; i < pool->nservers; i++) {
     sy_upserver_t *s = &pool->servers[(pool->rr + i) % pool->nservers];
@@ -258,7 +257,7 @@ sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid,
   u = calloc(1, sizeof(*u));
   if (u == NULL)
     return NULL;
-  sy_worker_t *w = pool->rt->w;
+  sy_worker_t *w = pool->w;
   u->w = w;
   u->server = s;
   u->leg = leg;

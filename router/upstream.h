@@ -30,7 +30,7 @@ struct sy_upserver_s {
 
 struct sy_uppool_s {
   const sy_upstream_conf_t *conf;
-  sy_runtime_t *rt;
+  sy_worker_t *w; /* the worker whose loop the pool's connections run on */
   sy_upserver_t *servers;
   size_t nservers;
   size_t rr; /* round-robin cursor */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "policies/policy.h"
+#include "policies/policy_split.h"
 #include "policies/rng.h"
 #include "tests/unit/check.h"
 

@@ -84,6 +84,12 @@ void free(void *p) {
   "    variants:\n"
 
 #define VAR_A "      - {id: a, upstream: u}\n"
+/* An experiment with two thompson variants, its thompson: block open. */
+#define TS_HEAD                                                                                  \
+  BASE EXP_HEAD VAR_A "      - {id: b, upstream: u}\n"                                           \
+                      "    policy: thompson\n"                                                   \
+                      "    thompson:\n"
+#define TS_CONT TS_HEAD "      outcome: continuous\n"
 
 static int parse(const char *yaml, sy_config_t **cfg, char *err, size_t errlen) {
   return sy_config_parse("t.yaml", yaml, strlen(yaml), cfg, err, errlen);
@@ -104,7 +110,7 @@ typedef struct {
 } err_case_t;
 
 /* Makes each allocation of a parse fail in turn: a clean -1, never a leak. */
-static void test_out_of_memory(const char *yaml) {
+__attribute__((unused)) static void test_out_of_memory(const char *yaml) {
 #if FAULT_INJECTION
   long n, failures = 0;
   for (n = 0; n < 100000; n++) {

@@ -3,7 +3,7 @@
  * (metrics.h), and the part of a scrape that comes from the serving worker's own
  * runtime: each variant's current traffic share and stage, each experiment's status.
  *
- * The per-request hook runs once per exchange (sy__req_reset); it finds the
+ * The per-request hook runs once per exchange (sy__proxy_end); it finds the
  * variant's entry through a pointer cached in the runtime, so the hot path does a
  * few increments and no string compare after the first request of a variant.
  */
@@ -18,7 +18,7 @@
 #include "router/worker.h"
 #include "stats/stats.h"
 
-static sy_mentry_t *entry_for(sy_worker_t *w, sy_req_t *r) {
+static sy_mentry_t *entry_for(sy_worker_t *w, const sy_req_t *r) {
   sy_exprt_t *x = &r->rt->exps[r->exp];
   const sy_experiment_conf_t *e = &r->rt->cfg->experiments[r->exp];
   if (r->variant >= e->nvariants)
@@ -33,19 +33,14 @@ static sy_mentry_t *entry_for(sy_worker_t *w, sy_req_t *r) {
   return x->ment[r->variant];
 }
 
-void sy__metrics_done(sy_worker_t *w, sy_req_t *r) {
+void sy__metrics_done(sy_worker_t *w, const sy_req_t *r, const sy_exchange_end_t *end) {
   if (w == NULL || w->mslot == NULL)
     return;
   sy_mentry_t *m = entry_for(w, r);
   if (m == NULL)
     return;
-  uint64_t now = uv_hrtime();
-  int status = r->status;
-  int error = status >= 500 || status == 0 || r->ev.failed == 1;
-  if (r->ev.failed == 2 && status == 0)
-    error = 0; /* the client went away: not the variant's error */
-  double ttfb = r->t_first != 0 ? (double)(r->t_first - r->t_start) / 1e9 : -1;
-  sy_metrics_response(m, status, error, (double)(now - r->t_start) / 1e9, ttfb);
+  double ttfb = end->ttfb_ms >= 0 ? end->ttfb_ms / 1e3 : -1;
+  sy_metrics_response(m, end->status, end->error, end->ms / 1e3, ttfb);
 }
 
 void sy__metrics_shadow(sy_worker_t *w, const sy_experiment_conf_t *e, const sy_variant_conf_t *v,

@@ -10,7 +10,7 @@
 #include "router/types.h"
 
 /* An exchange of experiment r->exp ends: its status, error, duration and TTFB. */
-void sy__metrics_done(sy_worker_t *w, sy_req_t *r);
+void sy__metrics_done(sy_worker_t *w, const sy_req_t *r, const sy_exchange_end_t *end);
 /* A shadow counter of (e, v): field is one of shadow.c's counter names. */
 void sy__metrics_shadow(sy_worker_t *w, const sy_experiment_conf_t *e, const sy_variant_conf_t *v,
                         const char *field);

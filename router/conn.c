@@ -47,6 +47,7 @@ static void on_closed(uv_handle_t *h) {
     return;
   sy_worker_t *w = c->w;
   void (*gone)(sy_worker_t *) = c->ops->gone;
+  c->ops->end(&c->req);
   c->ops->reset(&c->req);
   sy_head_free(&c->req.head);
   sy_head_free(&c->req.rhead);
@@ -109,6 +110,7 @@ static void conn_shutdown(sy_conn_t *c) {
 
 void sy__conn_abort(sy_conn_t *c) {
   c->ops->cancel(c);
+  c->ops->end(&c->req);
   c->ops->reset(&c->req);
   conn_shutdown(c);
 }
@@ -247,6 +249,7 @@ void sy__conn_exchange_done(sy_conn_t *c) {
   if (c->state == SY_CS_CLOSING)
     return;
   int close = r->resp_close || !r->keepalive || c->w->draining;
+  c->ops->end(r);
   c->ops->reset(r);
   if (close) {
     conn_shutdown(c);

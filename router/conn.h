@@ -40,7 +40,9 @@ typedef struct sy_conn_ops_s {
   /* The client's write queue fell below the low-water mark, or rose above the high. */
   void (*drained)(sy_conn_t *c);
   void (*backlog)(sy_conn_t *c);
-  /* Frees what the exchange holds (the connection is being freed). */
+  /* The exchange is over: report it, once (its record: proxy.c's sy__proxy_end). */
+  void (*end)(sy_req_t *r);
+  /* Frees what the exchange holds, for the next one or because the connection goes. */
   void (*reset)(sy_req_t *r);
   /* A connection is gone (drain bookkeeping). */
   void (*gone)(sy_worker_t *w);

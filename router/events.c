@@ -125,7 +125,7 @@ static void str_field(sy_journal_t *j, const char *name, const char *value) {
     sy_journal_field_str(j, name, value);
 }
 
-void sy__events_done(sy_worker_t *w, sy_req_t *r) {
+void sy__events_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end) {
   if (!r->ev.on || w->link == NULL || w->link->journal == NULL)
     return;
   r->ev.on = 0;
@@ -133,9 +133,8 @@ void sy__events_done(sy_worker_t *w, sy_req_t *r) {
   const sy_experiment_conf_t *e = &r->rt->cfg->experiments[r->exp];
   const sy_variant_conf_t *v = &e->variants[r->variant];
   const sy_evctx_t *ev = &r->ev;
-  int status = ev->failed == 2 && r->status == 0 ? 499 : r->status;
-  int error = status >= 500 || ev->failed == 1 || status == 0;
-  double ms = (double)(uv_hrtime() - r->t_start) / 1e6;
+  int status = end->logged, error = end->error;
+  double ms = end->ms;
   char ts[32];
   sy_stats_timestamp(w->link, ts);
 

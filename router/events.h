@@ -22,6 +22,6 @@ static inline void sy__events_body(sy_req_t *r, const char *p, size_t n) {
 /* The request body as buffered: its keyed hash is the input_hash. */
 void sy__events_input(sy_worker_t *w, sy_req_t *r, const char *body, size_t n);
 /* The exchange is over: the request event and its counters. */
-void sy__events_done(sy_worker_t *w, sy_req_t *r);
+void sy__events_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end);
 
 #endif

@@ -46,6 +46,18 @@ typedef struct sy_evctx_s {
 
 typedef struct sy_api_op_s sy_api_op_t;
 
+/* How an exchange ended: computed once, when it ends, and handed to everything that
+ * reports it (metrics, the request event, the shadow comparison), so that they all
+ * report the same status, error and duration. */
+typedef struct sy_exchange_end_s {
+  int status;       /* the status sent to the client; 0 if none was */
+  int logged;       /* the status events record: 499 when the client went away first */
+  int error;        /* counted as the variant's error (5xx, no answer, a cut response) */
+  int client_gone;  /* the client went away before the answer was complete */
+  double ms;        /* from the request's first byte to the end */
+  double ttfb_ms;   /* to the response head; < 0: none came */
+} sy_exchange_end_t;
+
 struct sy_req_s {
   sy_head_t head; /* request target and headers */
   char method[24];
@@ -80,6 +92,7 @@ struct sy_req_s {
   int resp_close;     /* close the client connection after this response */
   int up_paused;      /* upstream reads stopped for client backpressure */
   int status;         /* response status sent to the client */
+  int ended;          /* the end has been reported (sy__proxy_end) */
   uint64_t bytes_out; /* body bytes forwarded to the client */
   uv_buf_t oq[SY_OUTQ];
   sy_buf_t *oq_owner[SY_OUTQ];

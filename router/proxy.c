@@ -474,17 +474,36 @@ void sy__proxy_cancel(sy_conn_t *c) {
   r->rstate = SY_RS_DONE;
 }
 
-void sy__req_reset(sy_req_t *r) {
+void sy__proxy_end(sy_req_t *r) {
+  if (r->ended || r->rt == NULL)
+    return;
+  r->ended = 1;
   if (r->leg != NULL) { /* not expected: the exchange ends with its leg */
     sy_h1_leg_cancel(r->leg);
     r->leg = NULL;
   }
-  if (r->rt != NULL && r->exp >= 0 && r->t_start != 0)
-    sy__metrics_done(r->rt->w, r);
-  if (r->ev.on && r->rt != NULL)
-    sy__events_done(r->rt->w, r);
+  uint64_t now = uv_hrtime();
+  sy_exchange_end_t end;
+  end.status = r->status;
+  end.client_gone = r->ev.failed == 2;
+  end.logged = end.client_gone && r->status == 0 ? 499 : r->status;
+  end.error = end.logged >= 500 || end.logged == 0 || r->ev.failed == 1;
+  end.ms = r->t_start != 0 ? (double)(now - r->t_start) / 1e6 : 0;
+  end.ttfb_ms = r->t_first != 0 ? (double)(r->t_first - r->t_start) / 1e6 : -1;
+  sy_worker_t *w = r->rt->w;
+  if (r->exp >= 0 && r->t_start != 0)
+    sy__metrics_done(w, r, &end);
+  if (r->ev.on)
+    sy__events_done(w, r, &end);
   if (r->shadow != NULL) /* after the request event: its shadows follow it in the stream */
-    sy__shadow_primary_done(r->rt->w, r);
+    sy__shadow_primary_done(w, r, &end);
+}
+
+void sy__req_reset(sy_req_t *r) {
+  if (r->leg != NULL) { /* ended without sy__proxy_end: nothing is reported */
+    sy_h1_leg_cancel(r->leg);
+    r->leg = NULL;
+  }
   sy_buf_unref(r->out);
   sy__runtime_unref(r->rt);
   /* Everything but the buffers kept for the next exchange starts at zero. */

@@ -32,7 +32,11 @@ void sy__proxy_client_backlog(sy_conn_t *c);
 void sy__proxy_cancel(sy_conn_t *c);
 /* The client's write queue drained below the low-water mark. */
 void sy__proxy_client_drained(sy_conn_t *c);
-/* Frees what the exchange holds (runtime reference, buffers) and resets it. */
+/* The exchange is over: computes its end record once and reports it to the metrics,
+ * the request event and the shadow comparison. Later calls do nothing. */
+void sy__proxy_end(sy_req_t *r);
+/* Frees what the exchange holds (runtime reference, buffers) and resets it; reports
+ * nothing (call sy__proxy_end first). */
 void sy__req_reset(sy_req_t *r);
 
 #endif

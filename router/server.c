@@ -42,7 +42,7 @@ void sy__conn_settings(llhttp_settings_t *s);
 static const sy_conn_ops_t proxy_conn_ops = {
     sy__proxy_head,  sy__proxy_stream_start,   sy__proxy_body,
     sy__proxy_start, sy__proxy_cancel,         sy__proxy_client_drained,
-    sy__proxy_client_backlog, sy__req_reset,  sy__worker_conn_gone,
+    sy__proxy_client_backlog, sy__proxy_end, sy__req_reset,  sy__worker_conn_gone,
 };
 
 static void on_connection(uv_stream_t *server, int status) {

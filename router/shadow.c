@@ -606,15 +606,15 @@ static void leg_end(sy_shadow_leg_t *leg, const char *why) {
   p->ended = leg;
 }
 
-void sy__shadow_primary_done(sy_worker_t *w, sy_req_t *r) {
+void sy__shadow_primary_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end) {
   sy_shadow_pair_t *p = r->shadow;
   r->shadow = NULL;
   if (p == NULL)
     return;
   p->primary_done = 1;
-  p->primary_status = r->ev.failed == 2 && r->status == 0 ? 499 : r->status;
+  p->primary_status = end->logged;
   p->primary_ok = r->ev.failed == 0 && r->status >= 200 && r->status < 300;
-  p->primary_ms = (double)(uv_hrtime() - r->t_start) / 1e6;
+  p->primary_ms = end->ms;
   p->primary_tokens = r->ev.usage.completion_tokens;
   while (p->ended != NULL) {
     sy_shadow_leg_t *leg = p->ended;

@@ -51,7 +51,7 @@ void sy__shadow_primary_body(sy_shadow_pair_t *p, const char *at, size_t n);
 /* The primary exchange in r is over (called from sy__req_reset): records its
  * outcome in the pair, writes the events of legs that already ended, and detaches
  * the pair from r. */
-void sy__shadow_primary_done(sy_worker_t *w, sy_req_t *r);
+void sy__shadow_primary_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end);
 
 /* Worker shutdown (all client connections are gone): cancels the legs in flight,
  * recording them as errors, and frees the worker's shadow state. */

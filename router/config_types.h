@@ -19,7 +19,7 @@ typedef struct sy_kv_s {
 } sy_kv_t;
 
 typedef struct sy_hostport_s {
-  char *host; /* numeric address or a name resolved at load time */
+  char *host; /* a numeric address, or a name (upstreams: resolved by upstream.c) */
   uint16_t port;
 } sy_hostport_t;
 
@@ -39,6 +39,8 @@ typedef struct sy_upstream_conf_s {
   unsigned eject_ms;          /* default 10000 */
   unsigned eject_max_ms;      /* default 300000 */
   unsigned eject_max_percent; /* default 50 */
+  unsigned resolve_interval_ms; /* a server named by host name is resolved again this often
+                                   (and after a connect failure); default 30000 */
   int line;
 } sy_upstream_conf_t;
 

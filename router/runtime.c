@@ -22,27 +22,29 @@
 #include "router/upstream.h"
 #include "router/worker.h"
 
-static int resolve(const sy_hostport_t *hp, struct sockaddr_storage *out, char *err,
-                   size_t errlen) {
-  struct addrinfo hints, *res = NULL;
-  char port[8];
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  snprintf(port, sizeof(port), "%u", (unsigned)hp->port);
-  /* Resolution happens once per load (start and reload), never per request. */
-  int r = getaddrinfo(hp->host, port, &hints, &res);
-  if (r != 0 || res == NULL) {
-    snprintf(err, errlen, "cannot resolve upstream server %s:%u: %s", hp->host,
-             (unsigned)hp->port, gai_strerror(r));
-    return -1;
+/* Takes the addresses the old runtime has for s's host and port. Returns 1 if found. */
+static int adopt_addresses(sy_upserver_t *s, const sy_runtime_t *old) {
+  for (size_t i = 0; old != NULL && i < old->cfg->nupstreams; i++) {
+    const sy_uppool_t *p = &old->pools[i];
+    for (size_t j = 0; p->servers != NULL && j < p->nservers; j++) {
+      const sy_upserver_t *o = &p->servers[j];
+      if (o->naddrs == 0 || o->hp->port != s->hp->port || strcmp(o->hp->host, s->hp->host) != 0)
+        continue;
+      memcpy(s->addrs, o->addrs, sizeof s->addrs);
+      s->naddrs = o->naddrs;
+      s->is_name = o->is_name;
+      s->resolve_at = o->resolve_at;
+      return 1;
+    }
   }
-  memcpy(out, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
   return 0;
 }
 
-static int build_pools(sy_runtime_t *rt, char *err, size_t errlen) {
+/* The pools of rt->cfg. Server names: a worker's first runtime resolves them before
+ * its loop runs (may_block); a reload takes the addresses the old runtime has for the
+ * same host and port, and resolves new names off the loop. */
+static int build_pools(sy_runtime_t *rt, const sy_runtime_t *old, int may_block, char *err,
+                       size_t errlen) {
   const sy_config_t *cfg = rt->cfg;
   rt->pools = calloc(cfg->nupstreams, sizeof(*rt->pools));
   if (rt->pools == NULL && cfg->nupstreams > 0)
@@ -59,9 +61,12 @@ static int build_pools(sy_runtime_t *rt, char *err, size_t errlen) {
     for (size_t j = 0; j < uc->nservers; j++) {
       sy_upserver_t *s = &p->servers[j];
       s->pool = p;
+      s->hp = &uc->servers[j];
       snprintf(s->label, sizeof(s->label), "%s:%u", uc->servers[j].host,
                (unsigned)uc->servers[j].port);
-      if (resolve(&uc->servers[j], &s->addr, err, errlen) < 0)
+      if (adopt_addresses(s, old))
+        continue;
+      if (sy__upstream_server_init(s, may_block, err, errlen) < 0)
         return -1;
     }
   }
@@ -185,6 +190,7 @@ static void runtime_free(sy_runtime_t *rt) {
       for (size_t j = 0; p->servers != NULL && j < p->nservers; j++) {
         while (p->servers[j].idle != NULL)
           sy__upstream_close(p->servers[j].idle, 0);
+        sy__upstream_server_free(&p->servers[j]);
       }
       free(p->servers);
     }
@@ -195,7 +201,8 @@ static void runtime_free(sy_runtime_t *rt) {
   free(rt);
 }
 
-sy_runtime_t *sy__runtime_new(sy_worker_t *w, sy_config_t *cfg, char *err, size_t errlen) {
+sy_runtime_t *sy__runtime_new(sy_worker_t *w, sy_config_t *cfg, const sy_runtime_t *old,
+                              char *err, size_t errlen) {
   sy_runtime_t *rt = calloc(1, sizeof(*rt));
   if (rt == NULL) {
     sy_config_free(cfg);
@@ -207,7 +214,7 @@ sy_runtime_t *sy__runtime_new(sy_worker_t *w, sy_config_t *cfg, char *err, size_
   rt->cfg = cfg;
   rt->generation = ++w->generation;
   err[0] = '\0';
-  if (build_pools(rt, err, errlen) < 0 || build_exps(rt, err, errlen) < 0) {
+  if (build_pools(rt, old, old == NULL, err, errlen) < 0 || build_exps(rt, err, errlen) < 0) {
     if (err[0] == '\0')
       snprintf(err, errlen, "out of memory");
     runtime_free(rt);

@@ -44,10 +44,13 @@ struct sy_runtime_s {
   sy_exprt_t *exps;   /* one per cfg->experiments */
 };
 
-/* Builds a runtime for cfg (taking ownership of it): resolves upstream addresses
- * and prepares the splits. Returns NULL and writes err on failure (cfg is then
- * freed). */
-sy_runtime_t *sy__runtime_new(sy_worker_t *w, sy_config_t *cfg, char *err, size_t errlen);
+/* Builds a runtime for cfg (taking ownership of it): upstream pools and the
+ * experiments' policies. old: the runtime it replaces (a reload), whose server
+ * addresses are reused; NULL for a worker's first runtime, which resolves server
+ * names before the loop runs (a reload never blocks the loop on a name). Returns
+ * NULL and writes err on failure (cfg is then freed). */
+sy_runtime_t *sy__runtime_new(sy_worker_t *w, sy_config_t *cfg, const sy_runtime_t *old,
+                              char *err, size_t errlen);
 static inline sy_runtime_t *sy__runtime_ref(sy_runtime_t *rt) {
   rt->refs++;
   return rt;

@@ -81,7 +81,7 @@ static void reload(sy_worker_t *w) {
                                       strcmp(na->listen.host, oa->listen.host) != 0)))
     sy_log_warn("reload: admin.listen changes take effect only after a restart (the token "
                 "changes now)");
-  sy_runtime_t *rt = sy__runtime_new(w, cfg, err, sizeof(err));
+  sy_runtime_t *rt = sy__runtime_new(w, cfg, w->rt, err, sizeof(err));
   if (rt == NULL) {
     sy_log_error("reload rejected, keeping the running config: %s", err);
     return;
@@ -192,7 +192,7 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg, sy_metrics_t *m, un
   w->mslot = sy_metrics_attach(m, index);
   sy_rng_seed_os(&w->rng);
   sy__conn_settings(&w->req_settings);
-  w->rt = sy__runtime_new(w, cfg, err, sizeof(err));
+  w->rt = sy__runtime_new(w, cfg, NULL, err, sizeof(err));
   int status = 1;
   if (w->rt == NULL) {
     sy_log_error("%s", err);

@@ -11,6 +11,9 @@
  */
 #include "router/upstream.h"
 
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
@@ -184,6 +187,151 @@ void sy__upstream_release(sy_upconn_t *u) {
   uv_timer_start(&u->timer, on_idle_timeout, s->pool->conf->idle_timeout_ms, 0);
 }
 
+/* ---- names ---- */
+
+typedef struct sy_upresolve_s {
+  uv_getaddrinfo_t req;
+  sy_upserver_t *s; /* NULL once the server's runtime has gone */
+} sy_upresolve_t;
+
+static int same_set(const sy_upserver_t *s, const struct sockaddr_storage *a, unsigned n) {
+  if (n != s->naddrs)
+    return 0;
+  for (unsigned i = 0; i < n; i++)
+    if (memcmp(&s->addrs[i], &a[i], sizeof a[i]) != 0)
+      return 0;
+  return 1;
+}
+
+/* Up to SY_UP_MAX_ADDRS distinct TCP addresses of ai, with port. Returns how many. */
+static unsigned collect(const struct addrinfo *ai, uint16_t port, struct sockaddr_storage *out) {
+  unsigned n = 0;
+  for (const struct addrinfo *p = ai; p != NULL && n < SY_UP_MAX_ADDRS; p = p->ai_next) {
+    if (p->ai_family != AF_INET && p->ai_family != AF_INET6)
+      continue;
+    struct sockaddr_storage a;
+    memset(&a, 0, sizeof a);
+    memcpy(&a, p->ai_addr, p->ai_addrlen);
+    if (a.ss_family == AF_INET)
+      ((struct sockaddr_in *)&a)->sin_port = htons(port);
+    else
+      ((struct sockaddr_in6 *)&a)->sin6_port = htons(port);
+    int dup = 0;
+    for (unsigned i = 0; i < n && !dup; i++)
+      dup = memcmp(&out[i], &a, sizeof a) == 0;
+    if (!dup)
+      out[n++] = a;
+  }
+  return n;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) {
+  sy_upresolve_t *q = req->data;
+  sy_upserver_t *s = q->s;
+  free(q);
+  if (s == NULL) { /* the runtime went away meanwhile */
+    uv_freeaddrinfo(ai);
+    return;
+  }
+  s->resolving = NULL;
+  s->resolve_at = uv_now(&s->pool->w->loop) + s->pool->conf->resolve_interval_ms;
+  struct sockaddr_storage got[SY_UP_MAX_ADDRS];
+  unsigned n = status == 0 ? collect(ai, s->hp->port, got) : 0;
+  uv_freeaddrinfo(ai);
+  if (n == 0) {
+    if (!s->resolve_failing)
+      sy_log_warn("upstream %s: cannot resolve %s: %s; keeping its last %u address(es)", s->label,
+                  s->hp->host, status < 0 ? uv_strerror(status) : "no address", s->naddrs);
+    s->resolve_failing = 1;
+    return;
+  }
+  if (s->resolve_failing)
+    sy_log_info("upstream %s: %s resolves again", s->label, s->hp->host);
+  s->resolve_failing = 0;
+  if (same_set(s, got, n))
+    return;
+  char first[INET6_ADDRSTRLEN] = "?";
+  if (got[0].ss_family == AF_INET)
+    uv_ip4_name((struct sockaddr_in *)&got[0], first, sizeof first);
+  else
+    uv_ip6_name((struct sockaddr_in6 *)&got[0], first, sizeof first);
+  if (s->naddrs > 0)
+    sy_log_info("upstream %s: %s now has %u address(es), first %s", s->label, s->hp->host, n,
+                first);
+  memcpy(s->addrs, got, n * sizeof got[0]);
+  s->naddrs = n;
+  s->next = 0;
+}
+
+void sy__upstream_resolve(sy_upserver_t *s) {
+  if (!s->is_name || s->resolving != NULL)
+    return;
+  sy_upresolve_t *q = calloc(1, sizeof *q);
+  if (q == NULL)
+    return;
+  q->s = s;
+  q->req.data = q;
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  if (uv_getaddrinfo(&s->pool->w->loop, &q->req, on_resolved, s->hp->host, NULL, &hints) < 0) {
+    free(q);
+    return;
+  }
+  s->resolving = q;
+}
+
+int sy__upstream_server_init(sy_upserver_t *s, int may_block, char *err, size_t errlen) {
+  struct sockaddr_storage a;
+  memset(&a, 0, sizeof a);
+  if (uv_ip4_addr(s->hp->host, s->hp->port, (struct sockaddr_in *)&a) == 0 ||
+      uv_ip6_addr(s->hp->host, s->hp->port, (struct sockaddr_in6 *)&a) == 0) {
+    s->addrs[0] = a;
+    s->naddrs = 1;
+    return 0;
+  }
+  s->is_name = 1;
+  if (!may_block) {
+    sy__upstream_resolve(s);
+    return 0;
+  }
+  /* Before the worker's loop runs: nothing waits on it. */
+  struct addrinfo hints, *ai = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int r = getaddrinfo(s->hp->host, NULL, &hints, &ai);
+  s->naddrs = r == 0 ? collect(ai, s->hp->port, s->addrs) : 0;
+  if (ai != NULL)
+    freeaddrinfo(ai);
+  if (s->naddrs == 0) {
+    snprintf(err, errlen, "cannot resolve upstream server %s:%u: %s", s->hp->host,
+             (unsigned)s->hp->port, r != 0 ? gai_strerror(r) : "no address");
+    return -1;
+  }
+  s->resolve_at = uv_now(&s->pool->w->loop) + s->pool->conf->resolve_interval_ms;
+  return 0;
+}
+
+void sy__upstream_server_free(sy_upserver_t *s) {
+  if (s->resolving != NULL) {
+    s->resolving->s = NULL;
+    uv_cancel((uv_req_t *)&s->resolving->req);
+    s->resolving = NULL;
+  }
+}
+
+/* A connect to s failed: the next attempt tries its next address, and a name is
+ * resolved again before it (it may have moved). */
+static void connect_failed(sy_upserver_t *s) {
+  sy__upstream_mark_down(s);
+  if (s->naddrs > 0)
+    s->next = (s->next + 1) % s->naddrs;
+  if (s->is_name)
+    s->resolve_at = 0;
+}
+
 static void on_connect(uv_connect_t *req, int status) {
   sy_upconn_t *u = req->data;
   if (u->state != SY_UP_CONNECTING)
@@ -192,7 +340,7 @@ static void on_connect(uv_connect_t *req, int status) {
   sy_h1_leg_t *leg = u->leg;
   if (status < 0) {
     sy_log_warn("upstream %s: connect failed: %s", u->server->label, uv_strerror(status));
-    sy__upstream_mark_down(u->server);
+    connect_failed(u->server);
     if (leg != NULL)
       sy_h1_leg_ready(leg, status);
     sy__upstream_close(u, 0);
@@ -209,7 +357,7 @@ static void on_connect_timeout(uv_timer_t *t) {
   sy_upconn_t *u = t->data;
   sy_h1_leg_t *leg = u->leg;
   sy_log_warn("upstream %s: connect timed out", u->server->label);
-  sy__upstream_mark_down(u->server);
+  connect_failed(u->server);
   if (leg != NULL)
     sy_h1_leg_ready(leg, UV_ETIMEDOUT);
   sy__upstream_close(u, 0);
@@ -247,13 +395,23 @@ static sy_upconn_t *take_idle(sy_upserver_t *s) {
   return u;
 }
 
-sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_h1_leg_t *leg) {
+sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_h1_leg_t *leg,
+                                  int *err) {
   sy_upserver_t *s = pick_server(pool, avoid);
+  if (s->is_name && s->resolving == NULL && uv_now(&pool->w->loop) >= s->resolve_at)
+    sy__upstream_resolve(s); /* in the background: this connect uses the last good set */
   sy_upconn_t *u = take_idle(s);
   if (u != NULL) {
     u->leg = leg;
     return u;
   }
+  if (s->naddrs == 0) {
+    sy_log_warn("upstream %s: no address yet (its name is being resolved)", s->label);
+    sy__upstream_mark_down(s);
+    *err = UV_EAI_NONAME;
+    return NULL;
+  }
+  *err = UV_ENOMEM;
   u = calloc(1, sizeof(*u));
   if (u == NULL)
     return NULL;
@@ -266,8 +424,10 @@ sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid,
   uv_timer_init(&w->loop, &u->timer);
   u->tcp.data = u->timer.data = u->creq.data = u;
   u->handles = 2;
-  int r = uv_tcp_connect(&u->creq, &u->tcp, (const struct sockaddr *)&s->addr, on_connect);
+  const struct sockaddr *sa = (const struct sockaddr *)&s->addrs[s->next % s->naddrs];
+  int r = uv_tcp_connect(&u->creq, &u->tcp, sa, on_connect);
   if (r < 0) {
+    *err = r;
     /* Reported through the callback on the next loop turn would be nicer, but a
      * synchronous failure (e.g. EMFILE) is rare: report it at once. */
     sy_log_warn("upstream %s: connect failed: %s", s->label, uv_strerror(r));
@@ -282,9 +442,10 @@ sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid,
 /* ---- the pool as an upstream leg sees it (router/http1client.h) ---- */
 
 static int h1_acquire(void *pool, const void *avoid, sy_h1_leg_t *leg, sy_h1_link_t *link) {
-  sy_upconn_t *u = sy__upstream_acquire(pool, avoid, leg);
+  int err = 0;
+  sy_upconn_t *u = sy__upstream_acquire(pool, avoid, leg, &err);
   if (u == NULL)
-    return UV_ENOMEM;
+    return err < 0 ? err : UV_ENOMEM;
   link->conn = u;
   link->server = u->server;
   link->label = u->server->label;

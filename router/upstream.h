@@ -16,9 +16,23 @@
 
 #define SY_UP_READ_BUF 16384 /* one upstream read: a ref-counted sy_buf_t */
 
+#define SY_UP_MAX_ADDRS 8 /* addresses kept per server name */
+
+struct sy_upresolve_s;
+
+/* A server of a pool. A numeric address is used as it is; a host name is resolved
+ * off the loop (uv_getaddrinfo) every resolve_interval_ms and after a connect
+ * failure, and every address it has is used in turn. A resolution that fails keeps
+ * the last good set (logged once, and once when it works again). */
 struct sy_upserver_s {
   sy_uppool_t *pool;
-  struct sockaddr_storage addr;
+  const sy_hostport_t *hp; /* the config's host and port */
+  int is_name;             /* hp->host is a name */
+  struct sockaddr_storage addrs[SY_UP_MAX_ADDRS];
+  unsigned naddrs, next;   /* the last good set, and the one to try next */
+  uint64_t resolve_at;     /* loop time (ms) of the next resolution (names) */
+  struct sy_upresolve_s *resolving; /* in flight, or NULL */
+  int resolve_failing;     /* the last resolution failed (logged) */
   char label[300];   /* host:port, for logs and errors */
   sy_upconn_t *idle; /* idle keep-alive connections, most recently used first */
   unsigned nidle;
@@ -54,9 +68,20 @@ struct sy_upconn_s {
 /* Picks a server of the pool (round robin, skipping servers marked down unless
  * all are) other than `avoid`, and returns an idle connection to it (state ACTIVE,
  * ready now: sy_h1_leg_ready is not called) or a new one (state CONNECTING:
- * sy_h1_leg_ready is called later), lent to leg. Returns NULL only when out of
- * memory or handles cannot be made. */
-sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_h1_leg_t *leg);
+ * sy_h1_leg_ready is called later), lent to leg. Returns NULL with *err set (a
+ * libuv error) when no connection can be started: out of memory or handles, or a
+ * server name with no address yet (UV_EAI_NONAME). */
+sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_h1_leg_t *leg,
+                                  int *err);
+/* Starts resolving s's name now (off the loop) unless a resolution is in flight. */
+void sy__upstream_resolve(sy_upserver_t *s);
+/* Fills s->addrs for a server that has none: a numeric address at once; a name with
+ * a blocking lookup when may_block (a worker's first runtime, before its loop runs),
+ * else off the loop (its first connects fail until the answer). Returns 0, or -1 with
+ * err (only when blocking: an unknown name stops the start, as a typo should). */
+int sy__upstream_server_init(sy_upserver_t *s, int may_block, char *err, size_t errlen);
+/* The runtime that owns s goes away: a resolution in flight forgets it. */
+void sy__upstream_server_free(sy_upserver_t *s);
 /* The pool as upstream legs use it: sy_h1_pool_ops_t over the functions here, for
  * a pool passed as a sy_uppool_t. */
 extern const sy_h1_pool_ops_t sy__upstream_h1_pool;

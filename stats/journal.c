@@ -14,12 +14,13 @@
  * an error, a gap) rewinds: the generation counter moves on, so replies still on
  * their way are ignored, and sending starts again from the oldest unacknowledged
  * batch, whose resend Redis deduplicates.
+ *
+ * The spool file itself (creating, locking, appending, reading back, adopting the
+ * files of dead processes) is stats/spoolfile.c's; the journal keeps how far into it
+ * sending and acknowledgements have come.
  */
 #include "stats/journal.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -27,10 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -39,6 +36,7 @@
 #include "proto/keys.h"
 #include "stats/scripts.h"
 #include "stats/spool.h"
+#include "stats/spoolfile.h"
 
 #define MAX_INFLIGHT 32
 #define AGG_SLOTS 512
@@ -79,10 +77,10 @@ typedef struct buf_s {
 struct sy_journal_s {
   uv_loop_t *loop;
   sy_redis_t *redis;
-  char *stream, *instance, *jkey, *spool_path, *spool_dir;
+  char *stream, *instance, *jkey;
   char maxlen[24];
   unsigned batch_max, flush_ms;
-  size_t queue_bytes_max, spool_bytes_max;
+  size_t queue_bytes_max;
   uv_timer_t flush_timer;
   int closing;
 
@@ -103,17 +101,15 @@ struct sy_journal_s {
   size_t queued_peak; /* the most bytes queued since the queue was last empty */
   uint64_t queued_events;
 
-  /* spool */
-  int spool_fd;
-  uint64_t spool_size, send_off, ack_off;
-  uint64_t spool_events; /* events in the file not yet acknowledged (approximate) */
+  /* spool: the file, and how far into it sending and acknowledgements have come */
+  sy_spoolfile_t spool;
+  uint64_t send_off, ack_off;
 
   /* sending */
   int script_ready;
   char sha[48];
   unsigned gen, inflight;
   uint64_t force_seq;
-  buf_t scratch;
   const char **argv;
   size_t *argvlen;
   size_t argcap;
@@ -283,59 +279,12 @@ void sy_journal_zadd(sy_journal_t *j, const char *key, double score, const char 
   put_str(j, member);
 }
 
+/* ---- the spool file ---------------------------------------------------------------- */
 
-/* ---- the spool file --------------------------------------------------------------- */
-
-/* The spool file exists only while it holds something: created at the first spill
- * (under a temporary name until it is locked, so that no other process adopts it in
- * between), removed once it has been replayed in full. */
-static int spool_create(sy_journal_t *j) {
-  if (j->spool_fd >= 0)
-    return 0;
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.new", j->spool_path);
-  int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return -1;
-  if (flock(fd, LOCK_EX | LOCK_NB) < 0 || rename(tmp, j->spool_path) < 0) {
-    int e = errno;
-    unlink(tmp);
-    close(fd);
-    errno = e;
-    return -1;
-  }
-  j->spool_fd = fd;
-  return 0;
-}
-
-static void spool_remove(sy_journal_t *j) {
-  if (j->spool_fd < 0)
-    return;
-  unlink(j->spool_path); /* while we hold the lock: nobody else has it open */
-  close(j->spool_fd);
-  j->spool_fd = -1;
-}
-
+/* Appends a batch to the spool file (stats/spoolfile.h); -1 with j->spool.err. */
 static int spool_append(sy_journal_t *j, const char *data, size_t len, uint32_t nevents) {
-  unsigned char hdr[SY_SPOOL_HDR];
-  sy_spool_header_write(hdr, data, (uint32_t)len);
-  if (j->spool_size + len + sizeof hdr > j->spool_bytes_max) {
-    errno = ENOSPC;
+  if (sy_spoolfile_append(&j->spool, data, len, nevents) < 0)
     return -1;
-  }
-  if (spool_create(j) < 0)
-    return -1;
-  struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)data, len}};
-  ssize_t n = writev(j->spool_fd, iov, 2);
-  if (n != (ssize_t)(len + sizeof hdr)) {
-    int e = n < 0 ? errno : ENOSPC;
-    if (ftruncate(j->spool_fd, (off_t)j->spool_size) < 0)
-      sy_log_error("journal: cannot truncate the spool after a short write: %s", strerror(errno));
-    errno = e;
-    return -1;
-  }
-  j->spool_size += len + sizeof hdr;
-  j->spool_events += nevents;
   j->c.spooled += nevents;
   return 0;
 }
@@ -347,30 +296,9 @@ static void drop(sy_journal_t *j, uint32_t nevents, const char *why) {
     j->last_drop_log = now;
     sy_log_error("journal: EVENTS DROPPED (%llu so far): %s; spool %s holds %llu bytes "
                  "(events.spool_bytes %zu)",
-                 (unsigned long long)j->c.dropped, why, j->spool_path,
-                 (unsigned long long)j->spool_size, j->spool_bytes_max);
+                 (unsigned long long)j->c.dropped, why, j->spool.path,
+                 (unsigned long long)j->spool.size, j->spool.cap);
   }
-}
-
-/* Reads the record at off into scratch (the checks are stats/spool.h's). Returns its
- * payload length, 0 at the end, or -1 for a torn or corrupt record (the file is cut
- * there). */
-static ssize_t spool_read(sy_journal_t *j, int fd, uint64_t off, uint64_t size) {
-  unsigned char hdr[SY_SPOOL_HDR];
-  sy_spool_rec_t rec;
-  if (off >= size)
-    return 0;
-  if (off + sizeof hdr > size || pread(fd, hdr, sizeof hdr, (off_t)off) != sizeof hdr ||
-      sy_spool_header_read(hdr, size - off, &rec) != SY_SPOOL_OK)
-    return -1;
-  if (buf_reserve(&j->scratch, rec.len) < 0)
-    return -1;
-  j->scratch.len = 0;
-  if (pread(fd, j->scratch.p, rec.len, (off_t)(off + sizeof hdr)) != (ssize_t)rec.len ||
-      sy_spool_payload_check(&rec, j->scratch.p) != SY_SPOOL_OK)
-    return -1;
-  j->scratch.len = rec.len;
-  return (ssize_t)rec.len;
 }
 
 /* Number of X operations in a blob (for counters). */
@@ -386,67 +314,6 @@ static uint32_t blob_events(const char *p, size_t len) {
   return n;
 }
 
-/* Moves the records of an orphaned spool file (its owner is gone) into ours. */
-static void adopt(sy_journal_t *j, const char *path) {
-  int fd = open(path, O_RDWR | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-    close(fd); /* a live process holds it */
-    return;
-  }
-  struct stat st;
-  uint64_t off = 0, n = 0, size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-  ssize_t len;
-  while ((len = spool_read(j, fd, off, size)) > 0) {
-    uint32_t ev = blob_events(j->scratch.p, (size_t)len);
-    if (spool_append(j, j->scratch.p, (size_t)len, ev) < 0) {
-      sy_log_error("journal: cannot adopt %s: %s", path, strerror(errno));
-      close(fd);
-      return;
-    }
-    off += SY_SPOOL_HDR + (uint64_t)len;
-    n += ev;
-  }
-  if (len < 0)
-    sy_log_warn("journal: %s: torn record at offset %llu ignored", path, (unsigned long long)off);
-  sy_log_info("journal: adopted %llu events from %s for replay", (unsigned long long)n, path);
-  unlink(path);
-  close(fd);
-}
-
-static int spool_open(sy_journal_t *j, const char *dir, char *err, size_t errlen) {
-  if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-    snprintf(err, errlen, "journal: cannot create %s: %s", dir, strerror(errno));
-    return -1;
-  }
-  size_t n = strlen(dir) + strlen(j->instance) + 16;
-  j->spool_path = malloc(n);
-  if (j->spool_path == NULL)
-    return -1;
-  snprintf(j->spool_path, n, "%s/%s.spool", dir, j->instance);
-  if ((j->spool_dir = strdup(dir)) == NULL)
-    return -1;
-  if (access(dir, W_OK | X_OK) < 0) {
-    snprintf(err, errlen, "journal: cannot write in %s: %s", dir, strerror(errno));
-    return -1;
-  }
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  while (d != NULL && (e = readdir(d)) != NULL) {
-    size_t l = strlen(e->d_name);
-    if (l > 6 && strcmp(e->d_name + l - 6, ".spool") == 0 &&
-        strncmp(e->d_name, j->instance, strlen(j->instance)) != 0) {
-      char path[4096];
-      snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-      adopt(j, path);
-    }
-  }
-  if (d != NULL)
-    closedir(d);
-  return 0;
-}
-
 /* ---- closing batches ------------------------------------------------------------------ */
 
 /* Moves every memory batch to the spool (in order); sending restarts from the file. */
@@ -457,7 +324,7 @@ static void spill(sy_journal_t *j) {
   while ((b = j->head) != NULL) {
     j->head = b->next;
     if (spool_append(j, b->data, b->len, b->nevents) < 0)
-      drop(j, b->nevents, strerror(errno));
+      drop(j, b->nevents, strerror(j->spool.err));
     free(b);
   }
   j->tail = j->next_send = NULL;
@@ -503,9 +370,9 @@ void sy_journal_flush(sy_journal_t *j) {
     b->seq = j->next_seq - 1;
     b->nevents = j->cur_nevents;
     b->len = len;
-    if (j->spool_size > 0) { /* the spool is being replayed: keep order behind it */
+    if (j->spool.size > 0) { /* the spool is being replayed: keep order behind it */
       if (spool_append(j, b->data, b->len, b->nevents) < 0)
-        drop(j, b->nevents, strerror(errno));
+        drop(j, b->nevents, strerror(j->spool.err));
       free(b);
     } else {
       if (j->tail)
@@ -522,7 +389,7 @@ void sy_journal_flush(sy_journal_t *j) {
       if (j->queued_bytes > j->queue_bytes_max) {
         sy_log_warn("journal: %zu bytes waiting for Redis (events.queue_bytes %zu): moving them "
                     "to the spool %s",
-                    j->queued_bytes, j->queue_bytes_max, j->spool_path);
+                    j->queued_bytes, j->queue_bytes_max, j->spool.path);
         spill(j);
       }
     }
@@ -576,12 +443,11 @@ static void acked(sy_journal_t *j, send_t *s, int dup) {
   }
   j->ack_off = s->end_off;
   j->c.replayed += s->nevents;
-  j->spool_events = j->spool_events > s->nevents ? j->spool_events - s->nevents : 0;
-  if (j->ack_off >= j->spool_size) { /* replayed in full */
-    spool_remove(j);
+  sy_spoolfile_consumed(&j->spool, s->nevents);
+  if (j->ack_off >= j->spool.size) { /* replayed in full */
+    sy_spoolfile_remove(&j->spool);
     sy_log_debug("journal: spool replayed (%llu events so far)", (unsigned long long)j->c.replayed);
-    j->spool_size = j->send_off = j->ack_off = 0;
-    j->spool_events = 0;
+    j->send_off = j->ack_off = 0;
   }
 }
 
@@ -708,27 +574,26 @@ static void pump(sy_journal_t *j) {
       return;
     s->j = j;
     s->gen = j->gen;
-    if (j->send_off < j->spool_size) {
-      ssize_t len = spool_read(j, j->spool_fd, j->send_off, j->spool_size);
+    if (j->send_off < j->spool.size) {
+      const char *p;
+      ssize_t len = sy_spoolfile_read(&j->spool, j->send_off, &p);
       if (len <= 0) {
         sy_log_error("journal: %s: corrupt record at %llu; the rest of the spool is lost",
-                     j->spool_path, (unsigned long long)j->send_off);
-        drop(j, (uint32_t)j->spool_events, "corrupt spool record");
-        j->spool_size = j->send_off;
-        if (ftruncate(j->spool_fd, (off_t)j->spool_size) < 0)
-          sy_log_error("journal: cannot truncate %s: %s", j->spool_path, strerror(errno));
+                     j->spool.path, (unsigned long long)j->send_off);
+        drop(j, (uint32_t)j->spool.events, "corrupt spool record");
+        sy_spoolfile_truncate(&j->spool, j->send_off);
         free(s);
         continue;
       }
       s->end_off = j->send_off + SY_SPOOL_HDR + (uint64_t)len;
-      s->seq = blob_seq(j->scratch.p, (size_t)len);
-      s->nevents = blob_events(j->scratch.p, (size_t)len);
-      if (send_blob(j, j->scratch.p, (size_t)len, s) < 0) {
+      s->seq = blob_seq(p, (size_t)len);
+      s->nevents = blob_events(p, (size_t)len);
+      if (send_blob(j, p, (size_t)len, s) < 0) {
         free(s);
         return;
       }
       j->send_off = s->end_off;
-    } else if (j->spool_size == 0 && j->next_send != NULL) {
+    } else if (j->spool.size == 0 && j->next_send != NULL) {
       batch_t *b = j->next_send;
       s->b = b;
       s->seq = b->seq;
@@ -754,8 +619,8 @@ static void on_script_loaded(sy_redis_t *r, redisReply *reply, void *data) {
   }
   snprintf(j->sha, sizeof j->sha, "%s", reply->str);
   j->script_ready = 1;
-  if (j->spool_size > 0) /* the operator's line is stats.c's, once the backlog is through */
-    sy_log_debug("journal: replaying %llu spooled events", (unsigned long long)j->spool_events);
+  if (j->spool.size > 0) /* the operator's line is stats.c's, once the backlog is through */
+    sy_log_debug("journal: replaying %llu spooled events", (unsigned long long)j->spool.events);
   pump(j);
 }
 
@@ -780,7 +645,7 @@ sy_journal_t *sy_journal_new(uv_loop_t *loop, sy_redis_t *redis, const sy_journa
   }
   j->loop = loop;
   j->redis = redis;
-  j->spool_fd = -1;
+  sy_spoolfile_init(&j->spool);
   j->stream = strdup(conf->stream);
   j->instance = strdup(conf->instance);
   size_t kl = strlen(conf->instance) + 16;
@@ -795,34 +660,33 @@ sy_journal_t *sy_journal_new(uv_loop_t *loop, sy_redis_t *redis, const sy_journa
   j->batch_max = conf->batch_max;
   j->flush_ms = conf->flush_ms;
   j->queue_bytes_max = conf->queue_bytes;
-  j->spool_bytes_max = conf->spool_bytes;
   j->next_seq = 1;
   make_next_id(j);
   uv_timer_init(loop, &j->flush_timer);
   j->flush_timer.data = j;
-  if (spool_open(j, conf->spool_dir, err, errlen) < 0) {
+  if (sy_spoolfile_open(&j->spool, conf->spool_dir, conf->instance, conf->spool_bytes, err,
+                        errlen) < 0) {
     sy_journal_free(j);
     return NULL;
   }
+  j->c.spooled += sy_spoolfile_adopt_orphans(&j->spool, conf->instance, blob_events);
   return j;
 }
 
 int sy_journal_spool_ok(const sy_journal_t *j) {
-  if (j->spool_size >= j->spool_bytes_max)
-    return 0;
-  return j->spool_fd >= 0 || access(j->spool_dir, W_OK | X_OK) == 0;
+  return sy_spoolfile_ok(&j->spool);
 }
 
 void sy_journal_counters(const sy_journal_t *j, sy_journal_counters_t *out) {
   *out = j->c;
   out->queued_events = j->queued_events + j->cur_nevents;
   out->queued_bytes = j->queued_bytes + j->cur.len;
-  out->spool_bytes = j->spool_size > j->ack_off ? j->spool_size - j->ack_off : 0;
-  out->spool_events = j->spool_events;
+  out->spool_bytes = j->spool.size > j->ack_off ? j->spool.size - j->ack_off : 0;
+  out->spool_events = j->spool.events;
 }
 
 int sy_journal_idle(const sy_journal_t *j) {
-  return j->cur_nargs == 0 && j->nagg == 0 && j->head == NULL && j->spool_size == 0;
+  return j->cur_nargs == 0 && j->nagg == 0 && j->head == NULL && j->spool.size == 0;
 }
 
 static void on_timer_closed(uv_handle_t *h) { free(h->data); }
@@ -830,27 +694,23 @@ static void on_timer_closed(uv_handle_t *h) { free(h->data); }
 void sy_journal_free(sy_journal_t *j) {
   if (j == NULL)
     return;
-  if (j->spool_path != NULL) {
+  if (j->spool.path != NULL) {
     j->closing = 1;
     sy_journal_flush(j);
     uint64_t before = j->c.spooled;
     spill(j); /* unacknowledged batches wait on disk for the next start */
     if (j->c.spooled > before)
       sy_log_warn("journal: %llu unacknowledged events kept in %s for the next start",
-                  (unsigned long long)(j->c.spooled - before), j->spool_path);
-    if (j->spool_size == 0 || j->ack_off >= j->spool_size)
-      spool_remove(j);
+                  (unsigned long long)(j->c.spooled - before), j->spool.path);
+    if (j->spool.size == 0 || j->ack_off >= j->spool.size)
+      sy_spoolfile_remove(&j->spool);
   }
-  if (j->spool_fd >= 0)
-    close(j->spool_fd);
-  free(j->spool_dir);
+  sy_spoolfile_close(&j->spool);
   free(j->stream);
   free(j->instance);
   free(j->jkey);
-  free(j->spool_path);
   free(j->cur.p);
   free(j->agg_arena.p);
-  free(j->scratch.p);
   free(j->argv);
   free(j->argvlen);
   if (j->flush_timer.loop != NULL) {

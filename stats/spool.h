@@ -1,7 +1,7 @@
 /*
- * spool.h — the record format of the journal's spool file (stats/journal.c): what a
- * batch looks like on disk, and the checks that decide whether bytes read back are a
- * record. Pure: no I/O, no allocation; the journal does the reading and writing.
+ * spool.h — the record format of the journal's spool file (stats/spoolfile.c): what
+ * a batch looks like on disk, and the checks that decide whether bytes read back are
+ * a record. Pure: no I/O, no allocation; spoolfile.c does the reading and writing.
  *
  * A spool file is a sequence of records, each a 12-byte header and a payload:
  *

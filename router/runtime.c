@@ -22,6 +22,16 @@
 #include "router/upstream.h"
 #include "router/worker.h"
 
+int sy__runtime_resolving(const sy_runtime_t *rt) {
+  for (size_t i = 0; i < rt->cfg->nupstreams; i++) {
+    const sy_uppool_t *p = &rt->pools[i];
+    for (size_t j = 0; j < p->nservers; j++)
+      if (p->servers[j].naddrs == 0 && p->servers[j].resolving != NULL)
+        return 1;
+  }
+  return 0;
+}
+
 /* Takes the addresses the old runtime has for s's host and port. Returns 1 if found. */
 static int adopt_addresses(sy_upserver_t *s, const sy_runtime_t *old) {
   for (size_t i = 0; old != NULL && i < old->cfg->nupstreams; i++) {

@@ -55,6 +55,8 @@ static inline sy_runtime_t *sy__runtime_ref(sy_runtime_t *rt) {
   rt->refs++;
   return rt;
 }
+/* Whether a server of rt still waits for its first address (a name being resolved). */
+int sy__runtime_resolving(const sy_runtime_t *rt);
 /* Drops a reference; the last one closes the idle pooled connections and frees. */
 void sy__runtime_unref(sy_runtime_t *rt);
 /* Moves the sticky sessions of experiments that kept their id and variants from

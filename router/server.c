@@ -67,6 +67,8 @@ static int same_listeners(const sy_config_t *a, const sy_config_t *b) {
   return 1;
 }
 
+static void on_next_rt(uv_timer_t *t);
+
 static void reload(sy_worker_t *w) {
   char err[512];
   sy_config_t *cfg = NULL;
@@ -86,6 +88,28 @@ static void reload(sy_worker_t *w) {
     sy_log_error("reload rejected, keeping the running config: %s", err);
     return;
   }
+  if (w->next_rt != NULL) /* a reload still waiting for its names: this one replaces it */
+    sy__runtime_unref(w->next_rt);
+  w->next_rt = rt;
+  w->next_since = uv_now(&w->loop);
+  on_next_rt(&w->next_timer);
+}
+
+/* The new runtime becomes current once the server names it did not know are resolved
+ * (off the loop), or after RESOLVE_WAIT_MS with whatever it has: the old one serves
+ * meanwhile, so a reload never sends a request to a server without an address. */
+#define RESOLVE_WAIT_MS 5000
+
+static void on_next_rt(uv_timer_t *t) {
+  sy_worker_t *w = t->data;
+  sy_runtime_t *rt = w->next_rt;
+  if (rt == NULL)
+    return;
+  if (sy__runtime_resolving(rt) && uv_now(&w->loop) - w->next_since < RESOLVE_WAIT_MS) {
+    uv_timer_start(&w->next_timer, on_next_rt, 10, 0);
+    return;
+  }
+  w->next_rt = NULL;
   sy_runtime_t *old = w->rt;
   sy__runtime_adopt_sessions(rt, old);
   w->rt = rt;
@@ -112,6 +136,11 @@ static void leftover_walk_cb(uv_handle_t *h, void *arg) {
 static void finish_stop(sy_worker_t *w) {
   uv_timer_stop(&w->drain_timer);
   uv_close((uv_handle_t *)&w->drain_timer, NULL);
+  uv_close((uv_handle_t *)&w->next_timer, NULL);
+  if (w->next_rt != NULL) { /* a reload that never became current */
+    sy__runtime_unref(w->next_rt);
+    w->next_rt = NULL;
+  }
   uv_close((uv_handle_t *)&w->sig_term, NULL);
   uv_close((uv_handle_t *)&w->sig_int, NULL);
   uv_close((uv_handle_t *)&w->sig_hup, NULL);
@@ -234,6 +263,8 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg, sy_metrics_t *m, un
   }
   uv_timer_init(&w->loop, &w->drain_timer);
   w->drain_timer.data = w;
+  uv_timer_init(&w->loop, &w->next_timer);
+  w->next_timer.data = w;
   uv_signal_init(&w->loop, &w->sig_term);
   uv_signal_init(&w->loop, &w->sig_int);
   uv_signal_init(&w->loop, &w->sig_hup);

@@ -171,7 +171,7 @@ void sy__upstream_release(sy_upconn_t *u) {
   u->leg = NULL;
   uv_timer_stop(&u->timer);
   if (u->state != SY_UP_ACTIVE || s == NULL || s->nidle >= s->pool->conf->pool_size ||
-      s->pool->w->draining) {
+      s->pool->w->draining || u->addr_gen != s->addr_gen) {
     sy__upstream_close(u, 0);
     return;
   }
@@ -261,6 +261,11 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
   memcpy(s->addrs, got, n * sizeof got[0]);
   s->naddrs = n;
   s->next = 0;
+  /* Connections to the old addresses retire: the idle ones now, the busy ones when
+   * their exchange ends (sy__upstream_release). */
+  s->addr_gen++;
+  while (s->idle != NULL)
+    sy__upstream_close(s->idle, 0);
 }
 
 void sy__upstream_resolve(sy_upserver_t *s) {
@@ -418,6 +423,7 @@ sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid,
   sy_worker_t *w = pool->w;
   u->w = w;
   u->server = s;
+  u->addr_gen = s->addr_gen;
   u->leg = leg;
   u->state = SY_UP_CONNECTING;
   uv_tcp_init(&w->loop, &u->tcp);

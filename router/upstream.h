@@ -33,6 +33,7 @@ struct sy_upserver_s {
   uint64_t resolve_at;     /* loop time (ms) of the next resolution (names) */
   struct sy_upresolve_s *resolving; /* in flight, or NULL */
   int resolve_failing;     /* the last resolution failed (logged) */
+  unsigned addr_gen;       /* bumped when the set changes: older connections retire */
   char label[300];   /* host:port, for logs and errors */
   sy_upconn_t *idle; /* idle keep-alive connections, most recently used first */
   unsigned nidle;
@@ -62,6 +63,7 @@ struct sy_upconn_s {
   sy_h1_leg_t *leg;         /* the upstream leg using it (router/http1client.h) */
   sy_upstate_t state;
   unsigned handles; /* open handles; freed when the last close callback runs */
+  unsigned addr_gen; /* its server's addr_gen when it connected */
   unsigned uses;    /* exchanges served (0 while on its first) */
 };
 

@@ -33,6 +33,9 @@ struct sy_worker_s {
   size_t nlisteners;
   uv_signal_t sig_term, sig_int, sig_hup;
   uv_timer_t drain_timer;
+  sy_runtime_t *next_rt;  /* a reloaded runtime waiting for its server names (server.c) */
+  uint64_t next_since;    /* loop time it was made */
+  uv_timer_t next_timer;  /* polls it */
   sy_conn_t *conns;
   size_t nconns;
   size_t fd_conn_cap;      /* client connections the fd limit allows (server.c) */

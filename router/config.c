@@ -73,8 +73,25 @@ static int p_servers(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__ya
 
 /* ---- upstreams and prompts -------------------------------------------------------- */
 
+static int p_up_headers(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
+                        const sy__yaml_field_t *f) {
+  sy_upstream_conf_t *u = obj;
+  return sy__cfg_parse_headers(w, v, &u->headers, &u->nheaders, "upstream");
+}
+
+static int p_up_auth(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  static const char *const modes[] = {"replace", "passthrough", NULL};
+  int m;
+  if (sy__cfg_choice(w, v, modes, &m) < 0)
+    return -1;
+  ((sy_upstream_conf_t *)obj)->auth_passthrough = m == 1;
+  return 0;
+}
+
 static const sy__yaml_field_t upstream_fields[] = {
     {"servers", p_servers, 0, 0, 0, 1, NULL},
+    {"headers", p_up_headers, 0, 0, 0, 0, NULL},
+    {"authorization", p_up_auth, 0, 0, 0, 0, NULL},
     {"pool_size", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, pool_size), 0, 65535, 0, NULL},
     {"connect_timeout_ms", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, connect_timeout_ms), 1,
      MAX_MS, 0, NULL},
@@ -303,6 +320,11 @@ void sy_config_free(sy_config_t *cfg) {
   for (size_t i = 0; i < cfg->nupstreams; i++) {
     free(cfg->upstreams[i].name);
     free_hostports(cfg->upstreams[i].servers, cfg->upstreams[i].nservers);
+    for (size_t j = 0; j < cfg->upstreams[i].nheaders; j++) {
+      free(cfg->upstreams[i].headers[j].name);
+      free(cfg->upstreams[i].headers[j].value);
+    }
+    free(cfg->upstreams[i].headers);
   }
   free(cfg->upstreams);
   for (size_t i = 0; i < cfg->nexperiments; i++)

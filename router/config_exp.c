@@ -22,61 +22,10 @@
 /* ---- variants: headers, retrieval body, references ---------------------------------- */
 
 /* Header names a variant may not set: they frame the message or are hop-by-hop. */
-static int is_reserved_header(const char *name) {
-  static const char *const reserved[] = {"content-length", "transfer-encoding", "connection",
-                                         "keep-alive",     "upgrade",           "te",
-                                         "trailer",        "proxy-connection",  NULL};
-  for (const char *const *r = reserved; *r != NULL; r++)
-    if (strcasecmp(name, *r) == 0)
-      return 1;
-  return 0;
-}
-
-static int add_header(sy__yaml_walk_t *w, yaml_node_t *k, sy_variant_conf_t *var, const char *name,
-                      const char *value) {
-  for (size_t i = 0; i < var->nheaders; i++)
-    if (strcasecmp(var->headers[i].name, name) == 0)
-      return sy__yaml_fail(w, k, "header '%.64s' is set twice for this variant", name);
-  sy_kv_t *grown = realloc(var->headers, (var->nheaders + 1) * sizeof *grown);
-  if (grown == NULL)
-    return sy__yaml_fail(w, k, "out of memory");
-  var->headers = grown;
-  sy_kv_t *kv = &var->headers[var->nheaders];
-  kv->name = strdup(name);
-  kv->value = strdup(value);
-  var->nheaders++; /* counted even if a strdup failed, so that sy_config_free frees the other */
-  if (kv->name == NULL || kv->value == NULL)
-    return sy__yaml_fail(w, k, "out of memory");
-  return 0;
-}
-
-static int parse_header(sy__yaml_walk_t *w, yaml_node_t *k, yaml_node_t *v,
-                        sy_variant_conf_t *var) {
-  const char *value;
-  if (!sy__cfg_is_token(sy__yaml_text(k)))
-    return sy__yaml_fail(w, k, "not a valid header name");
-  if (is_reserved_header(sy__yaml_text(k)))
-    return sy__yaml_fail(w, k, "header '%.64s' cannot be set by a variant", sy__yaml_text(k));
-  if (sy__yaml_get_str(w, v, &value) < 0)
-    return -1;
-  if (!sy__cfg_is_header_value(value))
-    return sy__yaml_fail(w, v, "header value must not contain CR, LF or other control characters");
-  return add_header(w, k, var, sy__yaml_text(k), value);
-}
-
 /* `headers` and `retrieval.headers`: appended to the variant's header list. */
 static int p_headers(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
-  if (sy__yaml_check_free_map(w, v) < 0)
-    return -1;
-  for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-    yaml_node_t *k = sy__yaml_node(w, p->key);
-    size_t old = sy__yaml_path_key(w, sy__yaml_text(k));
-    int rc = parse_header(w, k, sy__yaml_node(w, p->value), obj);
-    sy__yaml_path_pop(w, old);
-    if (rc < 0)
-      return -1;
-  }
-  return 0;
+  sy_variant_conf_t *var = obj;
+  return sy__cfg_parse_headers(w, v, &var->headers, &var->nheaders, "variant");
 }
 
 /* retrieval.body: a mapping of fields set on the JSON request body. */

@@ -39,6 +39,11 @@ typedef struct sy_upstream_conf_s {
   unsigned eject_ms;          /* default 10000 */
   unsigned eject_max_ms;      /* default 300000 */
   unsigned eject_max_percent; /* default 50 */
+  sy_kv_t *headers;             /* sent with every request to this upstream (credentials,
+                                   ${env:NAME} expanded at load); a variant's own win */
+  size_t nheaders;
+  int auth_passthrough;         /* authorization: passthrough — the client's Authorization
+                                   is kept when it sent one; default replace */
   unsigned resolve_interval_ms; /* a server named by host name is resolved again this often
                                    (and after a connect failure); default 30000 */
   int line;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- switchyard's string rules ------------------------------------------------- */
 
@@ -163,5 +164,113 @@ int sy__cfg_p_upstream_ref(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
   if (i < 0)
     return sy__yaml_fail(w, v, "unknown upstream '%.64s'", s);
   *SY__YAML_FIELD_PTR(obj, f, size_t) = (size_t)i;
+  return 0;
+}
+
+/* ---- header lists (variants' and upstreams') --------------------------------------------- */
+
+static int is_reserved_header(const char *name) {
+  static const char *const reserved[] = {"content-length", "transfer-encoding", "connection",
+                                         "keep-alive",     "upgrade",           "te",
+                                         "trailer",        "proxy-connection",  NULL};
+  for (const char *const *r = reserved; *r != NULL; r++)
+    if (strcasecmp(name, *r) == 0)
+      return 1;
+  return 0;
+}
+
+/* value with every ${env:NAME} replaced by that variable of the environment, into a
+ * new string in *out; a variable that is not set fails, naming it. */
+static int expand_env(sy__yaml_walk_t *w, yaml_node_t *v, const char *value, char **out) {
+  size_t cap = strlen(value) + 1, len = 0;
+  char *s = malloc(cap);
+  if (s == NULL)
+    return sy__yaml_fail(w, v, "out of memory");
+  for (const char *p = value; *p != '\0';) {
+    const char *add = p;
+    size_t n = 1;
+    if (strncmp(p, "${env:", 6) == 0) {
+      const char *end = strchr(p + 6, '}');
+      char name[128];
+      size_t nl = end != NULL ? (size_t)(end - (p + 6)) : 0;
+      if (end == NULL || nl == 0 || nl >= sizeof name) {
+        free(s);
+        return sy__yaml_fail(w, v, "${env:NAME}: an environment variable's name, then '}'");
+      }
+      memcpy(name, p + 6, nl);
+      name[nl] = '\0';
+      add = getenv(name);
+      if (add == NULL) {
+        free(s);
+        return sy__yaml_fail(w, v, "environment variable %s is not set", name);
+      }
+      n = strlen(add);
+      p = end + 1;
+    } else {
+      p++;
+    }
+    if (len + n + 1 > cap) {
+      cap = (len + n + 1) * 2;
+      char *g = realloc(s, cap);
+      if (g == NULL) {
+        free(s);
+        return sy__yaml_fail(w, v, "out of memory");
+      }
+      s = g;
+    }
+    memcpy(s + len, add, n);
+    len += n;
+  }
+  s[len] = '\0';
+  *out = s;
+  return 0;
+}
+
+int sy__cfg_parse_headers(sy__yaml_walk_t *w, yaml_node_t *v, sy_kv_t **hs, size_t *n,
+                          const char *owner) {
+  if (sy__yaml_check_free_map(w, v) < 0)
+    return -1;
+  if (*n + (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start) > MAX_HEADERS)
+    return sy__yaml_fail(w, v, "at most %d headers for a%s %s", MAX_HEADERS,
+                         owner[0] == 'u' ? "n" : "", owner);
+  for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+    yaml_node_t *k = sy__yaml_node(w, p->key), *val = sy__yaml_node(w, p->value);
+    const char *name = sy__yaml_text(k), *value;
+    size_t old = sy__yaml_path_key(w, name);
+    int rc = 0;
+    char *expanded = NULL;
+    if (!sy__cfg_is_token(name))
+      rc = sy__yaml_fail(w, k, "not a valid header name");
+    else if (is_reserved_header(name))
+      rc = sy__yaml_fail(w, k, "header '%.64s' cannot be set by a%s %s", name,
+                         owner[0] == 'u' ? "n" : "", owner);
+    else if (sy__yaml_get_str(w, val, &value) < 0 || expand_env(w, val, value, &expanded) < 0)
+      rc = -1;
+    else if (!sy__cfg_is_header_value(expanded))
+      rc = sy__yaml_fail(w, val,
+                         "header value must not contain CR, LF or other control characters");
+    for (size_t i = 0; rc == 0 && i < *n; i++)
+      if (strcasecmp((*hs)[i].name, name) == 0)
+        rc = sy__yaml_fail(w, k, "header '%.64s' is set twice for this %s", name, owner);
+    if (rc == 0) {
+      sy_kv_t *grown = realloc(*hs, (*n + 1) * sizeof *grown);
+      if (grown == NULL) {
+        rc = sy__yaml_fail(w, k, "out of memory");
+      } else {
+        *hs = grown;
+        sy_kv_t *kv = &grown[*n];
+        kv->name = strdup(name);
+        kv->value = expanded;
+        expanded = NULL;
+        (*n)++; /* counted even if strdup failed, so that sy_config_free frees the value */
+        if (kv->name == NULL)
+          rc = sy__yaml_fail(w, k, "out of memory");
+      }
+    }
+    free(expanded);
+    sy__yaml_path_pop(w, old);
+    if (rc < 0)
+      return -1;
+  }
   return 0;
 }

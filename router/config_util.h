@@ -10,6 +10,7 @@
 #include "router/yaml_walk.h"
 
 #define MAX_VARIANTS 64
+#define MAX_HEADERS 64 /* a variant's, and an upstream's (router/upreq.h sends both) */
 #define MAX_ID_LEN 64
 #define MAX_WEIGHT 1e6
 #define MAX_MS 86400000LL            /* one day */
@@ -50,6 +51,12 @@ int sy__cfg_p_nonnegative(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const s
 int sy__cfg_p_fraction(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f);
 int sy__cfg_p_id(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f);
 int sy__cfg_p_header_name(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f);
+/* A `headers:` mapping appended to *hs (*n of them): header names checked, values
+ * with every ${env:NAME} taken from the environment (a variable that is not set is
+ * an error naming it), framing headers and Host refused, each name once. `owner`
+ * ("variant", "upstream") words the messages. Returns 0 or -1 with the walk's error. */
+int sy__cfg_parse_headers(sy__yaml_walk_t *w, yaml_node_t *v, sy_kv_t **hs, size_t *n,
+                          const char *owner);
 /* An upstream name (upstreams are parsed before any reference), stored as its index
  * (size_t at obj + f->off); an unknown name fails. */
 int sy__cfg_p_upstream_ref(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,

@@ -5,6 +5,10 @@
 #include "router/upreq.h"
 
 #include <stdlib.h>
+#include <strings.h>
+
+#include "router/runtime.h"
+#include "router/upstream.h"
 
 #include "router/http1client.h"
 #include "router/rewrite.h"
@@ -12,18 +16,48 @@
 /* The request head and body as they go upstream, in one buffer, with traceparent
  * from tr; a shadow copy says so in x-switchyard-shadow (and drops the client's). */
 /* See upreq.h. */
+/* The headers added for v on its upstream: the upstream's (credentials), then the
+ * variant's, a variant's header replacing the upstream's of the same name. With
+ * authorization: passthrough, the upstream's Authorization is left out when the
+ * client sent its own. Returns how many went into out (at most cap). */
+static size_t added_headers(const sy_req_t *r, const sy_variant_conf_t *v, sy_kv_t *out,
+                            size_t cap) {
+  size_t n = 0;
+  const sy_upstream_conf_t *u = NULL;
+  if (v != NULL)
+    u = &r->rt->cfg->upstreams[v->upstream];
+  else if (r->pool != NULL)
+    u = r->pool->conf;
+  for (size_t i = 0; u != NULL && i < u->nheaders && n < cap; i++) {
+    const sy_kv_t *h = &u->headers[i];
+    int skip = 0;
+    for (size_t j = 0; v != NULL && j < v->nheaders && !skip; j++)
+      skip = strcasecmp(v->headers[j].name, h->name) == 0;
+    size_t len;
+    if (!skip && u->auth_passthrough && strcasecmp(h->name, "authorization") == 0)
+      skip = sy_head_get(&r->head, "authorization", &len) != NULL;
+    if (!skip)
+      out[n++] = *h;
+  }
+  for (size_t j = 0; v != NULL && j < v->nheaders && n < cap; j++)
+    out[n++] = v->headers[j];
+  return n;
+}
+
 sy_buf_t *sy__upreq_build(sy_conn_t *c, const sy_variant_conf_t *v, const sy_trace_t *tr,
                           int shadow, const char *body, size_t body_len, int64_t declared) {
   sy_req_t *r = &c->req;
   char tp[SY_TRACEPARENT_LEN + 1];
   sy_trace_format(tr, tp);
+  sy_kv_t extra[SY_UPREQ_MAX_HEADERS];
+  size_t nextra = added_headers(r, v, extra, SY_UPREQ_MAX_HEADERS);
   sy_h1_request_t rq = {
       .method = r->method,
       .target = r->head.buf + r->head.line_off,
       .target_len = r->head.line_len,
       .head = &r->head,
-      .extra = v != NULL ? v->headers : NULL,
-      .nextra = v != NULL ? v->nheaders : 0,
+      .extra = extra,
+      .nextra = nextra,
       .peer = c->peer,
       .traceparent = tp,
       .shadow = shadow,

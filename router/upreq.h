@@ -15,6 +15,8 @@
 #include "router/conn.h"
 #include "router/trace.h"
 
+#define SY_UPREQ_MAX_HEADERS 128 /* an upstream's headers and a variant's, together */
+
 /* The request in c->req with `body` (body_len bytes; declared: the Content-Length,
  * < 0 for a chunked streamed body) for variant v (NULL: the client's request as it
  * is), with tr as traceparent; with `shadow`, x-switchyard-shadow: 1. A new buffer,

@@ -9,6 +9,7 @@ The mock's `x-mock-echo: 1` makes it return what it received (body, headers, met
 path), so each test sees the request exactly as it left the proxy.
 """
 import os
+import subprocess
 import re
 import sys
 
@@ -512,6 +513,81 @@ def test_expect_100_continue(env):
     check(e["body"]["messages"] == h.chat_body()["messages"], "body %r", e["body"])
     c.close()
 
+
+
+# ---- provider credentials -----------------------------------------------------------
+
+PROVIDER_KEY = "sk-provider-secret-0123456789"
+VARIANT_KEY = "azure-key-secret-9876543210"
+
+
+def credentials_config(mock, redis, auth=None):
+    cfg = h.router_config(mock.addr, redis={"url": redis.url})
+    up = cfg["upstreams"]["mock"]
+    up["headers"] = {"authorization": "Bearer ${env:SY_TEST_PROVIDER_KEY}"}
+    if auth:
+        up["authorization"] = auth
+    cfg["experiments"][0]["variants"][1]["headers"] = {"api-key": "${env:SY_TEST_VARIANT_KEY}"}
+    return cfg
+
+
+def test_provider_credentials_from_the_environment(env):
+    """An upstream's headers carry the provider key from the environment; it replaces the
+    client's Authorization; a variant adds its own key; neither appears in a log line
+    or an event."""
+    os.environ["SY_TEST_PROVIDER_KEY"] = PROVIDER_KEY
+    os.environ["SY_TEST_VARIANT_KEY"] = VARIANT_KEY
+    mock = env.mock()
+    redis = h.redis_server(env)
+    router = env.router(credentials_config(mock, redis))
+    seen = {}
+    for i in range(40):
+        r = h.post_chat(router.port, {"x-user-id": "u%d" % i, "x-mock-echo": "1",
+                                      "authorization": "Bearer client-token"})
+        e = echo_of(r)["headers"]
+        seen[r.header("x-switchyard-variant")] = e
+    check(set(seen) == {"a", "b"}, "both variants served: %r", sorted(seen))
+    for v, hs in seen.items():
+        check(hs.get("authorization") == "Bearer " + PROVIDER_KEY,
+              "variant %s: the upstream got authorization %r", v, hs.get("authorization"))
+    check(seen["b"].get("api-key") == VARIANT_KEY and "api-key" not in seen["a"],
+          "the variant's own key: %r / %r", seen["b"].get("api-key"), seen["a"].get("api-key"))
+    rc = h.RedisClient(redis.sock)
+    env.closers.append(rc.close)
+    check(h.wait_until(lambda: len(rc.stream()) >= 40, 5), "events missing")
+    dump = repr(rc.stream())
+    router.stop()
+    for secret in (PROVIDER_KEY, VARIANT_KEY):
+        check(secret not in router.stderr_text(), "a provider key is in the log")
+        check(secret not in dump, "a provider key is in an event")
+
+
+def test_authorization_passthrough(env):
+    """authorization: passthrough keeps the client's own key; the upstream's is used only
+    for a client that sent none."""
+    os.environ["SY_TEST_PROVIDER_KEY"] = PROVIDER_KEY
+    os.environ["SY_TEST_VARIANT_KEY"] = VARIANT_KEY
+    mock = env.mock()
+    redis = h.redis_server(env)
+    router = env.router(credentials_config(mock, redis, auth="passthrough"))
+    e = echo_of(h.post_chat(router.port, {"x-mock-echo": "1", "authorization": "Bearer mine"}))
+    check(e["headers"].get("authorization") == "Bearer mine", "client's key replaced: %r",
+          e["headers"].get("authorization"))
+    e = echo_of(h.post_chat(router.port, {"x-mock-echo": "1"}))
+    check(e["headers"].get("authorization") == "Bearer " + PROVIDER_KEY,
+          "no key sent upstream for a client without one: %r", e["headers"].get("authorization"))
+
+
+def test_missing_credential_variable_is_a_config_error(env):
+    os.environ.pop("SY_TEST_MISSING_KEY", None)
+    cfg = h.router_config("127.0.0.1:9")
+    cfg["upstreams"]["mock"]["headers"] = {"authorization": "Bearer ${env:SY_TEST_MISSING_KEY}"}
+    path = env.path("missing.yaml")
+    h.write_file(path, h.to_yaml(cfg))
+    p = subprocess.run([h.SWITCHYARD, "check-config", path], capture_output=True, text=True)
+    check(p.returncode != 0 and "environment variable SY_TEST_MISSING_KEY is not set" in p.stderr
+          and "upstreams.mock.headers.authorization" in p.stderr,
+          "check-config: rc %s, %r", p.returncode, p.stderr)
 
 if __name__ == "__main__":
     sys.exit(h.run(globals()))

@@ -20,7 +20,13 @@
  * status`, `history` and the operator commands (status.c, ctl.c): synchronous
  * hiredis on a thread of libuv's pool (uv_queue_work), so the worker's loop never
  * waits on Redis and the API and the CLI cannot disagree. At most ADMIN_MAX_JOBS run
- * at once per worker; more get 503. A connection serves one request and is closed.
+ * at once per worker; more get 503.
+ *
+ * The HTTP server is the proxy listener's (conn.c), with the admin's ops table:
+ * its own list of at most ADMIN_MAX_CONNS connections (the oldest idle one makes
+ * room for a new one), the whole request within ADMIN_TIMEOUT_MS of the connection,
+ * and one request per connection, closed after its response. A job answers later
+ * through sy__conn_respond; a client that goes away meanwhile detaches it.
  */
 #include "router/admin.h"
 
@@ -41,6 +47,8 @@
 #include "router/cli_redis.h"
 #include "router/conn.h"
 #include "router/ctl.h"
+#include "router/exchange.h"
+#include "router/http.h"
 #include "router/metrics.h"
 #include "router/runtime.h"
 #include "router/status.h"
@@ -63,33 +71,6 @@
 
 typedef struct admin_job_s admin_job_t;
 
-typedef struct sy_admin_conn_s {
-  uv_tcp_t tcp;
-  uv_timer_t timer; /* the whole request must arrive within ADMIN_TIMEOUT_MS */
-  uv_shutdown_t sreq;
-  uv_write_t wreq;
-  sy_worker_t *w;
-  struct sy_admin_conn_s *next, *prev;
-  llhttp_t parser;
-  unsigned handles;
-  int closing;
-  int done; /* a whole request was read (or refused): no more parsing */
-  admin_job_t *job;
-  char url[ADMIN_MAX_URL];
-  size_t url_len;
-  char field[16];
-  size_t field_len;
-  int in_auth;
-  int auth_headers; /* Authorization headers seen: more than one is refused */
-  char auth[ADMIN_MAX_AUTH];
-  size_t auth_len;
-  int too_big; /* 414, 431 or 413 */
-  char *body;
-  size_t body_len;
-  char *resp;
-  char peer[64];
-} sy_admin_conn_t;
-
 enum { JOB_LIST, JOB_GET, JOB_CHANGE };
 
 /* What a guardrail is checked against, copied from the config for the thread. */
@@ -102,7 +83,7 @@ typedef struct exp_limits_s {
 struct admin_job_s {
   uv_work_t req;
   sy_worker_t *w;
-  sy_admin_conn_t *c; /* NULL once the connection is gone */
+  sy_conn_t *c; /* NULL once the connection is gone */
   int kind;
   sy_redis_addr_t addr;
   exp_limits_t *lims;
@@ -115,94 +96,38 @@ struct admin_job_s {
   char *body;
 };
 
-static llhttp_settings_t settings;
-
 /* ---- responses ---- */
 
-static const char *reason_phrase(int status) {
-  switch (status) {
-  case 200: return "OK";
-  case 302: return "Found";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 408: return "Request Timeout";
-  case 409: return "Conflict";
-  case 413: return "Payload Too Large";
-  case 414: return "URI Too Long";
-  case 431: return "Request Header Fields Too Large";
-  case 500: return "Internal Server Error";
-  case 503: return "Service Unavailable";
-  default: return "Error";
-  }
-}
-
-static void on_handle_closed(uv_handle_t *h) {
-  sy_admin_conn_t *c = h->data;
-  if (--c->handles > 0)
-    return;
-  free(c->body);
-  free(c->resp);
-  free(c);
-}
-
-static void conn_close(sy_admin_conn_t *c) {
-  if (c->closing)
-    return;
-  c->closing = 1;
-  if (c->job != NULL) {
-    c->job->c = NULL; /* the job finishes on its own and frees itself */
-    c->job = NULL;
-  }
-  sy_worker_t *w = c->w;
-  if (c->prev != NULL)
-    c->prev->next = c->next;
-  else
-    w->admin_conns = c->next;
-  if (c->next != NULL)
-    c->next->prev = c->prev;
-  w->admin_nconns--;
-  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-}
-
-static void on_shutdown(uv_shutdown_t *req, int status) {
-  (void)status;
-  conn_close(req->data);
-}
-
-static void on_written(uv_write_t *req, int status) {
-  sy_admin_conn_t *c = req->data;
-  if (status < 0 || c->closing || uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
-    conn_close(c);
-}
-
-/* Sends one response and closes the connection after it. */
-static void respond(sy_admin_conn_t *c, int status, const char *type, const char *body, size_t len,
-                    const char *extra) {
-  if (c->closing || c->resp != NULL)
-    return;
-  c->done = 1;
-  uv_read_stop((uv_stream_t *)&c->tcp);
-  uv_timer_stop(&c->timer);
+/* One response, closing the connection after it; NULL when out of memory. */
+static sy_buf_t *response(int status, const char *type, const char *body, size_t len,
+                          const char *extra) {
   const char *head_fmt = "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                          "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
                          "Connection: close\r\n%s\r\n";
-  int hn =
-      snprintf(NULL, 0, head_fmt, status, reason_phrase(status), type, len, extra ? extra : "");
-  c->resp = malloc((size_t)hn + 1 + len);
-  if (c->resp == NULL) {
-    conn_close(c);
-    return;
-  }
-  snprintf(c->resp, (size_t)hn + 1, head_fmt, status, reason_phrase(status), type, len,
-           extra ? extra : "");
-  memcpy(c->resp + hn, body, len);
-  uv_buf_t b = uv_buf_init(c->resp, (unsigned)((size_t)hn + len));
-  c->wreq.data = c;
-  if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0)
-    conn_close(c);
+  const char *reason = sy_http_reason(status);
+  int hn = snprintf(NULL, 0, head_fmt, status, reason, type, len, extra ? extra : "");
+  sy_buf_t *b = sy_buf_new((size_t)hn + 1 + len);
+  if (b == NULL)
+    return NULL;
+  snprintf(b->data, (size_t)hn + 1, head_fmt, status, reason, type, len, extra ? extra : "");
+  memcpy(b->data + hn, body, len);
+  b->len = (size_t)hn + len;
+  return b;
+}
+
+/* Sends b (built for status; NULL: out of memory) as the answer to c's request and
+ * closes the connection after it. */
+static void send_response(sy_conn_t *c, sy_buf_t *b, int status) {
+  if (b == NULL)
+    sy__conn_close(c);
+  else
+    sy__conn_respond(c, b, status, 1);
+}
+
+static void respond(sy_conn_t *c, int status, const char *type, const char *body, size_t len,
+                    const char *extra) {
+  if (c->state == SY_CS_PROXYING) /* else answered already, or closing */
+    send_response(c, response(status, type, body, len, extra), status);
 }
 
 /* A JSON error body in the proxy's (OpenAI's) shape: {"error": {"message", "type"}}. */
@@ -216,21 +141,28 @@ static char *error_json(const char *message, const char *type) {
   return s;
 }
 
-static void respond_error(sy_admin_conn_t *c, int status, const char *type, const char *fmt, ...)
+static sy_buf_t *error_response(int status, const char *type, const char *msg) {
+  char *body = error_json(msg, type);
+  const char *extra = status == 401 ? "WWW-Authenticate: Bearer realm=\"switchyard\"\r\n" : NULL;
+  sy_buf_t *b =
+      response(status, "application/json", body ? body : "{}", body ? strlen(body) : 2, extra);
+  free(body);
+  return b;
+}
+
+static void respond_error(sy_conn_t *c, int status, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void respond_error(sy_admin_conn_t *c, int status, const char *type, const char *fmt, ...) {
+static void respond_error(sy_conn_t *c, int status, const char *type, const char *fmt, ...) {
   char msg[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  char *body = error_json(msg, type);
-  const char *extra = status == 401 ? "WWW-Authenticate: Bearer realm=\"switchyard\"\r\n" : NULL;
-  respond(c, status, "application/json", body ? body : "{}", body ? strlen(body) : 2, extra);
-  free(body);
+  if (c->state == SY_CS_PROXYING)
+    send_response(c, error_response(status, type, msg), status);
 }
 
-static void respond_json(sy_admin_conn_t *c, int status, json_t *o) {
+static void respond_json(sy_conn_t *c, int status, json_t *o) {
   char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
   if (s == NULL) {
     respond_error(c, 500, "internal_error", "out of memory");
@@ -417,9 +349,10 @@ static void job_free(admin_job_t *j) {
 static void job_done(uv_work_t *req, int status) {
   admin_job_t *j = req->data;
   j->w->admin_jobs--;
-  sy_admin_conn_t *c = j->c;
+  sy_conn_t *c = j->c;
   if (c != NULL) {
-    c->job = NULL;
+    c->data = NULL;
+    c->req.rstate = SY_RS_DONE;
     if (status < 0 || j->body == NULL)
       respond_error(c, 500, "internal_error", "the request could not be completed");
     else
@@ -433,7 +366,7 @@ static void job_done(uv_work_t *req, int status) {
 }
 
 /* A job for c on the thread pool, with what it needs copied from the runtime. */
-static admin_job_t *job_new(sy_admin_conn_t *c, int kind) {
+static admin_job_t *job_new(sy_conn_t *c, int kind) {
   sy_worker_t *w = c->w;
   const sy_config_t *cfg = w->rt->cfg;
   char err[300];
@@ -478,28 +411,42 @@ static admin_job_t *job_new(sy_admin_conn_t *c, int kind) {
   return j;
 }
 
-static void job_start(sy_admin_conn_t *c, admin_job_t *j) {
+static void job_start(sy_conn_t *c, admin_job_t *j) {
   if (uv_queue_work(&c->w->loop, &j->req, job_work, job_done) != 0) {
     respond_error(c, 500, "internal_error", "could not start the request");
     job_free(j);
     return;
   }
   c->w->admin_jobs++;
-  c->job = j;
+  c->data = j;
+  c->req.rstate = SY_RS_CONNECTING; /* a client going away is reported: admin_cancel */
 }
 
 /* ---- routes ---- */
 
-static int authorized(const sy_admin_conn_t *c, const char *token) {
-  if (token == NULL)
-    return 0;
-  const char *a = c->auth;
-  if (c->auth_len < 7 || strncasecmp(a, "Bearer ", 7) != 0)
+/* The request's Authorization headers: how many, and their bytes in all. */
+static unsigned auth_headers(const sy_head_t *h, size_t *bytes) {
+  unsigned k = 0;
+  *bytes = 0;
+  for (size_t i = 0; i < h->nhdrs; i++)
+    if (sy_token_eq(sy_head_name(h, i), h->hdrs[i].name_len, "authorization")) {
+      k++;
+      *bytes += h->hdrs[i].val_len;
+    }
+  return k;
+}
+
+static int authorized(const sy_conn_t *c, const char *token) {
+  size_t n = 0;
+  const char *a = sy_head_get(&c->req.head, "authorization", &n);
+  if (token == NULL || a == NULL || n < 7 || strncasecmp(a, "Bearer ", 7) != 0)
     return 0;
   a += 7;
-  while (*a == ' ')
+  n -= 7;
+  while (n > 0 && *a == ' ') {
     a++;
-  size_t n = strlen(a);
+    n--;
+  }
   while (n > 0 && (a[n - 1] == ' ' || a[n - 1] == '\t'))
     n--;
   /* Digests of both sides, compared in constant time: neither the token's bytes nor
@@ -510,7 +457,7 @@ static int authorized(const sy_admin_conn_t *c, const char *token) {
   return sodium_memcmp(h1, h2, sizeof h1) == 0;
 }
 
-static void route_ready(sy_admin_conn_t *c) {
+static void route_ready(sy_conn_t *c) {
   sy_worker_t *w = c->w;
   int loaded = w->rt != NULL && !w->draining;
   int redis_on = w->link != NULL;
@@ -527,7 +474,7 @@ static void route_ready(sy_admin_conn_t *c) {
   json_decref(o);
 }
 
-static void route_metrics(sy_admin_conn_t *c) {
+static void route_metrics(sy_conn_t *c) {
   sy_worker_t *w = c->w;
   sy__metrics_refresh(w);
   sy_mtext_t t = {0};
@@ -554,7 +501,7 @@ static json_t *router_facts(sy_worker_t *w) {
 
 /* Takes the string member k of the request body, at most max bytes; 0 absent or ok,
  * -1 refused (answered). */
-static int body_str(sy_admin_conn_t *c, json_t *o, const char *k, size_t max, char **out) {
+static int body_str(sy_conn_t *c, json_t *o, const char *k, size_t max, char **out) {
   json_t *v = json_object_get(o, k);
   if (v == NULL || json_is_null(v))
     return 0;
@@ -571,11 +518,11 @@ static int body_str(sy_admin_conn_t *c, json_t *o, const char *k, size_t max, ch
   return 0;
 }
 
-static void route_change(sy_admin_conn_t *c, const char *id, const char *cmd) {
+static void route_change(sy_conn_t *c, const char *id, const char *cmd) {
   json_t *body = NULL;
-  if (c->body_len > 0) {
+  if (c->req.body_len > 0) {
     json_error_t je;
-    body = json_loadb(c->body, c->body_len, 0, &je);
+    body = json_loadb(c->req.body, c->req.body_len, 0, &je);
     if (!json_is_object(body)) {
       json_decref(body);
       respond_error(c, 400, "invalid_request_error", "the body must be a JSON object: %s",
@@ -637,7 +584,7 @@ static int valid_id(const char *s, size_t n) {
   return 1;
 }
 
-static void route_api(sy_admin_conn_t *c, const char *method, const char *path) {
+static void route_api(sy_conn_t *c, const char *method, const char *path) {
   const char *rest = path + strlen("/api/experiments");
   if (*rest == '\0' || strcmp(rest, "/") == 0) {
     if (strcmp(method, "GET") != 0) {
@@ -693,12 +640,15 @@ static void route_api(sy_admin_conn_t *c, const char *method, const char *path) 
   route_change(c, id, cmd);
 }
 
-static void dispatch(sy_admin_conn_t *c) {
-  const char *method = llhttp_method_name((llhttp_method_t)llhttp_get_method(&c->parser));
-  char *q = strchr(c->url, '?');
+/* The start op: answers the complete request in c->req, now or from a job. */
+static void dispatch(sy_conn_t *c) {
+  const char *method = c->req.method;
+  char path[ADMIN_MAX_URL]; /* admin_head refused longer ones */
+  snprintf(path, sizeof path, "%.*s", (int)c->req.head.line_len,
+           c->req.head.buf + c->req.head.line_off);
+  char *q = strchr(path, '?');
   if (q != NULL)
     *q = '\0';
-  const char *path = c->url;
   int get = strcmp(method, "GET") == 0;
   if (strcmp(path, "/dashboard") == 0 || strcmp(path, "/dashboard/") == 0) {
     if (!get) {
@@ -717,7 +667,8 @@ static void dispatch(sy_admin_conn_t *c) {
     return;
   }
   const sy_config_t *cfg = c->w->rt != NULL ? c->w->rt->cfg : NULL;
-  if (c->auth_headers > 1) {
+  size_t auth_bytes;
+  if (auth_headers(&c->req.head, &auth_bytes) > 1) {
     respond_error(c, 400, "invalid_request_error", "more than one Authorization header");
     return;
   }
@@ -748,169 +699,62 @@ static void dispatch(sy_admin_conn_t *c) {
   respond_error(c, 404, "not_found", "no such endpoint: %s", path);
 }
 
-/* ---- the HTTP parser ---- */
+/* ---- the connections: conn.c's, with these ops ---- */
 
-static int on_url(llhttp_t *p, const char *at, size_t n) {
-  sy_admin_conn_t *c = p->data;
-  if (c->url_len + n >= sizeof c->url) {
-    c->too_big = 414;
-    return HPE_USER;
+/* The head op: refuses what the admin API never takes (no body is streamed). */
+static int admin_head(sy_conn_t *c, int *reject_status) {
+  size_t auth_bytes;
+  auth_headers(&c->req.head, &auth_bytes);
+  if (c->req.head.line_len >= ADMIN_MAX_URL) {
+    c->error_reason = "the URL is too long";
+    *reject_status = 414;
+  } else if (auth_bytes >= ADMIN_MAX_AUTH) {
+    c->error_reason = "the Authorization header is too long";
+    *reject_status = 431;
   }
-  memcpy(c->url + c->url_len, at, n);
-  c->url_len += n;
-  c->url[c->url_len] = '\0';
   return 0;
 }
 
-static int on_field(llhttp_t *p, const char *at, size_t n) {
-  sy_admin_conn_t *c = p->data;
-  size_t room = sizeof c->field - 1 - c->field_len;
-  size_t k = n < room ? n : room;
-  memcpy(c->field + c->field_len, at, k);
-  c->field_len += k;
-  c->field[c->field_len] = '\0';
-  if (k < n)
-    c->field[0] = '\0'; /* too long to be a name we read */
-  return 0;
+/* The client went away: its job, if any, finishes on its own and frees itself. */
+static void admin_cancel(sy_conn_t *c) {
+  admin_job_t *j = c->data;
+  if (j != NULL)
+    j->c = NULL;
+  c->data = NULL;
+  c->req.rstate = SY_RS_DONE;
 }
 
-static int on_field_complete(llhttp_t *p) {
-  sy_admin_conn_t *c = p->data;
-  c->in_auth = strcasecmp(c->field, "authorization") == 0;
-  c->auth_headers += c->in_auth;
-  c->field_len = 0;
-  c->field[0] = '\0';
-  return 0;
-}
-
-static int on_value(llhttp_t *p, const char *at, size_t n) {
-  sy_admin_conn_t *c = p->data;
-  if (!c->in_auth)
-    return 0;
-  if (c->auth_len + n >= sizeof c->auth) {
-    c->too_big = 431;
-    return HPE_USER;
-  }
-  memcpy(c->auth + c->auth_len, at, n);
-  c->auth_len += n;
-  c->auth[c->auth_len] = '\0';
-  return 0;
-}
-
-static int on_value_complete(llhttp_t *p) {
-  ((sy_admin_conn_t *)p->data)->in_auth = 0;
-  return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t n) {
-  sy_admin_conn_t *c = p->data;
-  if (c->body_len + n > ADMIN_MAX_BODY) {
-    c->too_big = 413;
-    return HPE_USER;
-  }
-  char *b = realloc(c->body, c->body_len + n + 1);
-  if (b == NULL)
-    return HPE_USER;
-  c->body = b;
-  memcpy(c->body + c->body_len, at, n);
-  c->body_len += n;
-  c->body[c->body_len] = '\0';
-  return 0;
-}
-
-static int on_message_complete(llhttp_t *p) {
-  (void)p;
-  return HPE_PAUSED;
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)h;
-  (void)suggested;
-  static char slab[65536]; /* one loop thread per worker: read, then parsed at once */
-  *buf = uv_buf_init(slab, sizeof slab);
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  sy_admin_conn_t *c = s->data;
-  if (n < 0) {
-    conn_close(c);
-    return;
-  }
-  if (n == 0 || c->done)
-    return;
-  llhttp_errno_t e = llhttp_execute(&c->parser, buf->base, (size_t)n);
-  if (e == HPE_OK)
-    return;
-  if (e == HPE_PAUSED) {
-    c->done = 1;
-    uv_read_stop(s);
-    dispatch(c);
-    return;
-  }
-  if (c->too_big == 413)
-    respond_error(c, 413, "invalid_request_error", "the body is larger than %d bytes",
-                  ADMIN_MAX_BODY);
-  else if (c->too_big == 414)
-    respond_error(c, 414, "invalid_request_error", "the URL is too long");
-  else if (c->too_big == 431)
-    respond_error(c, 431, "invalid_request_error", "the Authorization header is too long");
+/* A request conn.c refuses is answered in the admin API's own shape and words. */
+static sy_buf_t *admin_refusal(sy_conn_t *c, int status, const char *message) {
+  char msg[200];
+  if (status == 400 && c->error_reason == NULL)
+    snprintf(msg, sizeof msg, "bad HTTP request: %s",
+             llhttp_errno_name(llhttp_get_errno(&c->parser)));
+  else if (status == 408)
+    snprintf(msg, sizeof msg, "the request did not arrive in time");
+  else if (status == 413)
+    snprintf(msg, sizeof msg, "the body is larger than %d bytes", ADMIN_MAX_BODY);
   else
-    respond_error(c, 400, "invalid_request_error", "bad HTTP request: %s", llhttp_errno_name(e));
+    snprintf(msg, sizeof msg, "%s", message);
+  return error_response(status, status >= 500 ? "internal_error" : "invalid_request_error", msg);
 }
 
-static void on_timeout(uv_timer_t *t) {
-  sy_admin_conn_t *c = t->data;
-  if (c->job == NULL && c->resp == NULL)
-    respond_error(c, 408, "invalid_request_error", "the request did not arrive in time");
-}
+static const sy_conn_ops_t admin_conn_ops = {
+    .head = admin_head,
+    .start = dispatch,
+    .cancel = admin_cancel,
+    .refusal = admin_refusal,
+    .max_conns = ADMIN_MAX_CONNS,
+    .deadline_ms = ADMIN_TIMEOUT_MS,
+    .max_body_bytes = ADMIN_MAX_BODY,
+};
 
+/* Admin connections go to their own list: the proxy's cap and drain do not see them. */
 static void on_admin_connection(uv_stream_t *server, int status) {
   sy_worker_t *w = server->data;
   if (status < 0)
     return;
-  sy_admin_conn_t *c = calloc(1, sizeof *c);
-  if (c == NULL)
-    return;
-  c->w = w;
-  uv_tcp_init(&w->loop, &c->tcp);
-  uv_timer_init(&w->loop, &c->timer);
-  c->tcp.data = c->timer.data = c->sreq.data = c;
-  c->handles = 2;
-  c->next = w->admin_conns;
-  if (c->next != NULL)
-    c->next->prev = c;
-  w->admin_conns = c;
-  w->admin_nconns++;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-    conn_close(c);
-    return;
-  }
-  if (w->admin_nconns > ADMIN_MAX_CONNS) {
-    /* Full: make room by closing the oldest connection that has not sent a whole
-     * request yet, rather than refusing the new one: connections that hold a slot
-     * and say nothing (no token needed for that) must not lock operators out. */
-    sy_admin_conn_t *victim = NULL;
-    for (sy_admin_conn_t *o = c->next; o != NULL; o = o->next)
-      if (!o->done)
-        victim = o; /* the list is newest first: the last match is the oldest */
-    conn_close(victim != NULL ? victim : c);
-    if (victim == NULL)
-      return;
-  }
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
-  snprintf(c->peer, sizeof c->peer, "?");
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    if (ss.ss_family == AF_INET6)
-      uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof c->peer);
-    else
-      uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
-  }
-  llhttp_init(&c->parser, HTTP_REQUEST, &settings);
-  c->parser.data = c;
-  uv_timer_start(&c->timer, on_timeout, ADMIN_TIMEOUT_MS, 0);
-  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-    conn_close(c);
+  sy__conn_accept_into(w, server, &admin_conn_ops, &w->admin_conns, &w->admin_nconns);
 }
 
 int sy__admin_open(sy_worker_t *w, char *err, size_t errlen) {
@@ -922,14 +766,6 @@ int sy__admin_open(sy_worker_t *w, char *err, size_t errlen) {
     snprintf(err, errlen, "admin: libsodium failed to initialise");
     return -1;
   }
-  llhttp_settings_init(&settings);
-  settings.on_url = on_url;
-  settings.on_header_field = on_field;
-  settings.on_header_field_complete = on_field_complete;
-  settings.on_header_value = on_value;
-  settings.on_header_value_complete = on_value_complete;
-  settings.on_body = on_body;
-  settings.on_message_complete = on_message_complete;
   if (sy__conn_listen(&w->loop, &w->admin_listener, &a->listen, on_admin_connection, w, err, errlen) < 0)
     return -1;
   w->admin_open = 1;
@@ -944,11 +780,11 @@ void sy__admin_close(sy_worker_t *w) {
   }
   /* A connection whose change is being applied gets its answer (the job keeps the
    * loop alive until then); every other one is closed now. */
-  sy_admin_conn_t *c = w->admin_conns;
+  sy_conn_t *c = w->admin_conns;
   while (c != NULL) {
-    sy_admin_conn_t *next = c->next;
-    if (c->job == NULL)
-      conn_close(c);
+    sy_conn_t *next = c->next;
+    if (c->data == NULL)
+      sy__conn_close(c);
     c = next;
   }
 }

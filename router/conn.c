@@ -39,6 +39,10 @@ static const sy_limits_t *limits(sy_conn_t *c) {
   return &c->w->rt->cfg->limits;
 }
 
+static size_t max_body(sy_conn_t *c) {
+  return c->ops->max_body_bytes ? c->ops->max_body_bytes : limits(c)->max_body_bytes;
+}
+
 /* ---- closing ---- */
 
 static void on_closed(uv_handle_t *h) {
@@ -47,14 +51,17 @@ static void on_closed(uv_handle_t *h) {
     return;
   sy_worker_t *w = c->w;
   void (*gone)(sy_worker_t *) = c->ops->gone;
-  c->ops->end(&c->req);
-  c->ops->reset(&c->req);
+  if (c->ops->end != NULL)
+    c->ops->end(&c->req);
+  if (c->ops->reset != NULL)
+    c->ops->reset(&c->req);
   sy_head_free(&c->req.head);
   sy_head_free(&c->req.rhead);
   free(c->req.body);
   free(c->pending);
   free(c);
-  gone(w);
+  if (gone != NULL)
+    gone(w);
 }
 
 void sy__conn_close(sy_conn_t *c) {
@@ -66,12 +73,12 @@ void sy__conn_close(sy_conn_t *c) {
   /* Unlink now: a draining worker counts only connections still open. */
   if (c->prev != NULL)
     c->prev->next = c->next;
-  else if (c->w->conns == c)
-    c->w->conns = c->next;
+  else if (*c->list == c)
+    *c->list = c->next;
   if (c->next != NULL)
     c->next->prev = c->prev;
   c->next = c->prev = NULL;
-  c->w->nconns--;
+  (*c->nlist)--;
   uv_timer_stop(&c->timer);
   uv_close((uv_handle_t *)&c->timer, on_closed);
   uv_close((uv_handle_t *)&c->tcp, on_closed);
@@ -110,8 +117,10 @@ static void conn_shutdown(sy_conn_t *c) {
 
 void sy__conn_abort(sy_conn_t *c) {
   c->ops->cancel(c);
-  c->ops->end(&c->req);
-  c->ops->reset(&c->req);
+  if (c->ops->end != NULL)
+    c->ops->end(&c->req);
+  if (c->ops->reset != NULL)
+    c->ops->reset(&c->req);
   conn_shutdown(c);
 }
 
@@ -133,7 +142,7 @@ static void on_write(uv_write_t *req, int status) {
       sy__conn_close(c); /* the client is gone; cancels the upstream leg */
     return;
   }
-  if (c->req.up_paused &&
+  if (c->req.up_paused && c->ops->drained != NULL &&
       uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < SY_CLIENT_LOW_WATER)
     c->ops->drained(c);
 }
@@ -173,7 +182,8 @@ int sy__conn_write(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, 
       wr->n = n;
       memcpy(wr->owners, owners, n * sizeof(*owners));
       if (uv_write(&wr->req, s, left, nleft, on_write) == 0) {
-        c->ops->backlog(c);
+        if (c->ops->backlog != NULL)
+          c->ops->backlog(c);
         return 0;
       }
       free(wr);
@@ -201,6 +211,13 @@ static void write_literal(sy_conn_t *c, const char *s) {
 
 /* ---- timers ---- */
 
+/* The response to a request refused here: the owner's, or switchyard's JSON error. */
+static sy_buf_t *refusal(sy_conn_t *c, int status, const char *type, const char *code,
+                         const char *msg) {
+  sy_buf_t *resp = c->ops->refusal != NULL ? c->ops->refusal(c, status, msg) : NULL;
+  return resp != NULL ? resp : sy_http_error(status, type, code, msg, NULL, 0);
+}
+
 /* Refuses the request being read with `resp` and closes after it. With a
  * streamed upload the upstream leg may be running: it is cancelled, and if the
  * response head already went out the connection is cut instead. */
@@ -220,8 +237,8 @@ static void on_header_timeout(uv_timer_t *t) {
   sy_conn_t *c = t->data;
   if (c->state != SY_CS_IDLE && c->state != SY_CS_READING)
     return;
-  sy_buf_t *resp = sy_http_error(408, "invalid_request_error", "request_timeout",
-                                 "the request was not received in time", NULL, 0);
+  sy_buf_t *resp = refusal(c, 408, "invalid_request_error", "request_timeout",
+                           "the request was not received in time");
   conn_fail(c, resp, 408);
 }
 
@@ -249,8 +266,10 @@ void sy__conn_exchange_done(sy_conn_t *c) {
   if (c->state == SY_CS_CLOSING)
     return;
   int close = r->resp_close || !r->keepalive || c->w->draining;
-  c->ops->end(r);
-  c->ops->reset(r);
+  if (c->ops->end != NULL)
+    c->ops->end(r);
+  if (c->ops->reset != NULL)
+    c->ops->reset(r);
   if (close) {
     conn_shutdown(c);
     return;
@@ -296,7 +315,8 @@ static int on_message_begin(llhttp_t *p) {
   c->error_reason = NULL;
   r->head.limit = limits(c)->max_header_bytes;
   r->t_start = uv_hrtime();
-  uv_timer_start(&c->timer, on_header_timeout, limits(c)->header_timeout_ms, 0);
+  if (c->ops->deadline_ms == 0) /* else the deadline set at accept runs on */
+    uv_timer_start(&c->timer, on_header_timeout, limits(c)->header_timeout_ms, 0);
   return 0;
 }
 
@@ -340,7 +360,7 @@ static int on_headers_complete(llhttp_t *p) {
   int stream = c->ops->head(c, &refuse);
   if (refuse)
     return reject(c, refuse);
-  size_t max = limits(c)->max_body_bytes;
+  size_t max = max_body(c);
   if (!stream && (p->flags & F_CONTENT_LENGTH) && p->content_length > max)
     return reject(c, 413);
   if (!stream && (p->flags & F_CONTENT_LENGTH) && p->content_length > 0 &&
@@ -373,7 +393,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
     int refuse = c->ops->body(c, at, n);
     return refuse ? reject(c, refuse) : 0;
   }
-  if (r->body_len + n > limits(c)->max_body_bytes)
+  if (r->body_len + n > max_body(c))
     return reject(c, 413);
   if (r->body_len + n > r->body_cap) {
     size_t cap = r->body_cap ? r->body_cap : 4096;
@@ -447,15 +467,17 @@ static void reply_parse_error(sy_conn_t *c, llhttp_errno_t e) {
   if (status == 400)
     snprintf(msg, sizeof(msg), "malformed HTTP request: %s",
              c->error_reason ? c->error_reason : llhttp_get_error_reason(&c->parser));
+  else if (c->error_reason != NULL) /* an owner's refusal from its head op */
+    snprintf(msg, sizeof(msg), "%s", c->error_reason);
   else if (status == 413)
-    snprintf(msg, sizeof(msg), "request body larger than %zu bytes", limits(c)->max_body_bytes);
+    snprintf(msg, sizeof(msg), "request body larger than %zu bytes", max_body(c));
   else if (status == 431)
     snprintf(msg, sizeof(msg), "request head larger than %zu bytes", limits(c)->max_header_bytes);
   else
     snprintf(msg, sizeof(msg), "%s", sy_http_reason(status));
   (void)e;
-  sy_buf_t *resp = sy_http_error(status, status >= 500 ? "server_error" : "invalid_request_error",
-                                 code, msg, NULL, 0);
+  sy_buf_t *resp =
+      refusal(c, status, status >= 500 ? "server_error" : "invalid_request_error", code, msg);
   c->state = SY_CS_READING;
   conn_fail(c, resp, status);
 }
@@ -577,10 +599,32 @@ static int over_cap(sy_worker_t *w) {
   return 1;
 }
 
+/* Makes room in a listener with its own cap (ops->max_conns) for one more
+ * connection: closes the oldest one that has not sent a complete request. Returns
+ * 0, or -1 if every connection has (the new one is then turned away). Connections
+ * that hold a slot and say nothing must not lock the others out. */
+static int make_room(sy_conn_t *list, size_t n, size_t max) {
+  if (n < max)
+    return 0;
+  sy_conn_t *victim = NULL;
+  for (sy_conn_t *o = list; o != NULL; o = o->next)
+    if (o->state == SY_CS_IDLE || o->state == SY_CS_READING)
+      victim = o; /* the list is newest first: the last match is the oldest */
+  if (victim == NULL)
+    return -1;
+  sy__conn_close(victim);
+  return 0;
+}
+
 /* A connection never taken into the worker's list: its only handle is closed. */
 static void free_unaccepted(uv_handle_t *h) { free(h->data); }
 
 void sy__conn_accept(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops) {
+  sy__conn_accept_into(w, server, ops, &w->conns, &w->nconns);
+}
+
+void sy__conn_accept_into(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops,
+                          sy_conn_t **list, size_t *nlist) {
   sy_conn_t *c = calloc(1, sizeof(*c));
   if (c == NULL) {
     sy_log_error("out of memory accepting a connection");
@@ -591,12 +635,13 @@ void sy__conn_accept(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *o
   uv_tcp_init(&w->loop, &c->tcp);
   c->tcp.data = c;
   c->handles = 1;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 ||
+      (ops->max_conns > 0 && make_room(*list, *nlist, ops->max_conns) < 0)) {
     c->handles = 0;
     uv_close((uv_handle_t *)&c->tcp, free_unaccepted);
     return;
   }
-  if (over_cap(w)) {
+  if (ops->max_conns == 0 && over_cap(w)) {
     /* Over the cap a connection gets a short 503 and is closed: better than taking
      * it and failing later for want of a descriptor for its upstream leg. */
     static const char busy[] =
@@ -613,11 +658,13 @@ void sy__conn_accept(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *o
   uv_timer_init(&w->loop, &c->timer);
   c->timer.data = c;
   c->handles = 2;
-  c->next = w->conns;
-  if (w->conns != NULL)
-    w->conns->prev = c;
-  w->conns = c;
-  w->nconns++;
+  c->list = list;
+  c->nlist = nlist;
+  c->next = *list;
+  if (*list != NULL)
+    (*list)->prev = c;
+  *list = c;
+  (*nlist)++;
 
   struct sockaddr_storage ss;
   int len = sizeof(ss);
@@ -638,7 +685,8 @@ void sy__conn_accept(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *o
   c->req.exp = -1;
   c->state = SY_CS_IDLE;
   start_reading(c);
-  uv_timer_start(&c->timer, on_header_timeout, limits(c)->header_timeout_ms, 0);
+  uv_timer_start(&c->timer, on_header_timeout,
+                 ops->deadline_ms ? ops->deadline_ms : limits(c)->header_timeout_ms, 0);
 }
 
 void sy__conn_settings(llhttp_settings_t *s);

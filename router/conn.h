@@ -22,30 +22,51 @@ typedef enum {
   SY_CS_CLOSING,
 } sy_cstate_t;
 
-/* What a connection's owner does with its requests. conn.c calls up only through
- * this table; server.c wires the proxy's exchange (proxy.h) and the worker's
- * bookkeeping into one and hands it to every connection it accepts. */
+/* What a connection's owner does with its requests, and how its listener differs
+ * from the proxy's. conn.c calls up only through this table; server.c wires the
+ * proxy's exchange (proxy.h) and the worker's bookkeeping into one, admin.c the
+ * admin API's routes. Ops marked optional may be NULL; settings left 0 take the
+ * proxy's values (the config's limits). */
 typedef struct sy_conn_ops_s {
   /* The request head is complete (inside the parser callback): 1 if the body is to
    * be streamed (the caller pauses the parser and calls stream_start outside the
-   * callback); *reject_status set if the request must be refused. */
+   * callback); *reject_status set if the request must be refused (c->error_reason
+   * may then say why, for the response's message). */
   int (*head)(sy_conn_t *c, int *reject_status);
+  /* Optional if head never returns 1: a streamed body starts, and its bytes (0, or
+   * a status to refuse the request with). */
   void (*stream_start)(sy_conn_t *c);
-  /* Body bytes of a streamed request: 0, or a status to refuse it with. */
   int (*body)(sy_conn_t *c, const char *p, size_t n);
-  /* The request in c->req is complete. */
+  /* The request in c->req is complete. The owner answers with sy__conn_respond, now
+   * or later (then it sets c->req.rstate to SY_RS_CONNECTING meanwhile, so that a
+   * client going away is reported through cancel). */
   void (*start)(sy_conn_t *c);
   /* The client went away while the exchange was in progress. */
   void (*cancel)(sy_conn_t *c);
-  /* The client's write queue fell below the low-water mark, or rose above the high. */
+  /* Optional: the client's write queue fell below the low-water mark, or rose above
+   * the high. */
   void (*drained)(sy_conn_t *c);
   void (*backlog)(sy_conn_t *c);
-  /* The exchange is over: report it, once (its record: proxy.c's sy__proxy_end). */
+  /* Optional: the exchange is over; report it, once (proxy.c's sy__proxy_end). */
   void (*end)(sy_req_t *r);
-  /* Frees what the exchange holds, for the next one or because the connection goes. */
+  /* Optional: frees what the exchange holds (it is over, or the connection is being
+   * freed). */
   void (*reset)(sy_req_t *r);
-  /* A connection is gone (drain bookkeeping). */
+  /* Optional: a connection is gone (drain bookkeeping). */
   void (*gone)(sy_worker_t *w);
+  /* Optional: the response to a request conn.c refuses (a parse error, a limit, the
+   * request timeout), with conn.c's message for it; NULL or its NULL result:
+   * switchyard's JSON error (sy_http_error). */
+  sy_buf_t *(*refusal)(sy_conn_t *c, int status, const char *message);
+
+  /* Settings of the listener. */
+  size_t max_conns;      /* open connections at most; when full, the oldest one that has
+                            not sent a complete request is closed to make room for a new
+                            one (or else the new one is). 0: limits.max_connections or
+                            the descriptor limit, refusing new ones with a 503 */
+  unsigned deadline_ms;  /* the request must be complete this long after accept. 0:
+                            limits.header_timeout_ms from each request's first byte */
+  size_t max_body_bytes; /* 0: limits.max_body_bytes */
 } sy_conn_ops_t;
 
 struct sy_conn_s {
@@ -53,7 +74,10 @@ struct sy_conn_s {
   uv_timer_t timer; /* header/body timeout while reading, idle timeout between requests */
   sy_worker_t *w;
   const sy_conn_ops_t *ops; /* the owner (set at accept) */
-  sy_conn_t *next, *prev;   /* the worker's list */
+  sy_conn_t *next, *prev;   /* the list it was accepted into (w->conns for the proxy) */
+  sy_conn_t **list;
+  size_t *nlist;            /* that list's count */
+  void *data;               /* the owner's, for its own state (admin.c: a job in flight) */
   llhttp_t parser;
   sy_cstate_t state;
   unsigned handles;
@@ -71,8 +95,14 @@ struct sy_conn_s {
   sy_req_t req;
 };
 
-/* Accepts a connection from `server` for w, handled by ops. */
+/* Accepts a connection from `server` for w, handled by ops, into the worker's list
+ * of proxy connections (w->conns, w->nconns: the connection cap and the drain count
+ * them). */
 void sy__conn_accept(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops);
+/* The same into another list (head and count, both owned by the caller, e.g. the
+ * worker's admin connections), which the proxy's cap and drain do not see. */
+void sy__conn_accept_into(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops,
+                          sy_conn_t **list, size_t *nlist);
 /* Binds a listening socket with SO_REUSEPORT (every worker binds its own and the
  * kernel spreads connections) and listens with cb. Returns 0 or -1 with err. */
 int sy__conn_listen(uv_loop_t *loop, uv_tcp_t *t, const sy_hostport_t *hp, uv_connection_cb cb,

@@ -152,14 +152,17 @@ const char *sy_http_reason(int status) {
   case 200: return "OK";
   case 201: return "Created";
   case 204: return "No Content";
+  case 302: return "Found";
   case 400: return "Bad Request";
   case 401: return "Unauthorized";
   case 403: return "Forbidden";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
   case 408: return "Request Timeout";
+  case 409: return "Conflict";
   case 410: return "Gone";
   case 413: return "Payload Too Large";
+  case 414: return "URI Too Long";
   case 429: return "Too Many Requests";
   case 431: return "Request Header Fields Too Large";
   case 500: return "Internal Server Error";

@@ -40,9 +40,16 @@ void sy__conn_settings(llhttp_settings_t *s);
 /* The proxy listener's connections: the exchange (proxy.c) handles each request;
  * the worker counts connections for the drain. */
 static const sy_conn_ops_t proxy_conn_ops = {
-    sy__proxy_head,  sy__proxy_stream_start,   sy__proxy_body,
-    sy__proxy_start, sy__proxy_cancel,         sy__proxy_client_drained,
-    sy__proxy_client_backlog, sy__proxy_end, sy__req_reset,  sy__worker_conn_gone,
+    .head = sy__proxy_head,
+    .stream_start = sy__proxy_stream_start,
+    .body = sy__proxy_body,
+    .start = sy__proxy_start,
+    .cancel = sy__proxy_cancel,
+    .drained = sy__proxy_client_drained,
+    .backlog = sy__proxy_client_backlog,
+    .end = sy__proxy_end,
+    .reset = sy__req_reset,
+    .gone = sy__worker_conn_gone,
 };
 
 static void on_connection(uv_stream_t *server, int status) {

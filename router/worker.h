@@ -60,7 +60,7 @@ struct sy_worker_s {
   /* admin API and metrics (admin.c, metrics.h) */
   uv_tcp_t admin_listener;
   int admin_open;
-  struct sy_admin_conn_s *admin_conns;
+  sy_conn_t *admin_conns; /* the admin listener's connections (conn.c), apart from conns */
   size_t admin_nconns;
   struct sy_keybucket_s *key_buckets; /* the feedback API's rate limit per key (api.c) */
   size_t nkey_buckets;

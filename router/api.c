@@ -170,10 +170,12 @@ static sy_conn_t *op_conn(sy_api_op_t *op) {
   return c;
 }
 
-void sy__api_cancel(sy_conn_t *c) {
-  if (c->req.api_op != NULL) {
-    c->req.api_op->c = NULL;
-    c->req.api_op = NULL;
+void sy__api_cancel(sy_conn_t *c) { sy__api_detach(&c->req); }
+
+void sy__api_detach(sy_req_t *r) {
+  if (r->api_op != NULL) {
+    r->api_op->c = NULL; /* its Redis reply, when it comes, finds no connection */
+    r->api_op = NULL;
   }
 }
 

@@ -500,6 +500,7 @@ void sy__proxy_end(sy_req_t *r) {
 }
 
 void sy__req_reset(sy_req_t *r) {
+  sy__api_detach(r); /* a feedback call waiting for Redis must not write into a freed conn */
   if (r->leg != NULL) { /* ended without sy__proxy_end: nothing is reported */
     sy_h1_leg_cancel(r->leg);
     r->leg = NULL;

@@ -9,6 +9,7 @@ posterior; the embedded Redis stops with the router and its data survives a rest
 """
 import json
 import os
+import signal
 import secrets
 import subprocess
 import sys
@@ -737,6 +738,39 @@ def test_rate_limit_per_key(env):
     check(total(rc, "n") == applied + late.count(200), "n moved by %r after %d applied",
           total(rc, "n") - applied, late.count(200))
 
+
+
+@h.timeout(40)
+def test_client_gone_while_redis_answers(env):
+    """A client that sends feedback and goes away while the router waits for Redis:
+    the answer that arrives later must find nothing of the freed connection (under
+    ASan a use after free stops the router; here it must keep serving and exit 0)."""
+    mock = env.mock()
+    redis = h.redis_server(env)
+    cfg = config(env, mock, [experiment("chat")], redis={"url": redis.url, "timeout_ms": 5000})
+    router = env.router(cfg)
+    rc = h.RedisClient(redis.sock)
+    env.closers.append(rc.close)
+    tid, _ = chat(router.port)
+    check(h.wait_until(lambda: rc.command("EXISTS", "sy:trace:" + tid) == 1, 5), "no trace record")
+    rc.close()
+    redis.signal(signal.SIGSTOP)
+    try:
+        for _ in range(5):
+            c = h.Client(router.port)
+            body = json.dumps({"trace_id": tid, "type": "thumbs", "value": 1}).encode()
+            c.send(h.build_request("POST", "/switchyard/v1/feedback",
+                                   {"Authorization": "Bearer " + ACME_KEY,
+                                    "Content-Type": "application/json"}, body))
+            time.sleep(0.1)
+            c.abort()
+        time.sleep(0.3)
+    finally:
+        redis.signal(signal.SIGCONT)
+    time.sleep(1.0)
+    tid2, _ = chat(router.port)
+    check(tid2, "the router stopped serving")
+    router.stop()
 
 if __name__ == "__main__":
     sys.exit(h.run(globals()))

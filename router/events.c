@@ -125,6 +125,21 @@ static void str_field(sy_journal_t *j, const char *name, const char *value) {
     sy_journal_field_str(j, name, value);
 }
 
+void sy__events_envelope(sy_journal_t *j, const char *trace_id, const sy_evctx_t *ev,
+                         const sy_experiment_conf_t *e) {
+  unsigned consent = ev->consent < 3 ? ev->consent : 1;
+  sy_journal_field_str(j, F(trace_id), trace_id);
+  str_field(j, F(session_id), ev->session);
+  str_field(j, F(user_id), ev->user);
+  str_field(j, F(tenant_id), ev->tenant);
+  sy_journal_field_str(j, F(task_type), e->id);
+  str_field(j, F(task_id), ev->task);
+  str_field(j, F(country), ev->country);
+  sy_journal_field_str(j, F(consent_scope), consent_names[consent]);
+  sy_journal_field_str(j, F(redaction_flags), ev->consent == 0 ? "[\"ids\"]" : "[]");
+  sy_journal_field_str(j, F(experiment), e->id);
+}
+
 void sy__events_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end) {
   if (!r->ev.on || w->link == NULL || w->link->journal == NULL)
     return;
@@ -139,16 +154,7 @@ void sy__events_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end) 
   sy_stats_timestamp(w->link, ts);
 
   sy_journal_event(j, "request", w->link->router_instance, ts);
-  sy_journal_field_str(j, F(trace_id), r->trace.trace_id);
-  str_field(j, F(session_id), ev->session);
-  str_field(j, F(user_id), ev->user);
-  str_field(j, F(tenant_id), ev->tenant);
-  sy_journal_field_str(j, F(task_type), e->id);
-  str_field(j, F(task_id), ev->task);
-  str_field(j, F(country), ev->country);
-  sy_journal_field_str(j, F(consent_scope), consent_names[ev->consent]);
-  sy_journal_field_str(j, F(redaction_flags), ev->consent == 0 ? "[\"ids\"]" : "[]");
-  sy_journal_field_str(j, F(experiment), e->id);
+  sy__events_envelope(j, r->trace.trace_id, ev, e);
   sy_journal_field_str(j, F(variant), v->id);
   sy_journal_field_str(j, F(variant_version), v->version);
   sy_journal_field_real(j, F(propensity), r->propensity);

@@ -9,6 +9,8 @@
 
 #include "router/exchange.h"
 #include "router/types.h"
+#include "router/config.h"
+#include "stats/journal.h"
 #include "stats/usage_scan.h"
 
 /* The request has been routed to an experiment: captures what its events need
@@ -21,6 +23,10 @@ static inline void sy__events_body(sy_req_t *r, const char *p, size_t n) {
 }
 /* The request body as buffered: its keyed hash is the input_hash. */
 void sy__events_input(sy_worker_t *w, sy_req_t *r, const char *body, size_t n);
+/* The fields every event of a trace starts with (proto/EVENTS.md): trace, user,
+ * session, tenant, task, country, consent, redaction and experiment. */
+void sy__events_envelope(sy_journal_t *j, const char *trace_id, const sy_evctx_t *ev,
+                         const sy_experiment_conf_t *e);
 /* The exchange is over: the request event and its counters. */
 void sy__events_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end);
 

@@ -31,6 +31,7 @@
 #include "proto/events.h"
 #include "proto/keys.h"
 #include "router/admin_metrics.h"
+#include "router/events.h"
 #include "router/json_scan.h"
 #include "router/llm_text.h"
 #include "router/upreq.h"
@@ -453,23 +454,11 @@ static void str_field(sy_journal_t *j, const char *name, const char *value) {
     sy_journal_field_str(j, name, value);
 }
 
-static const char *const consent_names[] = {"none", "metrics", "content"};
-
 /* The envelope of the event, as the primary's request event has it. */
 static void event_envelope(sy_journal_t *j, const sy_shadow_pair_t *p,
                            const sy_experiment_conf_t *e) {
-  const sy_evctx_t *ev = &p->ev;
-  sy_journal_field_str(j, F(trace_id), p->trace_id);
-  str_field(j, F(session_id), ev->session);
-  str_field(j, F(user_id), ev->user);
-  str_field(j, F(tenant_id), ev->tenant);
-  sy_journal_field_str(j, F(task_type), e->id);
-  str_field(j, F(task_id), ev->task);
-  str_field(j, F(country), ev->country);
-  sy_journal_field_str(j, F(consent_scope), consent_names[ev->consent < 3 ? ev->consent : 1]);
-  sy_journal_field_str(j, F(redaction_flags), ev->consent == 0 ? "[\"ids\"]" : "[]");
-  sy_journal_field_str(j, F(experiment), e->id);
-  str_field(j, F(input_hash), ev->input);
+  sy__events_envelope(j, p->trace_id, &p->ev, e);
+  str_field(j, F(input_hash), p->ev.input);
 }
 
 /* What the comparison found; lengths are -1 where a text could not be read. */

@@ -47,6 +47,7 @@
 
 #include <gsl/gsl_randist.h>
 
+#include "bench/gate-sim-bandit.h"
 #include "policies/gate.h"
 #include "policies/rng.h"
 #include "policies/thompson.h"
@@ -560,6 +561,8 @@ static int make_tasks(const opts_t *o, task_t *t, int *nrec) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "bandit") == 0)
+    return sy__gate_sim_bandit(argc - 2, argv + 2);
   opts_t o;
   parse_opts(&o, argc, argv);
   sy_gate_params_t p;

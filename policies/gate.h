@@ -101,6 +101,7 @@
 #include "proto/latency.h"
 
 #define SY_GATE_TUNING_N 12000.0 /* default tuning_n: see the header comment */
+#define SY_GATE_MAX_ARMS 64      /* bandit mode */
 
 typedef struct sy_gate_arm_s {
   double n;              /* outcomes observed (unweighted count); min-sample checks use this */
@@ -151,6 +152,10 @@ typedef struct sy_gate_params_s {
   double alpha_srm;         /* SRM level, [0, 1); 0 turns the check off; default 0.001 */
   double srm_concentration; /* Dirichlet prior concentration C; default 1000 (most sensitive
                                near 16,000 requests, seqtest.h) */
+  /* bandit mode only (sy_gate_bandit_check) */
+  double floor;        /* the allocation's exploration floor: every logged propensity of a live
+                          arm is >= floor; must be > 0 in bandit mode; default 0 */
+  double y_min, y_max; /* the outcome's declared range (y_min < y_max); default [0, 1] */
 } sy_gate_params_t;
 
 /* One sequential test, as written to an audit log. A test that did not run (off, or too
@@ -193,20 +198,29 @@ typedef struct sy_gate_result_s {
 
 /* One arm in bandit mode. */
 typedef struct sy_gate_bandit_arm_s {
-  int judged;               /* had min_n outcomes */
-  int worse;                /* certainly worse than the leader: can be removed */
-  double mean, se;          /* Hajek mean and its standard error */
-  sy_gate_test_t vs_leader; /* estimate: the leader's advantage (in the better direction) */
+  int live;                  /* given: the arm still receives traffic */
+  int judged;                /* live and had min_n outcomes */
+  int not_best;              /* the outcome test: certainly not a best arm (log_e above) */
+  int guard_breached;        /* index of the first breached guardrail, or -1 */
+  int remove;                /* not_best or guard_breached: may be removed */
+  double mean, se;           /* Hajek mean and its standard error (reported, not tested) */
+  double log_e;              /* log of the e-process against "this arm is a best arm" */
+  sy_gate_test_t vs_leader;  /* the leader's advantage (in the better direction), for the
+                                audit: estimate and se as Hajek; alpha = alpha / K */
+  double srm_log_e;          /* log e of the propensity check (both directions, the larger) */
+  sy_gate_guard_t guard[SY_GATE_NGUARDS]; /* against the control; enabled = 0 for it */
 } sy_gate_bandit_arm_t;
 
 typedef struct sy_gate_bandit_s {
-  sy_gate_decision_t decision; /* HALT, PROMOTE (the leader is a clear winner) or CONTINUE */
-  const char *reason;          /* halts as above; "bandit:winner", "bandit:continue",
-                                  "min_samples" (no arm has min_n) */
+  sy_gate_decision_t decision; /* HALT, PROMOTE (a clear winner) or CONTINUE */
+  const char *reason;          /* halts as above, "srm" (a halt); "bandit:winner",
+                                  "bandit:continue", "min_samples" (no arm has min_n) */
   const char *detail;
-  size_t leader; /* index of the leader; k when there is none */
-  size_t nworse;
-  double alpha_each; /* alpha / (K - 1) */
+  size_t leader; /* index of the live judged arm with the best mean; k when there is none */
+  size_t winner; /* PROMOTE: the winner's index; else k */
+  size_t nremove;
+  double log_threshold; /* log(K / alpha): an arm's log_e at or above it is not best */
+  double srm_log_threshold; /* log(2 K / alpha_srm); NaN when the check is off */
 } sy_gate_bandit_t;
 
 /* Fills p with the defaults documented above. */
@@ -251,14 +265,23 @@ sy_gate_decision_t sy_gate_evaluate(const sy_gate_params_t *p, const sy_gate_arm
                                     sy_gate_result_t *out);
 
 /*
- * Bandit mode over arms[0..k) (2 <= k): halts as sy_gate_evaluate does (no SRM: a bandit's
- * shares move), then the leader comparisons of the header comment at alpha / (k - 1). Fills
- * *out and per_arm[0..k) and returns out->decision: PROMOTE when the leader is a clear
- * winner, else CONTINUE (arms marked worse may be removed), or HALT.
+ * Bandit mode over arms[0..k) (2 <= k <= SY_GATE_MAX_ARMS): every arm of the experiment,
+ * live[i] saying which still receive traffic (removed arms keep their data: the tests use it),
+ * ctl the index of the control (the guardrails' reference; k for none). Halts as
+ * sy_gate_evaluate does (plus "config" when p->floor is 0, and "invalid:arm" when an arm's
+ * sums are impossible under the floor or the declared range), then the propensity check, the
+ * guardrails and the outcome e-processes of the header comment. Fills *out and
+ * per_arm[0..k) and returns out->decision: PROMOTE when out->winner is clear, CONTINUE (the
+ * arms with remove set may be removed), or HALT.
  */
 sy_gate_decision_t sy_gate_bandit_check(const sy_gate_params_t *p, const sy_gate_arm_t *arms,
-                                        size_t k, double data_age_ms, sy_gate_bandit_t *out,
+                                        const int *live, size_t k, size_t ctl,
+                                        double data_age_ms, sy_gate_bandit_t *out,
                                         sy_gate_bandit_arm_t *per_arm);
+
+/* "guardrail:latency_p95", "guardrail:error_rate", "guardrail:tokens" for g in
+ * [0, SY_GATE_NGUARDS); "?" otherwise. */
+const char *sy_gate_guard_reason_name(int g);
 
 /* "continue", "promote", "rollback", "halt" (or "?" for a value out of range). */
 const char *sy_gate_decision_name(sy_gate_decision_t d);

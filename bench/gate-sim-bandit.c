@@ -94,6 +94,7 @@ typedef struct bopts_s {
   int reps, jobs;
   uint64_t seed;
   double ymax;
+  int given_best; /* --given-best 1: the gate's weaker promise (gate.h) */
   char mode[16];
   char only[64];
   double rates[8], ks[8], floors[8], refresh[8];
@@ -238,6 +239,7 @@ static void cell_params(const cell_t *c, const bopts_t *o, sy_gate_params_t *p) 
     p->y_max = o->ymax; /* the declared range [0, ymax]; outcomes are clipped to it */
   /* no latency, errors or tokens here: guardrails are bench/gate-sim's canary scenarios' */
   p->lat_p95_ratio_max = p->error_delta_max = p->tokens_ratio_max = 0;
+  p->given_best = o->given_best;
 }
 
 /* 1 if the gate refuses the parameters (a floor of 0 in bandit mode). */
@@ -304,13 +306,13 @@ static void run_rep(const cell_t *c, const bopts_t *o, uint64_t seed, run_t *s, 
 
 /* ---- cells ---- */
 
-static void cell_name(cell_t *c, double ffrac) {
-  const char *kind = c->kind == OUT_BIN ? "" : "logn";
+/* Names say the absolute floor: f0.033 is a floor of 0.033 (0.1/K for K = 3). */
+static void cell_name(cell_t *c) {
   if (c->kind == OUT_BIN)
     snprintf(c->name, sizeof c->name, "%s_r%g_k%d_f%.3g_R%d%s", c->aa ? "aa" : "ab", c->rate[0],
-             c->k, ffrac, c->refresh, c->delay > 0 ? "_delayed" : "");
+             c->k, c->floor, c->refresh, c->delay > 0 ? "_delayed" : "");
   else
-    snprintf(c->name, sizeof c->name, "aa_%ss%g_k%d_f%.3g_R%d", kind, c->sigma, c->k, ffrac,
+    snprintf(c->name, sizeof c->name, "aa_lognormal_s%g_k%d_f%.3g_R%d", c->sigma, c->k, c->floor,
              c->refresh);
 }
 
@@ -335,7 +337,7 @@ static int make_cells(const bopts_t *o, cell_t *cells) {
         for (int f = 0; f < o->nfloors; f++)
           for (int d = 0; d < o->nrefresh && n < MAX_CELLS; d++) {
             cells[n] = mk(OUT_BIN, o->rates[a], (int)o->ks[b], o->floors[f], (int)o->refresh[d]);
-            cell_name(&cells[n], o->floors[f]);
+            cell_name(&cells[n]);
             n++;
           }
   } else if (strcmp(o->mode, "extra") == 0) {
@@ -344,7 +346,7 @@ static int make_cells(const bopts_t *o, cell_t *cells) {
       for (int kk = 3; kk <= 5; kk += 2) {
         cells[n] = mk(OUT_LOGN, 0, kk, 0.5, 100);
         cells[n].sigma = sig[i];
-        cell_name(&cells[n], 0.5);
+        cell_name(&cells[n]);
         n++;
       }
     static const double rates[] = {0.03, 0.1};
@@ -352,7 +354,7 @@ static int make_cells(const bopts_t *o, cell_t *cells) {
       for (int kk = 3; kk <= 5; kk += 2) {
         cells[n] = mk(OUT_BIN, rates[i], kk, 0.5, 100);
         cells[n].delay = 2000;
-        cell_name(&cells[n], 0.5);
+        cell_name(&cells[n]);
         n++;
       }
   } else if (strcmp(o->mode, "ab") == 0) {
@@ -422,7 +424,7 @@ static int parse_list(char *v, double *out) {
 static void bandit_usage(void) {
   fprintf(stderr, "usage: gate-sim bandit grid|extra|ab [--reps N] [--jobs J] [--seed S]\n"
                   "       [--rates L] [--ks L] [--floors L (x 1/K)] [--refresh L] [--only SUB]"
-                  " [--ymax Y]\n");
+                  " [--ymax Y] [--given-best 0|1]\n");
   exit(2);
 }
 
@@ -456,6 +458,8 @@ static void parse(bopts_t *o, int argc, char **argv) {
       o->jobs = atoi(v);
     else if (strcmp(a, "--seed") == 0)
       o->seed = strtoull(v, NULL, 0);
+    else if (strcmp(a, "--given-best") == 0)
+      o->given_best = atoi(v);
     else if (strcmp(a, "--ymax") == 0)
       o->ymax = strtod(v, NULL);
     else if (strcmp(a, "--only") == 0)
@@ -548,8 +552,8 @@ int sy__gate_sim_bandit(int argc, char **argv) {
     return 1;
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
-  printf("mode=%s\nreps=%d\nseed=%llu\nlook_every_requests=%d\nmax_per_arm=%d\n", o.mode, o.reps,
-         (unsigned long long)o.seed, LOOK_EVERY, PER_ARM_MAX);
+  printf("mode=%s\nreps=%d\nseed=%llu\nlook_every_requests=%d\nmax_per_arm=%d\ngiven_best=%d\n",
+         o.mode, o.reps, (unsigned long long)o.seed, LOOK_EVERY, PER_ARM_MAX, o.given_best);
   double worst = -1, worst_se = NAN;
   const char *worst_name = "none";
   for (int i = 0; i < ncells; i++)

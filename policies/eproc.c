@@ -5,11 +5,11 @@
 
 #include <math.h>
 
-/* Returns l_j = 0.8 x 2^(-j/2) (eproc.h). */
+/* Returns l_j = 0.8 x 2^(-j/8) (eproc.h). */
 double sy_eproc_lambda(int j) {
   if (j < 0 || j >= SY_EPROC_NLAMBDA)
     return NAN;
-  return 0.8 * exp2(-0.5 * j);
+  return 0.8 * exp2(-0.125 * j);
 }
 
 /* Returns the log of the equal-weight mixture of exp(l s - psi(l) v) (eproc.h). */

@@ -100,7 +100,7 @@ static void init(const int *live, size_t k, sy_gate_bandit_t *out, sy_gate_bandi
 static void outcome_tests(const sy_gate_params_t *p, const sy_gate_arm_t *arms, size_t k,
                           sy_gate_bandit_t *out, sy_gate_bandit_arm_t *per) {
   double sign = p->minimize ? -1 : 1, best = -INFINITY;
-  out->log_threshold = log((double)k / p->alpha);
+  out->log_threshold = log((p->given_best ? 1 : (double)k) / p->alpha);
   for (size_t i = 0; i < k; i++) {
     sy_gate_bandit_arm_t *a = &per[i];
     a->mean = sy_gate_arm_mean(&arms[i]);

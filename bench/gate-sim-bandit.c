@@ -37,7 +37,8 @@
  * The A/B cells (`gate-sim bandit ab`): one best arm of rate 0.12 among arms of 0.10, K 3 and
  * 5, floor 0.1, refresh 100: how often the best arm is ever removed, how often a winner is
  * declared and it is the best, and the median requests (all arms) to the winner (a run
- * without one counts as the horizon). Also a best arm of 0.3 among 0.25 (K 3, floor 0.1).
+ * without one counts as the horizon). Also a best arm of 0.3 among 0.25 (K 3, floor 0.1),
+ * and the truths of deploy/quickstart and of test_gate_e2e's bandit case.
  *
  * Output: name=value lines per cell, then the headline lines.
  */
@@ -370,6 +371,16 @@ static int make_cells(const bopts_t *o, cell_t *cells) {
     cells[n].rate[0] = 0.3;
     cells[n].aa = 0;
     snprintf(cells[n].name, sizeof cells[n].name, "ab_030_vs_025_k3_f0.1");
+    n++;
+    /* deploy/quickstart's truth (0.40, 0.30, 0.22; floor 0.1) and test_gate_e2e's bandit
+     * (0.38, 0.30, 0.05; floor 0.05): how many requests their stories need */
+    cells[n] = mk(OUT_BIN, 0.30, 3, 0.3, 100);
+    cells[n].rate[0] = 0.40, cells[n].rate[2] = 0.22, cells[n].aa = 0;
+    snprintf(cells[n].name, sizeof cells[n].name, "ab_quickstart_040_030_022_f0.1");
+    n++;
+    cells[n] = mk(OUT_BIN, 0.30, 3, 0.15, 100);
+    cells[n].rate[0] = 0.38, cells[n].rate[2] = 0.05, cells[n].aa = 0;
+    snprintf(cells[n].name, sizeof cells[n].name, "ab_e2e_038_030_005_f0.05");
     n++;
   }
   int m = 0;

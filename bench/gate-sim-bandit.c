@@ -385,7 +385,8 @@ static int make_cells(const bopts_t *o, cell_t *cells) {
   }
   int m = 0;
   for (int i = 0; i < n; i++)
-    if (o->only[0] == '\0' || strstr(cells[i].name, o->only) != NULL)
+    if (o->only[0] == '\0' || strstr(cells[i].name, o->only) != NULL ||
+        (o->only[0] == '=' && strcmp(cells[i].name, o->only + 1) == 0))
       cells[m++] = cells[i];
   return m;
 }
@@ -434,7 +435,8 @@ static int parse_list(char *v, double *out) {
 
 static void bandit_usage(void) {
   fprintf(stderr, "usage: gate-sim bandit grid|extra|ab [--reps N] [--jobs J] [--seed S]\n"
-                  "       [--rates L] [--ks L] [--floors L (x 1/K)] [--refresh L] [--only SUB]"
+                  "       [--rates L] [--ks L] [--floors L (x 1/K)] [--refresh L]\n"
+                  "       [--only SUBSTRING|=NAME]"
                   " [--ymax Y] [--given-best 0|1]\n");
   exit(2);
 }

@@ -26,10 +26,12 @@
  * (--rates, --ks, --floors (as fractions of 1/K), --refresh select a part). The worst cell is
  * the one with the highest false decision rate; it is printed as
  * `bandit_aa_false_decision_rate=` with its standard error sqrt(r (1 - r) / reps). Finding
- * it cheaply: run the grid with few repetitions (--reps 200: a standard error of ~0.015 at
- * 0.05) to rank the cells, then rerun the few highest with --reps 2000 or more (a standard
- * error <= 0.005 at a rate of 0.05) and report the highest of those. A floor the gate refuses
- * (sy_gate_params_check) is reported as refused and counts for nothing.
+ * it cheaply: run the grid with few repetitions (--reps 100: a standard error of ~0.02 at
+ * 0.05) to rank the cells, then rerun the highest few, each alone (--only =NAME), with a
+ * fresh --seed (the screen's maximum is biased upwards by the selection) and --reps 2000 (a
+ * standard error <= 0.005 at a rate of 0.05), and report the highest of those. A floor the
+ * gate refuses (a floor of 0: bandit mode needs one) is reported as refused and counts for
+ * nothing.
  * Extra A/A cells (`gate-sim bandit extra`): log-normal outcomes (sigma 1 and 2, mean 1,
  * clipped at the declared range's top, --ymax) and delayed outcomes (exponential delays of
  * mean 2,000 requests: posteriors and gate see only what has arrived).
@@ -56,6 +58,7 @@
 
 #include "bench/gate-sim-bandit.h"
 #include "policies/gate.h"
+#include "policies/gate_bandit.h"
 #include "policies/rng.h"
 #include "policies/thompson.h"
 

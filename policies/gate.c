@@ -13,7 +13,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "policies/gate_internal.h"
 #include "policies/lathist.h"
 
 /* The latency guardrail compares 95th percentiles: 5% of requests lie above one. */

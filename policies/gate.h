@@ -84,7 +84,7 @@
  *     Var_ctl) — no ratio estimator needed.
  * Each needs min_n observations in both arms (requests, histogram counts, tokens_n).
  *
- * Bandit mode (sy_gate_bandit_check, gate_bandit.c). K arms (every variant of the
+ * Bandit mode (gate_bandit.h). K arms (every variant of the
  * experiment, removed ones included), allocated by Thompson sampling with an exploration
  * floor f: every propensity a live arm is logged with is >= f. What it promises, in finite
  * samples, at every look, under any adaptive allocation:
@@ -157,7 +157,6 @@
 #include "proto/latency.h"
 
 #define SY_GATE_TUNING_N 12000.0 /* default tuning_n: see the header comment */
-#define SY_GATE_MAX_ARMS 64      /* bandit mode */
 
 typedef struct sy_gate_arm_s {
   double n;              /* outcomes observed (unweighted count); min-sample checks use this */
@@ -255,33 +254,6 @@ typedef struct sy_gate_result_s {
   double srm_log_threshold; /* log(1 / alpha_srm) */
 } sy_gate_result_t;
 
-/* One arm in bandit mode. */
-typedef struct sy_gate_bandit_arm_s {
-  int live;                  /* given: the arm still receives traffic */
-  int judged;                /* live and had min_n outcomes */
-  int not_best;              /* the outcome test: certainly not a best arm (log_e above) */
-  int guard_breached;        /* index of the first breached guardrail, or -1 */
-  int remove;                /* not_best or guard_breached: may be removed */
-  double mean, se;           /* Hajek mean and its standard error (reported, not tested) */
-  double log_e;              /* log of the e-process against "this arm is a best arm" */
-  sy_gate_test_t vs_leader;  /* the leader's advantage (in the better direction), for the
-                                audit: estimate and se as Hajek; alpha = alpha / K */
-  double srm_log_e;          /* log e of the propensity check (both directions, the larger) */
-  sy_gate_guard_t guard[SY_GATE_NGUARDS]; /* against the control; enabled = 0 for it */
-} sy_gate_bandit_arm_t;
-
-typedef struct sy_gate_bandit_s {
-  sy_gate_decision_t decision; /* HALT, PROMOTE (a clear winner) or CONTINUE */
-  const char *reason;          /* halts as above, "srm" (a halt); "bandit:winner",
-                                  "bandit:continue", "min_samples" (no arm has min_n) */
-  const char *detail;
-  size_t leader; /* index of the live judged arm with the best mean; k when there is none */
-  size_t winner; /* PROMOTE: the winner's index; else k */
-  size_t nremove;
-  double log_threshold; /* log(K / alpha): an arm's log_e at or above it is not best */
-  double srm_log_threshold; /* log(2 K / alpha_srm); NaN when the check is off */
-} sy_gate_bandit_t;
-
 /* Fills p with the defaults documented above. */
 void sy_gate_params_default(sy_gate_params_t *p);
 
@@ -323,26 +295,31 @@ sy_gate_decision_t sy_gate_evaluate(const sy_gate_params_t *p, const sy_gate_arm
                                     const sy_gate_arm_t *candidate, double data_age_ms,
                                     sy_gate_result_t *out);
 
-/*
- * Bandit mode over arms[0..k) (2 <= k <= SY_GATE_MAX_ARMS): every arm of the experiment,
- * live[i] saying which still receive traffic (removed arms keep their data: the tests use it),
- * ctl the index of the control (the guardrails' reference; k for none). Halts as
- * sy_gate_evaluate does (plus "config" when p->floor is 0, and "invalid:arm" when an arm's
- * sums are impossible under the floor or the declared range), then the propensity check, the
- * guardrails and the outcome e-processes of the header comment. Fills *out and
- * per_arm[0..k) and returns out->decision: PROMOTE when out->winner is clear, CONTINUE (the
- * arms with remove set may be removed), or HALT.
- */
-sy_gate_decision_t sy_gate_bandit_check(const sy_gate_params_t *p, const sy_gate_arm_t *arms,
-                                        const int *live, size_t k, size_t ctl,
-                                        double data_age_ms, sy_gate_bandit_t *out,
-                                        sy_gate_bandit_arm_t *per_arm);
-
 /* "guardrail:latency_p95", "guardrail:error_rate", "guardrail:tokens" for g in
  * [0, SY_GATE_NGUARDS); "?" otherwise. */
 const char *sy_gate_guard_reason_name(int g);
 
 /* "continue", "promote", "rollback", "halt" (or "?" for a value out of range). */
 const char *sy_gate_decision_name(sy_gate_decision_t d);
+
+/* ---- internal: shared with gate_bandit.c (policies/ only) ---- */
+
+/* The guardrails' reasons, indexed by sy_gate_guard_id_t. */
+extern const char *const sy__gate_guard_reason[SY_GATE_NGUARDS];
+
+/* A test that did not run: ran = 0, every number NaN. */
+sy_gate_test_t sy__gate_test_none(void);
+
+/* The one-sided (lower) asymptotic sequence for est at level alpha (gate.h). */
+sy_gate_test_t sy__gate_test_one(double est, double var, double n, double tuning_n, double alpha);
+
+/* Runs the guardrails that are on, candidate t against control c, each at alpha_guard / (the
+ * number on); fills g[0..SY_GATE_NGUARDS) and returns the first breached one's index or -1. */
+int sy__gate_run_guards(const sy_gate_params_t *p, const sy_gate_arm_t *c, const sy_gate_arm_t *t,
+                        sy_gate_guard_t *g);
+
+/* The halts that need no statistics: parameters ("config", *detail says which), the data's
+ * age ("missing", "stale"). Returns the reason or NULL. */
+const char *sy__gate_setup_halt(const sy_gate_params_t *p, double age, const char **detail);
 
 #endif

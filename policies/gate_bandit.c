@@ -5,11 +5,13 @@
  * the control; a propensity check halts when the logged propensities do not explain the
  * realised allocation. Like gate.c it reads only the current totals.
  */
+#include "policies/gate_bandit.h"
+
 #include <math.h>
 #include <string.h>
 
 #include "policies/eproc.h"
-#include "policies/gate_internal.h"
+#include "policies/gate.h"
 
 /* Relative slack of the range and floor checks, for rounding in long sums. */
 #define SLACK 1e-9

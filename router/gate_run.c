@@ -36,6 +36,7 @@
 
 #include "base/log.h"
 #include "policies/gate.h"
+#include "policies/gate_bandit.h"
 #include "proto/events.h"
 #include "proto/keys.h"
 #include "proto/latency.h"

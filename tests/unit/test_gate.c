@@ -15,6 +15,7 @@
 #include "check.h"
 #include "policies/eproc.h"
 #include "policies/gate.h"
+#include "policies/gate_bandit.h"
 #include "policies/lathist.h"
 #include "policies/rng.h"
 #include "policies/thompson.h"

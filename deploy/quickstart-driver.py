@@ -567,8 +567,9 @@ def main():
     if rc == EXIT_DECIDED:
         print(st.bold("The gate's decision") + " (after %s, %d requests, %d outcomes):"
               % (mmss(el), counters.requests, counters.outcomes))
-        print(st.dim("  (from `switchyard history`; means inverse-propensity weighted, bounds"))
-        print(st.dim("  from confidence sequences: valid however often the gate looks)"))
+        print(st.dim("  (from `switchyard history`; means inverse-propensity weighted; log e is"))
+        print(st.dim("  the evidence that a variant is not the best, valid however often the"))
+        print(st.dim("  gate looks, with no large-sample approximation)"))
         for r in hist:
             if r.get("decision") in ("remove", "promote", "rollback"):
                 print("  " + decision_line(r, t0_ms, st))

@@ -34,6 +34,11 @@
  * Output: name=value lines; the last one is
  * `aa_false_decision_rate=A median_stop_012=M power_011_at_14760=P`, where A is the worst
  * of the three A/A scenarios (promotions + rollbacks, guardrail rollbacks included).
+ *
+ * `gate-sim bandit grid|extra|ab [options]` runs the bandit gate under Thompson sampling
+ * instead (gate-sim-bandit.c: the A/A grid over outcome rates, K, floors and posterior
+ * refreshes, and how its worst cell is found; heavy-tailed and delayed outcomes; the best
+ * arm's removal rate and the requests to a winner in A/B settings).
  */
 #include <math.h>
 #include <stdatomic.h>
@@ -47,6 +52,7 @@
 
 #include <gsl/gsl_randist.h>
 
+#include "bench/gate-sim-bandit.h"
 #include "policies/gate.h"
 #include "policies/rng.h"
 #include "policies/thompson.h"
@@ -560,6 +566,8 @@ static int make_tasks(const opts_t *o, task_t *t, int *nrec) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "bandit") == 0)
+    return sy__gate_sim_bandit(argc - 2, argv + 2);
   opts_t o;
   parse_opts(&o, argc, argv);
   sy_gate_params_t p;

@@ -284,29 +284,33 @@ def decision_line(row, t0_ms, st):
 
 
 def explain(row):
-    """The numbers behind a bandit decision: per live arm its mean and outcomes, and for
-    each arm judged against the leader the leader's advantage and the lower end of its
-    always-valid confidence sequence (> 0: the arm is certainly worse)."""
+    """The numbers behind a bandit decision: per live arm its mean and outcomes, the
+    evidence that it is not the best (log e, finite-sample: valid however often the gate
+    looks) against the threshold log(K/alpha), and a guardrail it breaches against the
+    control."""
     stats = row.get("stats") or {}
     arms = {k: v for k, v in stats.items() if isinstance(v, dict) and "mean" in v}
     if not arms:
         return [json.dumps(stats)[:200]] if stats else []
-    reason = row.get("reason") or ""
-    if row.get("decision") == "promote":
-        leader = row.get("variant")
-    else:
-        leader = reason.rsplit("worse than ", 1)[-1].split(" ")[0] if "worse than " in reason \
-            else None
     lines = []
     for k, v in sorted(arms.items(), key=lambda kv: -(kv[1].get("mean") or 0)):
+        if v.get("live") is False:
+            continue
         head = "%-9s %s resolved (%s outcomes)" % (
             k, fnum(v.get("mean")), fnum(v.get("n"), "%.0f"))
-        est, lo = v.get("estimate"), v.get("lower")
-        if k == leader:
-            lines.append(head + " the leader")
-        elif est is not None and lo is not None:
-            lines.append(head + " %s behind, lower bound %s: %s" % (
-                fnum(est), fnum(lo), "certainly worse" if lo > 0 else "not certain yet"))
+        breached = [g for g in ("latency_p95", "error_rate", "tokens")
+                    if isinstance(v.get(g), dict) and v[g].get("breached")]
+        le, thr = v.get("log_e"), v.get("log_threshold")
+        if breached:
+            lines.append(head + " breaches the %s guardrail against the control" % breached[0])
+        elif row.get("decision") == "promote" and k == row.get("variant"):
+            lines.append(head + " the winner")
+        elif v.get("not_best"):
+            lines.append(head + " certainly not the best (log e %s >= %s)" % (
+                fnum(le, "%.1f"), fnum(thr, "%.1f")))
+        elif le is not None:
+            lines.append(head + " not certain yet (log e %s of %s)" % (
+                fnum(le, "%.1f"), fnum(thr, "%.1f")))
         else:
             lines.append(head + " not judged yet: too few outcomes")
     return lines
@@ -380,8 +384,7 @@ def render(args, st, e, hist, counters, t0, t0_ms, poster, shares, final=False):
         out.append("%-18s %8s %8s %7s %8s %7s %8s" % (
             v["id"][:18], fnum(req, "%.0f"), fnum(v.get("outcomes"), "%.0f"), fnum(p95, "%.0f"),
             rel_lat, fnum(None if err is None else 100 * err, "%.1f%%"), rel_err))
-    out.append(st.dim("(a canary gate rolls back on these; a bandit gate judges the outcome "
-                      "only)"))
+    out.append(st.dim("(a canary gate rolls back on these; a bandit gate removes the variant)"))
     out.append("")
     with counters.lock:
         c = dict(requests=counters.requests, http_errors=counters.http_errors,
@@ -404,7 +407,7 @@ def render(args, st, e, hist, counters, t0, t0_ms, poster, shares, final=False):
     if not shown:
         out.append(st.dim("  none yet: a variant is judged from %s outcomes on, and removed "
                           "once it is" % args.min_samples))
-        out.append(st.dim("  certainly worse than the leader"))
+        out.append(st.dim("  certainly not the best, or breaching a guardrail against the control"))
     for r in shown:
         out.append("  " + decision_line(r, t0_ms, st))
     return out
@@ -564,8 +567,9 @@ def main():
     if rc == EXIT_DECIDED:
         print(st.bold("The gate's decision") + " (after %s, %d requests, %d outcomes):"
               % (mmss(el), counters.requests, counters.outcomes))
-        print(st.dim("  (from `switchyard history`; means inverse-propensity weighted, bounds"))
-        print(st.dim("  from confidence sequences: valid however often the gate looks)"))
+        print(st.dim("  (from `switchyard history`; means inverse-propensity weighted; log e is"))
+        print(st.dim("  the evidence that a variant is not the best, valid however often the"))
+        print(st.dim("  gate looks, with no large-sample approximation)"))
         for r in hist:
             if r.get("decision") in ("remove", "promote", "rollback"):
                 print("  " + decision_line(r, t0_ms, st))

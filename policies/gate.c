@@ -1,6 +1,6 @@
 /*
- * gate.c — the canary gate's decision (promote, roll back, continue, halt) and the bandit
- * pruning helper, from per-arm sufficient statistics. The maths of the boundaries lives in
+ * gate.c — the canary gate's decision (promote, roll back, continue, halt) from per-arm
+ * sufficient statistics, and the guardrails both modes share (bandit mode: gate_bandit.c). The maths of the boundaries lives in
  * seqtest.c; this file turns arms into estimates and variances, runs the checks in the order
  * gate.h documents and records every number it used, so that a decision can be audited.
  *
@@ -22,7 +22,7 @@
 /* Relative slack of the Cauchy–Schwarz consistency checks, for rounding in long sums. */
 #define CS_SLACK 1e-9
 
-static const char *const GUARD_REASON[SY_GATE_NGUARDS] = {
+const char *const sy__gate_guard_reason[SY_GATE_NGUARDS] = {
     "guardrail:latency_p95", "guardrail:error_rate", "guardrail:tokens"};
 
 /* ---- parameters ---- */
@@ -40,7 +40,10 @@ void sy_gate_params_default(sy_gate_params_t *p) {
                           .error_delta_max = 0.02,
                           .tokens_ratio_max = 1.5,
                           .alpha_srm = 0.001,
-                          .srm_concentration = 1000};
+                          .srm_concentration = 1000,
+                          .floor = 0,
+                          .y_min = 0,
+                          .y_max = 1};
 }
 
 /* Returns NULL or the first field out of range (gate.h). */
@@ -69,6 +72,10 @@ const char *sy_gate_params_check(const sy_gate_params_t *p) {
     return "alpha_srm must be in [0, 1)";
   if (!(p->srm_concentration > 0) || isinf(p->srm_concentration))
     return "srm_concentration must be > 0";
+  if (!(p->floor >= 0 && p->floor <= 0.5))
+    return "floor must be in [0, 0.5]";
+  if (!(isfinite(p->y_min) && isfinite(p->y_max) && p->y_min < p->y_max))
+    return "the outcome range must be finite with y_min < y_max";
   return NULL;
 }
 
@@ -172,7 +179,8 @@ const char *sy_gate_arm_check(const sy_gate_arm_t *a) {
 
 /* ---- tests ---- */
 
-static sy_gate_test_t test_none(void) {
+/* A test that did not run (gate_internal.h). */
+sy_gate_test_t sy__gate_test_none(void) {
   return (sy_gate_test_t){0, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
 }
 
@@ -184,7 +192,7 @@ static sy_gate_test_t test_two(double est, double var, double n, double rho, dou
 
 /* A one-sided (lower) sequence for est at level alpha; its rho is tuned like the two-sided
  * one at 2 alpha, which it nearly equals (seqtest.h). */
-static sy_gate_test_t test_one(double est, double var, double n, double tuning_n, double alpha) {
+sy_gate_test_t sy__gate_test_one(double est, double var, double n, double tuning_n, double alpha) {
   double se = sqrt(var), z = sy_seq_z1(n, sy_seq_rho(tuning_n, 2 * alpha), alpha);
   return (sy_gate_test_t){1, est, se, z, INFINITY, est - z * se, INFINITY, n, alpha};
 }
@@ -210,7 +218,7 @@ static void guard_latency(const sy_gate_params_t *p, const sy_gate_arm_t *c, con
   if (!(kappa > 1)) /* also NaN: outside the interpolated range */
     kappa = 1;
   double var = f * (1 - f) / nt + kappa * kappa * LAT_TAIL * (1 - LAT_TAIL) / nc;
-  g->test = test_one(f - LAT_TAIL, var, nc + nt, sy_gate_tuning_n(p), alpha);
+  g->test = sy__gate_test_one(f - LAT_TAIL, var, nc + nt, sy_gate_tuning_n(p), alpha);
 }
 
 /* Error rate: candidate - control - limit. */
@@ -223,7 +231,7 @@ static void guard_errors(const sy_gate_params_t *p, const sy_gate_arm_t *c, cons
     return;
   double ec = g->control, et = g->candidate;
   double var = et * (1 - et) / rt + ec * (1 - ec) / rc;
-  g->test = test_one(et - ec - g->limit, var, rc + rt, sy_gate_tuning_n(p), alpha);
+  g->test = sy__gate_test_one(et - ec - g->limit, var, rc + rt, sy_gate_tuning_n(p), alpha);
 }
 
 /* Mean and variance of the mean of tokens per request. */
@@ -245,12 +253,13 @@ static void guard_tokens(const sy_gate_params_t *p, const sy_gate_arm_t *c, cons
   if (c->tokens_n < p->min_n || t->tokens_n < p->min_n)
     return;
   double r = g->limit;
-  g->test = test_one(g->candidate - r * g->control, vt + r * r * vc, c->tokens_n + t->tokens_n,
+  g->test = sy__gate_test_one(g->candidate - r * g->control, vt + r * r * vc, c->tokens_n + t->tokens_n,
                      sy_gate_tuning_n(p), alpha);
 }
 
-/* Runs the guardrails that are on; returns the first breached one's index or -1. */
-static int run_guards(const sy_gate_params_t *p, const sy_gate_arm_t *c, const sy_gate_arm_t *t,
+/* Runs the guardrails that are on; returns the first breached one's index or -1
+ * (gate_internal.h). */
+int sy__gate_run_guards(const sy_gate_params_t *p, const sy_gate_arm_t *c, const sy_gate_arm_t *t,
                       sy_gate_guard_t *g) {
   double limits[SY_GATE_NGUARDS] = {p->lat_p95_ratio_max, p->error_delta_max, p->tokens_ratio_max};
   int on = 0;
@@ -290,15 +299,15 @@ static sy_gate_decision_t finish(sy_gate_result_t *out, sy_gate_decision_t d, co
 static void result_init(sy_gate_result_t *out) {
   memset(out, 0, sizeof *out);
   out->mean_control = out->mean_candidate = out->rho = NAN;
-  out->outcome = test_none();
+  out->outcome = sy__gate_test_none();
   for (int i = 0; i < SY_GATE_NGUARDS; i++)
-    out->guard[i] = (sy_gate_guard_t){0, 0, 0, NAN, NAN, NAN, test_none()};
+    out->guard[i] = (sy_gate_guard_t){0, 0, 0, NAN, NAN, NAN, sy__gate_test_none()};
   out->srm_log_bf = out->srm_log_threshold = NAN;
 }
 
 /* The halts that do not depend on the statistics: the parameters and the data's age.
- * Returns the reason (and *detail) or NULL. */
-static const char *setup_halt(const sy_gate_params_t *p, double age, const char **detail) {
+ * Returns the reason (and *detail) or NULL (gate_internal.h). */
+const char *sy__gate_setup_halt(const sy_gate_params_t *p, double age, const char **detail) {
   if ((*detail = sy_gate_params_check(p)) != NULL)
     return "config";
   if (!(age >= 0))
@@ -352,7 +361,7 @@ sy_gate_decision_t sy_gate_evaluate(const sy_gate_params_t *p, const sy_gate_arm
   result_init(out);
   if (control == NULL || candidate == NULL)
     return finish(out, SY_GATE_HALT, "missing", NULL);
-  const char *detail, *halt = setup_halt(p, data_age_ms, &detail);
+  const char *detail, *halt = sy__gate_setup_halt(p, data_age_ms, &detail);
   if (halt != NULL)
     return finish(out, SY_GATE_HALT, halt, detail);
   if ((detail = sy_gate_arm_check(control)) != NULL)
@@ -374,66 +383,15 @@ sy_gate_decision_t sy_gate_evaluate(const sy_gate_params_t *p, const sy_gate_arm
       return finish(out, SY_GATE_HALT, "srm", NULL);
   }
 
-  int breached = run_guards(p, control, candidate, out->guard);
+  int breached = sy__gate_run_guards(p, control, candidate, out->guard);
   if (breached >= 0)
-    return finish(out, SY_GATE_ROLLBACK, GUARD_REASON[breached], NULL);
+    return finish(out, SY_GATE_ROLLBACK, sy__gate_guard_reason[breached], NULL);
   return decide_outcome(p, control, candidate, out);
 }
 
-/* ---- bandit mode ---- */
-
-/* Bandit pruning against the leader (gate.h). */
-sy_gate_decision_t sy_gate_bandit_check(const sy_gate_params_t *p, const sy_gate_arm_t *arms,
-                                        size_t k, double data_age_ms, sy_gate_bandit_t *out,
-                                        sy_gate_bandit_arm_t *per_arm) {
-  *out = (sy_gate_bandit_t){SY_GATE_HALT, "missing", NULL, k, 0, NAN};
-  if (arms == NULL || per_arm == NULL || k < 2)
-    return out->decision;
-  for (size_t i = 0; i < k; i++)
-    per_arm[i] = (sy_gate_bandit_arm_t){0, 0, NAN, NAN, test_none()};
-  const char *halt = setup_halt(p, data_age_ms, &out->detail);
-  if (halt != NULL) {
-    out->reason = halt;
-    return out->decision;
-  }
-  for (size_t i = 0; i < k; i++)
-    if ((out->detail = sy_gate_arm_check(&arms[i])) != NULL) {
-      out->reason = "invalid:arm";
-      return out->decision;
-    }
-  double sign = p->minimize ? -1 : 1, best = -INFINITY;
-  for (size_t i = 0; i < k; i++) {
-    sy_gate_bandit_arm_t *a = &per_arm[i];
-    a->mean = sy_gate_arm_mean(&arms[i]);
-    a->se = sqrt(sy_gate_arm_var(&arms[i]));
-    a->judged = arms[i].n >= p->min_n;
-    if (a->judged && sign * a->mean > best) {
-      best = sign * a->mean;
-      out->leader = i;
-    }
-  }
-  out->alpha_each = p->alpha / (double)(k - 1);
-  if (out->leader == k) {
-    out->decision = SY_GATE_CONTINUE;
-    out->reason = "min_samples";
-    return out->decision;
-  }
-  const sy_gate_arm_t *lead = &arms[out->leader];
-  for (size_t i = 0; i < k; i++) {
-    sy_gate_bandit_arm_t *a = &per_arm[i];
-    if (i == out->leader || !a->judged)
-      continue;
-    double var = sy_gate_arm_var(lead) + sy_gate_arm_var(&arms[i]);
-    a->vs_leader = test_one(sign * (per_arm[out->leader].mean - a->mean), var, lead->n + arms[i].n,
-                            sy_gate_tuning_n(p), out->alpha_each);
-    /* as in the outcome test, constant arms prove nothing */
-    a->worse = var > 0 && a->vs_leader.lower > 0;
-    out->nworse += (size_t)a->worse;
-  }
-  int winner = out->nworse == k - 1;
-  out->decision = winner ? SY_GATE_PROMOTE : SY_GATE_CONTINUE;
-  out->reason = winner ? "bandit:winner" : "bandit:continue";
-  return out->decision;
+/* Returns a guardrail's reason string (gate.h). */
+const char *sy_gate_guard_reason_name(int g) {
+  return g >= 0 && g < SY_GATE_NGUARDS ? sy__gate_guard_reason[g] : "?";
 }
 
 /* Returns the decision's name (gate.h). */

@@ -18,6 +18,8 @@
  *                  alpha: 0.05}
  *     srm_alpha: 0.001
  *     promote_share: 0.9      # of alpha, spent on promotions (the rest on roll backs)
+ *     outcome_range: [0, 1]   # bandit: the outcome's range (required when continuous);
+ *                             # the bandit gate also needs thompson.floor > 0
  *
  * Without a gate: block nothing decides on its own; operators still promote, roll
  * back and pause from the command line.
@@ -49,6 +51,8 @@ void sy__cfg_gate_defaults(sy_gate_conf_t *g) {
   g->guard_alpha = 0.05;
   g->srm_alpha = 0.001;
   g->promote_share = 0.9;
+  g->outcome_min = 0;
+  g->outcome_max = 1;
 }
 
 /* A duration: an integer number of seconds, or an integer with ms, s, m or h. */
@@ -164,6 +168,28 @@ static int p_ramp(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_
   return 0;
 }
 
+/* [min, max], finite, min < max: the outcome's declared range. */
+static int p_range(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  sy_gate_conf_t *g = obj;
+  double x[2];
+  if (v->type != YAML_SEQUENCE_NODE || sy__yaml_nitems(v) != 2)
+    return sy__yaml_fail(w, v, "must be [min, max]");
+  for (size_t i = 0; i < 2; i++) {
+    yaml_node_t *it = sy__yaml_item(w, v, i);
+    size_t old = sy__yaml_path_index(w, i);
+    int rc = sy__cfg_number(w, it, "a number", &x[i]);
+    sy__yaml_path_pop(w, old);
+    if (rc < 0)
+      return -1;
+  }
+  if (!(x[0] < x[1] && x[0] > -1e12 && x[1] < 1e12))
+    return sy__yaml_fail(w, v, "must be [min, max] with min < max (finite)");
+  g->outcome_min = x[0];
+  g->outcome_max = x[1];
+  g->outcome_range_given = 1;
+  return 0;
+}
+
 static int p_mode(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
   static const char *const names[] = {"off", "canary", "bandit", NULL};
   int m;
@@ -197,6 +223,7 @@ static const sy__yaml_field_t gate_fields[] = {
     {"guardrails", sy__yaml_p_struct, 0, 0, 0, 0, guardrail_fields},
     {"srm_alpha", p_level, G(srm_alpha), 0, 0, 0, NULL},
     {"promote_share", p_share, G(promote_share), 0, 0, 0, NULL},
+    {"outcome_range", p_range, 0, 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -226,5 +253,14 @@ int sy__cfg_p_gate(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml
   }
   if (g->mode != SY_GATE_OFF && e->nvariants < 2)
     return sy__yaml_fail(w, v, "a gate needs a control and at least one candidate");
+  /* The bandit gate's tests (policies/gate.h) need bounded inverse-propensity weights and
+   * bounded outcomes: without a floor or a range they would lose their guarantee silently. */
+  if (g->mode == SY_GATE_BANDIT && !(e->thompson.floor > 0))
+    return sy__yaml_fail(w, v, "mode bandit needs thompson.floor > 0 (its tests weigh each "
+                               "outcome by 1/propensity, which the floor bounds), e.g. 0.05");
+  int continuous = e->outcome.given ? e->outcome.continuous : e->thompson.continuous;
+  if (g->mode == SY_GATE_BANDIT && continuous && !g->outcome_range_given)
+    return sy__yaml_fail(w, v, "mode bandit with a continuous outcome needs outcome_range: "
+                               "[min, max] (values are assumed to lie in it)");
   return 0;
 }

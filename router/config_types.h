@@ -172,6 +172,9 @@ typedef struct sy_gate_conf_s {
   double guard_alpha;         /* guardrails' total level (Bonferroni), default 0.05 */
   double srm_alpha;           /* sample-ratio mismatch test level, default 0.001 */
   double promote_share;       /* share of alpha spent on promotions (policies/gate.h), 0.9 */
+  double outcome_min;         /* bandit: the outcome's declared range, default [0, 1]; */
+  double outcome_max;         /*   required for a continuous outcome (policies/gate.h) */
+  int outcome_range_given;
   int line;
 } sy_gate_conf_t;
 

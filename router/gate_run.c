@@ -16,8 +16,10 @@
  *   canary  --(outcome better: the whole confidence sequence above 0)--> promoted (concluded)
  *   canary  --(outcome worse, or a guardrail breached)--> rolled_back
  *   any     --(sample-ratio mismatch)--> the experiment halts (an operator resumes)
- * Bandit mode: the posterior allocates; an arm the gate finds clearly worse than the
- * leader is removed, and a clear winner concludes the experiment.
+ * Bandit mode: the posterior allocates; an arm the gate finds certainly not the best, or
+ * breaching a guardrail against the control, is removed; the only arm left that may be
+ * the best, passing the guardrails, is promoted and concludes the experiment. Its
+ * propensity check (the logged propensities against the realised allocation) halts.
  * Missing or stale data (no router has written the experiment's meta for max_stale)
  * decides nothing. A paused, halted or concluded experiment is left alone.
  *
@@ -36,6 +38,7 @@
 
 #include "base/log.h"
 #include "policies/gate.h"
+#include "policies/gate_bandit.h"
 #include "proto/events.h"
 #include "proto/keys.h"
 #include "proto/latency.h"
@@ -338,48 +341,87 @@ static int decide_canary(sy_worker_t *w, view_t *v, size_t c, int phase) {
   return rc;
 }
 
+/* A bandit look's numbers, per variant (live or not), for the audit. */
+static char *bandit_json(const view_t *v, const sy_gate_bandit_t *out,
+                         const sy_gate_bandit_arm_t *per) {
+  static const char *const gnames[SY_GATE_NGUARDS] = {"latency_p95", "error_rate", "tokens"};
+  json_t *o = json_object();
+  for (size_t a = 0; a < v->st.nvariants; a++) {
+    json_t *ai = test_json(&per[a].vs_leader);
+    jset_num(ai, "mean", per[a].mean);
+    jset_num(ai, "n", v->arm[a].n);
+    jset_num(ai, "log_e", per[a].log_e);
+    jset_num(ai, "log_threshold", out->log_threshold);
+    jset_num(ai, "srm_log_e", per[a].srm_log_e);
+    json_object_set_new(ai, "live", json_boolean(per[a].live));
+    json_object_set_new(ai, "not_best", json_boolean(per[a].not_best));
+    for (int g = 0; g < SY_GATE_NGUARDS; g++)
+      if (per[a].guard[g].enabled && per[a].guard[g].test.ran) {
+        json_t *gi = test_json(&per[a].guard[g].test);
+        jset_num(gi, "control", per[a].guard[g].control);
+        jset_num(gi, "candidate", per[a].guard[g].candidate);
+        json_object_set_new(gi, "breached", json_boolean(per[a].guard[g].breached));
+        json_object_set_new(ai, gnames[g], gi);
+      }
+    json_object_set_new(o, v->e->variants[a].id, ai);
+  }
+  char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+  json_decref(o);
+  return txt;
+}
+
+/* Bandit mode (policies/gate.h): every variant's totals, removed ones included (the
+ * tests use their data); at most one change per look: a halt (the propensity check), a
+ * winner, or the removal of one arm that is certainly not the best or breaches a
+ * guardrail against the control. */
 static int decide_bandit(sy_worker_t *w, view_t *v) {
   const sy_experiment_conf_t *e = v->e;
   sy_gate_params_t p;
   params_from(e, &p);
-  sy_gate_arm_t arms[SY_CTL_MAX_VARIANTS];
-  size_t idx[SY_CTL_MAX_VARIANTS], k = 0;
-  for (size_t j = 0; j < v->st.nvariants; j++)
-    if (v->st.stage[j] == SY_STAGE_LIVE) {
-      idx[k] = j;
-      arms[k++] = v->arm[j];
-    }
-  if (k < 2)
+  p.floor = e->thompson.floor;
+  p.y_min = e->gate.outcome_min;
+  p.y_max = e->gate.outcome_max;
+  if (e->outcome.nproxies > 0)
+    p.alpha_srm = 0; /* weighted proxy feedback breaks the count identity it checks */
+  size_t k = v->st.nvariants, nlive = 0;
+  int live[SY_CTL_MAX_VARIANTS];
+  for (size_t j = 0; j < k; j++)
+    nlive += (size_t)(live[j] = v->st.stage[j] == SY_STAGE_LIVE);
+  if (nlive < 2 || k < 2)
     return 0;
   sy_gate_bandit_t out;
   sy_gate_bandit_arm_t per[SY_CTL_MAX_VARIANTS];
-  sy_gate_decision_t d = sy_gate_bandit_check(&p, arms, k, v->age_ms, &out, per);
-  if (d == SY_GATE_HALT) {
-    sy_log_warn("gate %s: no decision: %s", e->id, out.reason);
+  sy_gate_decision_t d = sy_gate_bandit_check(&p, v->arm, live, k, e->control, v->age_ms, &out, per);
+  if (d == SY_GATE_HALT && strcmp(out.reason, "srm") != 0) {
+    sy_log_warn("gate %s: no decision: %s%s%s", e->id, out.reason, out.detail ? ": " : "",
+                out.detail ? out.detail : "");
     return 0;
   }
-  json_t *o = json_object();
-  for (size_t a = 0; a < k; a++) {
-    json_t *ai = test_json(&per[a].vs_leader);
-    jset_num(ai, "mean", per[a].mean);
-    jset_num(ai, "n", arms[a].n);
-    json_object_set_new(o, e->variants[idx[a]].id, ai);
-  }
-  char *stats = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
-  json_decref(o);
+  char *stats = bandit_json(v, &out, per);
   int rc = 0;
-  char why[200];
-  if (d == SY_GATE_PROMOTE && out.leader < k) {
-    snprintf(why, sizeof why, "bandit: %s is better than every other arm (alpha %.3g each)",
-             e->variants[idx[out.leader]].id, out.alpha_each);
-    rc = set_stage(w, v, idx[out.leader], "promote", SY_STAGE_PROMOTED, why, stats, 1);
+  char why[300];
+  if (d == SY_GATE_HALT) {
+    snprintf(why, sizeof why, "propensity check: %s (log e above log(2K/alpha_srm) = %.2f); "
+             "routing or logging is broken: the gate stops until resumed", out.detail,
+             out.srm_log_threshold);
+    rc = halt(w, v, e->control, why, stats);
+  } else if (d == SY_GATE_PROMOTE) {
+    snprintf(why, sizeof why, "bandit: %s is the only arm left that may be the best (log e of "
+             "every other >= %.2f = log(K/alpha)) and passes the guardrails",
+             e->variants[out.winner].id, out.log_threshold);
+    rc = set_stage(w, v, out.winner, "promote", SY_STAGE_PROMOTED, why, stats, 1);
   } else {
-    for (size_t a = 0; a < k && rc == 0; a++)
-      if (per[a].worse && out.leader < k) {
-        snprintf(why, sizeof why, "bandit: clearly worse than %s (alpha %.3g)",
-                 e->variants[idx[out.leader]].id, out.alpha_each);
-        rc = set_stage(w, v, idx[a], "remove", SY_STAGE_REMOVED, why, stats, 0);
-      }
+    for (size_t a = 0; a < k && rc == 0; a++) {
+      if (!per[a].remove)
+        continue;
+      if (per[a].guard_breached >= 0)
+        snprintf(why, sizeof why, "bandit: %s against the control %s",
+                 sy_gate_guard_reason_name(per[a].guard_breached), e->variants[e->control].id);
+      else
+        snprintf(why, sizeof why, "bandit: certainly not the best (log e %.2f >= %.2f = "
+                 "log(K/alpha))", per[a].log_e, out.log_threshold);
+      rc = set_stage(w, v, a, "remove", SY_STAGE_REMOVED, why, stats, 0);
+    }
   }
   free(stats);
   return rc;

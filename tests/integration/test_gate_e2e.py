@@ -241,5 +241,37 @@ def test_bandit_removes_the_worst_and_ends_with_a_winner(env):
               "a removal without its numbers: %r", r)
 
 
+@h.timeout(200)
+def test_bandit_removes_an_arm_breaching_a_guardrail(env):
+    """b resolves the most but answers ~5x slower than the control: the latency guardrail
+    removes it (it is never promoted), c is removed as not the best, a wins."""
+    redis = h.redis_server(env)
+    latency = {"a": 2, "b": 12, "c": 2}
+    mocks = {v: env.mock("--outcome-rate", str(RATES[v]), "--latency-ms", str(latency[v]),
+                         name="mock_" + v) for v in RATES}
+    cfg = config(env, redis, mocks, gate_extra={
+        "mode": "bandit", "min_samples": 150,
+        "guardrails": {"latency_p95_ratio": 1.5, "error_rate_delta": 0.2, "tokens_ratio": 3}})
+    exp = cfg["experiments"][0]
+    exp["policy"] = "thompson"
+    exp["thompson"] = {"floor": 0.1}
+    router = env.router(cfg)
+    rc = h.RedisClient(redis.sock)
+    env.closers.append(rc.close)
+    check(h.wait_until(lambda: rc.hgetall("sy:{chat}:state").get("mode") == "bandit", 5),
+          "no bandit state: %r", rc.hgetall("sy:{chat}:state"))
+    st, counts = drive(router.port, rc, lambda s: s.get("status") == "concluded", budget_s=150)
+    rows = history(redis)
+    kinds = [(r["decision"], r["variant"]) for r in rows]
+    check(("promote", "b") not in kinds and st.get("winner") != "b",
+          "the slow arm was promoted: %r, %r", kinds, st)
+    gone = [r for r in rows if r["decision"] == "remove" and r["variant"] == "b"]
+    check(gone and "guardrail:latency_p95" in gone[0]["reason"] and
+          gone[0]["stats"]["b"]["latency_p95"]["breached"] is True,
+          "b not removed by its latency guardrail: %r", kinds)
+    check(st.get("status") == "concluded" and st.get("winner") == "a",
+          "the bandit did not end on a: %r after %r", st, dict(counts))
+
+
 if __name__ == "__main__":
     sys.exit(h.run(globals()))

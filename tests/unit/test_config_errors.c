@@ -208,6 +208,15 @@ static const err_case_t ERRORS[] = {
      "t.yaml:13: experiments[0].thompson.prior.mu: must be a number"},
     {TS_CONT "      prior: {mu: 0, sigma: 1}\n",
      "t.yaml:13: experiments[0].thompson.prior.sigma: unknown key"},
+    /* the bandit gate's needs (policies/gate.h): a floor, and a range for continuous outcomes */
+    {TS_HEAD "      floor: 0\n    gate: {mode: bandit}\n",
+     "t.yaml:13: experiments[0].gate: mode bandit needs thompson.floor > 0 (its tests weigh each "
+     "outcome by 1/propensity, which the floor bounds), e.g. 0.05"},
+    {TS_CONT "      floor: 0.1\n    gate: {mode: bandit}\n",
+     "t.yaml:14: experiments[0].gate: mode bandit with a continuous outcome needs outcome_range: "
+     "[min, max] (values are assumed to lie in it)"},
+    {TS_CONT "      floor: 0.1\n    gate: {mode: bandit, outcome_range: [1, 0]}\n",
+     "t.yaml:14: experiments[0].gate.outcome_range: must be [min, max] with min < max (finite)"},
     {TS_HEAD "      direction: up\n",
      "t.yaml:12: experiments[0].thompson.direction: must be one of: maximize, minimize"},
     {TS_HEAD "      log_scale: true\n",

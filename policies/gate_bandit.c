@@ -1,0 +1,216 @@
+/*
+ * gate_bandit.c — the bandit gate (gate.h, "Bandit mode"): finite-sample e-processes on
+ * inverse-propensity-weighted pseudo-outcomes (eproc.h) decide which arms are certainly not
+ * the best; the canary mode's guardrail tests remove arms that breach a guardrail against
+ * the control; a propensity check halts when the logged propensities do not explain the
+ * realised allocation. Like gate.c it reads only the current totals.
+ */
+#include "policies/gate_bandit.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "policies/eproc.h"
+#include "policies/gate.h"
+
+/* Relative slack of the range and floor checks, for rounding in long sums. */
+#define SLACK 1e-9
+
+/* log(sum exp(x_i)) - log(n) over x[0..n), robust to -inf terms. */
+static double log_mean_exp(const double *x, size_t n) {
+  double top = -INFINITY, sum = 0;
+  for (size_t i = 0; i < n; i++)
+    top = fmax(top, x[i]);
+  if (!isfinite(top))
+    return top;
+  for (size_t i = 0; i < n; i++)
+    sum += exp(x[i] - top);
+  return top + log(sum / (double)n);
+}
+
+/* Sum of u (y - y_min) and of u^2 (y - y_min)^2 over an arm's outcomes: the shifted
+ * pseudo-outcomes' sums (gate.h). */
+static void shifted(const sy_gate_params_t *p, const sy_gate_arm_t *a, double *s1, double *s2) {
+  double lo = p->y_min;
+  *s1 = a->swy - lo * a->sw;
+  *s2 = fmax(0, a->sw2y2 - 2 * lo * a->sw2y + lo * lo * a->sw2);
+}
+
+/* log M for "arm j is better than arm i" (gate.h): increments D / c with D the signed
+ * difference of the two arms' shifted pseudo-outcomes, c = (y_max - y_min) / floor. */
+static double pair_log_e(const sy_gate_params_t *p, const sy_gate_arm_t *j, const sy_gate_arm_t *i) {
+  double aj, bj, ai, bi, c = (p->y_max - p->y_min) / p->floor;
+  shifted(p, j, &aj, &bj);
+  shifted(p, i, &ai, &bi);
+  double sd = p->minimize ? ai - aj : aj - ai;
+  return sy_eproc_log_e(sd / c, (bj + bi) / (c * c));
+}
+
+/* Returns NULL or why an arm's sums cannot come from propensities >= floor and outcomes in
+ * [y_min, y_max] (each weight u = 1/p <= 1/floor, so sum u^2 <= sum u / floor). */
+static const char *bandit_arm_check(const sy_gate_params_t *p, const sy_gate_arm_t *a) {
+  const char *d = sy_gate_arm_check(a);
+  if (d != NULL)
+    return d;
+  double tol = SLACK * (1 + a->sw);
+  if (a->sw2 > a->sw / p->floor * (1 + SLACK))
+    return "propensities below the floor (sum u^2 > sum u / floor)";
+  if (a->swy < p->y_min * a->sw - fabs(p->y_min) * tol - tol ||
+      a->swy > p->y_max * a->sw + fabs(p->y_max) * tol + tol)
+    return "outcomes outside the declared range";
+  double m = fmax(p->y_min * p->y_min, p->y_max * p->y_max);
+  if (a->sw2y2 > m * a->sw2 * (1 + SLACK) + tol)
+    return "outcomes outside the declared range (sum u^2 y^2)";
+  return NULL;
+}
+
+/* The propensity check of arm i (gate.h): log e of the larger of its two directions. */
+static double srm_log_e(const sy_gate_params_t *p, const sy_gate_arm_t *a, double total_n) {
+  double s = a->sw - total_n, v = fmax(0, a->sw2 - 2 * a->sw + total_n);
+  double c = 1 / p->floor - 1; /* 1 - u >= 1 - 1/floor */
+  double up = sy_eproc_log_e(s, v), down = c > 0 ? sy_eproc_log_e(-s / c, v / (c * c)) : -INFINITY;
+  return fmax(up, down);
+}
+
+static sy_gate_decision_t done(sy_gate_bandit_t *out, sy_gate_decision_t d, const char *reason,
+                               const char *detail) {
+  out->decision = d;
+  out->reason = reason;
+  out->detail = detail;
+  return d;
+}
+
+static void init(const int *live, size_t k, sy_gate_bandit_t *out, sy_gate_bandit_arm_t *per) {
+  *out = (sy_gate_bandit_t){SY_GATE_HALT, "missing", NULL, k, k, 0, NAN, NAN};
+  for (size_t i = 0; i < k; i++) {
+    sy_gate_bandit_arm_t *a = &per[i];
+    memset(a, 0, sizeof *a);
+    a->live = live == NULL || live[i];
+    a->guard_breached = -1;
+    a->mean = a->se = a->log_e = a->srm_log_e = NAN;
+    a->vs_leader = sy__gate_test_none();
+    for (int g = 0; g < SY_GATE_NGUARDS; g++)
+      a->guard[g] = (sy_gate_guard_t){0, 0, 0, NAN, NAN, NAN, sy__gate_test_none()};
+  }
+}
+
+/* The outcome: each live arm's e-process against "it is a best arm": the sum over the
+ * opponents j of M(j better than i), divided by K - 1. Opponents are the other live arms
+ * that breach no guardrail (the best arm worth finding is the best acceptable one); leaving
+ * arms out only lowers the mean over all K - 1, so the bound of gate.h still holds. And the
+ * leader, for the audit. */
+static void outcome_tests(const sy_gate_params_t *p, const sy_gate_arm_t *arms, size_t k,
+                          sy_gate_bandit_t *out, sy_gate_bandit_arm_t *per) {
+  double sign = p->minimize ? -1 : 1, best = -INFINITY;
+  out->log_threshold = log((p->given_best ? 1 : (double)k) / p->alpha);
+  for (size_t i = 0; i < k; i++) {
+    sy_gate_bandit_arm_t *a = &per[i];
+    a->mean = sy_gate_arm_mean(&arms[i]);
+    a->se = sqrt(sy_gate_arm_var(&arms[i]));
+    a->judged = a->live && arms[i].n >= p->min_n;
+    if (a->judged && sign * a->mean > best) {
+      best = sign * a->mean;
+      out->leader = i;
+    }
+    if (!a->live)
+      continue;
+    double le[SY_GATE_MAX_ARMS];
+    size_t m = 0;
+    for (size_t j = 0; j < k; j++)
+      if (j != i)
+        le[m++] = per[j].live && per[j].guard_breached < 0 ? pair_log_e(p, &arms[j], &arms[i])
+                                                            : -INFINITY;
+    a->log_e = log_mean_exp(le, m);
+    a->not_best = a->judged && a->log_e >= out->log_threshold;
+  }
+  if (out->leader == k)
+    return;
+  const sy_gate_arm_t *lead = &arms[out->leader];
+  for (size_t i = 0; i < k; i++)
+    if (per[i].judged && i != out->leader) {
+      double var = sy_gate_arm_var(lead) + sy_gate_arm_var(&arms[i]);
+      per[i].vs_leader =
+          sy__gate_test_one(sign * (per[out->leader].mean - per[i].mean), var, lead->n + arms[i].n,
+                            sy_gate_tuning_n(p), p->alpha / (double)k);
+    }
+}
+
+/* The winner, if one is clear: the only live arm not to be removed, judged, and (unless it
+ * is the control) with every guardrail on tested and none breached. Returns its index or k. */
+static size_t find_winner(const sy_gate_bandit_arm_t *per, size_t k, size_t ctl) {
+  size_t w = k, nlive = 0;
+  for (size_t i = 0; i < k; i++) {
+    nlive += (size_t)per[i].live;
+    if (per[i].live && !per[i].remove) {
+      if (w != k)
+        return k;
+      w = i;
+    }
+  }
+  if (w == k || nlive < 2 || !per[w].judged)
+    return k;
+  for (int g = 0; g < SY_GATE_NGUARDS && w != ctl && ctl < k; g++)
+    if (per[w].guard[g].enabled && (!per[w].guard[g].test.ran || per[w].guard[g].breached))
+      return k;
+  return w;
+}
+
+/* Bandit mode (gate.h). */
+sy_gate_decision_t sy_gate_bandit_check(const sy_gate_params_t *p, const sy_gate_arm_t *arms,
+                                        const int *live, size_t k, size_t ctl,
+                                        double data_age_ms, sy_gate_bandit_t *out,
+                                        sy_gate_bandit_arm_t *per) {
+  if (out == NULL)
+    return SY_GATE_HALT;
+  if (arms == NULL || per == NULL || k < 2 || k > SY_GATE_MAX_ARMS) {
+    *out = (sy_gate_bandit_t){SY_GATE_HALT, "missing", NULL, k, k, 0, NAN, NAN};
+    return SY_GATE_HALT;
+  }
+  init(live, k, out, per);
+  const char *detail, *halt = sy__gate_setup_halt(p, data_age_ms, &detail);
+  if (halt != NULL)
+    return done(out, SY_GATE_HALT, halt, detail);
+  if (!(p->floor > 0))
+    return done(out, SY_GATE_HALT, "config",
+                "bandit mode needs an exploration floor > 0 (its tests need bounded weights)");
+  double total_n = 0;
+  for (size_t i = 0; i < k; i++) {
+    if ((detail = bandit_arm_check(p, &arms[i])) != NULL)
+      return done(out, SY_GATE_HALT, "invalid:arm", detail);
+    total_n += arms[i].n;
+  }
+  if (p->alpha_srm > 0) {
+    out->srm_log_threshold = log(2 * (double)k / p->alpha_srm);
+    for (size_t i = 0; i < k; i++)
+      if (per[i].live && (per[i].srm_log_e = srm_log_e(p, &arms[i], total_n)) >=
+                             out->srm_log_threshold)
+        return done(out, SY_GATE_HALT, "srm",
+                    "an arm's inverse-propensity count does not match the total");
+  }
+  for (size_t i = 0; i < k; i++)
+    if (per[i].live && ctl < k && i != ctl)
+      per[i].guard_breached = sy__gate_run_guards(p, &arms[ctl], &arms[i], per[i].guard);
+  outcome_tests(p, arms, k, out, per);
+  for (size_t i = 0; i < k; i++)
+    per[i].remove = per[i].live && (per[i].not_best || per[i].guard_breached >= 0);
+  out->winner = find_winner(per, k, ctl);
+  if (out->winner < k)
+    return done(out, SY_GATE_PROMOTE, "bandit:winner", NULL);
+  size_t nlive = 0;
+  for (size_t i = 0; i < k; i++) {
+    nlive += (size_t)per[i].live;
+    out->nremove += (size_t)per[i].remove;
+  }
+  if (out->nremove >= nlive && nlive > 0) { /* never empty the experiment */
+    size_t keep = k;
+    double sign = p->minimize ? -1 : 1;
+    for (size_t i = 0; i < k; i++)
+      if (per[i].live && (keep == k || (per[keep].guard_breached >= 0 && per[i].guard_breached < 0) ||
+                          ((per[keep].guard_breached >= 0) == (per[i].guard_breached >= 0) &&
+                           sign * per[i].mean > sign * per[keep].mean)))
+        keep = i;
+    per[keep].remove = 0;
+    out->nremove--;
+  }
+  return done(out, SY_GATE_CONTINUE, out->leader == k ? "min_samples" : "bandit:continue", NULL);
+}

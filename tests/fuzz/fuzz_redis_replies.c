@@ -69,6 +69,7 @@ static const char config_yaml[] =
     "      - {id: y, upstream: mock}\n"
     "      - {id: z, upstream: mock}\n"
     "      - {id: w, upstream: mock}\n"
+    "    thompson: {floor: 0.05}\n"
     "    gate: {mode: bandit}\n";
 
 static sy_config_t *cfg;

@@ -14,14 +14,13 @@
 #include "stats/scripts.h"
 #include "tests/unit/check.h"
 
-static const char head[] =
-    "listen: [\"127.0.0.1:8080\"]\n"
-    "upstreams:\n"
-    "  mock: {servers: [\"127.0.0.1:9000\"]}\n"
-    "experiments:\n"
-    "  - id: chat\n"
-    "    match: {path_prefix: /v1/chat}\n"
-    "    control: a\n";
+static const char head[] = "listen: [\"127.0.0.1:8080\"]\n"
+                           "upstreams:\n"
+                           "  mock: {servers: [\"127.0.0.1:9000\"]}\n"
+                           "experiments:\n"
+                           "  - id: chat\n"
+                           "    match: {path_prefix: /v1/chat}\n"
+                           "    control: a\n";
 
 static sy_config_t *load(const char *policy, const char *variants, const char *gate, char *err,
                          size_t errlen) {
@@ -58,7 +57,8 @@ static void test_gate_defaults(void) {
   CHECK_MSG(cfg != NULL, "%s", err);
   CHECK(cfg == NULL || cfg->experiments[0].gate.mode == SY_GATE_CANARY);
   sy_config_free(cfg);
-  cfg = load("thompson", three, "    gate: {alpha: 0.01}\n", err, sizeof err);
+  cfg = load("thompson", three, "    thompson: {floor: 0.05}\n    gate: {alpha: 0.01}\n", err,
+             sizeof err);
   CHECK_MSG(cfg != NULL, "%s", err);
   CHECK(cfg == NULL || (cfg->experiments[0].gate.mode == SY_GATE_BANDIT &&
                         cfg->experiments[0].gate.alpha == 0.01));
@@ -149,7 +149,7 @@ static void test_stages_and_routing(void) {
   sy_ctl_state_t s;
   double w[SY_CTL_MAX_VARIANTS];
   unsigned char act[SY_CTL_MAX_VARIANTS];
-  static const char *const kv1[] = {"version", "7",      "status", "running", "v:b",   "canary",
+  static const char *const kv1[] = {"version", "7",      "status", "running", "v:b",    "canary",
                                     "step:b",  "1",      "v:c",    "canary",  "step:c", "0",
                                     "v:zz",    "canary", "base:b", "120",     "winner", ""};
   CHECK(sy_ctl_state_parse(e, kv1, 9, &s) == 0);
@@ -172,8 +172,8 @@ static void test_stages_and_routing(void) {
   CHECK(sy_ctl_routing(e, &s, w, act) == SY_ROUTE_WEIGHTS && w[0] == 1);
 
   /* A halted experiment routes as it was; unknown names are counted, not applied. */
-  static const char *const kv5[] = {"version", "11", "status", "halted", "v:b", "sideways",
-                                    "winner",  "zz"};
+  static const char *const kv5[] = {"version", "11",       "status", "halted",
+                                    "v:b",     "sideways", "winner", "zz"};
   CHECK(sy_ctl_state_parse(e, kv5, 4, &s) == 2);
   CHECK(s.status == SY_XS_HALTED && s.stage[1] == SY_STAGE_CANARY && s.winner == -1);
   CHECK(sy_ctl_routing(e, &s, w, act) == SY_ROUTE_WEIGHTS && fabs(w[1] - 0.10) < 1e-12);
@@ -188,8 +188,8 @@ static void test_stages_and_routing(void) {
   static const char *const kv6[] = {"version", "3", "v:c", "rolled_back"};
   CHECK(sy_ctl_state_parse(e, kv6, 2, &s) == 0);
   CHECK(sy_ctl_routing(e, &s, w, act) == SY_ROUTE_POLICY && act[0] && act[1] && !act[2]);
-  static const char *const kv7[] = {"version", "4", "v:a", "removed", "v:b", "removed", "v:c",
-                                    "removed"};
+  static const char *const kv7[] = {"version", "4",       "v:a", "removed",
+                                    "v:b",     "removed", "v:c", "removed"};
   CHECK(sy_ctl_state_parse(e, kv7, 4, &s) == 0);
   CHECK(sy_ctl_routing(e, &s, w, act) == SY_ROUTE_POLICY && act[0] && !act[1] && !act[2]);
   sy_config_free(cfg);
@@ -204,8 +204,7 @@ static void test_change_argv(void) {
   char keys[4][160];
   const char *argv[SY_CTL_ARGV_MAX];
   size_t lens[SY_CTL_ARGV_MAX];
-  int n = sy_ctl_change_argv(&c, SY_LUA_CONTROL, "chat", 41, "sy:events", "1000", keys, argv,
-                             lens);
+  int n = sy_ctl_change_argv(&c, SY_LUA_CONTROL, "chat", 41, "sy:events", "1000", keys, argv, lens);
   /* EVAL script 3 state audit stream | expect exp maxlen n [pairs] m [pairs] [event] */
   CHECK(n == 10 + 2 + 1 + 12 + 20 + 4);
   CHECK(strcmp(argv[3], "sy:{chat}:state") == 0 && strcmp(argv[4], "sy:{chat}:audit") == 0);

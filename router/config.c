@@ -32,10 +32,11 @@
 #include "router/config_admin.h"
 #include "router/config_exp.h"
 #include "router/config_stats.h"
+#include "router/config_upstream.h"
 #include "router/config_util.h"
 #include "router/yaml_walk.h"
 
-/* ---- listen and servers: lists of host:port -------------------------------------- */
+/* ---- listen: a list of host:port -------------------------------------- */
 
 /* A non-empty list of distinct host:port strings into a new array. */
 static int parse_hostport_list(sy__yaml_walk_t *w, yaml_node_t *v, sy_hostport_t **arr, size_t *n) {
@@ -66,11 +67,6 @@ static int p_listen(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yam
   return parse_hostport_list(w, v, &cfg->listeners, &cfg->nlisteners);
 }
 
-static int p_servers(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
-  sy_upstream_conf_t *u = obj;
-  return parse_hostport_list(w, v, &u->servers, &u->nservers);
-}
-
 /* ---- upstreams and prompts -------------------------------------------------------- */
 
 static int p_up_headers(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
@@ -89,7 +85,9 @@ static int p_up_auth(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__ya
 }
 
 static const sy__yaml_field_t upstream_fields[] = {
-    {"servers", p_servers, 0, 0, 0, 1, NULL},
+    {"servers", sy__cfg_p_servers, 0, 0, 0, 1, NULL},
+    {"tls", sy__cfg_p_up_tls, 0, 0, 0, 0, NULL},
+    {"host_header", sy__cfg_p_host_header, 0, 0, 0, 0, NULL},
     {"headers", p_up_headers, 0, 0, 0, 0, NULL},
     {"authorization", p_up_auth, 0, 0, 0, 0, NULL},
     {"pool_size", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, pool_size), 0, 65535, 0, NULL},
@@ -127,7 +125,9 @@ static int parse_upstream(sy__yaml_walk_t *w, yaml_node_t *k, yaml_node_t *v,
                          MAX_ID_LEN);
   if (sy__yaml_set_str(w, k, &u->name, sy__yaml_text(k)) < 0)
     return -1;
-  return sy__yaml_walk_map(w, v, upstream_fields, u);
+  if (sy__yaml_walk_map(w, v, upstream_fields, u) < 0)
+    return -1;
+  return sy__cfg_upstream_tls(w, v, u);
 }
 
 static int p_upstreams(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
@@ -325,6 +325,7 @@ void sy_config_free(sy_config_t *cfg) {
       free(cfg->upstreams[i].headers[j].value);
     }
     free(cfg->upstreams[i].headers);
+    sy__cfg_upstream_tls_free(&cfg->upstreams[i]);
   }
   free(cfg->upstreams);
   for (size_t i = 0; i < cfg->nexperiments; i++)

@@ -21,7 +21,27 @@ typedef struct sy_kv_s {
 typedef struct sy_hostport_s {
   char *host; /* a numeric address, or a name (upstreams: resolved by upstream.c) */
   uint16_t port;
+  int tls; /* upstream servers: given as https:// */
 } sy_hostport_t;
+
+/* What an upstream request's Host header carries (`host_header:`). */
+typedef enum {
+  SY_HOST_AUTO = 0, /* default: the server's name (SERVER) for a server given by name or
+                       with tls.server_name, the client's (CLIENT) for a numeric address */
+  SY_HOST_CLIENT,   /* the client's Host, as it came */
+  SY_HOST_SERVER,   /* tls.server_name, else the server's host; ":port" unless the
+                       scheme's default */
+  SY_HOST_LITERAL,  /* host_literal */
+} sy_host_mode_t;
+
+/* An upstream's `tls:` block (for its https:// servers). */
+typedef struct sy_upstream_tls_s {
+  char *ca_file;     /* PEM bundle to verify against; NULL: the system's */
+  char *cert_file;   /* client certificate (mTLS), with key_file */
+  char *key_file;
+  char *server_name; /* SNI and the name the certificate must carry; NULL: the server's host */
+  int insecure;      /* no verification at all (logged at load) */
+} sy_upstream_tls_t;
 
 typedef struct sy_upstream_conf_s {
   char *name;
@@ -46,6 +66,13 @@ typedef struct sy_upstream_conf_s {
                                    is kept when it sent one; default replace */
   unsigned resolve_interval_ms; /* a server named by host name is resolved again this often
                                    (and after a connect failure); default 30000 */
+  sy_upstream_tls_t tls;
+  /* Made at load (files read then, never during a handshake) when a server is
+   * https://; NULL otherwise. Holds the resumable sessions of the config's life
+   * (router/tls.h), so unlike the rest of the config it changes as it is used. */
+  struct sy_tls_ctx_s *tls_ctx;
+  sy_host_mode_t host_mode;
+  char *host_literal; /* SY_HOST_LITERAL */
   int line;
 } sy_upstream_conf_t;
 

@@ -336,12 +336,20 @@ static int is_ipv6(const char *s, size_t n) {
 /* See yaml_walk.h: "host:port" or "[v6]:port" (host kept as text, without brackets). */
 int sy__yaml_get_hostport(sy__yaml_walk_t *w, yaml_node_t *n, char **host_out,
                           uint16_t *port_out) {
-  const char *s, *host, *colon;
+  const char *s;
   if (sy__yaml_get_nonempty(w, n, &s) < 0)
     return -1;
+  return sy__yaml_parse_hostport(w, n, s, 0, host_out, port_out);
+}
+
+/* See yaml_walk.h: s is "host[:port]" or "[v6]:port" (the port optional if
+ * default_port is not 0). */
+int sy__yaml_parse_hostport(sy__yaml_walk_t *w, yaml_node_t *n, const char *s,
+                            uint16_t default_port, char **host_out, uint16_t *port_out) {
+  const char *host, *colon;
   if (s[0] == '[') {
     const char *close = strchr(s, ']');
-    if (close == NULL || close[1] != ':')
+    if (close == NULL || (close[1] != ':' && !(default_port != 0 && close[1] == '\0')))
       return sy__yaml_fail(w, n, "expected [address]:port, got '%.64s'", s);
     host = s + 1;
     colon = close + 1;
@@ -350,6 +358,8 @@ int sy__yaml_get_hostport(sy__yaml_walk_t *w, yaml_node_t *n, char **host_out,
   } else {
     host = s;
     colon = strrchr(s, ':');
+    if (colon == NULL && default_port != 0)
+      colon = s + strlen(s);
     if (colon == NULL)
       return sy__yaml_fail(w, n, "expected host:port, got '%.64s'", s);
     if (memchr(s, ':', (size_t)(colon - s)) != NULL)
@@ -357,15 +367,19 @@ int sy__yaml_get_hostport(sy__yaml_walk_t *w, yaml_node_t *n, char **host_out,
     if (colon == s || !is_hostname(s, (size_t)(colon - s)))
       return sy__yaml_fail(w, n, "invalid host in '%.64s'", s);
   }
-  const char *port = colon + 1;
-  if (*port == '\0' || strlen(port) > 5 || *skip_digits(port) != '\0' || atoi(port) < 1 ||
-      atoi(port) > 65535)
-    return sy__yaml_fail(w, n, "port must be an integer in 1..65535, got '%.64s'", s);
+  uint16_t port_num = default_port;
+  if (*colon == ':') {
+    const char *port = colon + 1;
+    if (*port == '\0' || strlen(port) > 5 || *skip_digits(port) != '\0' || atoi(port) < 1 ||
+        atoi(port) > 65535)
+      return sy__yaml_fail(w, n, "port must be an integer in 1..65535, got '%.64s'", s);
+    port_num = (uint16_t)atoi(port);
+  }
   size_t hlen = (size_t)(colon - host) - (s[0] == '[');
   *host_out = strndup(host, hlen);
   if (*host_out == NULL)
     return sy__yaml_fail(w, n, "out of memory");
-  *port_out = (uint16_t)atoi(port);
+  *port_out = port_num;
   return 0;
 }
 

@@ -171,6 +171,10 @@ int sy__yaml_is_float_text(const char *s);
  * Stores a new string holding the host (without brackets) in *host and the port
  * in *port. */
 int sy__yaml_get_hostport(sy__yaml_walk_t *w, yaml_node_t *n, char **host, uint16_t *port);
+/* The same for text s (from node n, which errors name): "host:port", "[v6]:port", or
+ * with default_port != 0 also "host" and "[v6]" alone (the port is then default_port). */
+int sy__yaml_parse_hostport(sy__yaml_walk_t *w, yaml_node_t *n, const char *s,
+                            uint16_t default_port, char **host, uint16_t *port);
 
 /* Converts the subtree at n to a new JSON value, typing plain scalars as YAML 1.1
  * does (null, booleans, integers, reals; quoted scalars are strings). Bounded in

@@ -76,7 +76,55 @@ static const err_case_t ERRORS[] = {
      "    pool_size: 1.5\n",
      "t.yaml:5: upstreams.u.pool_size: must be an integer in 0..65535"},
     {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n    servers: []\n",
-     "t.yaml:4: upstreams.u.servers: needs at least one host:port"},
+     "t.yaml:4: upstreams.u.servers: needs at least one server"},
+    /* servers as URLs, tls:, host_header: (test_config_tls.c has the valid ones) */
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [ftp://a.example]\n",
+     "t.yaml:4: upstreams.u.servers[0]: unknown URL scheme 'ftp' (use https://, http:// or "
+     "host:port)"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [https://a.example/v1]\n",
+     "t.yaml:4: upstreams.u.servers[0]: a server URL is scheme://host[:port], without a path, "
+     "query or user (the path is the request's), got 'https://a.example/v1'"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [\"https://a.example:0\"]\n",
+     "t.yaml:4: upstreams.u.servers[0]: port must be an integer in 1..65535, got 'a.example:0'"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [\"https://\"]\n",
+     "t.yaml:4: upstreams.u.servers[0]: invalid host in ''"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [a.example]\n",
+     "t.yaml:4: upstreams.u.servers[0]: expected host:port, got 'a.example'"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [https://a.example, \"a.example:443\"]\n",
+     "t.yaml:4: upstreams.u.servers[1]: duplicate address (same as entry 0)"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [127.0.0.1:9001]\n    tls: {insecure: true}\n",
+     "t.yaml:5: upstreams.u.tls: no server of this upstream is https://"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [https://a.example]\n    tls: {cert_file: /c.pem}\n",
+     "t.yaml:5: upstreams.u.tls: cert_file and key_file go together (mTLS): give both or "
+     "neither"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [https://a.example]\n    tls:\n      ca_file: /nonexistent/ca.pem\n",
+     "t.yaml:6: upstreams.u.tls.ca_file: cannot read /nonexistent/ca.pem: No such file or "
+     "directory"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [https://a.example]\n    tls: {insecure: true, ca_file: /x.pem}\n",
+     "t.yaml:5: upstreams.u.tls.insecure: insecure: true verifies nothing: drop ca_file or "
+     "insecure"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [https://a.example]\n    tls: {insecure: 2}\n",
+     "t.yaml:5: upstreams.u.tls.insecure: must be true or false"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [https://a.example]\n    tls: {server_name: \"a b\"}\n",
+     "t.yaml:5: upstreams.u.tls.server_name: must be a host name or IPv4 address, got 'a b'"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [https://a.example]\n    tls: {sni: x}\n",
+     "t.yaml:5: upstreams.u.tls.sni: unknown key"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n"
+     "    servers: [https://a.example]\n    host_header: \"a b\"\n",
+     "t.yaml:5: upstreams.u.host_header: must be client, server or a host[:port], got 'a b'"},
     {"listen: [127.0.0.1:8080]\nupstreams:\n  u/v:\n    servers: [127.0.0.1:9001]\n",
      "t.yaml:3: upstreams.u/v: upstream names must be 1..64 characters of [A-Za-z0-9_.-]"},
     {"listen: [127.0.0.1:8080]\nupstreams:\n  u: {servers: [127.0.0.1:1]}\n  u: {servers: "

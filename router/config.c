@@ -36,35 +36,11 @@
 #include "router/config_util.h"
 #include "router/yaml_walk.h"
 
-/* ---- listen: a list of host:port -------------------------------------- */
-
-/* A non-empty list of distinct host:port strings into a new array. */
-static int parse_hostport_list(sy__yaml_walk_t *w, yaml_node_t *v, sy_hostport_t **arr, size_t *n) {
-  if (v->type != YAML_SEQUENCE_NODE)
-    return sy__yaml_fail(w, v, "must be a list of host:port");
-  if (sy__yaml_nitems(v) == 0)
-    return sy__yaml_fail(w, v, "needs at least one host:port");
-  *arr = calloc(sy__yaml_nitems(v), sizeof **arr);
-  if (*arr == NULL)
-    return sy__yaml_fail(w, v, "out of memory");
-  *n = sy__yaml_nitems(v);
-  for (size_t i = 0; i < *n; i++) {
-    yaml_node_t *item = sy__yaml_item(w, v, i);
-    size_t old = sy__yaml_path_index(w, i);
-    int rc = sy__yaml_get_hostport(w, item, &(*arr)[i].host, &(*arr)[i].port);
-    for (size_t j = 0; rc == 0 && j < i; j++)
-      if (strcmp((*arr)[j].host, (*arr)[i].host) == 0 && (*arr)[j].port == (*arr)[i].port)
-        rc = sy__yaml_fail(w, item, "duplicate address (same as entry %zu)", j);
-    sy__yaml_path_pop(w, old);
-    if (rc < 0)
-      return -1;
-  }
-  return 0;
-}
+/* ---- listen: a list of host:port (config_upstream.c) ------------------------------- */
 
 static int p_listen(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
   sy_config_t *cfg = obj;
-  return parse_hostport_list(w, v, &cfg->listeners, &cfg->nlisteners);
+  return sy__cfg_hostport_list(w, v, &cfg->listeners, &cfg->nlisteners, 0);
 }
 
 /* ---- upstreams and prompts -------------------------------------------------------- */

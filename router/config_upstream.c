@@ -53,33 +53,42 @@ static int parse_server(sy__yaml_walk_t *w, yaml_node_t *n, sy_hostport_t *hp) {
   return sy__yaml_parse_hostport(w, n, rest, dflt, &hp->host, &hp->port);
 }
 
-/* See config_upstream.h: a non-empty list of distinct servers. */
-int sy__cfg_p_servers(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
-  sy_upstream_conf_t *u = obj;
-  (void)f;
+/* See config_upstream.h: a non-empty list of distinct addresses. */
+int sy__cfg_hostport_list(sy__yaml_walk_t *w, yaml_node_t *v, sy_hostport_t **arr, size_t *n,
+                          int urls) {
+  const char *what = urls ? "server" : "host:port";
   if (v->type != YAML_SEQUENCE_NODE)
-    return sy__yaml_fail(w, v,
-                         "must be a list of servers (https://host, http://host:port, "
-                         "host:port)");
+    return sy__yaml_fail(w, v, "must be a list of %s",
+                         urls ? "servers (https://host, "
+                                "http://host:port, host:port)"
+                              : what);
   if (sy__yaml_nitems(v) == 0)
-    return sy__yaml_fail(w, v, "needs at least one server");
-  u->servers = calloc(sy__yaml_nitems(v), sizeof *u->servers);
-  if (u->servers == NULL)
+    return sy__yaml_fail(w, v, "needs at least one %s", what);
+  *arr = calloc(sy__yaml_nitems(v), sizeof **arr);
+  if (*arr == NULL)
     return sy__yaml_fail(w, v, "out of memory");
-  u->nservers = sy__yaml_nitems(v);
-  for (size_t i = 0; i < u->nservers; i++) {
+  *n = sy__yaml_nitems(v);
+  for (size_t i = 0; i < *n; i++) {
     yaml_node_t *item = sy__yaml_item(w, v, i);
     size_t old = sy__yaml_path_index(w, i);
-    int rc = parse_server(w, item, &u->servers[i]);
+    sy_hostport_t *hp = &(*arr)[i];
+    int rc =
+        urls ? parse_server(w, item, hp) : sy__yaml_get_hostport(w, item, &hp->host, &hp->port);
     for (size_t j = 0; rc == 0 && j < i; j++)
-      if (strcmp(u->servers[j].host, u->servers[i].host) == 0 &&
-          u->servers[j].port == u->servers[i].port)
+      if (strcmp((*arr)[j].host, hp->host) == 0 && (*arr)[j].port == hp->port)
         rc = sy__yaml_fail(w, item, "duplicate address (same as entry %zu)", j);
     sy__yaml_path_pop(w, old);
     if (rc < 0)
       return -1;
   }
   return 0;
+}
+
+/* See config_upstream.h. */
+int sy__cfg_p_servers(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  sy_upstream_conf_t *u = obj;
+  (void)f;
+  return sy__cfg_hostport_list(w, v, &u->servers, &u->nservers, 1);
 }
 
 /* ---- host_header ---------------------------------------------------------------------- */

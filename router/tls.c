@@ -8,8 +8,9 @@
  * Sessions: the context asks OpenSSL to hand it every session a server issues
  * (TLS 1.3 tickets arrive after the handshake, inside later reads) and keeps the
  * newest per host name in a small table; the next connection to that host offers
- * it. Resumption therefore follows the pool naturally: the first connection does a
- * full handshake, the ones after resume.
+ * it (a copy of it: see sy_tls_new). Resumption therefore follows the pool
+ * naturally: the first connection does a full handshake, the ones after resume,
+ * however many open at once.
  */
 #include "router/tls.h"
 
@@ -227,9 +228,20 @@ sy_tls_t *sy_tls_new(sy_tls_ctx_t *ctx, const char *host) {
     if (!ctx->insecure)
       SSL_set1_host(t->ssl, host);
   }
+  /* A copy of the stored session is offered: OpenSSL marks a TLS 1.3 session
+   * spent once a handshake resumed it (RFC 8446 asks clients not to reuse tickets,
+   * for browsers' privacy), so with the original, connections opened together
+   * would all but the first do a full handshake until the next ticket arrived. A
+   * proxy's connections to its own upstream have nothing to hide from each other;
+   * a server that insists on single use answers with a full handshake. */
   for (int i = 0; i < SESSION_SLOTS; i++)
-    if (ctx->slots[i].sess != NULL && strcmp(ctx->slots[i].host, host) == 0)
-      SSL_set_session(t->ssl, ctx->slots[i].sess);
+    if (ctx->slots[i].sess != NULL && strcmp(ctx->slots[i].host, host) == 0) {
+      SSL_SESSION *copy = SSL_SESSION_dup(ctx->slots[i].sess);
+      if (copy != NULL) {
+        SSL_set_session(t->ssl, copy);
+        SSL_SESSION_free(copy); /* the SSL holds its own reference */
+      }
+    }
   ERR_clear_error();
   return t;
 }

@@ -44,6 +44,7 @@ struct sy_h1_leg_s {
   unsigned in_callback;    /* the leg's own entry points on the stack */
   unsigned writes;         /* uv_write requests in flight */
   int ended;               /* the owner was told (or cancelled): free when nothing runs */
+  char tls_err[400];       /* the last connection's TLS failure ("": none) */
   sy_buf_t *rbuf;          /* the read being parsed */
   sy_head_t *head;         /* the response head, or NULL: not kept */
   llhttp_t parser;
@@ -64,8 +65,7 @@ int sy_h1_named_by_connection(sy_h1_conn_names_t cn, const char *name, size_t n)
   return cn.v != NULL && sy_http_listed_in(cn.v, cn.len, name, n);
 }
 
-int sy_h1_append_header(sy_buf_t **b, const char *name, size_t nlen, const char *val,
-                        size_t vlen) {
+int sy_h1_append_header(sy_buf_t **b, const char *name, size_t nlen, const char *val, size_t vlen) {
   return sy_buf_append(b, name, nlen) || sy_buf_append(b, ": ", 2) || sy_buf_append(b, val, vlen) ||
                  sy_buf_append(b, "\r\n", 2)
              ? -1
@@ -116,11 +116,11 @@ sy_buf_t *sy_h1_build_request(const sy_h1_request_t *rq) {
   char cl[48];
   int have_xff = 0;
   int err = sy_buf_appends(&b, rq->method) || sy_buf_append(&b, " ", 1) ||
-            sy_buf_append(&b, rq->target, rq->target_len) ||
-            sy_buf_appends(&b, " HTTP/1.1\r\n") || append_client_headers(&b, rq, &have_xff);
+            sy_buf_append(&b, rq->target, rq->target_len) || sy_buf_appends(&b, " HTTP/1.1\r\n") ||
+            append_client_headers(&b, rq, &have_xff);
   for (size_t i = 0; !err && i < rq->nextra; i++)
-    err = sy_h1_append_header(&b, rq->extra[i].name, strlen(rq->extra[i].name),
-                              rq->extra[i].value, strlen(rq->extra[i].value));
+    err = sy_h1_append_header(&b, rq->extra[i].name, strlen(rq->extra[i].name), rq->extra[i].value,
+                              strlen(rq->extra[i].value));
   if (!err)
     err = sy_h1_append_header(&b, "traceparent", 11, rq->traceparent, strlen(rq->traceparent));
   if (!err && rq->shadow)
@@ -226,9 +226,11 @@ static int stale_retry(sy_h1_leg_t *leg) {
 static void leg_fail(sy_h1_leg_t *leg, sy_h1_errkind_t kind, int uverr) {
   if (leg->ended)
     return;
-  sy_h1_error_t err = {kind, leg->resp, uverr, NULL, leg->label};
+  sy_h1_error_t err = {kind, leg->resp, uverr, NULL, leg->label, NULL};
   if (kind == SY_H1_EPROTO)
     err.reason = llhttp_get_error_reason(&leg->parser);
+  if (kind == SY_H1_ETLS)
+    err.detail = leg->tls_err;
   switch (leg->resp) {
   case SY_H1_RESP_WAITING:
     if (kind == SY_H1_ECLOSED && stale_retry(leg))
@@ -247,8 +249,7 @@ static void leg_fail(sy_h1_leg_t *leg, sy_h1_errkind_t kind, int uverr) {
     }
     break;
   case SY_H1_RESP_NONE:
-  case SY_H1_RESP_DONE:
-    break;
+  case SY_H1_RESP_DONE: break;
   }
   leg_drop(leg, 0, leg->opts.reset_on_error);
   leg_ended(leg);
@@ -258,9 +259,8 @@ static void leg_fail(sy_h1_leg_t *leg, sy_h1_errkind_t kind, int uverr) {
 /* ---- writing the request ---- */
 
 typedef struct wreq_s {
-  uv_write_t req;
   sy_h1_leg_t *leg;
-  sy_buf_t *buf;
+  sy_buf_t *buf, *buf2; /* what the bufs written point into */
 } wreq_t;
 
 static int connected(const sy_h1_leg_t *leg) {
@@ -287,10 +287,11 @@ static void flow(sy_h1_leg_t *leg) {
   }
 }
 
-static void on_write(uv_write_t *req, int status) {
-  wreq_t *wr = (wreq_t *)req;
+static void on_write(void *arg, int status) {
+  wreq_t *wr = arg;
   sy_h1_leg_t *leg = wr->leg;
   sy_buf_unref(wr->buf);
+  sy_buf_unref(wr->buf2);
   free(wr);
   leg_enter(leg);
   leg->writes--;
@@ -300,28 +301,73 @@ static void on_write(uv_write_t *req, int status) {
   leg_leave(leg);
 }
 
+/* Writes n bufs upstream through the pool, taking over the references b and b2
+ * (NULL: none) that they point into. Returns 0, or -1 if the connection refused
+ * them. */
+static int leg_writev(sy_h1_leg_t *leg, const uv_buf_t *bufs, unsigned n, sy_buf_t *b,
+                      sy_buf_t *b2) {
+  wreq_t *wr = malloc(sizeof *wr);
+  int r = -1;
+  if (wr != NULL) {
+    wr->leg = leg;
+    wr->buf = b;
+    wr->buf2 = b2;
+    r = leg->pool_ops->write(leg->link.conn, bufs, n, on_write, wr);
+    if (r == 1) {
+      leg->writes++;
+      return 0;
+    }
+    free(wr);
+  }
+  sy_buf_unref(b);
+  sy_buf_unref(b2);
+  return r < 0 ? -1 : 0;
+}
+
 /* Writes b upstream, taking over its reference. Returns 0, or -1 if the
  * connection refused it. */
 static int leg_write(sy_h1_leg_t *leg, sy_buf_t *b) {
-  uv_stream_t *s = leg->link.stream;
   uv_buf_t ub = uv_buf_init(b->data, (unsigned)b->len);
-  unsigned n = 1;
-  int err = sy__try_write(s, &ub, &n);
-  if (err == 0 && n > 0) {
-    wreq_t *wr = malloc(sizeof *wr);
-    err = -1;
-    if (wr != NULL) {
-      wr->leg = leg;
-      wr->buf = b;
-      if (uv_write(&wr->req, s, &ub, 1, on_write) == 0) {
-        leg->writes++;
-        return 0;
-      }
-      free(wr);
+  return leg_writev(leg, &ub, 1, b, NULL);
+}
+
+/* Where the request head's Host line starts and ends in out (both at the end of
+ * the request line when the client sent none). */
+static void find_host_line(const sy_buf_t *out, size_t *start, size_t *end) {
+  const char *p = out->data, *stop = p + out->len;
+  const char *line = memchr(p, '\n', out->len);
+  *start = *end = line != NULL ? (size_t)(line + 1 - p) : out->len;
+  for (const char *l = line ? line + 1 : stop; l < stop && *l != '\r' && *l != '\n';) {
+    const char *nl = memchr(l, '\n', (size_t)(stop - l));
+    const char *next = nl != NULL ? nl + 1 : stop;
+    if (next - l > 5 && strncasecmp(l, "host:", 5) == 0) {
+      *start = (size_t)(l - p);
+      *end = (size_t)(next - p);
+      return;
     }
+    l = next;
   }
-  sy_buf_unref(b);
-  return err < 0 ? -1 : 0;
+}
+
+/* The request (or its head) as it goes out: with the Host header the server wants,
+ * if it wants one, in place of the client's. */
+static int write_request(sy_h1_leg_t *leg) {
+  if (leg->link.host == NULL)
+    return leg_write(leg, sy_buf_ref(leg->out));
+  size_t hs, he;
+  find_host_line(leg->out, &hs, &he);
+  size_t hlen = strlen(leg->link.host);
+  sy_buf_t *h = sy_buf_new(hlen + 8);
+  if (h == NULL)
+    return -1;
+  memcpy(h->data, "Host: ", 6);
+  memcpy(h->data + 6, leg->link.host, hlen);
+  memcpy(h->data + 6 + hlen, "\r\n", 2);
+  h->len = hlen + 8;
+  uv_buf_t ub[3] = {uv_buf_init(leg->out->data, (unsigned)hs),
+                    uv_buf_init(h->data, (unsigned)h->len),
+                    uv_buf_init(leg->out->data + he, (unsigned)(leg->out->len - he))};
+  return leg_writev(leg, ub, 3, sy_buf_ref(leg->out), h);
 }
 
 /* Streamed body bytes as they go upstream: a copy, chunk-framed if asked. */
@@ -374,7 +420,7 @@ static void leg_send(sy_h1_leg_t *leg) {
     }
     leg->pool_ops->arm(leg->link.conn, leg->opts.deadline - now);
   }
-  if (leg_write(leg, sy_buf_ref(leg->out)) < 0) {
+  if (write_request(leg) < 0) {
     /* A pooled connection the server had closed fails here, at once: retried on
      * a fresh one when that is safe, as for an EOF. */
     leg_fail(leg, SY_H1_ECLOSED, UV_EPIPE);
@@ -404,6 +450,7 @@ static void leg_send(sy_h1_leg_t *leg) {
 
 static void leg_connect(sy_h1_leg_t *leg) {
   leg->attempts++;
+  leg->tls_err[0] = '\0'; /* the last connection's failure is the one reported */
   leg->req = SY_H1_REQ_CONNECTING;
   leg->resp = SY_H1_RESP_NONE;
   int ready = leg->pool_ops->acquire(leg->pool, leg->last_server, leg, &leg->link);
@@ -435,9 +482,14 @@ void sy_h1_leg_ready(sy_h1_leg_t *leg, int status) {
     if (leg->attempts < leg->opts.max_connects)
       leg_connect(leg); /* another server, if the pool has one */
     else
-      leg_fail(leg, SY_H1_ECONNECT, status);
+      leg_fail(leg, leg->tls_err[0] != '\0' ? SY_H1_ETLS : SY_H1_ECONNECT, status);
   }
   leg_leave(leg);
+}
+
+void sy_h1_leg_tls_failed(sy_h1_leg_t *leg, int status, const char *why) {
+  snprintf(leg->tls_err, sizeof leg->tls_err, "%s", why);
+  sy_h1_leg_ready(leg, status < 0 ? status : UV_EPROTO);
 }
 
 int sy_h1_leg_write_body(sy_h1_leg_t *leg, const char *p, size_t n) {

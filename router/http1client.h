@@ -81,8 +81,7 @@ sy_h1_conn_names_t sy_h1_connection_names(const sy_head_t *h);
 /* Whether header `name` is one of those. */
 int sy_h1_named_by_connection(sy_h1_conn_names_t cn, const char *name, size_t n);
 /* Appends "name: value\r\n" to *b. Returns 0, or -1 when out of memory. */
-int sy_h1_append_header(sy_buf_t **b, const char *name, size_t nlen, const char *val,
-                        size_t vlen);
+int sy_h1_append_header(sy_buf_t **b, const char *name, size_t nlen, const char *val, size_t vlen);
 
 /* ---- the leg ---- */
 
@@ -116,6 +115,8 @@ typedef enum {
   SY_H1_EPROTO,      /* not a valid HTTP/1.x response (reason) */
   SY_H1_EWRITE,      /* the streamed body's first bytes could not be written */
   SY_H1_EOWNER,      /* the owner's on_head refused the head */
+  SY_H1_ETLS,        /* the TLS handshake failed or stalled on every server tried (detail
+                        says why; uverr UV_ETIMEDOUT if it stalled) */
 } sy_h1_errkind_t;
 
 typedef struct sy_h1_error_s {
@@ -124,6 +125,7 @@ typedef struct sy_h1_error_s {
   int uverr;                /* a libuv error, or 0 */
   const char *reason;       /* llhttp's reason (EPROTO), else NULL */
   const char *label;        /* the server's host:port, or "?" */
+  const char *detail;       /* ETLS: a sentence naming the problem (router/tls.h), else NULL */
 } sy_h1_error_t;
 
 /* The owner's callbacks; `data` is the owner's pointer given to sy_h1_leg_new. Those
@@ -151,12 +153,18 @@ typedef struct sy_h1_ops_s {
 
 /* A connection as the pool lends it to a leg. */
 typedef struct sy_h1_link_s {
-  void *conn;         /* the pool's object; NULL: none held */
-  const void *server; /* which server it goes to (a connect retry avoids it) */
-  const char *label;  /* host:port */
-  uv_stream_t *stream;
-  unsigned uses; /* exchanges it served before (0: a fresh connection) */
+  void *conn;          /* the pool's object; NULL: none held */
+  const void *server;  /* which server it goes to (a connect retry avoids it) */
+  const char *label;   /* host:port */
+  uv_stream_t *stream; /* for its loop and write queue size only: writes go through
+                          the pool's write op (a TLS connection encrypts them) */
+  const char *host;    /* the Host header the server wants (its name), or NULL: the
+                          client's goes on as it came */
+  unsigned uses;       /* exchanges it served before (0: a fresh connection) */
 } sy_h1_link_t;
+
+/* A write through the pool is done (status 0) or failed. */
+typedef void (*sy_h1_write_cb)(void *arg, int status);
 
 /* The pool, as a leg uses it (router/upstream.c). `pool` and `conn` are the pool's
  * own objects. While a leg holds a connection, the pool passes its reads to
@@ -173,6 +181,10 @@ typedef struct sy_h1_pool_ops_s {
   void (*arm)(void *conn, uint64_t ms); /* sy_h1_leg_timeout in ms (replacing any) */
   void (*disarm)(void *conn);
   void (*result)(void *conn, int status); /* passive health: what the server answered */
+  /* Writes bufs (encrypted on a TLS connection). Returns 0 when they are all taken
+   * now (cb is not called), 1 when cb(arg, status) follows (the bufs' memory must
+   * live until then), or a negative libuv error. */
+  int (*write)(void *conn, const uv_buf_t *bufs, unsigned n, sy_h1_write_cb cb, void *arg);
 } sy_h1_pool_ops_t;
 
 typedef struct sy_h1_opts_s {
@@ -216,7 +228,11 @@ void sy_h1_leg_cancel(sy_h1_leg_t *leg);
 /* For the pool: the connection lent to leg is ready (status 0) or could not be
  * made (status < 0: the pool closes it after this returns). */
 void sy_h1_leg_ready(sy_h1_leg_t *leg, int status);
-/* For the pool: a read on the lent connection, as libuv gives it; b is the
+/* For the pool: making the connection failed in its TLS handshake (status: libuv's
+ * error, UV_ETIMEDOUT if it stalled); `why` names the problem (copied). As
+ * sy_h1_leg_ready with status < 0, except that the leg's final error is SY_H1_ETLS. */
+void sy_h1_leg_tls_failed(sy_h1_leg_t *leg, int status, const char *why);
+/* For the pool: a read on the lent connection (plaintext, for TLS), as libuv gives it; b is the
  * buffer read into (NULL if none; the caller keeps its reference). */
 void sy_h1_leg_read(sy_h1_leg_t *leg, ssize_t nread, sy_buf_t *b);
 /* For the pool: the timer armed through pool ops arm fired. */

@@ -64,6 +64,21 @@ sy_mentry_t *sy_metrics_entry(sy_mslot_t *s, const char *exp, const char *var) {
   return e;
 }
 
+sy_mupstream_t *sy_metrics_upstream(sy_mslot_t *s, const char *name) {
+  if (s == NULL)
+    return NULL;
+  for (uint64_t i = 0; i < s->nupstreams; i++)
+    if (strcmp(s->up[i].name, name) == 0)
+      return &s->up[i];
+  if (s->nupstreams >= SY_M_UPSTREAMS)
+    return NULL;
+  sy_mupstream_t *u = &s->up[s->nupstreams];
+  snprintf(u->name, sizeof u->name, "%s", name);
+  /* published once its name is written, as sy_metrics_entry does */
+  __atomic_store_n(&s->nupstreams, s->nupstreams + 1, __ATOMIC_RELEASE);
+  return u;
+}
+
 static size_t bucket(double s) {
   for (size_t i = 0; i < SY_LAT_BUCKETS - 1; i++)
     if (s <= bound_s(i))
@@ -297,9 +312,56 @@ static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
                   (unsigned long long)workers);
 }
 
+/* The per-upstream TLS counters summed over the slots. Label values are upstream
+ * names ([A-Za-z0-9_.-]): nothing to escape. */
+static void per_upstream(const sy_metrics_t *m, sy_mtext_t *t) {
+  static const struct {
+    const char *name, *help;
+    size_t off;
+  } fams[] = {
+      {"switchyard_upstream_tls_handshakes_total", "TLS handshakes completed with the upstream.",
+       offsetof(sy_mupstream_t, tls_handshakes)},
+      {"switchyard_upstream_tls_resumed_total", "TLS handshakes that resumed a session.",
+       offsetof(sy_mupstream_t, tls_resumed)},
+      {"switchyard_upstream_tls_errors_total",
+       "TLS failures: handshakes refused or stalled, TLS errors on open connections.",
+       offsetof(sy_mupstream_t, tls_errors)},
+  };
+  sy_mupstream_t sums[SY_M_UPSTREAMS];
+  size_t n = 0;
+  for (unsigned k = 0; k < m->nslots; k++) {
+    const sy_mslot_t *s = &m->slots[k];
+    uint64_t nu = __atomic_load_n(&s->nupstreams, __ATOMIC_ACQUIRE);
+    for (uint64_t i = 0; i < nu && i < SY_M_UPSTREAMS; i++) {
+      size_t j = 0;
+      while (j < n && strcmp(sums[j].name, s->up[i].name) != 0)
+        j++;
+      if (j == n && n == SY_M_UPSTREAMS)
+        continue;
+      if (j == n) {
+        memset(&sums[n], 0, sizeof sums[n]);
+        memcpy(sums[n].name, s->up[i].name, sizeof sums[n].name);
+        n++;
+      }
+      sums[j].tls_handshakes += s->up[i].tls_handshakes;
+      sums[j].tls_resumed += s->up[i].tls_resumed;
+      sums[j].tls_errors += s->up[i].tls_errors;
+    }
+  }
+  for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
+    sy_mtext_printf(t, "# HELP %s %s\n# TYPE %s counter\n", fams[f].name, fams[f].help,
+                    fams[f].name);
+    for (size_t i = 0; i < n; i++)
+      sy_mtext_printf(
+          t, "%s{upstream=\"%s\"} %llu\n", fams[f].name, sums[i].name,
+          (unsigned long long)*(const uint64_t *)((const char *)&sums[i] + fams[f].off));
+  }
+}
+
 void sy_metrics_render(const sy_metrics_t *m, sy_mtext_t *t) {
   if (m->slots == NULL)
     return;
   per_variant(m, t);
   per_process(m, t);
+  per_upstream(m, t);
 }

@@ -12,7 +12,8 @@
  *
  * Per (experiment, variant): responses by status class, errors, duration and time to
  * first byte histograms, shadow copies sent, dropped and skipped. Per worker: the
- * journal's counters and whether Redis is up. Gauges of the control state (stage,
+ * journal's counters and whether Redis is up. Per upstream: TLS handshakes, resumed
+ * sessions and TLS errors. Gauges of the control state (stage,
  * status, traffic share) come from the serving worker's runtime at scrape time.
  */
 #ifndef SY_METRICS_H
@@ -36,6 +37,16 @@ typedef struct sy_mentry_s {
       shadow_skipped;
 } sy_mentry_t;
 
+#define SY_M_UPSTREAMS 64 /* upstreams with TLS counters per worker */
+
+/* Per upstream (with https:// servers): TLS handshakes completed, how many of them
+ * resumed a session, and TLS failures (handshake refused or stalled, or a TLS error
+ * on an open connection). */
+typedef struct sy_mupstream_s {
+  char name[SY_M_ID]; /* name[0] == '\0': free */
+  uint64_t tls_handshakes, tls_resumed, tls_errors;
+} sy_mupstream_t;
+
 typedef struct sy_mslot_s {
   uint64_t pid; /* 0: no worker */
   uint64_t events_queued, events_spooled, events_replayed, events_dropped;
@@ -45,6 +56,8 @@ typedef struct sy_mslot_s {
   uint64_t redis_down_ms; /* the current outage (0 while up) */
   uint64_t nentries;
   sy_mentry_t e[SY_M_ENTRIES];
+  uint64_t nupstreams;
+  sy_mupstream_t up[SY_M_UPSTREAMS];
 } sy_mslot_t;
 
 typedef struct sy_metrics_s {
@@ -62,6 +75,10 @@ sy_mslot_t *sy_metrics_attach(sy_metrics_t *m, unsigned i);
 
 /* The slot's entry for (exp, var), created if missing; NULL when the slot is full. */
 sy_mentry_t *sy_metrics_entry(sy_mslot_t *s, const char *exp, const char *var);
+
+/* The slot's entry for upstream `name`, created if missing; NULL when the slot is
+ * full (or s is NULL). */
+sy_mupstream_t *sy_metrics_upstream(sy_mslot_t *s, const char *name);
 
 /* A response of entry e: status (0: none sent), whether it failed, its duration and
  * time to first byte in seconds (ttfb < 0: no byte came). */

@@ -317,6 +317,9 @@ static void leg_on_error(sy_h1_leg_t *leg, void *data, const sy_h1_error_t *e) {
   case SY_H1_EOWNER:
     up_fail(c, 502, "internal_error", "out of memory");
     break;
+  case SY_H1_ETLS: /* a stalled handshake too: connect_timeout_ms covers it (502) */
+    up_fail(c, 502, "upstream_tls_error", e->detail);
+    break;
   }
 }
 

@@ -68,12 +68,17 @@ static int build_pools(sy_runtime_t *rt, const sy_runtime_t *old, int may_block,
     if (p->servers == NULL)
       return -1;
     p->nservers = uc->nservers;
+    if (uc->tls_ctx != NULL && uc->tls.insecure)
+      sy_log_warn("upstream %s: tls.insecure: its servers' certificates are not verified: anyone "
+                  "on the path can read and change its traffic",
+                  uc->name);
     for (size_t j = 0; j < uc->nservers; j++) {
       sy_upserver_t *s = &p->servers[j];
       s->pool = p;
       s->hp = &uc->servers[j];
       snprintf(s->label, sizeof(s->label), "%s:%u", uc->servers[j].host,
                (unsigned)uc->servers[j].port);
+      sy__upstream_server_names(s);
       if (adopt_addresses(s, old))
         continue;
       if (sy__upstream_server_init(s, may_block, err, errlen) < 0)

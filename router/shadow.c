@@ -422,6 +422,9 @@ static void on_h1_error(sy_h1_leg_t *h1, void *data, const sy_h1_error_t *e) {
   case SY_H1_EPROTO:
     leg_end(leg, e->reason);
     break;
+  case SY_H1_ETLS:
+    leg_end(leg, e->detail);
+    break;
   default:
     leg_end(leg, e->uverr < 0 ? uv_strerror(e->uverr) : "failed");
     break;

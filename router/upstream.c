@@ -8,9 +8,19 @@
  * after the upstream's idle timeout. While active, the upstream leg that borrowed
  * it (`leg`, router/http1client.h: the primary exchange's or a shadow copy's) gets
  * its reads and its timer; the leg reaches the pool through sy__upstream_h1_pool.
+ *
+ * TLS (an https:// server): after the TCP connect the handshake runs here, on the
+ * reads, under the same connect timeout; only then is the connection ready for its
+ * leg, so no request byte is ever written in clear or before the server proved its
+ * name. A lent connection's reads are decrypted before they reach the leg, and its
+ * writes go through the pool's write op, which encrypts them (upstream_tls.c). An
+ * idle TLS connection decrypts what it reads too: session tickets (TLS 1.3 sends
+ * them after the handshake) are taken in, anything else closes it. Sessions are kept
+ * by the upstream's TLS context, so the pool's later connections resume.
  */
 #include "router/upstream.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +28,8 @@
 
 #include "base/log.h"
 #include "router/exchange.h"
+#include "router/metrics.h"
+#include "router/upstream_tls.h"
 #include "router/worker.h"
 
 static void on_handle_closed(uv_handle_t *h) {
@@ -46,6 +58,8 @@ void sy__upstream_close(sy_upconn_t *u, int reset) {
     idle_unlink(u);
   u->state = SY_UP_CLOSING;
   u->leg = NULL;
+  sy_tls_free(u->tls); /* its ciphertext in flight is a copy */
+  u->tls = NULL;
   uv_timer_stop(&u->timer);
   uv_close((uv_handle_t *)&u->timer, on_handle_closed);
   if (reset && uv_is_active((uv_handle_t *)&u->tcp) && !uv_is_closing((uv_handle_t *)&u->tcp) &&
@@ -87,8 +101,7 @@ void sy__upstream_result(sy_upserver_t *s, int status) {
     if (s->fails == conf->eject_after) /* once per run of failures, not per answer */
       sy_log_warn("upstream %s: server %s failing (%u in a row) but not ejected: %zu of %zu "
                   "already out (eject_max_percent %u)",
-                  conf->name, s->label, s->fails, out, s->pool->nservers,
-                  conf->eject_max_percent);
+                  conf->name, s->label, s->fails, out, s->pool->nservers, conf->eject_max_percent);
     return;
   }
   uint64_t ms = conf->eject_ms;
@@ -123,8 +136,7 @@ static sy_buf_t *get_read_buf(sy_worker_t *w) {
 static void put_read_buf(sy_worker_t *w, sy_buf_t *b) {
   /* Most responses are written to the client within the read that brought
    * them, so the buffer comes back unshared and serves the next read. */
-  if (b != NULL && b->refs == 1 && b->cap == SY_UP_READ_BUF &&
-      w->nread_bufs < SY_READ_BUF_CACHE) {
+  if (b != NULL && b->refs == 1 && b->cap == SY_UP_READ_BUF && w->nread_bufs < SY_READ_BUF_CACHE) {
     w->read_bufs[w->nread_bufs++] = b;
     return;
   }
@@ -138,15 +150,22 @@ static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   sy_upconn_t *u = h->data;
   (void)suggested;
   int lent = u->state == SY_UP_ACTIVE && u->leg != NULL;
-  sy_buf_t *b = lent ? get_read_buf(u->w) : NULL;
+  sy_buf_t *b = lent || u->tls != NULL ? get_read_buf(u->w) : NULL;
   *buf = b != NULL ? uv_buf_init(b->data, SY_UP_READ_BUF) : uv_buf_init(sink, sizeof(sink));
 }
+
+static void tls_read(sy_upconn_t *u, ssize_t nread, const char *data);
 
 /* A connection reads from connect to close, whether lent or idle: switching
  * the read callback per exchange would cost two epoll_ctl calls a request. */
 static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   sy_upconn_t *u = s->data;
   sy_buf_t *b = buf->base != NULL && buf->base != sink ? sy_buf_of(buf->base) : NULL;
+  if (u->tls != NULL) {
+    tls_read(u, nread, buf->base);
+    put_read_buf(u->w, b);
+    return;
+  }
   if (u->state == SY_UP_ACTIVE && u->leg != NULL) {
     sy_h1_leg_read(u->leg, nread, b);
     put_read_buf(u->w, b);
@@ -287,6 +306,28 @@ void sy__upstream_resolve(sy_upserver_t *s) {
   s->resolving = q;
 }
 
+void sy__upstream_server_names(sy_upserver_t *s) {
+  const sy_upstream_conf_t *c = s->pool->conf;
+  const sy_hostport_t *hp = s->hp;
+  unsigned char ip[16];
+  int numeric = inet_pton(AF_INET, hp->host, ip) == 1 || inet_pton(AF_INET6, hp->host, ip) == 1;
+  const char *name = hp->tls && c->tls.server_name != NULL ? c->tls.server_name : hp->host;
+  s->tls_name = hp->tls ? name : NULL;
+  sy_host_mode_t mode = c->host_mode;
+  if (mode == SY_HOST_AUTO)
+    mode = !numeric || name != hp->host ? SY_HOST_SERVER : SY_HOST_CLIENT;
+  s->host[0] = '\0';
+  if (mode == SY_HOST_LITERAL) {
+    snprintf(s->host, sizeof s->host, "%s", c->host_literal);
+  } else if (mode == SY_HOST_SERVER) {
+    int v6 = strchr(name, ':') != NULL;
+    char port[8] = ""; /* the scheme's default port is left out */
+    if (hp->port != (hp->tls ? 443 : 80))
+      snprintf(port, sizeof port, ":%u", (unsigned)hp->port);
+    snprintf(s->host, sizeof s->host, "%s%s%s%s", v6 ? "[" : "", name, v6 ? "]" : "", port);
+  }
+}
+
 int sy__upstream_server_init(sy_upserver_t *s, int may_block, char *err, size_t errlen) {
   struct sockaddr_storage a;
   memset(&a, 0, sizeof a);
@@ -337,12 +378,150 @@ static void connect_failed(sy_upserver_t *s) {
     s->resolve_at = 0;
 }
 
+/* ---- TLS ---- */
+
+/* A TLS failure of server s: counted, and logged at most once a minute per upstream
+ * (with how many went unlogged meanwhile). */
+static void tls_problem(sy_upserver_t *s, const char *why) {
+  sy_uppool_t *p = s->pool;
+  sy_mupstream_t *m = sy_metrics_upstream(p->w->mslot, p->conf->name);
+  if (m != NULL)
+    m->tls_errors++;
+  uint64_t now = uv_now(&p->w->loop);
+  if (p->tls_logged_at != 0 && now - p->tls_logged_at < 60000) {
+    p->tls_unlogged++;
+    return;
+  }
+  if (p->tls_unlogged > 0)
+    sy_log_warn("upstream %s: server %s: %s (%u more TLS failures since the last one logged)",
+                p->conf->name, s->label, why, p->tls_unlogged);
+  else
+    sy_log_warn("upstream %s: server %s: %s", p->conf->name, s->label, why);
+  p->tls_logged_at = now > 0 ? now : 1;
+  p->tls_unlogged = 0;
+}
+
+static void connect_failed(sy_upserver_t *s);
+
+/* The handshake failed, or stalled (status UV_ETIMEDOUT): the leg is told why and
+ * the connection closed. */
+static void handshake_failed(sy_upconn_t *u, int status, const char *why) {
+  char msg[400];
+  if (why == NULL || why[0] == '\0')
+    why = "TLS handshake failed";
+  snprintf(msg, sizeof msg, "%s", why);
+  tls_problem(u->server, msg);
+  connect_failed(u->server);
+  sy_h1_leg_t *leg = u->leg;
+  u->leg = NULL;
+  if (leg != NULL)
+    sy_h1_leg_tls_failed(leg, status, msg);
+  sy__upstream_close(u, 0);
+}
+
+/* An end on a TLS connection (EOF, close_notify, an error): a lent connection's
+ * leg hears of it; an idle one is closed. */
+static void tls_end(sy_upconn_t *u, int err) {
+  if (u->state == SY_UP_ACTIVE && u->leg != NULL)
+    sy_h1_leg_read(u->leg, err, NULL);
+  else
+    sy__upstream_close(u, 0);
+}
+
+/* Hands what the engine decrypts to the leg, one buffer at a time, until it needs
+ * more ciphertext; plaintext while idle closes the connection. */
+static void tls_deliver(sy_upconn_t *u) {
+  while (u->tls != NULL) { /* NULL once closed, maybe by the leg */
+    sy_buf_t *pb = get_read_buf(u->w);
+    if (pb == NULL) {
+      tls_end(u, UV_ENOBUFS);
+      return;
+    }
+    size_t got = 0;
+    sy_tls_status_t st = sy_tls_read(u->tls, pb->data, SY_UP_READ_BUF, &got);
+    if (st == SY_TLS_OK && u->state == SY_UP_ACTIVE && u->leg != NULL) {
+      sy_h1_leg_read(u->leg, (ssize_t)got, pb);
+      put_read_buf(u->w, pb);
+      continue;
+    }
+    put_read_buf(u->w, pb);
+    if (st == SY_TLS_WANT)
+      break;
+    if (st == SY_TLS_ERROR)
+      tls_problem(u->server, sy_tls_error(u->tls));
+    tls_end(u, st == SY_TLS_CLOSED ? UV_EOF : UV_EPROTO);
+    return;
+  }
+  if (u->tls != NULL && sy__uptls_flush((uv_stream_t *)&u->tcp, u->tls) < 0)
+    tls_end(u, UV_EPIPE);
+}
+
+/* The handshake is complete: the connection is lent ready. */
+static void handshake_done(sy_upconn_t *u) {
+  uv_timer_stop(&u->timer);
+  u->state = SY_UP_ACTIVE;
+  sy_mupstream_t *m = sy_metrics_upstream(u->w->mslot, u->server->pool->conf->name);
+  if (m != NULL) {
+    m->tls_handshakes++;
+    m->tls_resumed += sy_tls_resumed(u->tls) != 0;
+  }
+  if (u->leg != NULL)
+    sy_h1_leg_ready(u->leg, 0);
+  if (u->state != SY_UP_CLOSING)
+    tls_deliver(u); /* records that came with the handshake's last (a session ticket) */
+}
+
+static void handshake_step(sy_upconn_t *u, const char *data, size_t n) {
+  sy_tls_status_t st = sy__uptls_handshake((uv_stream_t *)&u->tcp, u->tls, data, n);
+  if (st == SY_TLS_OK)
+    handshake_done(u);
+  else if (st == SY_TLS_ERROR)
+    handshake_failed(u, UV_EPROTO, sy_tls_error(u->tls));
+}
+
+static void tls_read(sy_upconn_t *u, ssize_t nread, const char *data) {
+  if (nread == 0)
+    return;
+  if (u->state == SY_UP_CONNECTING) {
+    if (nread > 0) {
+      handshake_step(u, data, (size_t)nread);
+      return;
+    }
+    char why[400];
+    snprintf(why, sizeof why, "the server closed the connection during the TLS handshake (%s: %s)",
+             u->server->tls_name, uv_strerror((int)nread));
+    handshake_failed(u, (int)nread, why);
+    return;
+  }
+  if (nread < 0) {
+    tls_end(u, (int)nread);
+    return;
+  }
+  if (sy_tls_feed(u->tls, data, (size_t)nread) < 0) {
+    tls_end(u, UV_ENOMEM);
+    return;
+  }
+  tls_deliver(u);
+}
+
+/* TCP is up to an https:// server: the handshake starts (the connect timer runs on). */
+static void tls_start(sy_upconn_t *u) {
+  u->tls = sy_tls_new(u->server->pool->conf->tls_ctx, u->server->tls_name);
+  if (u->tls == NULL) {
+    handshake_failed(u, UV_ENOMEM, "out of memory for a TLS connection");
+    return;
+  }
+  sy__upstream_resume(u);
+  handshake_step(u, NULL, 0);
+}
+
 static void on_connect(uv_connect_t *req, int status) {
   sy_upconn_t *u = req->data;
   if (u->state != SY_UP_CONNECTING)
     return; /* timed out or cancelled meanwhile; already reported */
-  uv_timer_stop(&u->timer);
   sy_h1_leg_t *leg = u->leg;
+  if (status < 0 || u->server->tls_name == NULL)
+    uv_timer_stop(&u->timer); /* TLS: it covers the handshake too */
   if (status < 0) {
     sy_log_warn("upstream %s: connect failed: %s", u->server->label, uv_strerror(status));
     connect_failed(u->server);
@@ -352,6 +531,10 @@ static void on_connect(uv_connect_t *req, int status) {
     return;
   }
   uv_tcp_nodelay(&u->tcp, 1);
+  if (u->server->tls_name != NULL) {
+    tls_start(u);
+    return;
+  }
   u->state = SY_UP_ACTIVE;
   sy__upstream_resume(u);
   if (leg != NULL)
@@ -360,6 +543,13 @@ static void on_connect(uv_connect_t *req, int status) {
 
 static void on_connect_timeout(uv_timer_t *t) {
   sy_upconn_t *u = t->data;
+  if (u->tls != NULL) {
+    char why[400];
+    snprintf(why, sizeof why, "TLS handshake with %s did not finish within %u ms",
+             u->server->tls_name, u->server->pool->conf->connect_timeout_ms);
+    handshake_failed(u, UV_ETIMEDOUT, why);
+    return;
+  }
   sy_h1_leg_t *leg = u->leg;
   sy_log_warn("upstream %s: connect timed out", u->server->label);
   connect_failed(u->server);
@@ -456,6 +646,7 @@ static int h1_acquire(void *pool, const void *avoid, sy_h1_leg_t *leg, sy_h1_lin
   link->server = u->server;
   link->label = u->server->label;
   link->stream = (uv_stream_t *)&u->tcp;
+  link->host = u->server->host[0] != '\0' ? u->server->host : NULL;
   link->uses = u->uses;
   return u->state == SY_UP_ACTIVE; /* an idle connection is ready now */
 }
@@ -498,6 +689,13 @@ static void h1_result(void *conn, int status) {
     sy__upstream_result(u->server, status);
 }
 
+static int h1_write(void *conn, const uv_buf_t *bufs, unsigned n, sy_h1_write_cb cb, void *arg) {
+  sy_upconn_t *u = conn;
+  if (u->state != SY_UP_ACTIVE)
+    return UV_EPIPE;
+  return sy__upwrite((uv_stream_t *)&u->tcp, u->tls, bufs, n, cb, arg);
+}
+
 const sy_h1_pool_ops_t sy__upstream_h1_pool = {
-    h1_acquire, h1_release, h1_close, h1_pause, h1_resume, h1_arm, h1_disarm, h1_result,
+    h1_acquire, h1_release, h1_close, h1_pause, h1_resume, h1_arm, h1_disarm, h1_result, h1_write,
 };

@@ -1,6 +1,7 @@
 /*
- * upstream.h — pooled keep-alive connections to the upstream servers (upstream.c);
- * the leg that uses one is router/http1client.h's.
+ * upstream.h — pooled keep-alive connections to the upstream servers (upstream.c),
+ * plain or TLS (an https:// server: the handshake runs after the TCP connect,
+ * before the connection is lent); the leg that uses one is router/http1client.h's.
  */
 #ifndef SY_UPSTREAM_H
 #define SY_UPSTREAM_H
@@ -12,6 +13,7 @@
 
 #include "router/config.h"
 #include "router/http1client.h"
+#include "router/tls.h"
 #include "router/types.h"
 
 #define SY_UP_READ_BUF 16384 /* one upstream read: a ref-counted sy_buf_t */
@@ -29,13 +31,15 @@ struct sy_upserver_s {
   const sy_hostport_t *hp; /* the config's host and port */
   int is_name;             /* hp->host is a name */
   struct sockaddr_storage addrs[SY_UP_MAX_ADDRS];
-  unsigned naddrs, next;   /* the last good set, and the one to try next */
-  uint64_t resolve_at;     /* loop time (ms) of the next resolution (names) */
+  unsigned naddrs, next;            /* the last good set, and the one to try next */
+  uint64_t resolve_at;              /* loop time (ms) of the next resolution (names) */
   struct sy_upresolve_s *resolving; /* in flight, or NULL */
-  int resolve_failing;     /* the last resolution failed (logged) */
-  unsigned addr_gen;       /* bumped when the set changes: older connections retire */
-  char label[300];   /* host:port, for logs and errors */
-  sy_upconn_t *idle; /* idle keep-alive connections, most recently used first */
+  int resolve_failing;              /* the last resolution failed (logged) */
+  unsigned addr_gen;                /* bumped when the set changes: older connections retire */
+  char label[300];                  /* host:port, for logs and errors */
+  char host[300];                   /* the Host header its requests carry; "": the client's */
+  const char *tls_name;             /* https://: SNI and the certificate's name; NULL: plain */
+  sy_upconn_t *idle;                /* idle keep-alive connections, most recently used first */
   unsigned nidle;
   uint64_t down_until;    /* loop time (ms) before which new connects avoid this server */
   unsigned fails;         /* consecutive 5xx answers or first-byte timeouts */
@@ -48,7 +52,9 @@ struct sy_uppool_s {
   sy_worker_t *w; /* the worker whose loop the pool's connections run on */
   sy_upserver_t *servers;
   size_t nservers;
-  size_t rr; /* round-robin cursor */
+  size_t rr;              /* round-robin cursor */
+  uint64_t tls_logged_at; /* loop time (ms) a TLS failure was last logged (0: never) */
+  unsigned tls_unlogged;  /* failures since, not logged */
 };
 
 typedef enum { SY_UP_CONNECTING = 0, SY_UP_ACTIVE, SY_UP_IDLE, SY_UP_CLOSING } sy_upstate_t;
@@ -62,19 +68,23 @@ struct sy_upconn_s {
   sy_upconn_t *next, *prev; /* idle list */
   sy_h1_leg_t *leg;         /* the upstream leg using it (router/http1client.h) */
   sy_upstate_t state;
-  unsigned handles; /* open handles; freed when the last close callback runs */
+  unsigned handles;  /* open handles; freed when the last close callback runs */
   unsigned addr_gen; /* its server's addr_gen when it connected */
-  unsigned uses;    /* exchanges served (0 while on its first) */
+  unsigned uses;     /* exchanges served (0 while on its first) */
+  sy_tls_t *tls;     /* https:// servers: the TLS engine (NULL: plain, or closed) */
 };
 
 /* Picks a server of the pool (round robin, skipping servers marked down unless
  * all are) other than `avoid`, and returns an idle connection to it (state ACTIVE,
- * ready now: sy_h1_leg_ready is not called) or a new one (state CONNECTING:
- * sy_h1_leg_ready is called later), lent to leg. Returns NULL with *err set (a
+ * ready now: sy_h1_leg_ready is not called) or a new one (state CONNECTING, which
+ * for TLS lasts to the end of the handshake: sy_h1_leg_ready, or
+ * sy_h1_leg_tls_failed, is called later), lent to leg. Returns NULL with *err set (a
  * libuv error) when no connection can be started: out of memory or handles, or a
  * server name with no address yet (UV_EAI_NONAME). */
 sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_h1_leg_t *leg,
                                   int *err);
+/* Sets s's Host header and TLS name from its config (host_header:, tls.server_name). */
+void sy__upstream_server_names(sy_upserver_t *s);
 /* Starts resolving s's name now (off the loop) unless a resolution is in flight. */
 void sy__upstream_resolve(sy_upserver_t *s);
 /* Fills s->addrs for a server that has none: a numeric address at once; a name with

@@ -3,7 +3,7 @@
 `switchyard check-config`. One test per file, so a broken example is named.
 
 The examples keep their secrets out of the file and name environment variables
-instead (secret_env, token_env, hash_key_env); this test finds those names in each
+instead (secret_env, token_env, hash_key_env, ${env:NAME} in headers); this test finds those names in each
 file and sets them to throwaway values of a valid length, plus SWITCHYARD_HASH_KEY.
 A last test shows the check has teeth: with one of those variables unset the same
 file is refused, naming the file and the line.
@@ -20,14 +20,15 @@ from harness import check  # noqa: E402
 
 EXAMPLES = sorted(glob.glob(os.path.join(h.ROOT, "deploy", "examples", "*.yaml")))
 # The examples the README and deploy/ refer to; a missing one is a failure too.
-EXPECTED = ("minimal", "model-bandit", "prompt-ab", "retrieval-canary", "multi-tenant")
-ENV_REF = re.compile(r"\b(?:secret_env|token_env|hash_key_env)\s*:\s*([A-Za-z_][A-Za-z0-9_]*)")
+EXPECTED = ("minimal", "model-bandit", "prompt-ab", "retrieval-canary", "multi-tenant", "openai")
+ENV_REF = re.compile(r"\b(?:secret_env|token_env|hash_key_env)\s*:\s*([A-Za-z_][A-Za-z0-9_]*)"
+                     r"|\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def env_names(path):
     """The environment variables the config at path names for its secrets."""
     with open(path) as f:
-        return sorted(set(ENV_REF.findall(f.read())))
+        return sorted({a or b for a, b in ENV_REF.findall(f.read())})
 
 
 def secrets_env(names):

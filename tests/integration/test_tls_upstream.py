@@ -79,8 +79,9 @@ class TlsFront:
     [(name or None, cert, key)]: the first is the default, the others are chosen by SNI.
     client_ca: require a client certificate signed by it."""
 
-    def __init__(self, certs, backend_port, client_ca=None):
+    def __init__(self, certs, backend_port, client_ca=None, idle_close_s=None):
         self.port = h.free_port()
+        self.idle_close_s = idle_close_s  # close (close_notify) a connection idle this long
         self.backend_port = backend_port
         self.sni, self.reused, self.hosts, self.errors = [], [], [], []
         self.lock = threading.Lock()
@@ -125,7 +126,7 @@ class TlsFront:
     async def _pipe(self, r, w, spy):
         try:
             while True:
-                data = await r.read(65536)
+                data = await asyncio.wait_for(r.read(65536), self.idle_close_s if spy else None)
                 if not data:
                     break
                 if spy:
@@ -133,7 +134,7 @@ class TlsFront:
                         self.hosts += re.findall(rb"(?im)^host:[ \t]*([^\r\n]*)\r$", data)
                 w.write(data)
                 await w.drain()
-        except (OSError, ssl.SSLError, ConnectionError):
+        except (OSError, ssl.SSLError, ConnectionError, asyncio.TimeoutError):
             pass
         finally:
             try:
@@ -396,6 +397,27 @@ def test_pooled_connections_resume_the_session(env):
     check(hosts[1:] == ["client.example"] * 6, "Host headers %r (wanted the client's)", hosts)
     n = metric(r, "switchyard_upstream_tls_resumed_total", "ip")
     check(n == len(reused) - 1, "resumed_total %r, the server saw %d", n, len(reused) - 1)
+
+
+@h.timeout(60)
+def test_server_closing_idle_connections(env):
+    """The server ends idle pooled connections with close_notify: the router drops
+    them and the next request opens a new connection, without a failure or a warning."""
+    f = make_certs(env.dir)
+    mock = env.mock()
+    front = TlsFront([(None, f("good.pem"), f("good.key"))], mock.port, idle_close_s=0.3)
+    env.closers.append(front.stop)
+    r = start_router(env, {"s": {"servers": ["https://localhost:%d" % front.port],
+                                 "tls": {"ca_file": f("ca.pem")}}})
+    for i in range(3):
+        resp = chat(r.port, "s")
+        check(resp.status == 200, "request %d: %s %r", i, resp.status, resp.body[:300])
+        time.sleep(0.8)
+    _, reused, _ = front.seen()
+    check(len(reused) == 3 and reused[1] and reused[2], "connections %r: wanted three, the "
+          "later two resumed", reused)
+    warned = [l.get("msg") for l in r.logs() if l.get("level") in ("warn", "error")]
+    check(not warned, "warnings: %r", warned)
 
 
 @h.timeout(90)

@@ -276,10 +276,20 @@ def test_chat_and_stream_over_verified_tls(env):
           "stream content-type %r", resp.header("content-type"))
     events = resp.sse_events()
     check(len(events) >= 3 and events[-1] == "[DONE]", "SSE events %r", events)
+    # An HTTP/1.0 client that sends no Host: the server's goes in all the same.
+    c = h.Client(r.port)
+    try:
+        c.send(h.build_request("POST", "/v1/chat/completions", {"x-up": "secure"},
+                               h.chat_body(), version="HTTP/1.0", host=False))
+        resp = c.read_response("POST")
+    finally:
+        c.close()
+    check(resp.status == 200, "HTTP/1.0 without Host: %s %r", resp.status, resp.body[:300])
     sni, reused, hosts = front.seen()
     check(sni and all(n == "localhost" for n in sni), "SNI names %r", sni)
     want = "localhost:%d" % front.port
-    check(hosts == [want, want], "Host headers the server saw %r, wanted %r twice", hosts, want)
+    check(hosts == [want] * 3, "Host headers the server saw %r, wanted %r three times", hosts,
+          want)
     check(metric(r, "switchyard_upstream_tls_handshakes_total", "secure") >= 1,
           "no TLS handshake counted")
     check(metric(r, "switchyard_upstream_tls_errors_total", "secure") == 0,

@@ -123,3 +123,9 @@ void sy__metrics_render_state(sy_worker_t *w, sy_mtext_t *t) {
                       cfg->experiments[i].id, sy_xstatus_names[k],
                       (int)rt->exps[i].ctl.status == k);
 }
+
+const sy_report_ops_t sy__metrics_report = {
+    .exchange_end = sy__metrics_done,
+    .shadow_count = sy__metrics_shadow,
+    .tick = sy__metrics_refresh,
+};

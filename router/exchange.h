@@ -58,6 +58,20 @@ typedef struct sy_exchange_end_s {
   double ttfb_ms;   /* to the response head; < 0: none came */
 } sy_exchange_end_t;
 
+/* What the request path reports as it goes, to whoever listens: the admin layer's
+ * metrics (admin_metrics.c fills it; server.c wires it into the worker). The
+ * exchange and the control layer call it through w->report and never name the
+ * listener; a worker without one (w->report NULL) reports nothing. */
+typedef struct sy_report_ops_s {
+  /* An exchange of experiment r->exp ends (after sy__proxy_end computed `end`). */
+  void (*exchange_end)(sy_worker_t *w, const sy_req_t *r, const sy_exchange_end_t *end);
+  /* A shadow counter of (e, v) moved: field is one of shadow.c's counter names. */
+  void (*shadow_count)(sy_worker_t *w, const sy_experiment_conf_t *e, const sy_variant_conf_t *v,
+                       const char *field);
+  /* Every events.sync_ms (stats_sync.c's timer): gauges read from the worker's link. */
+  void (*tick)(sy_worker_t *w);
+} sy_report_ops_t;
+
 struct sy_req_s {
   sy_head_t head; /* request target and headers */
   char method[24];

@@ -26,7 +26,6 @@
 #include <string.h>
 
 #include "base/log.h"
-#include "router/admin_metrics.h"
 #include "router/api.h"
 #include "router/conn.h"
 #include "router/events.h"
@@ -491,8 +490,8 @@ void sy__proxy_end(sy_req_t *r) {
   end.ms = r->t_start != 0 ? (double)(now - r->t_start) / 1e6 : 0;
   end.ttfb_ms = r->t_first != 0 ? (double)(r->t_first - r->t_start) / 1e6 : -1;
   sy_worker_t *w = r->rt->w;
-  if (r->exp >= 0 && r->t_start != 0)
-    sy__metrics_done(w, r, &end);
+  if (r->exp >= 0 && r->t_start != 0 && w->report != NULL)
+    w->report->exchange_end(w, r, &end);
   if (r->ev.on)
     sy__events_done(w, r, &end);
   if (r->shadow != NULL) /* after the request event: its shadows follow it in the stream */

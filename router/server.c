@@ -23,6 +23,7 @@
 #include "base/log.h"
 #include "router/metrics.h"
 #include "router/admin.h"
+#include "router/admin_metrics.h"
 #include "router/conn.h"
 #include "router/control.h"
 #include "router/proxy.h"
@@ -226,6 +227,7 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg, sy_metrics_t *m, un
     w->fd_conn_cap = rl.rlim_cur > 168 ? (size_t)(rl.rlim_cur - 136) / 2 : 16;
   w->metrics = m;
   w->mslot = sy_metrics_attach(m, index);
+  w->report = &sy__metrics_report;
   sy_rng_seed_os(&w->rng);
   sy__conn_settings(&w->req_settings);
   w->rt = sy__runtime_new(w, cfg, NULL, err, sizeof(err));

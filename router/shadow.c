@@ -30,7 +30,6 @@
 #include "base/log.h"
 #include "proto/events.h"
 #include "proto/keys.h"
-#include "router/admin_metrics.h"
 #include "router/events.h"
 #include "router/json_scan.h"
 #include "router/llm_text.h"
@@ -143,7 +142,8 @@ static int budget_ok(slot_t *s, const sy_shadow_conf_t *sc, const sy_config_t *c
 /* HINCRBYFLOAT sy:{E}:v:V FIELD delta, if the worker has a journal. */
 static void count(sy_worker_t *w, const sy_experiment_conf_t *e, const sy_variant_conf_t *v,
                   const char *field, double delta) {
-  sy__metrics_shadow(w, e, v, field);
+  if (w->report != NULL)
+    w->report->shadow_count(w, e, v, field);
   if (w->link == NULL || w->link->journal == NULL)
     return;
   char key[SY_KEY_MAX];

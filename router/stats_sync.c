@@ -18,8 +18,8 @@
 #include <jansson.h>
 
 #include "base/log.h"
-#include "router/admin_metrics.h"
 #include "router/control.h"
+#include "router/exchange.h"
 #include "router/gate_run.h"
 #include "router/runtime.h"
 #include "router/worker.h"
@@ -126,8 +126,10 @@ void sy__sync_now(sy_worker_t *w) {
 }
 
 static void on_sync_timer(uv_timer_t *t) {
-  sy__metrics_refresh(t->data);
-  sy__sync_now(t->data);
+  sy_worker_t *w = t->data;
+  if (w->report != NULL)
+    w->report->tick(w);
+  sy__sync_now(w);
 }
 
 static void on_up(sy_stats_t *s, void *data) {

@@ -65,6 +65,7 @@ struct sy_worker_s {
   struct sy_keybucket_s *key_buckets; /* the feedback API's rate limit per key (api.c) */
   size_t nkey_buckets;
   unsigned admin_jobs;          /* thread-pool jobs in flight */
+  const struct sy_report_ops_s *report; /* the request path's listener (exchange.h), or NULL */
   struct sy_metrics_s *metrics; /* the table shared by the workers */
   struct sy_mslot_s *mslot;     /* this worker's slot */
   uint64_t started_ms;

@@ -250,12 +250,15 @@ static void add_status_and_common(conn_t *c, int status, bool close) {
   else if (c->http10) mock_buf_adds(&s->out, "Connection: keep-alive\r\n");
 }
 
-/* Sends the `payload` scratch buffer as a complete JSON response. */
-static void send_payload(conn_t *c, int status, bool close) {
+/* Sends the `payload` scratch buffer as a complete JSON response, with a
+ * Retry-After header when retry_after is not NULL. */
+static void send_payload_ra(conn_t *c, int status, bool close, const char *retry_after) {
   server_t *s = c->srv;
   close = close || !c->keep_alive;
   s->out.len = 0;
   add_status_and_common(c, status, close);
+  if (retry_after != NULL)
+    mock_buf_addf(&s->out, "Retry-After: %s\r\n", retry_after);
   mock_buf_addf(&s->out, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
                 s->payload.len);
   mock_buf_add(&s->out, s->payload.p, s->payload.len);
@@ -263,9 +266,13 @@ static void send_payload(conn_t *c, int status, bool close) {
   if (close) conn_shutdown(c);
 }
 
+static void send_payload(conn_t *c, int status, bool close) {
+  send_payload_ra(c, status, close, NULL);
+}
+
 static void send_error(conn_t *c, int status, const char *msg, bool close) {
   mock_reply_error(&c->srv->payload, status, msg);
-  send_payload(c, status, close);
+  send_payload_ra(c, status, close, c->srv->opt.retry_after);
 }
 
 static void send_stats(conn_t *c) {
@@ -356,6 +363,12 @@ static void stream_after_write(conn_t *c, bool final) {
 /* Sends the planned response (after any latency). Streams leave c->busy set. */
 static void resp_start(conn_t *c) {
   mock_resp_t *r = &c->resp;
+  if (r->reset_after == -2) { /* a reset before any response byte */
+    c->srv->n.resets++;
+    resp_clear(c);
+    conn_close(c, true);
+    return;
+  }
   if (r->status != 200) {
     send_error(c, r->status, r->msg, r->close);
     resp_clear(c);

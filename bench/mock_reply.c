@@ -135,7 +135,7 @@ static bool apply_override(mock_resp_t *r, const char *key, size_t kn, const cha
   if (KEY("latency-ms")) return parse_int(v, vn, 0, MOCK_MAX_MS, &r->latency_ms);
   if (KEY("chunks")) return parse_int(v, vn, 0, MOCK_MAX_CHUNKS, &r->chunks);
   if (KEY("interval-ms")) return parse_int(v, vn, 0, MOCK_MAX_MS, &r->interval_ms);
-  if (KEY("reset-after")) return parse_int(v, vn, -1, MOCK_MAX_CHUNKS, &r->reset_after);
+  if (KEY("reset-after")) return parse_int(v, vn, -2, MOCK_MAX_CHUNKS, &r->reset_after);
   if (KEY("status"))  /* 200 = normal answer; 4xx/5xx = error JSON */
     return parse_int(v, vn, 200, 599, &r->status) && (r->status == 200 || r->status >= 400);
   if (KEY("close")) return parse_bool(v, vn, &r->close);

@@ -31,6 +31,7 @@
 
 #include "router/config_admin.h"
 #include "router/config_exp.h"
+#include "router/config_retry.h"
 #include "router/config_stats.h"
 #include "router/config_util.h"
 #include "router/yaml_walk.h"
@@ -107,6 +108,7 @@ static const sy__yaml_field_t upstream_fields[] = {
      0, NULL},
     {"resolve_interval_ms", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, resolve_interval_ms), 100,
      MAX_MS, 0, NULL},
+    {"retry", sy__cfg_p_retry, 0, 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -121,6 +123,7 @@ static int parse_upstream(sy__yaml_walk_t *w, yaml_node_t *k, yaml_node_t *v,
   u->eject_max_percent = 50;
   u->idle_timeout_ms = 60000;
   u->resolve_interval_ms = 30000;
+  sy__cfg_retry_defaults(&u->retry);
   u->line = sy__yaml_line(k);
   if (!sy__cfg_is_id(sy__yaml_text(k)))
     return sy__yaml_fail(w, k, "upstream names must be 1..%d characters of [A-Za-z0-9_.-]",

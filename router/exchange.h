@@ -46,6 +46,8 @@ typedef struct sy_evctx_s {
 
 typedef struct sy_api_op_s sy_api_op_t;
 
+#define SY_RETRY_MAX_TRIES 8 /* upstream tries of one request, fallback included */
+
 /* How an exchange ended: computed once, when it ends, and handed to everything that
  * reports it (metrics, the request event, the shadow comparison), so that they all
  * report the same status, error and duration. */
@@ -56,6 +58,8 @@ typedef struct sy_exchange_end_s {
   int client_gone;  /* the client went away before the answer was complete */
   double ms;        /* from the request's first byte to the end */
   double ttfb_ms;   /* to the response head; < 0: none came */
+  unsigned tries;   /* upstream tries (1 unless retried; 0 if none was made) */
+  int fallback;     /* the variant's fallback upstream gave the answer */
 } sy_exchange_end_t;
 
 /* What the request path reports as it goes, to whoever listens: the admin layer's
@@ -111,6 +115,18 @@ struct sy_req_s {
   uv_buf_t oq[SY_OUTQ];
   sy_buf_t *oq_owner[SY_OUTQ];
   unsigned noq;
+
+  /* retries and fallback (proxy.c; router/retry.h) */
+  sy_uppool_t *up;             /* the pool of the current try: pool, or the fallback's */
+  unsigned tries;              /* upstream tries so far, all pools */
+  unsigned tries_here;         /* ... on up */
+  int on_fallback;             /* up is the variant's fallback upstream */
+  int counted;                 /* counted in up->active (and up->retrying if retrying) */
+  int retrying;                /* the request has been retried at least once */
+  const void *answered[SY_RETRY_MAX_TRIES]; /* servers of up that gave an answer */
+  size_t nanswered;
+  char tried[SY_RETRY_MAX_TRIES][8]; /* each try's result: "503", "connect", "reset", ... */
+  struct sy_retry_wait_s *wait;      /* a retry waiting out its backoff, or NULL */
 
   /* shadow */
   struct sy_shadow_pair_s *shadow; /* shared with its mirrored legs (shadow.c), or NULL */

@@ -33,6 +33,8 @@ struct sy_h1_leg_s {
   sy_h1_body_t body;
   sy_h1_link_t link;       /* the connection held (link.conn NULL: none) */
   const void *last_server; /* the server of the last connection, avoided by a connect retry */
+  const void *avoid[SY_H1_MAX_AVOID + 1]; /* the owner's, then last_server */
+  size_t navoid;                          /* the owner's */
   const char *label;       /* its host:port, for errors */
   unsigned attempts;       /* connections asked for */
   sy_buf_t *out;           /* the request (its head, for a streamed body) */
@@ -159,6 +161,10 @@ sy_h1_leg_t *sy_h1_leg_new(const sy_h1_ops_t *ops, void *data, const sy_h1_pool_
   leg->pool_ops = pool_ops;
   leg->pool = pool;
   leg->opts = *opts;
+  for (size_t i = 0; opts->avoid != NULL && i < opts->navoid && i < SY_H1_MAX_AVOID; i++)
+    leg->avoid[leg->navoid++] = opts->avoid[i];
+  leg->opts.avoid = NULL; /* copied: the owner's array need not outlive this call */
+  leg->opts.navoid = 0;
   leg->head = head;
   leg->label = "?";
   return leg;
@@ -406,7 +412,10 @@ static void leg_connect(sy_h1_leg_t *leg) {
   leg->attempts++;
   leg->req = SY_H1_REQ_CONNECTING;
   leg->resp = SY_H1_RESP_NONE;
-  int ready = leg->pool_ops->acquire(leg->pool, leg->last_server, leg, &leg->link);
+  size_t n = leg->navoid;
+  if (leg->last_server != NULL)
+    leg->avoid[n++] = leg->last_server;
+  int ready = leg->pool_ops->acquire(leg->pool, leg->avoid, n, leg, &leg->link);
   if (ready < 0) {
     leg->link.conn = NULL;
     leg_fail(leg, SY_H1_ENOCONN, ready);
@@ -417,6 +426,8 @@ static void leg_connect(sy_h1_leg_t *leg) {
   if (ready)
     leg_send(leg);
 }
+
+const void *sy_h1_leg_server(const sy_h1_leg_t *leg) { return leg->last_server; }
 
 void sy_h1_leg_start(sy_h1_leg_t *leg, sy_buf_t *req, sy_h1_body_t body) {
   leg->out = sy_buf_ref(req);

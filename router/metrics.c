@@ -131,6 +131,8 @@ static void sum_entry(const sy_metrics_t *m, const char *exp, const char *var, s
       for (int c = 0; c < 5; c++)
         out->code[c] += e->code[c];
       out->errors += e->errors;
+      out->retried += e->retried;
+      out->fallbacks += e->fallbacks;
       for (int b = 0; b < SY_LAT_BUCKETS; b++) {
         out->dur[b] += e->dur[b];
         out->ttfb[b] += e->ttfb[b];
@@ -230,6 +232,12 @@ static void per_variant(const sy_metrics_t *m, sy_mtext_t *t) {
                       pairs[i].exp, pairs[i].var, codes[c], (unsigned long long)sums[i].code[c]);
   counter_family(t, "switchyard_request_errors_total", "Responses with status >= 500 or cut off.",
                  pairs, sums, n, offsetof(sy_mentry_t, errors));
+  counter_family(t, "switchyard_retried_total",
+                 "Responses that took more than one upstream try (retries, fallback).", pairs,
+                 sums, n, offsetof(sy_mentry_t, retried));
+  counter_family(t, "switchyard_fallbacks_total",
+                 "Responses the variant's fallback upstream gave (a guardrail reading).", pairs,
+                 sums, n, offsetof(sy_mentry_t, fallbacks));
   histogram_family(t, "switchyard_request_duration_seconds",
                    "First request byte to last response byte.", pairs, sums, n,
                    offsetof(sy_mentry_t, dur), offsetof(sy_mentry_t, dur_sum_us));

@@ -49,6 +49,8 @@ struct sy_uppool_s {
   sy_upserver_t *servers;
   size_t nservers;
   size_t rr; /* round-robin cursor */
+  unsigned active;   /* client requests in flight on this upstream (proxy.c) */
+  unsigned retrying; /* ... of them waiting for or on a retry (the retry budget) */
 };
 
 typedef enum { SY_UP_CONNECTING = 0, SY_UP_ACTIVE, SY_UP_IDLE, SY_UP_CLOSING } sy_upstate_t;
@@ -68,13 +70,13 @@ struct sy_upconn_s {
 };
 
 /* Picks a server of the pool (round robin, skipping servers marked down unless
- * all are) other than `avoid`, and returns an idle connection to it (state ACTIVE,
+ * all are) not among avoid[0..navoid) while there is another, and returns an idle connection to it (state ACTIVE,
  * ready now: sy_h1_leg_ready is not called) or a new one (state CONNECTING:
  * sy_h1_leg_ready is called later), lent to leg. Returns NULL with *err set (a
  * libuv error) when no connection can be started: out of memory or handles, or a
  * server name with no address yet (UV_EAI_NONAME). */
-sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_h1_leg_t *leg,
-                                  int *err);
+sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const void *const *avoid, size_t navoid,
+                                  sy_h1_leg_t *leg, int *err);
 /* Starts resolving s's name now (off the loop) unless a resolution is in flight. */
 void sy__upstream_resolve(sy_upserver_t *s);
 /* Fills s->addrs for a server that has none: a numeric address at once; a name with

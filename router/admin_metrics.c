@@ -41,7 +41,7 @@ void sy__metrics_done(sy_worker_t *w, const sy_req_t *r, const sy_exchange_end_t
     return;
   double ttfb = end->ttfb_ms >= 0 ? end->ttfb_ms / 1e3 : -1;
   sy_metrics_response(m, end->status, end->error, end->ms / 1e3, ttfb);
-  m->retried += end->tries > 1;
+  m->retried += end->retried != 0;
   m->fallbacks += end->fallback != 0;
 }
 

@@ -172,7 +172,7 @@ void sy__events_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end) 
   sy_journal_field_real(j, F(server_latency_ms), ms);
   if (ev->usage.documents > 0)
     sy_journal_field_int(j, F(output_chunks), ev->usage.documents);
-  int retried = r->tries > 1 || r->on_fallback;
+  int retried = r->retrying || r->on_fallback; /* a retry was decided (it may not have started) */
   if (retried) {
     /* ["503","200"]: each try's result (SY_RETRY_MAX_TRIES of at most 7 characters) */
     char list[SY_RETRY_MAX_TRIES * 12 + 4];

@@ -58,7 +58,8 @@ typedef struct sy_exchange_end_s {
   int client_gone;  /* the client went away before the answer was complete */
   double ms;        /* from the request's first byte to the end */
   double ttfb_ms;   /* to the response head; < 0: none came */
-  unsigned tries;   /* upstream tries (1 unless retried; 0 if none was made) */
+  unsigned tries;   /* upstream tries made (1 unless retried; 0 if none was) */
+  int retried;      /* a retry was decided (it may not have started: the client left) */
   int fallback;     /* the variant's fallback upstream gave the answer */
 } sy_exchange_end_t;
 

@@ -710,6 +710,7 @@ void sy__proxy_end(sy_req_t *r) {
   end.ms = r->t_start != 0 ? (double)(now - r->t_start) / 1e6 : 0;
   end.ttfb_ms = r->t_first != 0 ? (double)(r->t_first - r->t_start) / 1e6 : -1;
   end.tries = r->tries;
+  end.retried = r->retrying;
   end.fallback = r->on_fallback;
   sy_worker_t *w = r->rt->w;
   if (r->exp >= 0 && r->t_start != 0 && w->report != NULL)

@@ -238,6 +238,37 @@ def test_retry_after_beyond_the_limit_is_not_waited(env):
 
 
 @h.timeout(60)
+def test_client_gone_while_a_retry_waits(env):
+    """The client leaves while its retry waits out Retry-After: the retry is dropped
+    (nothing is sent for it), the event says 499, and the router serves on."""
+    redis = h.redis_server(env)
+    bad = env.mock("--error-rate", "1", "--error-status", "503", "--retry-after", "2", name="bad")
+    good = env.mock(name="good")
+    r = env.router(config(env, redis, [bad.addr, good.addr]))
+    # Find a request that reaches bad first: its retry waits 2 s; leave after 0.3 s.
+    left = 0
+    for i in range(4):
+        before = bad.stats()["requests"]
+        c = h.Client(r.port, timeout_s=0.3)
+        try:
+            c.request("POST", "/v1/chat/completions", {"x-mock-echo": "1"}, h.chat_body())
+        except (h.ReadTimeout, OSError, h.ConnectionClosed):
+            left += 1
+        finally:
+            c.close()
+        if bad.stats()["requests"] > before:
+            break
+    check(left == 1, "%d requests timed out on the client side (want the one that met bad)", left)
+    served = good.stats()["requests"]
+    time.sleep(2.3)  # past the Retry-After: a retry that was not dropped would reach good now
+    check(good.stats()["requests"] == served, "the dropped retry reached the good server")
+    check(h.post_chat(r.port).status == 200, "the router does not serve after the drop")
+    evs = request_events(redis, 1 + i)
+    check(any(e.get("status") == "499" and e.get("upstream_statuses") == '["503"]' for e in evs),
+          "no 499 event with the one try: %r", evs)
+
+
+@h.timeout(60)
 def test_fallback_rate_in_metrics_and_admin(env):
     """The fallback rate per variant: Prometheus counters and the admin API."""
     os.environ["SY_TEST_RETRY_TOKEN"] = "t0k3n-for-tests-0123456789"

@@ -85,10 +85,10 @@ void sy__conn_close(sy_conn_t *c) {
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
-  (void)status;
   sy_conn_t *c = req->data;
   free(req);
-  sy__conn_close(c);
+  if (!c->linger || status < 0)
+    sy__conn_close(c);
 }
 
 static void on_close_deadline(uv_timer_t *t) {
@@ -230,6 +230,9 @@ static void conn_fail(sy_conn_t *c, sy_buf_t *resp, int status) {
   }
   if (r->rstate != SY_RS_NONE && r->rstate != SY_RS_DONE)
     c->ops->cancel(c);
+  c->linger = 1;
+  if (!c->reading)
+    start_reading(c);
   sy__conn_respond(c, resp, status, 1);
 }
 

@@ -28,6 +28,7 @@
 #include "base/log.h"
 #include "router/admin_metrics.h"
 #include "router/api.h"
+#include "router/bodycap.h"
 #include "router/conn.h"
 #include "router/events.h"
 #include "router/exchange.h"
@@ -155,6 +156,20 @@ void sy__proxy_stream_start(sy_conn_t *c) {
 }
 
 
+/* The upstream request (and the shadow copies) are built: the client's body is no
+ * longer read, so a large one is freed now rather than when the exchange ends, and
+ * the exchange's charge becomes the request it sends (router/bodycap.h). */
+static void release_body(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  if (r->body_cap > SY_STREAM_MIN_BODY) {
+    free(r->body);
+    r->body = NULL;
+    r->body_len = r->body_cap = 0;
+  }
+  if (r->held > 0) /* a request without a body charges nothing */
+    sy__bodycap_set(c->w, &r->held, r->out->len);
+}
+
 void sy__proxy_start(sy_conn_t *c) {
   sy_req_t *r = &c->req;
   if (r->stream_body) {
@@ -185,6 +200,7 @@ void sy__proxy_start(sy_conn_t *c) {
    * once the primary is on its way: up_start may end the exchange (and reset r)
    * before it returns, and the pair outlives r. */
   sy_shadow_pair_t *shadow = sy__shadow_prepare(c);
+  release_body(c);
   up_start(c);
   if (shadow != NULL)
     sy__shadow_launch(shadow);

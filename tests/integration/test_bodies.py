@@ -5,13 +5,14 @@ variant that rewrites them, and the worker's cap on the bodies it holds at once.
 - A 20 MiB body with a base64 image reaches the upstream byte for byte, except the
   rewritten `model` and system prompt (the mock's `x-mock-digest: 1` answers with the
   length and SHA-256 of the body it received, compared with the expected bytes).
-- 50 concurrent 10 MiB bodies through one worker: with the default cap
+- 50 concurrent 10 MB bodies through one worker: with the default cap
   (limits.held_body_bytes, 256 MiB) every one is answered 200 (a 503 is retried after
   its Retry-After, as a client should), and the router's peak RSS stays within the
   bound the README documents: its RSS before the load + held_body_bytes +
-  max_body_bytes + 32 MiB of slack. With a low cap, the excess get 503 with a JSON
-  error naming the limit and Retry-After, the rest 200, the refusals are counted in
-  /metrics, and the peak RSS stays within the same bound for the low cap.
+  max_body_bytes + 32 MiB of slack (not checked under AddressSanitizer). With a low
+  cap, the excess get 503 with a JSON error naming the limit and Retry-After, the rest
+  200, the refusals are counted in /metrics, and the peak RSS stays within the same
+  bound for the low cap.
 - A 2 MB prompt through the config of deploy/examples/minimal.yaml is forwarded (it
   used to get 413 at the old 1 MiB default); a body over max_body_bytes still gets 413
   with its JSON error; a chunked body is charged as it arrives.
@@ -64,6 +65,9 @@ def start(env, limits=None, experiment=None):
                           admin={"listen": "127.0.0.1:%d" % admin_port, "token_env": TOKEN_ENV})
     if limits:
         cfg["limits"] = limits
+    # Rewrites run on the worker's loop: under AddressSanitizer a burst of 10 MB bodies
+    # can hold it long enough for the default 2 s connect timeout to fire.
+    cfg["upstreams"]["mock"]["connect_timeout_ms"] = 20000
     router = env.router(cfg)
     router.admin_port = admin_port
     check(h.wait_until(lambda: h.port_accepts(admin_port), 5), "the admin port does not accept")
@@ -238,7 +242,9 @@ def concurrent_case(env, limits, retry):
           % (held // MiB, base, peak[0], hwm, bound, len(refusals)))
     for i, (r, attempts) in enumerate(results):
         check(not isinstance(r, Exception), "request %d failed: %r", i, r)
-    check(hwm <= bound, "router peak RSS %d KiB over the documented bound %d KiB", hwm, bound)
+    # Under AddressSanitizer memory figures mean little (shadow memory, quarantine).
+    check(h.sanitized(pid) or hwm <= bound,
+          "router peak RSS %d KiB over the documented bound %d KiB", hwm, bound)
     check_gauge_zero(router)
     return router, bodies, results, refusals
 

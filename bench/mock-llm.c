@@ -50,7 +50,7 @@
 enum {
   IN_CAP = 16384,              /* per-connection input buffer */
   MAX_HEAD_BYTES = 65536,      /* request line + headers, else 431 */
-  MAX_BODY_BYTES = 16 << 20,   /* else 413 */
+  MAX_BODY_BYTES = 64 << 20,   /* else 413 (above the router's largest default) */
   WBUF_MIN = 2048,             /* smallest write buffer allocated */
   WBUF_KEEP = 4,               /* write buffers kept per connection */
 };

@@ -23,7 +23,8 @@ static void usage(FILE *f) {
     "--retry-after S adds Retry-After: S to error responses\n"
     "endpoints: POST /v1/chat/completions, POST /v1/completions, GET /health, GET /stats\n"
     "per-request headers: x-mock-latency-ms, x-mock-chunks, x-mock-interval-ms,\n"
-    "  x-mock-status, x-mock-reset-after, x-mock-close: 1, x-mock-echo: 1\n");
+    "  x-mock-status, x-mock-reset-after, x-mock-close: 1, x-mock-echo: 1,\n"
+    "  x-mock-digest: 1 (the answer carries the request body's length and SHA-256)\n");
 }
 
 static bool opt_long(const char *arg, long lo, long hi, long *out) {

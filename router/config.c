@@ -205,6 +205,8 @@ static const sy__yaml_field_t limits_fields[] = {
      NULL},
     {"max_body_bytes", sy__yaml_p_size, offsetof(sy_limits_t, max_body_bytes), 1, MAX_BYTES, 0,
      NULL},
+    {"held_body_bytes", sy__yaml_p_size, offsetof(sy_limits_t, held_body_bytes), 1,
+     MAX_HELD_BYTES, 0, NULL},
     {"max_stream_body_bytes", sy__yaml_p_size, offsetof(sy_limits_t, max_stream_body_bytes), 1,
      MAX_STREAM_BYTES, 0, NULL},
     {"header_timeout_ms", sy__yaml_p_uint, offsetof(sy_limits_t, header_timeout_ms), 1, MAX_MS, 0,
@@ -218,11 +220,23 @@ static const sy__yaml_field_t limits_fields[] = {
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
+/* The limits, and the one rule between two of them: a worker must be able to hold
+ * at least one body of the largest size it accepts. */
+static int p_limits(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  if (sy__yaml_p_struct(w, v, obj, f) < 0)
+    return -1;
+  const sy_limits_t *l = (const sy_limits_t *)((char *)obj + f->off);
+  if (l->held_body_bytes < l->max_body_bytes)
+    return sy__yaml_fail(w, v, "held_body_bytes (%zu) must be at least max_body_bytes (%zu)",
+                         l->held_body_bytes, l->max_body_bytes);
+  return 0;
+}
+
 /* Order matters: upstreams and prompts before experiments and default_route. */
 static const sy__yaml_field_t top_fields[] = {
     {"workers", sy__yaml_p_uint, offsetof(sy_config_t, workers), 1, 64, 0, NULL},
     {"listen", p_listen, 0, 0, 0, 1, NULL},
-    {"limits", sy__yaml_p_struct, offsetof(sy_config_t, limits), 0, 0, 0, limits_fields},
+    {"limits", p_limits, offsetof(sy_config_t, limits), 0, 0, 0, limits_fields},
     {"upstreams", p_upstreams, 0, 0, 0, 1, NULL},
     {"prompts", p_prompts, 0, 0, 0, 0, NULL},
     {"experiments", sy__cfg_p_experiments, 0, 0, 0, 0, NULL},
@@ -242,7 +256,10 @@ static const sy__yaml_field_t top_fields[] = {
 static void set_defaults(sy_config_t *cfg) {
   cfg->workers = 1;
   cfg->limits.max_header_bytes = 16384;
-  cfg->limits.max_body_bytes = 1u << 20;
+  /* Anthropic's Messages API takes requests up to 32 MB: a long document or a few
+   * base64 images fit; more is refused upstream anyway. */
+  cfg->limits.max_body_bytes = 32u << 20;
+  cfg->limits.held_body_bytes = 256u << 20;
   cfg->limits.max_stream_body_bytes = 100u << 20;
   cfg->limits.header_timeout_ms = 10000;
   cfg->limits.idle_timeout_ms = 60000;

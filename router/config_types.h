@@ -231,7 +231,9 @@ typedef enum {
 
 typedef struct sy_limits_s {
   size_t max_header_bytes;      /* default 16384 -> 431 */
-  size_t max_body_bytes;        /* default 1 MiB -> 413, for bodies held in memory */
+  size_t max_body_bytes;        /* default 32 MiB -> 413, for bodies held in memory */
+  size_t held_body_bytes;       /* default 256 MiB: bodies held at once by one worker
+                                   (router/bodycap.h); a request beyond it gets 503 */
   size_t max_stream_body_bytes; /* default 100 MiB -> 413: bodies over 64 KiB that no
                                    rewrite needs are streamed upstream, not held */
   unsigned header_timeout_ms;   /* default 10000 -> 408: first byte to end of headers (also body) */

@@ -84,6 +84,7 @@ struct sy_req_s {
   int keepalive; /* the client may keep the connection after this exchange */
   char *body;
   size_t body_len, body_cap;
+  size_t held;        /* bytes charged to the worker's held bodies (router/bodycap.h) */
   uint64_t t_start;   /* uv_hrtime() at the first byte of the request */
   uint64_t t_first;   /* uv_hrtime() when the upstream's response head arrived, or 0 */
   int stream_body;    /* the body goes upstream as it arrives (nothing rewrites it) */

@@ -44,6 +44,7 @@ sy_mslot_t *sy_metrics_attach(sy_metrics_t *m, unsigned i) {
   s->dropped_base = s->events_dropped;
   s->events_queued = 0;
   s->redis_up = 0;
+  s->held_body[0] = 0;
   s->pid = (uint64_t)getpid();
   return s;
 }
@@ -266,7 +267,7 @@ static void per_variant(const sy_metrics_t *m, sy_mtext_t *t) {
 }
 
 static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
-  uint64_t q = 0, sp = 0, rp = 0, dr = 0, up = 0, workers = 0, down_ms = 0;
+  uint64_t q = 0, sp = 0, rp = 0, dr = 0, up = 0, workers = 0, down_ms = 0, held = 0, refused = 0;
   for (unsigned k = 0; k < m->nslots; k++) {
     const sy_mslot_t *s = &m->slots[k];
     if (s->pid == 0)
@@ -279,6 +280,8 @@ static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
     up += s->redis_up != 0;
     if (s->redis_down_ms > down_ms)
       down_ms = s->redis_down_ms;
+    held += s->held_body[0];
+    refused += s->held_body[1];
   }
   sy_mtext_printf(t,
                   "# HELP switchyard_events_queued Events waiting in memory for Redis.\n"
@@ -303,6 +306,15 @@ static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
                   (unsigned long long)q, (unsigned long long)sp, (unsigned long long)rp,
                   (unsigned long long)dr, workers > 0 && up == workers, (double)down_ms / 1000.0,
                   (unsigned long long)workers);
+  sy_mtext_printf(t,
+                  "# HELP switchyard_held_body_bytes Request bodies held in memory now "
+                  "(limits.held_body_bytes caps each worker's).\n"
+                  "# TYPE switchyard_held_body_bytes gauge\nswitchyard_held_body_bytes %llu\n"
+                  "# HELP switchyard_held_body_refused_total Requests refused with 503: their "
+                  "body would have taken a worker over limits.held_body_bytes.\n"
+                  "# TYPE switchyard_held_body_refused_total counter\n"
+                  "switchyard_held_body_refused_total %llu\n",
+                  (unsigned long long)held, (unsigned long long)refused);
 }
 
 void sy_metrics_render(const sy_metrics_t *m, sy_mtext_t *t) {

@@ -44,6 +44,8 @@ typedef struct sy_mslot_s {
   uint64_t spooled_base, replayed_base, dropped_base;
   uint64_t redis_up;
   uint64_t redis_down_ms; /* the current outage (0 while up) */
+  uint64_t held_body[2];  /* request bodies held now (bytes), requests refused over the
+                             cap (router/bodycap.h writes both) */
   uint64_t nentries;
   sy_mentry_t e[SY_M_ENTRIES];
 } sy_mslot_t;

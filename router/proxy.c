@@ -29,6 +29,7 @@
 
 #include "base/log.h"
 #include "router/api.h"
+#include "router/bodycap.h"
 #include "router/conn.h"
 #include "router/events.h"
 #include "router/exchange.h"
@@ -157,6 +158,20 @@ void sy__proxy_stream_start(sy_conn_t *c) {
 }
 
 
+/* The upstream request (and the shadow copies) are built: the client's body is no
+ * longer read, so a large one is freed now rather than when the exchange ends, and
+ * the exchange's charge becomes the request it sends (router/bodycap.h). */
+static void release_body(sy_conn_t *c) {
+  sy_req_t *r = &c->req;
+  if (r->body_cap > SY_STREAM_MIN_BODY) {
+    free(r->body);
+    r->body = NULL;
+    r->body_len = r->body_cap = 0;
+  }
+  if (r->held > 0) /* a request without a body charges nothing */
+    sy__bodycap_set(c->w, &r->held, r->out->len);
+}
+
 void sy__proxy_start(sy_conn_t *c) {
   sy_req_t *r = &c->req;
   if (r->stream_body) {
@@ -187,6 +202,7 @@ void sy__proxy_start(sy_conn_t *c) {
    * once the primary is on its way: up_start may end the exchange (and reset r)
    * before it returns, and the pair outlives r. */
   sy_shadow_pair_t *shadow = sy__shadow_prepare(c);
+  release_body(c);
   up_start(c);
   if (shadow != NULL)
     sy__shadow_launch(shadow);
@@ -353,10 +369,24 @@ static int to_fallback(sy_conn_t *c) {
   fv.upstream = v->fallback;
   if (v->fallback_model != NULL)
     fv.model = v->fallback_model;
+  /* The client's body, or (freed once the primary request was built: bodycap.h) the
+   * body that request carries, rewritten for the primary: the fallback's rewrite sets
+   * the same fields again, to its own values. */
+  const char *body = r->body;
+  size_t body_len = r->body_len;
+  if (body == NULL && r->out != NULL) {
+    const char *end = memmem(r->out->data, r->out->len, "\r\n\r\n", 4);
+    if (end == NULL)
+      return -1;
+    body = end + 4;
+    body_len = r->out->len - (size_t)(body - r->out->data);
+  }
   char err[160];
-  sy_buf_t *out = sy__upreq_for_variant(c, &fv, &r->trace, 0, err, sizeof err);
+  sy_buf_t *out = sy__upreq_for_body(c, &fv, &r->trace, 0, body, body_len, err, sizeof err);
   if (out == NULL)
     return -1;
+  if (r->held > 0)
+    sy__bodycap_set(c->w, &r->held, out->len);
   int retrying = r->retrying;
   up_uncount(r);
   sy_buf_unref(r->out);

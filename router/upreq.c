@@ -5,6 +5,7 @@
 #include "router/upreq.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #include "router/runtime.h"
@@ -68,21 +69,54 @@ sy_buf_t *sy__upreq_build(sy_conn_t *c, const sy_variant_conf_t *v, const sy_tra
   return sy_h1_build_request(&rq);
 }
 
-/* See upreq.h: the variant's rewrite of the buffered body, then the request. */
+/* Where a rewrite goes: behind the request head, in the one buffer sent upstream. */
+typedef struct {
+  sy_conn_t *c;
+  const sy_variant_conf_t *v;
+  const sy_trace_t *tr;
+  int shadow;
+  int asked; /* the rewrite asked for its room: any failure after is memory */
+  sy_buf_t *out;
+} room_t;
+
+static char *room_for(void *ctx, size_t n) {
+  room_t *rm = ctx;
+  rm->asked = 1;
+  sy_buf_t *head = sy__upreq_build(rm->c, rm->v, rm->tr, rm->shadow, NULL, 0, (int64_t)n);
+  if (head == NULL)
+    return NULL;
+  rm->out = sy_buf_new(head->len + n);
+  if (rm->out != NULL) {
+    memcpy(rm->out->data, head->data, head->len);
+    rm->out->len = head->len + n;
+  }
+  size_t hlen = head->len;
+  sy_buf_unref(head);
+  return rm->out != NULL ? rm->out->data + hlen : NULL;
+}
+
+/* See upreq.h: the variant's rewrite of the buffered body, then the request. The
+ * rewrite is written straight into the request's buffer: a body of tens of MB is
+ * held twice at most (the client's and the upstream's), never three times. */
 sy_buf_t *sy__upreq_for_variant(sy_conn_t *c, const sy_variant_conf_t *v, const sy_trace_t *tr,
                                 int shadow, char *err, size_t errlen) {
   sy_req_t *r = &c->req;
-  char *body = r->body;
-  size_t body_len = r->body_len;
-  char *rewritten = NULL;
+  return sy__upreq_for_body(c, v, tr, shadow, r->body, r->body_len, err, errlen);
+}
+
+sy_buf_t *sy__upreq_for_body(sy_conn_t *c, const sy_variant_conf_t *v, const sy_trace_t *tr,
+                             int shadow, const char *body, size_t body_len, char *err,
+                             size_t errlen) {
   err[0] = '\0';
-  if (v != NULL && sy_rewrite_needs_body(v)) {
-    if (sy_rewrite_body(v, r->body ? r->body : "", r->body_len, &rewritten, &body_len, err,
-                        errlen) < 0)
-      return NULL;
-    body = rewritten;
+  if (v == NULL || !sy_rewrite_needs_body(v))
+    return sy__upreq_build(c, v, tr, shadow, body, body_len, (int64_t)body_len);
+  room_t rm = {c, v, tr, shadow, 0, NULL};
+  size_t n;
+  if (sy_rewrite_body_to(v, body ? body : "", body_len, room_for, &rm, &n, err, errlen) < 0) {
+    if (rm.asked) /* not the body's fault: out of memory */
+      err[0] = '\0';
+    sy_buf_unref(rm.out);
+    return NULL;
   }
-  sy_buf_t *out = sy__upreq_build(c, v, tr, shadow, body, body_len, (int64_t)body_len);
-  free(rewritten);
-  return out;
+  return rm.out;
 }

@@ -171,6 +171,25 @@ def test_reset_before_first_byte_and_refused_connect_fall_back(env):
 
 
 @h.timeout(60)
+def test_a_large_held_body_reaches_the_fallback_whole(env):
+    """A 3 MB body that the variant rewrites (held, and freed once the primary request
+    is built): after a reset the fallback gets all of it, with its own model."""
+    redis = h.redis_server(env)
+    resetter = env.mock("--reset-after", "-2", name="resetter")
+    fb = env.mock(name="fb")
+    r = env.router(config(env, redis, [resetter.addr], [fb.addr], retry={"attempts": 1}))
+    text = "".join(chr(97 + (i * 7) % 26) for i in range(3 * 1024 * 1024))
+    body = h.chat_body(messages=[{"role": "user", "content": text}])
+    resp = h.post_chat(r.port, headers={"x-mock-echo": "1"}, body=body)
+    check(resp.status == 200 and resp.header("x-mock-name") == "fb", "status %s from %r: %r",
+          resp.status, resp.header("x-mock-name"), resp.body[:200])
+    got = resp.json()["mock_echo"]["body"]
+    check(got["model"] == "fb-model", "model %r", got["model"])
+    check(got["messages"][-1]["content"] == text, "the fallback got %d of %d characters",
+          len(got["messages"][-1]["content"]), len(text))
+
+
+@h.timeout(60)
 def test_what_is_never_retried(env):
     """A reset after the first byte reaches the client as a cut stream; a streamed
     (unbuffered) body is not sent again; a first-byte timeout is not retried unless

@@ -22,7 +22,8 @@
  * cancelling an upstream request does); EOF on an idle connection closes it after
  * the queued writes.
  *
- * Endpoints: POST /v1/chat/completions and POST /v1/completions (same behaviour),
+ * Endpoints: POST /v1/chat/completions and POST /v1/completions (same behaviour; any
+ * path ending so, e.g. Azure's /openai/deployments/D/chat/completions),
  * GET /health, GET /stats. Per-request overrides come from x-mock-* headers; see
  * usage() for the list. /stats counts: requests (completion requests), streams,
  * connections_accepted, connections_open (includes the connection asking),
@@ -423,6 +424,15 @@ static bool path_is(const mock_req_t *q, const char *path) {
   return n == strlen(path) && !memcmp(q->head.p, path, n);
 }
 
+/* Whether the path (before any query) ends with suffix: Azure OpenAI's
+ * /openai/deployments/D/chat/completions is a chat completion too. */
+static bool path_ends(const mock_req_t *q, const char *suffix) {
+  size_t n = q->url_len, sl = strlen(suffix);
+  const char *mark = memchr(q->head.p, '?', n);
+  if (mark) n = (size_t)(mark - q->head.p);
+  return n >= sl && !memcmp(q->head.p + n - sl, suffix, sl);
+}
+
 /* Answers one complete request; may leave c->busy set for a delayed response. */
 static void handle_request(conn_t *c) {
   server_t *s = c->srv;
@@ -433,7 +443,7 @@ static void handle_request(conn_t *c) {
   c->keep_alive = llhttp_should_keep_alive(&c->parser);
   c->http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
   if (method == HTTP_POST &&
-      (path_is(q, "/v1/chat/completions") || path_is(q, "/v1/completions"))) {
+      (path_ends(q, "/chat/completions") || path_ends(q, "/completions"))) {
     handle_completion(c);
   } else if (method == HTTP_GET && path_is(q, "/health")) {
     s->payload.len = 0;

@@ -81,18 +81,57 @@ static int p_up_headers(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
 }
 
 static int p_up_auth(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
-  static const char *const modes[] = {"replace", "passthrough", NULL};
+  static const char *const modes[] = {"replace", "passthrough", "drop", NULL};
   int m;
   if (sy__cfg_choice(w, v, modes, &m) < 0)
     return -1;
   ((sy_upstream_conf_t *)obj)->auth_passthrough = m == 1;
+  ((sy_upstream_conf_t *)obj)->auth_drop = m == 2;
   return 0;
+}
+
+/* A path piece: starts with '/', no spaces or control characters, no '?' or '#'. */
+static int p_path_piece(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  const char *s;
+  if (sy__yaml_get_nonempty(w, v, &s) < 0)
+    return -1;
+  if (s[0] != '/')
+    return sy__yaml_fail(w, v, "must start with '/'");
+  for (const char *p = s; *p; p++)
+    if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '?' || *p == '#')
+      return sy__yaml_fail(w, v, "must be a path without spaces, '?' or '#'");
+  return sy__yaml_set_str(w, v, SY__YAML_FIELD_PTR(obj, f, char *), s);
+}
+
+/* query: name=value pairs joined by '&', as they go on the wire (no spaces, '#'). */
+static int p_path_query(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  const char *s;
+  if (sy__yaml_get_nonempty(w, v, &s) < 0)
+    return -1;
+  for (const char *p = s; *p; p++)
+    if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '#' || *p == '?')
+      return sy__yaml_fail(w, v, "must be name=value pairs joined by '&' (no spaces, '?' or '#')");
+  return sy__yaml_set_str(w, v, SY__YAML_FIELD_PTR(obj, f, char *), s);
+}
+
+static const sy__yaml_field_t path_fields[] = {
+    {"strip_prefix", p_path_piece, offsetof(sy_upstream_conf_t, path_strip), 0, 0, 0, NULL},
+    {"add_prefix", p_path_piece, offsetof(sy_upstream_conf_t, path_add), 0, 0, 0, NULL},
+    {"query", p_path_query, offsetof(sy_upstream_conf_t, path_query), 0, 0, 0, NULL},
+    {NULL, NULL, 0, 0, 0, 0, NULL},
+};
+
+static int p_up_path(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  if (v->type != YAML_MAPPING_NODE)
+    return sy__yaml_fail(w, v, "must be a mapping (strip_prefix, add_prefix, query)");
+  return sy__yaml_walk_map(w, v, path_fields, obj);
 }
 
 static const sy__yaml_field_t upstream_fields[] = {
     {"servers", p_servers, 0, 0, 0, 1, NULL},
     {"headers", p_up_headers, 0, 0, 0, 0, NULL},
     {"authorization", p_up_auth, 0, 0, 0, 0, NULL},
+    {"path", p_up_path, 0, 0, 0, 0, NULL},
     {"pool_size", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, pool_size), 0, 65535, 0, NULL},
     {"connect_timeout_ms", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, connect_timeout_ms), 1,
      MAX_MS, 0, NULL},
@@ -345,6 +384,9 @@ void sy_config_free(sy_config_t *cfg) {
       free(cfg->upstreams[i].headers[j].value);
     }
     free(cfg->upstreams[i].headers);
+    free(cfg->upstreams[i].path_strip);
+    free(cfg->upstreams[i].path_add);
+    free(cfg->upstreams[i].path_query);
   }
   free(cfg->upstreams);
   for (size_t i = 0; i < cfg->nexperiments; i++)

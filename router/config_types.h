@@ -67,6 +67,11 @@ typedef struct sy_upstream_conf_s {
   size_t nheaders;
   int auth_passthrough;         /* authorization: passthrough — the client's Authorization
                                    is kept when it sent one; default replace */
+  int auth_drop;                /* authorization: drop — the client's never goes upstream */
+  char *path_strip;             /* path: {strip_prefix, add_prefix, query} — a target that
+                                   starts with strip_prefix loses it, */
+  char *path_add;               /* then gets add_prefix in front */
+  char *path_query;             /* and query appended (after & or ?); NULL: none of these */
   unsigned resolve_interval_ms; /* a server named by host name is resolved again this often
                                    (and after a connect failure); default 30000 */
   sy_retry_conf_t retry;

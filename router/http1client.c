@@ -79,7 +79,8 @@ static int is_skipped_request_header(const sy_h1_request_t *rq, sy_h1_conn_names
   if (sy_http_hop_by_hop(name, n) || sy_token_eq(name, n, "content-length") ||
       sy_token_eq(name, n, "expect") || sy_token_eq(name, n, "traceparent") ||
       sy_h1_named_by_connection(cn, name, n) ||
-      (rq->shadow && sy_token_eq(name, n, "x-switchyard-shadow")))
+      (rq->shadow && sy_token_eq(name, n, "x-switchyard-shadow")) ||
+      (rq->drop_authorization && sy_token_eq(name, n, "authorization")))
     return 1;
   /* An extra header replaces the client's of the same name. */
   for (size_t i = 0; i < rq->nextra; i++)

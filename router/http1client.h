@@ -51,8 +51,8 @@ typedef struct sy_h1_leg_s sy_h1_leg_t;
 
 /* What goes upstream. Headers of `head` are copied except the hop-by-hop ones
  * (RFC 9110 §7.6.1, and those the Connection header names), Content-Length, Expect,
- * traceparent, those `extra` replaces (same name) and, for a shadow copy,
- * x-switchyard-shadow. */
+ * traceparent, those `extra` replaces (same name), Authorization when
+ * drop_authorization and, for a shadow copy, x-switchyard-shadow. */
 typedef struct sy_h1_request_s {
   const char *method;
   const char *target; /* request target as the client sent it */
@@ -66,6 +66,7 @@ typedef struct sy_h1_request_s {
   const char *body;        /* sent after the head (body_len may be 0) */
   size_t body_len;
   int64_t declared; /* Content-Length; < 0: Transfer-Encoding: chunked (a streamed body) */
+  int drop_authorization; /* the client's Authorization is left out (authorization: drop) */
 } sy_h1_request_t;
 
 /* The request head (and body) in one new buffer, or NULL when out of memory. A

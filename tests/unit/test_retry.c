@@ -1,6 +1,7 @@
 /*
  * test_retry.c — retries and fallbacks without a loop: the config of an upstream's
- * retry: block and a variant's fallback: (defaults, values, every error), and the
+ * retry: block and a variant's fallback: (defaults, values, every error; also the
+ * hosted-API keys beside them, path: and authorization: drop), and the
  * pure rules of router/retry.h (listed statuses, Retry-After in both forms, backoff
  * with its cap and jitter, the budget).
  */
@@ -98,6 +99,48 @@ static const err_case_t ERRORS[] = {
      "t.yaml:10: experiments[0].variants[0].fallback.upstream: required key is missing"},
 };
 
+static const err_case_t PATH_ERRORS[] = {
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n    servers: [127.0.0.1:9001]\n"
+     "    path: /v1\n",
+     "t.yaml:5: upstreams.u.path: must be a mapping (strip_prefix, add_prefix, query)"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n    servers: [127.0.0.1:9001]\n"
+     "    path: {add_prefix: openai}\n",
+     "t.yaml:5: upstreams.u.path.add_prefix: must start with '/'"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n    servers: [127.0.0.1:9001]\n"
+     "    path: {strip_prefix: \"/v1 x\"}\n",
+     "t.yaml:5: upstreams.u.path.strip_prefix: must be a path without spaces, '?' or '#'"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n    servers: [127.0.0.1:9001]\n"
+     "    path: {query: \"?api-version=1\"}\n",
+     "t.yaml:5: upstreams.u.path.query: must be name=value pairs joined by '&' (no spaces, '?' "
+     "or '#')"},
+    {"listen: [127.0.0.1:8080]\nupstreams:\n  u:\n    servers: [127.0.0.1:9001]\n"
+     "    authorization: remove\n",
+     "t.yaml:5: upstreams.u.authorization: must be one of: replace, passthrough, drop"},
+};
+
+static void test_path_config(void) {
+  sy_config_t *cfg = parse_ok(
+      "listen: [127.0.0.1:8080]\nupstreams:\n  u:\n    servers: [127.0.0.1:9001]\n"
+      "    authorization: drop\n"
+      "    path: {strip_prefix: /v1, add_prefix: /openai/deployments/d, query: api-version=1}\n");
+  if (cfg == NULL)
+    return;
+  const sy_upstream_conf_t *u = &cfg->upstreams[0];
+  CHECK(u->auth_drop && !u->auth_passthrough);
+  CHECK(u->path_strip && strcmp(u->path_strip, "/v1") == 0);
+  CHECK(u->path_add && strcmp(u->path_add, "/openai/deployments/d") == 0);
+  CHECK(u->path_query && strcmp(u->path_query, "api-version=1") == 0);
+  sy_config_free(cfg);
+  for (size_t i = 0; i < sizeof PATH_ERRORS / sizeof PATH_ERRORS[0]; i++) {
+    char err[512] = "";
+    cfg = NULL;
+    int rc = parse(PATH_ERRORS[i].yaml, &cfg, err, sizeof err);
+    CHECK_MSG(rc == -1 && cfg == NULL, "path case %zu parsed", i);
+    CHECK_MSG(strcmp(err, PATH_ERRORS[i].want) == 0, "path case %zu:\n  got:  %s\n  want: %s", i,
+              err, PATH_ERRORS[i].want);
+  }
+}
+
 static void test_errors(void) {
   for (size_t i = 0; i < sizeof ERRORS / sizeof ERRORS[0]; i++) {
     char err[512] = "";
@@ -152,6 +195,7 @@ int main(void) {
   test_values();
   test_errors();
   test_rules();
+  test_path_config();
   test_out_of_memory(UP2 EXP_HEAD "      - {id: a, upstream: u, fallback: {upstream: f, model: m}}\n");
   return CHECK_DONE();
 }

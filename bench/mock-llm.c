@@ -22,7 +22,8 @@
  * cancelling an upstream request does); EOF on an idle connection closes it after
  * the queued writes.
  *
- * Endpoints: POST /v1/chat/completions and POST /v1/completions (same behaviour),
+ * Endpoints: POST /v1/chat/completions and POST /v1/completions (same behaviour; any
+ * path ending so, e.g. Azure's /openai/deployments/D/chat/completions),
  * GET /health, GET /stats. Per-request overrides come from x-mock-* headers; see
  * usage() for the list. /stats counts: requests (completion requests), streams,
  * connections_accepted, connections_open (includes the connection asking),
@@ -50,7 +51,7 @@
 enum {
   IN_CAP = 16384,              /* per-connection input buffer */
   MAX_HEAD_BYTES = 65536,      /* request line + headers, else 431 */
-  MAX_BODY_BYTES = 16 << 20,   /* else 413 */
+  MAX_BODY_BYTES = 64 << 20,   /* else 413 (above the router's largest default) */
   WBUF_MIN = 2048,             /* smallest write buffer allocated */
   WBUF_KEEP = 4,               /* write buffers kept per connection */
 };
@@ -250,12 +251,15 @@ static void add_status_and_common(conn_t *c, int status, bool close) {
   else if (c->http10) mock_buf_adds(&s->out, "Connection: keep-alive\r\n");
 }
 
-/* Sends the `payload` scratch buffer as a complete JSON response. */
-static void send_payload(conn_t *c, int status, bool close) {
+/* Sends the `payload` scratch buffer as a complete JSON response, with a
+ * Retry-After header when retry_after is not NULL. */
+static void send_payload_ra(conn_t *c, int status, bool close, const char *retry_after) {
   server_t *s = c->srv;
   close = close || !c->keep_alive;
   s->out.len = 0;
   add_status_and_common(c, status, close);
+  if (retry_after != NULL)
+    mock_buf_addf(&s->out, "Retry-After: %s\r\n", retry_after);
   mock_buf_addf(&s->out, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
                 s->payload.len);
   mock_buf_add(&s->out, s->payload.p, s->payload.len);
@@ -263,9 +267,13 @@ static void send_payload(conn_t *c, int status, bool close) {
   if (close) conn_shutdown(c);
 }
 
+static void send_payload(conn_t *c, int status, bool close) {
+  send_payload_ra(c, status, close, NULL);
+}
+
 static void send_error(conn_t *c, int status, const char *msg, bool close) {
   mock_reply_error(&c->srv->payload, status, msg);
-  send_payload(c, status, close);
+  send_payload_ra(c, status, close, c->srv->opt.retry_after);
 }
 
 static void send_stats(conn_t *c) {
@@ -356,6 +364,12 @@ static void stream_after_write(conn_t *c, bool final) {
 /* Sends the planned response (after any latency). Streams leave c->busy set. */
 static void resp_start(conn_t *c) {
   mock_resp_t *r = &c->resp;
+  if (r->reset_after == -2) { /* a reset before any response byte */
+    c->srv->n.resets++;
+    resp_clear(c);
+    conn_close(c, true);
+    return;
+  }
   if (r->status != 200) {
     send_error(c, r->status, r->msg, r->close);
     resp_clear(c);
@@ -410,6 +424,15 @@ static bool path_is(const mock_req_t *q, const char *path) {
   return n == strlen(path) && !memcmp(q->head.p, path, n);
 }
 
+/* Whether the path (before any query) ends with suffix: Azure OpenAI's
+ * /openai/deployments/D/chat/completions is a chat completion too. */
+static bool path_ends(const mock_req_t *q, const char *suffix) {
+  size_t n = q->url_len, sl = strlen(suffix);
+  const char *mark = memchr(q->head.p, '?', n);
+  if (mark) n = (size_t)(mark - q->head.p);
+  return n >= sl && !memcmp(q->head.p + n - sl, suffix, sl);
+}
+
 /* Answers one complete request; may leave c->busy set for a delayed response. */
 static void handle_request(conn_t *c) {
   server_t *s = c->srv;
@@ -420,7 +443,7 @@ static void handle_request(conn_t *c) {
   c->keep_alive = llhttp_should_keep_alive(&c->parser);
   c->http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
   if (method == HTTP_POST &&
-      (path_is(q, "/v1/chat/completions") || path_is(q, "/v1/completions"))) {
+      (path_ends(q, "/chat/completions") || path_ends(q, "/completions"))) {
     handle_completion(c);
   } else if (method == HTTP_GET && path_is(q, "/health")) {
     s->payload.len = 0;

@@ -18,9 +18,13 @@ static void usage(FILE *f) {
     "usage: mock-llm --port N [--host 127.0.0.1] [--latency-ms N] [--chunks N]\n"
     "                [--interval-ms N] [--error-rate P] [--error-status N]\n"
     "                [--reset-after K] [--seed S] [--name NAME] [--outcome-rate P]\n"
+    "                [--retry-after S]\n"
+    "--reset-after -2 (or x-mock-reset-after: -2) resets before any response byte;\n"
+    "--retry-after S adds Retry-After: S to error responses\n"
     "endpoints: POST /v1/chat/completions, POST /v1/completions, GET /health, GET /stats\n"
     "per-request headers: x-mock-latency-ms, x-mock-chunks, x-mock-interval-ms,\n"
-    "  x-mock-status, x-mock-reset-after, x-mock-close: 1, x-mock-echo: 1\n");
+    "  x-mock-status, x-mock-reset-after, x-mock-close: 1, x-mock-echo: 1,\n"
+    "  x-mock-digest: 1 (the answer carries the request body's length and SHA-256)\n");
 }
 
 static bool opt_long(const char *arg, long lo, long hi, long *out) {
@@ -51,7 +55,8 @@ static bool parse_opt(mock_opts_t *o, int ch, const char *arg) {
   case 'i': return opt_long(arg, 0, MOCK_MAX_MS, &v) && ((o->dflt.interval_ms = (int)v), true);
   case 's': return opt_long(arg, 400, 599, &v) && ((o->error_status = (int)v), true);
   case 'r':
-    return opt_long(arg, -1, MOCK_MAX_CHUNKS, &v) && ((o->dflt.reset_after = (int)v), true);
+    return opt_long(arg, -2, MOCK_MAX_CHUNKS, &v) && ((o->dflt.reset_after = (int)v), true);
+  case 'R': o->retry_after = arg; return opt_long(arg, 0, 86400, &v);
   case 'S': return opt_long(arg, 0, LONG_MAX, &v) && ((o->seed = (uint64_t)v), true);
   case 'n': o->name = arg; return valid_name(arg);
   case 'e':
@@ -72,7 +77,8 @@ int mock_parse_args(mock_opts_t *o, int argc, char **argv) {
     {"port", 1, NULL, 'p'}, {"host", 1, NULL, 'H'}, {"latency-ms", 1, NULL, 'l'},
     {"chunks", 1, NULL, 'c'}, {"interval-ms", 1, NULL, 'i'}, {"error-rate", 1, NULL, 'e'},
     {"error-status", 1, NULL, 's'}, {"reset-after", 1, NULL, 'r'}, {"seed", 1, NULL, 'S'},
-    {"name", 1, NULL, 'n'}, {"outcome-rate", 1, NULL, 'o'}, {"help", 0, NULL, 'h'},
+    {"name", 1, NULL, 'n'}, {"outcome-rate", 1, NULL, 'o'}, {"retry-after", 1, NULL, 'R'},
+    {"help", 0, NULL, 'h'},
     {NULL, 0, NULL, 0}};
   *o = (mock_opts_t){.host = "127.0.0.1", .port = -1, .dflt = {.chunks = 5, .reset_after = -1},
                 .error_status = 500, .name = "mock"};

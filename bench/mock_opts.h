@@ -15,6 +15,7 @@ typedef struct {
   int error_status;
   double error_rate;
   const char *outcome_rate; /* --outcome-rate: echoed in x-mock-outcome-rate */
+  const char *retry_after;  /* --retry-after: Retry-After of error responses, or NULL */
   uint64_t seed;
   const char *name;
 } mock_opts_t;

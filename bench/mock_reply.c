@@ -15,6 +15,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "mock_reply.h"
 
 /* ---- buffers ------------------------------------------------------------ */
@@ -135,11 +137,12 @@ static bool apply_override(mock_resp_t *r, const char *key, size_t kn, const cha
   if (KEY("latency-ms")) return parse_int(v, vn, 0, MOCK_MAX_MS, &r->latency_ms);
   if (KEY("chunks")) return parse_int(v, vn, 0, MOCK_MAX_CHUNKS, &r->chunks);
   if (KEY("interval-ms")) return parse_int(v, vn, 0, MOCK_MAX_MS, &r->interval_ms);
-  if (KEY("reset-after")) return parse_int(v, vn, -1, MOCK_MAX_CHUNKS, &r->reset_after);
+  if (KEY("reset-after")) return parse_int(v, vn, -2, MOCK_MAX_CHUNKS, &r->reset_after);
   if (KEY("status"))  /* 200 = normal answer; 4xx/5xx = error JSON */
     return parse_int(v, vn, 200, 599, &r->status) && (r->status == 200 || r->status >= 400);
   if (KEY("close")) return parse_bool(v, vn, &r->close);
   if (KEY("echo")) return parse_bool(v, vn, &r->echo);
+  if (KEY("digest")) return parse_bool(v, vn, &r->digest);
   return false;
 #undef KEY
 }
@@ -262,6 +265,20 @@ static void add_echo(mock_buf_t *b, const mock_resp_t *r, const mock_req_t *q) {
   json_decref(o);
 }
 
+/* Replaces the final '}' of the JSON object in b with ,"mock_body":{...}}: what a
+ * proxy delivered, byte for byte, without echoing megabytes back. */
+static void add_digest(mock_buf_t *b, const mock_req_t *q) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned mdlen = 0;
+  if (!EVP_Digest(q->body.p ? q->body.p : "", q->body.len, md, &mdlen, EVP_sha256(), NULL))
+    mdlen = 0;
+  b->len--;
+  mock_buf_addf(b, ",\"mock_body\":{\"bytes\":%zu,\"sha256\":\"", q->body.len);
+  for (unsigned i = 0; i < mdlen; i++)
+    mock_buf_addf(b, "%02x", md[i]);
+  mock_buf_adds(b, "\"}}");
+}
+
 /* ---- completions -------------------------------------------------------- */
 
 static void add_id_model(mock_buf_t *b, const mock_resp_t *r, const char *object) {
@@ -285,6 +302,7 @@ void mock_reply_completion(mock_buf_t *b, const mock_resp_t *r, const mock_req_t
   mock_buf_adds(b, "},\"finish_reason\":\"stop\"}],");
   add_usage(b, r);
   if (r->echo) add_echo(b, r, q);
+  if (r->digest) add_digest(b, q);
 }
 
 bool mock_reply_event(mock_buf_t *b, const mock_resp_t *r, const mock_req_t *q) {

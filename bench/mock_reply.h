@@ -66,6 +66,7 @@ typedef struct {
   int status;            /* 200, or the status of an error JSON */
   char msg[160];         /* error message when status != 200 */
   bool stream, echo, close;
+  bool digest;           /* x-mock-digest: add the request body's length and SHA-256 */
   int chunks, interval_ms, reset_after, latency_ms;
   int stage;             /* stream: 0..chunks-1 content, chunks usage, chunks+1 [DONE] */
   bool headers_sent;
@@ -135,7 +136,8 @@ void mock_reply_stats(mock_buf_t *b, const mock_counters_t *n);
 /*
  * Replaces b's contents with the chat.completion object for r, whose message is
  * content (a JSON string, from mock_reply_content); with r->echo, adds
- * "mock_echo" with q's method, path, headers and r's parsed body.
+ * "mock_echo" with q's method, path, headers and r's parsed body; with r->digest,
+ * "mock_body": {"bytes": N, "sha256": HEX} of the body's bytes as they arrived.
  */
 void mock_reply_completion(mock_buf_t *b, const mock_resp_t *r, const mock_req_t *q,
                            const mock_buf_t *content);

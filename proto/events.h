@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#define SY_EVENT_SCHEMA_VERSION 3
+#define SY_EVENT_SCHEMA_VERSION 4
 
 typedef enum {
   SY_EV_STR = 0,

@@ -216,6 +216,8 @@ static void add_guardrails(json_t *exp, const exp_limits_t *l) {
     json_object_set_new(g, "latency_p95_ratio", guard(lat, l->gated ? l->latency_p95_ratio : 0));
     json_object_set_new(g, "error_rate_delta", guard(err, l->gated ? l->error_rate_delta : 0));
     json_object_set_new(g, "tokens_ratio", guard(tok, l->gated ? l->tokens_ratio : 0));
+    /* the variant's own rate (not against the control): read, not yet acted on */
+    json_object_set_new(g, "fallback_rate", guard(vr > 0 ? jnum_or_nan(v, "fallbacks") / vr : NAN, 0));
     json_object_set_new(v, "guardrails", g);
   }
 }

@@ -41,6 +41,8 @@ void sy__metrics_done(sy_worker_t *w, const sy_req_t *r, const sy_exchange_end_t
     return;
   double ttfb = end->ttfb_ms >= 0 ? end->ttfb_ms / 1e3 : -1;
   sy_metrics_response(m, end->status, end->error, end->ms / 1e3, ttfb);
+  m->retried += end->retried != 0;
+  m->fallbacks += end->fallback != 0;
 }
 
 void sy__metrics_shadow(sy_worker_t *w, const sy_experiment_conf_t *e, const sy_variant_conf_t *v,
@@ -123,3 +125,9 @@ void sy__metrics_render_state(sy_worker_t *w, sy_mtext_t *t) {
                       cfg->experiments[i].id, sy_xstatus_names[k],
                       (int)rt->exps[i].ctl.status == k);
 }
+
+const sy_report_ops_t sy__metrics_report = {
+    .exchange_end = sy__metrics_done,
+    .shadow_count = sy__metrics_shadow,
+    .tick = sy__metrics_refresh,
+};

@@ -9,6 +9,9 @@
 #include "router/exchange.h"
 #include "router/types.h"
 
+/* The three below as the request path's report table (router/exchange.h). */
+extern const sy_report_ops_t sy__metrics_report;
+
 /* An exchange of experiment r->exp ends: its status, error, duration and TTFB. */
 void sy__metrics_done(sy_worker_t *w, const sy_req_t *r, const sy_exchange_end_t *end);
 /* A shadow counter of (e, v): field is one of shadow.c's counter names. */

@@ -25,17 +25,15 @@
 
 #include "base/log.h"
 #include "proto/events.h"
-#include "proto/keys.h"
 #include "router/api_parse.h"
 #include "router/conn.h"
 #include "router/exchange.h"
 #include "router/runtime.h"
 #include "router/worker.h"
+#include "stats/feedback.h"
 #include "stats/privacy.h"
-#include "stats/scripts.h"
 
 #define API_PREFIX "/switchyard/"
-#define MAX_ARGS 128
 
 enum { OP_FEEDBACK = 0, OP_OUTCOME };
 
@@ -295,28 +293,6 @@ static effect_t effect_of(const sy_api_op_t *op, const sy_outcome_conf_t *o) {
   return ef;
 }
 
-typedef struct args_s {
-  const char *v[MAX_ARGS];
-  size_t l[MAX_ARGS];
-  char num[MAX_ARGS][40];
-  int n;
-} args_t;
-
-static void arg(args_t *a, const char *s) {
-  if (a->n < MAX_ARGS) {
-    a->v[a->n] = s ? s : "";
-    a->l[a->n] = strlen(a->v[a->n]);
-    a->n++;
-  }
-}
-
-static void arg_num(args_t *a, double x) {
-  if (a->n < MAX_ARGS) {
-    snprintf(a->num[a->n], sizeof a->num[0], "%.17g", x);
-    arg(a, a->num[a->n]);
-  }
-}
-
 static void on_applied(sy_redis_t *r, redisReply *reply, void *data);
 
 static const char *hget(const redisReply *h, const char *field) {
@@ -349,17 +325,7 @@ static int apply(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisRepl
   }
   effect_t ef = effect_of(op, o);
   const char *fbname = sy_feedback_type_names[op->fb_type < 0 ? 0 : op->fb_type];
-  char k_trace[64], k_applied[200], k_var[200], k_seg[300], k_segs[160], k_pend[160];
   char f_applied[100], pend[200], event_id[80], f1[96], f2[96], ts[32];
-  sy_key_trace(k_trace, sizeof k_trace, op->trace_id);
-  sy_key_applied(k_applied, sizeof k_applied, e->id, op->trace_id);
-  sy_key_variant(k_var, sizeof k_var, e->id, v);
-  if (seg[0] != '\0')
-    sy_key_segment(k_seg, sizeof k_seg, e->id, v, seg);
-  else
-    k_seg[0] = '\0';
-  sy_key_segments(k_segs, sizeof k_segs, e->id);
-  sy_key_pending(k_pend, sizeof k_pend, e->id);
   if (op->kind == OP_OUTCOME)
     snprintf(f_applied, sizeof f_applied, "out:%s", o->metric);
   else if (op->fb_type == SY_FB_CUSTOM)
@@ -372,60 +338,37 @@ static int apply(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisRepl
   snprintf(event_id, sizeof event_id, "%s-a%llu", s->instance,
            (unsigned long long)++op->w->api_seq);
 
-  args_t *a = calloc(1, sizeof *a);
-  if (a == NULL)
-    return 500;
-  arg(a, "EVAL");
-  arg(a, SY_LUA_FEEDBACK);
-  arg(a, "7");
-  arg(a, k_trace);
-  arg(a, k_applied);
-  arg(a, k_var);
-  arg(a, k_seg);
-  arg(a, k_segs);
-  arg(a, k_pend);
-  arg(a, s->stream);
-  arg(a, op->key->tenant);
-  arg(a, f_applied);
-  arg(a, event_id);
-  arg(a, pend);
-  arg(a, seg);
-  arg(a, s->maxlen);
-  arg(a, v);
-  int kpos = a->n;
-  arg(a, "0");
-  int k = 0;
+  /* What it moves: 1 = also in the segment's statistics. */
+  sy_fb_add_t adds[10];
+  size_t k = 0;
   if (op->kind == OP_OUTCOME) {
-    arg(a, "outcomes"), arg_num(a, 1), arg(a, "vs"), k++;
+    adds[k++] = (sy_fb_add_t){"outcomes", 1, 1};
   } else {
     /* custom feedback is counted under its own name, apart from the built-in types */
     const char *pre = op->fb_type == SY_FB_CUSTOM ? "custom:" : "";
     const char *tname = op->fb_type == SY_FB_CUSTOM ? op->name : fbname;
     snprintf(f1, sizeof f1, "fb:%s%s:n", pre, tname);
     snprintf(f2, sizeof f2, "fb:%s%s:sum", pre, tname);
-    arg(a, f1), arg_num(a, op->key->trust), arg(a, "v"), k++;
-    arg(a, f2), arg_num(a, op->key->trust * op->value), arg(a, "v"), k++;
+    adds[k++] = (sy_fb_add_t){f1, op->key->trust, 0};
+    adds[k++] = (sy_fb_add_t){f2, op->key->trust * op->value, 0};
   }
   if (ef.weight > 0) {
-    arg(a, "n"), arg_num(a, ef.weight), arg(a, "vs"), k++;
-    arg(a, "sum"), arg_num(a, ef.weight * ef.x), arg(a, "vs"), k++;
-    arg(a, "sumsq"), arg_num(a, ef.weight * ef.x * ef.x), arg(a, "vs"), k++;
+    adds[k++] = (sy_fb_add_t){"n", ef.weight, 1};
+    adds[k++] = (sy_fb_add_t){"sum", ef.weight * ef.x, 1};
+    adds[k++] = (sy_fb_add_t){"sumsq", ef.weight * ef.x * ef.x, 1};
     /* Inverse-propensity sums for the gate (policies/gate.h): its Hajek estimate
      * stays unbiased when the allocation moves (canary ramps, bandits). */
     const char *ps = hget(rec, "p");
     double p = ps != NULL ? strtod(ps, NULL) : 0;
     if (p > 0 && p <= 1) {
       double iw = ef.weight / p, iw2 = iw * iw;
-      arg(a, "iw"), arg_num(a, iw), arg(a, "v"), k++;
-      arg(a, "iwy"), arg_num(a, iw * ef.x), arg(a, "v"), k++;
-      arg(a, "iw2"), arg_num(a, iw2), arg(a, "v"), k++;
-      arg(a, "iw2y"), arg_num(a, iw2 * ef.x), arg(a, "v"), k++;
-      arg(a, "iw2y2"), arg_num(a, iw2 * ef.x * ef.x), arg(a, "v"), k++;
+      adds[k++] = (sy_fb_add_t){"iw", iw, 0};
+      adds[k++] = (sy_fb_add_t){"iwy", iw * ef.x, 0};
+      adds[k++] = (sy_fb_add_t){"iw2", iw2, 0};
+      adds[k++] = (sy_fb_add_t){"iw2y", iw2 * ef.x, 0};
+      adds[k++] = (sy_fb_add_t){"iw2y2", iw2 * ef.x * ef.x, 0};
     }
   }
-  snprintf(a->num[kpos], sizeof a->num[0], "%d", k);
-  a->v[kpos] = a->num[kpos];
-  a->l[kpos] = strlen(a->num[kpos]);
 
   /* The event. */
   unsigned flags = 0;
@@ -439,37 +382,52 @@ static int apply(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisRepl
   char redaction[SY_REDACTION_JSON_MAX];
   sy_redaction_json(flags, redaction, sizeof redaction);
   sy_stats_timestamp(s, ts);
-  arg(a, "event_id"), arg(a, event_id);
-  arg(a, "event_type"), arg(a, op->kind == OP_OUTCOME ? "outcome" : "feedback");
-  arg(a, "schema_version"), arg_num(a, SY_EVENT_SCHEMA_VERSION);
-  arg(a, "router_instance"), arg(a, s->router_instance);
-  arg(a, "timestamp"), arg(a, ts);
-  arg(a, "trace_id"), arg(a, op->trace_id);
+  sy_argv_t ev;
+  sy_argv_init(&ev);
+  sy_argv_pair(&ev, "event_id", event_id);
+  sy_argv_pair(&ev, "event_type", op->kind == OP_OUTCOME ? "outcome" : "feedback");
+  sy_argv_pair_num(&ev, "schema_version", SY_EVENT_SCHEMA_VERSION);
+  sy_argv_pair(&ev, "router_instance", s->router_instance);
+  sy_argv_pair(&ev, "timestamp", ts);
+  sy_argv_pair(&ev, "trace_id", op->trace_id);
   if (tn != NULL && tn[0] != '\0')
-    arg(a, "tenant_id"), arg(a, tn);
-  arg(a, "task_type"), arg(a, e->id);
+    sy_argv_pair(&ev, "tenant_id", tn);
+  sy_argv_pair(&ev, "task_type", e->id);
   if (cs != NULL)
-    arg(a, "consent_scope"), arg(a, cs);
-  arg(a, "redaction_flags"), arg(a, redaction);
-  arg(a, "experiment"), arg(a, e->id);
-  arg(a, "variant"), arg(a, v);
+    sy_argv_pair(&ev, "consent_scope", cs);
+  sy_argv_pair(&ev, "redaction_flags", redaction);
+  sy_argv_pair(&ev, "experiment", e->id);
+  sy_argv_pair(&ev, "variant", v);
   if (ver != NULL)
-    arg(a, "variant_version"), arg(a, ver);
+    sy_argv_pair(&ev, "variant_version", ver);
   if (!isnan(op->client_ms))
-    arg(a, "client_latency_ms"), arg_num(a, op->client_ms);
+    sy_argv_pair_num(&ev, "client_latency_ms", op->client_ms);
   if (op->kind == OP_OUTCOME) {
-    arg(a, "outcome_metric_name"), arg(a, o->metric);
-    arg(a, "outcome_metric_value"), arg_num(a, op->value);
+    sy_argv_pair(&ev, "outcome_metric_name", o->metric);
+    sy_argv_pair_num(&ev, "outcome_metric_value", op->value);
   } else {
-    arg(a, "feedback_type"), arg(a, op->fb_type == SY_FB_CUSTOM ? op->name : fbname);
-    arg(a, "feedback_value"), arg_num(a, op->value);
-    arg(a, "feedback_weight"), arg_num(a, op->key->trust);
+    sy_argv_pair(&ev, "feedback_type", op->fb_type == SY_FB_CUSTOM ? op->name : fbname);
+    sy_argv_pair_num(&ev, "feedback_value", op->value);
+    sy_argv_pair_num(&ev, "feedback_weight", op->key->trust);
     if (comment != NULL)
-      arg(a, "feedback_comment"), arg(a, comment);
+      sy_argv_pair(&ev, "feedback_comment", comment);
   }
-  int rc = sy_redis_command(&s->redis, on_applied, op, a->n, a->v, a->l);
+  sy_fb_apply_t fa = {
+      .trace_id = op->trace_id,
+      .experiment = e->id,
+      .variant = v,
+      .segment = seg,
+      .tenant = op->key->tenant,
+      .applied = f_applied,
+      .pending = pend,
+      .event_id = event_id,
+      .adds = adds,
+      .nadds = k,
+      .event = &ev,
+  };
+  int rc = sy_stats_feedback_apply(s, &fa, on_applied, op);
   free(comment);
-  free(a);
+  sy_argv_free(&ev);
   if (rc < 0) {
     snprintf(why, whylen, "the statistics store is unavailable; retry");
     return 503;
@@ -486,13 +444,9 @@ static const sy_experiment_conf_t *experiment_named(const sy_config_t *cfg, cons
 
 static void on_trace(sy_redis_t *r, redisReply *reply, void *data);
 
-/* Sends HGETALL of the op's trace record; -1 if Redis cannot take it now. */
+/* Reads the op's trace record; -1 if Redis cannot take it now. */
 static int lookup(sy_api_op_t *op) {
-  char k_trace[64];
-  sy_key_trace(k_trace, sizeof k_trace, op->trace_id);
-  const char *argv[] = {"HGETALL", k_trace};
-  size_t lens[] = {7, strlen(k_trace)};
-  return sy_redis_command(&op->w->link->redis, on_trace, op, 2, argv, lens);
+  return sy_stats_trace_get(op->w->link, op->trace_id, on_trace, op);
 }
 
 static void on_retry(uv_timer_t *t) {

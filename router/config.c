@@ -31,6 +31,7 @@
 
 #include "router/config_admin.h"
 #include "router/config_exp.h"
+#include "router/config_retry.h"
 #include "router/config_stats.h"
 #include "router/config_upstream.h"
 #include "router/config_util.h"
@@ -52,12 +53,50 @@ static int p_up_headers(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
 }
 
 static int p_up_auth(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
-  static const char *const modes[] = {"replace", "passthrough", NULL};
+  static const char *const modes[] = {"replace", "passthrough", "drop", NULL};
   int m;
   if (sy__cfg_choice(w, v, modes, &m) < 0)
     return -1;
   ((sy_upstream_conf_t *)obj)->auth_passthrough = m == 1;
+  ((sy_upstream_conf_t *)obj)->auth_drop = m == 2;
   return 0;
+}
+
+/* A path piece: starts with '/', no spaces or control characters, no '?' or '#'. */
+static int p_path_piece(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  const char *s;
+  if (sy__yaml_get_nonempty(w, v, &s) < 0)
+    return -1;
+  if (s[0] != '/')
+    return sy__yaml_fail(w, v, "must start with '/'");
+  for (const char *p = s; *p; p++)
+    if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '?' || *p == '#')
+      return sy__yaml_fail(w, v, "must be a path without spaces, '?' or '#'");
+  return sy__yaml_set_str(w, v, SY__YAML_FIELD_PTR(obj, f, char *), s);
+}
+
+/* query: name=value pairs joined by '&', as they go on the wire (no spaces, '#'). */
+static int p_path_query(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  const char *s;
+  if (sy__yaml_get_nonempty(w, v, &s) < 0)
+    return -1;
+  for (const char *p = s; *p; p++)
+    if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '#' || *p == '?')
+      return sy__yaml_fail(w, v, "must be name=value pairs joined by '&' (no spaces, '?' or '#')");
+  return sy__yaml_set_str(w, v, SY__YAML_FIELD_PTR(obj, f, char *), s);
+}
+
+static const sy__yaml_field_t path_fields[] = {
+    {"strip_prefix", p_path_piece, offsetof(sy_upstream_conf_t, path_strip), 0, 0, 0, NULL},
+    {"add_prefix", p_path_piece, offsetof(sy_upstream_conf_t, path_add), 0, 0, 0, NULL},
+    {"query", p_path_query, offsetof(sy_upstream_conf_t, path_query), 0, 0, 0, NULL},
+    {NULL, NULL, 0, 0, 0, 0, NULL},
+};
+
+static int p_up_path(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  if (v->type != YAML_MAPPING_NODE)
+    return sy__yaml_fail(w, v, "must be a mapping (strip_prefix, add_prefix, query)");
+  return sy__yaml_walk_map(w, v, path_fields, obj);
 }
 
 static const sy__yaml_field_t upstream_fields[] = {
@@ -66,6 +105,7 @@ static const sy__yaml_field_t upstream_fields[] = {
     {"host_header", sy__cfg_p_host_header, 0, 0, 0, 0, NULL},
     {"headers", p_up_headers, 0, 0, 0, 0, NULL},
     {"authorization", p_up_auth, 0, 0, 0, 0, NULL},
+    {"path", p_up_path, 0, 0, 0, 0, NULL},
     {"pool_size", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, pool_size), 0, 65535, 0, NULL},
     {"connect_timeout_ms", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, connect_timeout_ms), 1,
      MAX_MS, 0, NULL},
@@ -81,6 +121,7 @@ static const sy__yaml_field_t upstream_fields[] = {
      0, NULL},
     {"resolve_interval_ms", sy__yaml_p_uint, offsetof(sy_upstream_conf_t, resolve_interval_ms), 100,
      MAX_MS, 0, NULL},
+    {"retry", sy__cfg_p_retry, 0, 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -95,6 +136,7 @@ static int parse_upstream(sy__yaml_walk_t *w, yaml_node_t *k, yaml_node_t *v,
   u->eject_max_percent = 50;
   u->idle_timeout_ms = 60000;
   u->resolve_interval_ms = 30000;
+  sy__cfg_retry_defaults(&u->retry);
   u->line = sy__yaml_line(k);
   if (!sy__cfg_is_id(sy__yaml_text(k)))
     return sy__yaml_fail(w, k, "upstream names must be 1..%d characters of [A-Za-z0-9_.-]",
@@ -178,6 +220,8 @@ static const sy__yaml_field_t limits_fields[] = {
      NULL},
     {"max_body_bytes", sy__yaml_p_size, offsetof(sy_limits_t, max_body_bytes), 1, MAX_BYTES, 0,
      NULL},
+    {"held_body_bytes", sy__yaml_p_size, offsetof(sy_limits_t, held_body_bytes), 1,
+     MAX_HELD_BYTES, 0, NULL},
     {"max_stream_body_bytes", sy__yaml_p_size, offsetof(sy_limits_t, max_stream_body_bytes), 1,
      MAX_STREAM_BYTES, 0, NULL},
     {"header_timeout_ms", sy__yaml_p_uint, offsetof(sy_limits_t, header_timeout_ms), 1, MAX_MS, 0,
@@ -191,11 +235,23 @@ static const sy__yaml_field_t limits_fields[] = {
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
+/* The limits, and the one rule between two of them: a worker must be able to hold
+ * at least one body of the largest size it accepts. */
+static int p_limits(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  if (sy__yaml_p_struct(w, v, obj, f) < 0)
+    return -1;
+  const sy_limits_t *l = (const sy_limits_t *)((char *)obj + f->off);
+  if (l->held_body_bytes < l->max_body_bytes)
+    return sy__yaml_fail(w, v, "held_body_bytes (%zu) must be at least max_body_bytes (%zu)",
+                         l->held_body_bytes, l->max_body_bytes);
+  return 0;
+}
+
 /* Order matters: upstreams and prompts before experiments and default_route. */
 static const sy__yaml_field_t top_fields[] = {
     {"workers", sy__yaml_p_uint, offsetof(sy_config_t, workers), 1, 64, 0, NULL},
     {"listen", p_listen, 0, 0, 0, 1, NULL},
-    {"limits", sy__yaml_p_struct, offsetof(sy_config_t, limits), 0, 0, 0, limits_fields},
+    {"limits", p_limits, offsetof(sy_config_t, limits), 0, 0, 0, limits_fields},
     {"upstreams", p_upstreams, 0, 0, 0, 1, NULL},
     {"prompts", p_prompts, 0, 0, 0, 0, NULL},
     {"experiments", sy__cfg_p_experiments, 0, 0, 0, 0, NULL},
@@ -215,7 +271,10 @@ static const sy__yaml_field_t top_fields[] = {
 static void set_defaults(sy_config_t *cfg) {
   cfg->workers = 1;
   cfg->limits.max_header_bytes = 16384;
-  cfg->limits.max_body_bytes = 1u << 20;
+  /* Anthropic's Messages API takes requests up to 32 MB: a long document or a few
+   * base64 images fit; more is refused upstream anyway. */
+  cfg->limits.max_body_bytes = 32u << 20;
+  cfg->limits.held_body_bytes = 256u << 20;
   cfg->limits.max_stream_body_bytes = 100u << 20;
   cfg->limits.header_timeout_ms = 10000;
   cfg->limits.idle_timeout_ms = 60000;
@@ -302,6 +361,9 @@ void sy_config_free(sy_config_t *cfg) {
     }
     free(cfg->upstreams[i].headers);
     sy__cfg_upstream_tls_free(&cfg->upstreams[i]);
+    free(cfg->upstreams[i].path_strip);
+    free(cfg->upstreams[i].path_add);
+    free(cfg->upstreams[i].path_query);
   }
   free(cfg->upstreams);
   for (size_t i = 0; i < cfg->nexperiments; i++)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "router/config_gate.h"
+#include "router/config_retry.h"
 #include "router/config_shadow.h"
 #include "router/config_stats.h"
 #include "router/config_util.h"
@@ -88,6 +89,7 @@ static const sy__yaml_field_t variant_fields[] = {
     {"headers", p_headers, 0, 0, 0, 0, NULL},
     {"retrieval", sy__yaml_p_struct, 0, 0, 0, 0, retrieval_fields},
     {"shadow", sy__cfg_p_shadow, 0, 0, 0, 0, NULL},
+    {"fallback", sy__cfg_p_fallback, 0, 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -96,6 +98,13 @@ static int parse_variant(sy__yaml_walk_t *w, yaml_node_t *n, sy_variant_conf_t *
   var->line = sy__yaml_line(n);
   if (sy__yaml_walk_map(w, n, variant_fields, var) < 0)
     return -1;
+  if (var->has_fallback && var->fallback == var->upstream) {
+    size_t old = sy__yaml_path_key(w, "fallback");
+    sy__yaml_fail(w, sy__yaml_map_get(w, n, "fallback"),
+                  "the fallback is the variant's own upstream (retry: tries it again)");
+    sy__yaml_path_pop(w, old);
+    return -1;
+  }
   return var->version == NULL ? sy__yaml_set_str(w, n, &var->version, "1") : 0;
 }
 
@@ -428,6 +437,7 @@ static void free_variant(sy_variant_conf_t *v) {
   free(v->id);
   free(v->version);
   free(v->model);
+  free(v->fallback_model);
   free(v->prompt_version);
   free(v->system_prompt);
   json_decref(v->body_fields);

@@ -43,6 +43,29 @@ typedef struct sy_upstream_tls_s {
   int insecure;      /* no verification at all (logged at load) */
 } sy_upstream_tls_t;
 
+/* `retry:` of an upstream: what is tried again, only before any response byte went
+ * to the client and only for a request whose body is kept (router/retry.h). */
+#define SY_RETRY_MAX_STATUSES 8
+enum {
+  SY_RETRY_CONNECT = 1, /* no connection could be made (nothing was sent) */
+  SY_RETRY_RESET = 2,   /* the connection closed or reset before the first response byte */
+  SY_RETRY_TIMEOUT = 4, /* no first byte in first_byte_timeout_ms (the backend may be at work) */
+};
+typedef struct sy_retry_conf_s {
+  unsigned attempts;          /* tries on this upstream, the first included; default 2 */
+  unsigned on;                /* SY_RETRY_* bits; default connect, reset */
+  int statuses[SY_RETRY_MAX_STATUSES]; /* answers retried elsewhere; default 429 502 503 504 */
+  size_t nstatuses;
+  unsigned backoff_ms;         /* before a retry: doubled each time, +-25% jitter; default 50 */
+  unsigned backoff_max_ms;     /* default 1000 */
+  unsigned retry_after_max_ms; /* a longer Retry-After is not waited for: the answer goes
+                                  to the client (or the fallback is tried); default 5000 */
+  unsigned budget_percent;     /* requests waiting for or on a retry: at most this share of
+                                  the upstream's requests in flight (Envoy's budget);
+                                  default 20 */
+  unsigned budget_min;         /* ... or this many, whichever is more; default 3 */
+} sy_retry_conf_t;
+
 typedef struct sy_upstream_conf_s {
   char *name;
   sy_hostport_t *servers;
@@ -64,6 +87,11 @@ typedef struct sy_upstream_conf_s {
   size_t nheaders;
   int auth_passthrough;         /* authorization: passthrough — the client's Authorization
                                    is kept when it sent one; default replace */
+  int auth_drop;                /* authorization: drop — the client's never goes upstream */
+  char *path_strip;             /* path: {strip_prefix, add_prefix, query} — a target that
+                                   starts with strip_prefix loses it, */
+  char *path_add;               /* then gets add_prefix in front */
+  char *path_query;             /* and query appended (after & or ?); NULL: none of these */
   unsigned resolve_interval_ms; /* a server named by host name is resolved again this often
                                    (and after a connect failure); default 30000 */
   sy_upstream_tls_t tls;
@@ -73,6 +101,7 @@ typedef struct sy_upstream_conf_s {
   struct sy_tls_ctx_s *tls_ctx;
   sy_host_mode_t host_mode;
   char *host_literal; /* SY_HOST_LITERAL */
+  sy_retry_conf_t retry;
   int line;
 } sy_upstream_conf_t;
 
@@ -136,6 +165,9 @@ typedef struct sy_variant_conf_s {
   sy_kv_t *headers; /* extra request headers: `headers:` then `retrieval.headers:` */
   size_t nheaders;
   sy_shadow_conf_t shadow; /* shadow.on == 0: no shadow copies */
+  int has_fallback;        /* `fallback:` tried when the upstream's own retries are spent */
+  size_t fallback;         /* its upstream (index into sy_config_t.upstreams) */
+  char *fallback_model;    /* the model asked of it; NULL: the variant's own */
   int line;
 } sy_variant_conf_t;
 
@@ -231,7 +263,9 @@ typedef enum {
 
 typedef struct sy_limits_s {
   size_t max_header_bytes;      /* default 16384 -> 431 */
-  size_t max_body_bytes;        /* default 1 MiB -> 413, for bodies held in memory */
+  size_t max_body_bytes;        /* default 32 MiB -> 413, for bodies held in memory */
+  size_t held_body_bytes;       /* default 256 MiB: bodies held at once by one worker
+                                   (router/bodycap.h); a request beyond it gets 503 */
   size_t max_stream_body_bytes; /* default 100 MiB -> 413: bodies over 64 KiB that no
                                    rewrite needs are streamed upstream, not held */
   unsigned header_timeout_ms;   /* default 10000 -> 408: first byte to end of headers (also body) */

@@ -15,6 +15,7 @@
 #define MAX_WEIGHT 1e6
 #define MAX_MS 86400000LL            /* one day */
 #define MAX_BYTES (1LL << 30)        /* 1 GiB */
+#define MAX_HELD_BYTES (1LL << 36)   /* 64 GiB */
 #define MAX_STREAM_BYTES (1LL << 40) /* 1 TiB: streamed bodies are not held in memory */
 #define MIN_STATS_POLL_MS 10
 #define MAX_STATS_POLL_MS 3600000LL /* one hour */

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "router/bodycap.h"
 #include "router/exchange.h"
 #include "router/runtime.h"
 #include "router/worker.h"
@@ -43,6 +44,16 @@ static size_t max_body(sy_conn_t *c) {
   return c->ops->max_body_bytes ? c->ops->max_body_bytes : limits(c)->max_body_bytes;
 }
 
+/* The exchange is over: reported (once), its charge for a held body given back, its
+ * state freed. */
+static void exchange_end(sy_conn_t *c) {
+  if (c->ops->end != NULL)
+    c->ops->end(&c->req);
+  sy__bodycap_release(c->w, &c->req.held);
+  if (c->ops->reset != NULL)
+    c->ops->reset(&c->req);
+}
+
 /* ---- closing ---- */
 
 static void on_closed(uv_handle_t *h) {
@@ -51,10 +62,7 @@ static void on_closed(uv_handle_t *h) {
     return;
   sy_worker_t *w = c->w;
   void (*gone)(sy_worker_t *) = c->ops->gone;
-  if (c->ops->end != NULL)
-    c->ops->end(&c->req);
-  if (c->ops->reset != NULL)
-    c->ops->reset(&c->req);
+  exchange_end(c);
   sy_head_free(&c->req.head);
   sy_head_free(&c->req.rhead);
   free(c->req.body);
@@ -85,10 +93,10 @@ void sy__conn_close(sy_conn_t *c) {
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
-  (void)status;
   sy_conn_t *c = req->data;
   free(req);
-  sy__conn_close(c);
+  if (!c->linger || status < 0)
+    sy__conn_close(c);
 }
 
 static void on_close_deadline(uv_timer_t *t) {
@@ -117,10 +125,7 @@ static void conn_shutdown(sy_conn_t *c) {
 
 void sy__conn_abort(sy_conn_t *c) {
   c->ops->cancel(c);
-  if (c->ops->end != NULL)
-    c->ops->end(&c->req);
-  if (c->ops->reset != NULL)
-    c->ops->reset(&c->req);
+  exchange_end(c);
   conn_shutdown(c);
 }
 
@@ -215,7 +220,8 @@ static void write_literal(sy_conn_t *c, const char *s) {
 static sy_buf_t *refusal(sy_conn_t *c, int status, const char *type, const char *code,
                          const char *msg) {
   sy_buf_t *resp = c->ops->refusal != NULL ? c->ops->refusal(c, status, msg) : NULL;
-  return resp != NULL ? resp : sy_http_error(status, type, code, msg, NULL, 0);
+  /* 503: a limit of the moment (held bodies); the client may try again */
+  return resp != NULL ? resp : sy_http_error_retry(status, type, code, msg, NULL, 0, status == 503);
 }
 
 /* Refuses the request being read with `resp` and closes after it. With a
@@ -230,6 +236,9 @@ static void conn_fail(sy_conn_t *c, sy_buf_t *resp, int status) {
   }
   if (r->rstate != SY_RS_NONE && r->rstate != SY_RS_DONE)
     c->ops->cancel(c);
+  c->linger = 1;
+  if (!c->reading)
+    start_reading(c);
   sy__conn_respond(c, resp, status, 1);
 }
 
@@ -266,10 +275,7 @@ void sy__conn_exchange_done(sy_conn_t *c) {
   if (c->state == SY_CS_CLOSING)
     return;
   int close = r->resp_close || !r->keepalive || c->w->draining;
-  if (c->ops->end != NULL)
-    c->ops->end(r);
-  if (c->ops->reset != NULL)
-    c->ops->reset(r);
+  exchange_end(c);
   if (close) {
     conn_shutdown(c);
     return;
@@ -363,6 +369,11 @@ static int on_headers_complete(llhttp_t *p) {
   size_t max = max_body(c);
   if (!stream && (p->flags & F_CONTENT_LENGTH) && p->content_length > max)
     return reject(c, 413);
+  /* A declared body is charged whole now: one that cannot fit is refused before it is
+   * sent, and one accepted cannot be cut later for want of room. */
+  if (!stream && (p->flags & F_CONTENT_LENGTH) && p->content_length > 0 &&
+      sy__bodycap_take(c->w, &r->held, p->content_length) < 0)
+    return reject(c, 503);
   if (!stream && (p->flags & F_CONTENT_LENGTH) && p->content_length > 0 &&
       r->body_cap < p->content_length) {
     char *nb = realloc(r->body, p->content_length);
@@ -395,6 +406,8 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
   }
   if (r->body_len + n > max_body(c))
     return reject(c, 413);
+  if (!(p->flags & F_CONTENT_LENGTH) && sy__bodycap_take(c->w, &r->held, n) < 0)
+    return reject(c, 503); /* a chunked body: charged as it arrives */
   if (r->body_len + n > r->body_cap) {
     size_t cap = r->body_cap ? r->body_cap : 4096;
     while (cap < r->body_len + n)
@@ -462,6 +475,7 @@ static void reply_parse_error(sy_conn_t *c, llhttp_errno_t e) {
                      : status == 501 ? "not_implemented"
                      : status == 502 ? "upstream_write_failed"
                      : status == 500 ? "internal_error"
+                     : status == 503 ? "held_body_limit"
                                      : "bad_request";
   char msg[200];
   if (status == 400)
@@ -471,13 +485,22 @@ static void reply_parse_error(sy_conn_t *c, llhttp_errno_t e) {
     snprintf(msg, sizeof(msg), "%s", c->error_reason);
   else if (status == 413)
     snprintf(msg, sizeof(msg), "request body larger than %zu bytes", max_body(c));
+  else if (status == 503)
+    snprintf(msg, sizeof(msg),
+             "this worker holds as many request bodies as limits.held_body_bytes (%zu bytes) "
+             "allows; retry shortly",
+             limits(c)->held_body_bytes);
   else if (status == 431)
     snprintf(msg, sizeof(msg), "request head larger than %zu bytes", limits(c)->max_header_bytes);
   else
     snprintf(msg, sizeof(msg), "%s", sy_http_reason(status));
   (void)e;
   sy_buf_t *resp =
-      refusal(c, status, status >= 500 ? "server_error" : "invalid_request_error", code, msg);
+      refusal(c, status,
+              status == 503  ? "overloaded_error"
+              : status >= 500 ? "server_error"
+                              : "invalid_request_error",
+              code, msg);
   c->state = SY_CS_READING;
   conn_fail(c, resp, status);
 }

@@ -84,6 +84,9 @@ struct sy_conn_s {
   int reading;      /* uv_read_start is in effect */
   int pause_reason; /* why llhttp paused: SY_PAUSE_STREAM or SY_PAUSE_COMPLETE */
   int error_status; /* set by a parser callback that rejects the request */
+  int linger;       /* a refused request's body may still be coming: closing waits for
+                       the client's EOF (or the close deadline), reading and dropping it,
+                       so that the client gets the response rather than a reset */
   const char *error_reason;
   unsigned feed_seq;  /* counts conn_feed calls (obs-fold detection) */
   unsigned value_seq; /* feed_seq of the last header value span */

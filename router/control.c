@@ -25,6 +25,7 @@
 #include "proto/keys.h"
 #include "router/runtime.h"
 #include "router/worker.h"
+#include "stats/redis_sync.h"
 #include "stats/scripts.h"
 
 #define POLL_MS 250
@@ -132,15 +133,6 @@ static void apply(sy_runtime_t *rt, size_t i, json_t *state, int force) {
   }
 }
 
-/* HGETALL reply -> {field: value}. */
-static json_t *hash_object(const redisReply *r) {
-  json_t *o = json_object();
-  for (size_t j = 0; o != NULL && j + 1 < r->elements; j += 2)
-    if (r->element[j]->type == REDIS_REPLY_STRING && r->element[j + 1]->type == REDIS_REPLY_STRING)
-      json_object_set_new(o, r->element[j]->str, json_string(r->element[j + 1]->str));
-  return o;
-}
-
 typedef struct poll_req_s {
   sy_worker_t *w;
   char exp[80];
@@ -152,7 +144,7 @@ static void on_polled(sy_redis_t *r, redisReply *reply, void *data) {
   (void)r;
   if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 && w->rt != NULL &&
       w->control != NULL) {
-    json_t *st = hash_object(reply);
+    json_t *st = sy_redis_hash_json(reply);
     int i = exp_index(w->rt, q->exp);
     if (st != NULL) {
       json_object_set(w->control, q->exp, st);

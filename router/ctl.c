@@ -145,14 +145,6 @@ typedef struct exp_s {
   const char *control;
 } exp_t;
 
-static json_t *hash_object(const redisReply *r) {
-  json_t *o = json_object();
-  for (size_t j = 0; o != NULL && j + 1 < r->elements; j += 2)
-    if (r->element[j]->type == REDIS_REPLY_STRING && r->element[j + 1]->type == REDIS_REPLY_STRING)
-      json_object_set_new(o, r->element[j]->str, json_string(r->element[j + 1]->str));
-  return o;
-}
-
 static const char *field(json_t *o, const char *k) {
   const char *s = json_string_value(json_object_get(o, k));
   return s != NULL ? s : "";
@@ -179,7 +171,7 @@ static int exp_load(sy_rsync_t *c, const char *id, exp_t *x) {
   redisReply *m = sy_rsync_command(c, "HGETALL %s", key);
   if (m == NULL)
     return 1;
-  x->meta = hash_object(m);
+  x->meta = sy_redis_hash_json(m);
   freeReplyObject(m);
   if (json_object_size(x->meta) == 0) {
     sy_rsync_fail(c, "unknown experiment '%s' (no router has served it on this Redis)", id);
@@ -188,7 +180,7 @@ static int exp_load(sy_rsync_t *c, const char *id, exp_t *x) {
   redisReply *s = sy_rsync_command(c, "HGETALL %s", k_state);
   if (s == NULL)
     return 1;
-  x->state = hash_object(s);
+  x->state = sy_redis_hash_json(s);
   freeReplyObject(s);
   char *list = strdup(field(x->meta, "variants"));
   for (char *save = NULL, *t = list ? strtok_r(list, ",", &save) : NULL; t != NULL;

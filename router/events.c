@@ -23,6 +23,7 @@
 #include "proto/latency.h"
 #include "router/exchange.h"
 #include "router/runtime.h"
+#include "router/upstream.h"
 #include "router/worker.h"
 #include "stats/privacy.h"
 
@@ -171,6 +172,20 @@ void sy__events_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end) 
   sy_journal_field_real(j, F(server_latency_ms), ms);
   if (ev->usage.documents > 0)
     sy_journal_field_int(j, F(output_chunks), ev->usage.documents);
+  int retried = r->retrying || r->on_fallback; /* a retry was decided (it may not have started) */
+  if (retried) {
+    /* ["503","200"]: each try's result (SY_RETRY_MAX_TRIES of at most 7 characters) */
+    char list[SY_RETRY_MAX_TRIES * 12 + 4];
+    size_t n = 0;
+    list[n++] = '[';
+    for (unsigned i = 0; i < r->tries && i < SY_RETRY_MAX_TRIES; i++)
+      n += (size_t)snprintf(list + n, sizeof list - n, "%s\"%s\"", i ? "," : "", r->tried[i]);
+    snprintf(list + n, sizeof list - n, "]");
+    str_field(j, F(upstream), r->up != NULL ? r->up->conf->name : NULL);
+    sy_journal_field_int(j, F(upstream_attempts), r->tries);
+    sy_journal_field_str(j, F(upstream_statuses), list);
+    sy_journal_field_str(j, F(fallback), r->on_fallback ? "true" : "false");
+  }
   sy_journal_event_end(j);
 
   char key[160];
@@ -178,6 +193,10 @@ void sy__events_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end) 
   sy_journal_incr(j, key, "requests", 1);
   if (error)
     sy_journal_incr(j, key, "errors", 1);
+  if (retried)
+    sy_journal_incr(j, key, "retried", 1);
+  if (r->on_fallback)
+    sy_journal_incr(j, key, "fallbacks", 1);
   sy_journal_incr(j, key, sy_lat_fields[sy_lat_bucket(ms)], 1);
   sy_journal_incr(j, key, "lat_ms_sum", ms);
   if (ev->usage.prompt_tokens > 0)

@@ -46,6 +46,8 @@ typedef struct sy_evctx_s {
 
 typedef struct sy_api_op_s sy_api_op_t;
 
+#define SY_RETRY_MAX_TRIES 8 /* upstream tries of one request, fallback included */
+
 /* How an exchange ended: computed once, when it ends, and handed to everything that
  * reports it (metrics, the request event, the shadow comparison), so that they all
  * report the same status, error and duration. */
@@ -56,7 +58,24 @@ typedef struct sy_exchange_end_s {
   int client_gone;  /* the client went away before the answer was complete */
   double ms;        /* from the request's first byte to the end */
   double ttfb_ms;   /* to the response head; < 0: none came */
+  unsigned tries;   /* upstream tries made (1 unless retried; 0 if none was) */
+  int retried;      /* a retry was decided (it may not have started: the client left) */
+  int fallback;     /* the variant's fallback upstream gave the answer */
 } sy_exchange_end_t;
+
+/* What the request path reports as it goes, to whoever listens: the admin layer's
+ * metrics (admin_metrics.c fills it; server.c wires it into the worker). The
+ * exchange and the control layer call it through w->report and never name the
+ * listener; a worker without one (w->report NULL) reports nothing. */
+typedef struct sy_report_ops_s {
+  /* An exchange of experiment r->exp ends (after sy__proxy_end computed `end`). */
+  void (*exchange_end)(sy_worker_t *w, const sy_req_t *r, const sy_exchange_end_t *end);
+  /* A shadow counter of (e, v) moved: field is one of shadow.c's counter names. */
+  void (*shadow_count)(sy_worker_t *w, const sy_experiment_conf_t *e, const sy_variant_conf_t *v,
+                       const char *field);
+  /* Every events.sync_ms (stats_sync.c's timer): gauges read from the worker's link. */
+  void (*tick)(sy_worker_t *w);
+} sy_report_ops_t;
 
 struct sy_req_s {
   sy_head_t head; /* request target and headers */
@@ -65,6 +84,7 @@ struct sy_req_s {
   int keepalive; /* the client may keep the connection after this exchange */
   char *body;
   size_t body_len, body_cap;
+  size_t held;        /* bytes charged to the worker's held bodies (router/bodycap.h) */
   uint64_t t_start;   /* uv_hrtime() at the first byte of the request */
   uint64_t t_first;   /* uv_hrtime() when the upstream's response head arrived, or 0 */
   int stream_body;    /* the body goes upstream as it arrives (nothing rewrites it) */
@@ -97,6 +117,18 @@ struct sy_req_s {
   uv_buf_t oq[SY_OUTQ];
   sy_buf_t *oq_owner[SY_OUTQ];
   unsigned noq;
+
+  /* retries and fallback (proxy.c; router/retry.h) */
+  sy_uppool_t *up;             /* the pool of the current try: pool, or the fallback's */
+  unsigned tries;              /* upstream tries so far, all pools */
+  unsigned tries_here;         /* ... on up */
+  int on_fallback;             /* up is the variant's fallback upstream */
+  int counted;                 /* counted in up->active (and up->retrying if retrying) */
+  int retrying;                /* the request has been retried at least once */
+  const void *answered[SY_RETRY_MAX_TRIES]; /* servers of up that gave an answer */
+  size_t nanswered;
+  char tried[SY_RETRY_MAX_TRIES][8]; /* each try's result: "503", "connect", "reset", ... */
+  struct sy_retry_wait_s *wait;      /* a retry waiting out its backoff, or NULL */
 
   /* shadow */
   struct sy_shadow_pair_s *shadow; /* shared with its mirrored legs (shadow.c), or NULL */

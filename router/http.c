@@ -219,6 +219,11 @@ static int append_json_escaped(sy_buf_t **bp, const char *s) {
 
 sy_buf_t *sy_http_error(int status, const char *type, const char *code, const char *message,
                         const char *trace_id, int keepalive) {
+  return sy_http_error_retry(status, type, code, message, trace_id, keepalive, 0);
+}
+
+sy_buf_t *sy_http_error_retry(int status, const char *type, const char *code, const char *message,
+                              const char *trace_id, int keepalive, unsigned retry_after_s) {
   sy_buf_t *body = sy_buf_new(256);
   if (body == NULL)
     return NULL;
@@ -229,13 +234,15 @@ sy_buf_t *sy_http_error(int status, const char *type, const char *code, const ch
            sy_buf_appends(&body, "\"}}\n") == 0;
   sy_buf_t *out = ok ? sy_buf_new(512 + body->len) : NULL;
   if (out != NULL) {
-    char head[512];
+    char head[512], retry[48] = "";
+    if (retry_after_s > 0)
+      snprintf(retry, sizeof(retry), "Retry-After: %u\r\n", retry_after_s);
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n%s%s%s%s\r\n",
+                     "Content-Length: %zu\r\n%s%s%s%s%s\r\n",
                      status, sy_http_reason(status), body->len,
                      trace_id ? "x-switchyard-trace-id: " : "", trace_id ? trace_id : "",
-                     trace_id ? "\r\n" : "", keepalive ? "" : "Connection: close\r\n");
+                     trace_id ? "\r\n" : "", retry, keepalive ? "" : "Connection: close\r\n");
     if (sy_buf_append(&out, head, (size_t)n) < 0 || sy_buf_append(&out, body->data, body->len) < 0) {
       sy_buf_unref(out);
       out = NULL;

@@ -79,6 +79,9 @@ const char *sy_http_reason(int status);
  */
 sy_buf_t *sy_http_error(int status, const char *type, const char *code, const char *message,
                         const char *trace_id, int keepalive);
+/* The same with `Retry-After: retry_after_s` (none if 0). */
+sy_buf_t *sy_http_error_retry(int status, const char *type, const char *code, const char *message,
+                              const char *trace_id, int keepalive, unsigned retry_after_s);
 
 /* Appends n bytes to *bp, growing it (only while it has a single reference).
  * Returns 0, or -1 when out of memory (then *bp is unchanged). */

@@ -33,6 +33,8 @@ struct sy_h1_leg_s {
   sy_h1_body_t body;
   sy_h1_link_t link;       /* the connection held (link.conn NULL: none) */
   const void *last_server; /* the server of the last connection, avoided by a connect retry */
+  const void *avoid[SY_H1_MAX_AVOID + 1]; /* the owner's, then last_server */
+  size_t navoid;                          /* the owner's */
   const char *label;       /* its host:port, for errors */
   unsigned attempts;       /* connections asked for */
   sy_buf_t *out;           /* the request (its head, for a streamed body) */
@@ -77,7 +79,8 @@ static int is_skipped_request_header(const sy_h1_request_t *rq, sy_h1_conn_names
   if (sy_http_hop_by_hop(name, n) || sy_token_eq(name, n, "content-length") ||
       sy_token_eq(name, n, "expect") || sy_token_eq(name, n, "traceparent") ||
       sy_h1_named_by_connection(cn, name, n) ||
-      (rq->shadow && sy_token_eq(name, n, "x-switchyard-shadow")))
+      (rq->shadow && sy_token_eq(name, n, "x-switchyard-shadow")) ||
+      (rq->drop_authorization && sy_token_eq(name, n, "authorization")))
     return 1;
   /* An extra header replaces the client's of the same name. */
   for (size_t i = 0; i < rq->nextra; i++)
@@ -159,6 +162,10 @@ sy_h1_leg_t *sy_h1_leg_new(const sy_h1_ops_t *ops, void *data, const sy_h1_pool_
   leg->pool_ops = pool_ops;
   leg->pool = pool;
   leg->opts = *opts;
+  for (size_t i = 0; opts->avoid != NULL && i < opts->navoid && i < SY_H1_MAX_AVOID; i++)
+    leg->avoid[leg->navoid++] = opts->avoid[i];
+  leg->opts.avoid = NULL; /* copied: the owner's array need not outlive this call */
+  leg->opts.navoid = 0;
   leg->head = head;
   leg->label = "?";
   return leg;
@@ -453,7 +460,10 @@ static void leg_connect(sy_h1_leg_t *leg) {
   leg->tls_err[0] = '\0'; /* the last connection's failure is the one reported */
   leg->req = SY_H1_REQ_CONNECTING;
   leg->resp = SY_H1_RESP_NONE;
-  int ready = leg->pool_ops->acquire(leg->pool, leg->last_server, leg, &leg->link);
+  size_t n = leg->navoid;
+  if (leg->last_server != NULL)
+    leg->avoid[n++] = leg->last_server;
+  int ready = leg->pool_ops->acquire(leg->pool, leg->avoid, n, leg, &leg->link);
   if (ready < 0) {
     leg->link.conn = NULL;
     leg_fail(leg, SY_H1_ENOCONN, ready);
@@ -464,6 +474,8 @@ static void leg_connect(sy_h1_leg_t *leg) {
   if (ready)
     leg_send(leg);
 }
+
+const void *sy_h1_leg_server(const sy_h1_leg_t *leg) { return leg->last_server; }
 
 void sy_h1_leg_start(sy_h1_leg_t *leg, sy_buf_t *req, sy_h1_body_t body) {
   leg->out = sy_buf_ref(req);

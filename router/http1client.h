@@ -43,14 +43,16 @@
 #define SY_H1_HIGH_WATER (256 * 1024) /* request bytes queued before the owner is told to stop */
 #define SY_H1_LOW_WATER (64 * 1024)   /* ... and to go on again */
 
+#define SY_H1_MAX_AVOID 8 /* servers a leg can be told to avoid */
+
 typedef struct sy_h1_leg_s sy_h1_leg_t;
 
 /* ---- the request builder (pure: no I/O) ---- */
 
 /* What goes upstream. Headers of `head` are copied except the hop-by-hop ones
  * (RFC 9110 §7.6.1, and those the Connection header names), Content-Length, Expect,
- * traceparent, those `extra` replaces (same name) and, for a shadow copy,
- * x-switchyard-shadow. */
+ * traceparent, those `extra` replaces (same name), Authorization when
+ * drop_authorization and, for a shadow copy, x-switchyard-shadow. */
 typedef struct sy_h1_request_s {
   const char *method;
   const char *target; /* request target as the client sent it */
@@ -64,6 +66,7 @@ typedef struct sy_h1_request_s {
   const char *body;        /* sent after the head (body_len may be 0) */
   size_t body_len;
   int64_t declared; /* Content-Length; < 0: Transfer-Encoding: chunked (a streamed body) */
+  int drop_authorization; /* the client's Authorization is left out (authorization: drop) */
 } sy_h1_request_t;
 
 /* The request head (and body) in one new buffer, or NULL when out of memory. A
@@ -170,10 +173,11 @@ typedef void (*sy_h1_write_cb)(void *arg, int status);
  * own objects. While a leg holds a connection, the pool passes its reads to
  * sy_h1_leg_read and its timer to sy_h1_leg_timeout. */
 typedef struct sy_h1_pool_ops_s {
-  /* Lends leg a connection to a server other than `avoid` (if there is another) and
-   * fills link. Returns 1 if it is ready now, 0 if sy_h1_leg_ready follows, or a
-   * negative libuv error. */
-  int (*acquire)(void *pool, const void *avoid, sy_h1_leg_t *leg, sy_h1_link_t *link);
+  /* Lends leg a connection to a server not among avoid[0..navoid) (if there is
+   * another) and fills link. Returns 1 if it is ready now, 0 if sy_h1_leg_ready
+   * follows, or a negative libuv error. */
+  int (*acquire)(void *pool, const void *const *avoid, size_t navoid, sy_h1_leg_t *leg,
+                 sy_h1_link_t *link);
   void (*release)(void *conn);          /* back to the idle list (keep-alive) */
   void (*close)(void *conn, int reset); /* closed, with a TCP reset if `reset` */
   void (*pause)(void *conn);            /* stop reading */
@@ -196,6 +200,9 @@ typedef struct sy_h1_opts_s {
   int health;             /* report answers and first-byte timeouts (pool ops result) */
   int reset_on_error;     /* close a failed connection with a TCP reset */
   int head_request;       /* a HEAD request: its response has no body */
+  const void *const *avoid; /* servers (the pool's objects) not to use while the pool has
+                               another: the owner's retry after answers (copied) */
+  size_t navoid;            /* at most SY_H1_MAX_AVOID */
 } sy_h1_opts_t;
 
 /* A new leg (IDLE), or NULL when out of memory. `head`, if not NULL, receives the
@@ -220,6 +227,10 @@ void sy_h1_leg_body_done(sy_h1_leg_t *leg);
  * also stops the idle clock, restarting starts it again. */
 void sy_h1_leg_pause(sy_h1_leg_t *leg);
 void sy_h1_leg_resume(sy_h1_leg_t *leg);
+
+/* The server (the pool's object) of the leg's latest connection, or NULL if it has
+ * had none: what the owner avoids when it retries elsewhere. */
+const void *sy_h1_leg_server(const sy_h1_leg_t *leg);
 
 /* Ends the leg at once, without another callback: its connection is closed with a
  * TCP reset. */

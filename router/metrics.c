@@ -44,6 +44,7 @@ sy_mslot_t *sy_metrics_attach(sy_metrics_t *m, unsigned i) {
   s->dropped_base = s->events_dropped;
   s->events_queued = 0;
   s->redis_up = 0;
+  s->held_body[0] = 0;
   s->pid = (uint64_t)getpid();
   return s;
 }
@@ -146,6 +147,8 @@ static void sum_entry(const sy_metrics_t *m, const char *exp, const char *var, s
       for (int c = 0; c < 5; c++)
         out->code[c] += e->code[c];
       out->errors += e->errors;
+      out->retried += e->retried;
+      out->fallbacks += e->fallbacks;
       for (int b = 0; b < SY_LAT_BUCKETS; b++) {
         out->dur[b] += e->dur[b];
         out->ttfb[b] += e->ttfb[b];
@@ -245,6 +248,12 @@ static void per_variant(const sy_metrics_t *m, sy_mtext_t *t) {
                       pairs[i].exp, pairs[i].var, codes[c], (unsigned long long)sums[i].code[c]);
   counter_family(t, "switchyard_request_errors_total", "Responses with status >= 500 or cut off.",
                  pairs, sums, n, offsetof(sy_mentry_t, errors));
+  counter_family(t, "switchyard_retried_total",
+                 "Responses that took more than one upstream try (retries, fallback).", pairs,
+                 sums, n, offsetof(sy_mentry_t, retried));
+  counter_family(t, "switchyard_fallbacks_total",
+                 "Responses the variant's fallback upstream gave (a guardrail reading).", pairs,
+                 sums, n, offsetof(sy_mentry_t, fallbacks));
   histogram_family(t, "switchyard_request_duration_seconds",
                    "First request byte to last response byte.", pairs, sums, n,
                    offsetof(sy_mentry_t, dur), offsetof(sy_mentry_t, dur_sum_us));
@@ -273,7 +282,7 @@ static void per_variant(const sy_metrics_t *m, sy_mtext_t *t) {
 }
 
 static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
-  uint64_t q = 0, sp = 0, rp = 0, dr = 0, up = 0, workers = 0, down_ms = 0;
+  uint64_t q = 0, sp = 0, rp = 0, dr = 0, up = 0, workers = 0, down_ms = 0, held = 0, refused = 0;
   for (unsigned k = 0; k < m->nslots; k++) {
     const sy_mslot_t *s = &m->slots[k];
     if (s->pid == 0)
@@ -286,6 +295,8 @@ static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
     up += s->redis_up != 0;
     if (s->redis_down_ms > down_ms)
       down_ms = s->redis_down_ms;
+    held += s->held_body[0];
+    refused += s->held_body[1];
   }
   sy_mtext_printf(t,
                   "# HELP switchyard_events_queued Events waiting in memory for Redis.\n"
@@ -310,6 +321,15 @@ static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
                   (unsigned long long)q, (unsigned long long)sp, (unsigned long long)rp,
                   (unsigned long long)dr, workers > 0 && up == workers, (double)down_ms / 1000.0,
                   (unsigned long long)workers);
+  sy_mtext_printf(t,
+                  "# HELP switchyard_held_body_bytes Request bodies held in memory now "
+                  "(limits.held_body_bytes caps each worker's).\n"
+                  "# TYPE switchyard_held_body_bytes gauge\nswitchyard_held_body_bytes %llu\n"
+                  "# HELP switchyard_held_body_refused_total Requests refused with 503: their "
+                  "body would have taken a worker over limits.held_body_bytes.\n"
+                  "# TYPE switchyard_held_body_refused_total counter\n"
+                  "switchyard_held_body_refused_total %llu\n",
+                  (unsigned long long)held, (unsigned long long)refused);
 }
 
 /* The per-upstream TLS counters summed over the slots. Label values are upstream

@@ -31,6 +31,7 @@ typedef struct sy_mentry_s {
   char exp[SY_M_ID], var[SY_M_ID]; /* exp[0] == '\0': free */
   uint64_t code[5];                /* 1xx-2xx, 3xx, 4xx, 5xx, none (cut before a status) */
   uint64_t errors;
+  uint64_t retried, fallbacks; /* responses after more than one try; from the fallback */
   uint64_t dur[SY_LAT_BUCKETS], dur_sum_us;
   uint64_t ttfb[SY_LAT_BUCKETS], ttfb_sum_us;
   uint64_t shadow_sent, shadow_errors, shadow_dropped_inflight, shadow_dropped_budget,
@@ -54,6 +55,8 @@ typedef struct sy_mslot_s {
   uint64_t spooled_base, replayed_base, dropped_base;
   uint64_t redis_up;
   uint64_t redis_down_ms; /* the current outage (0 while up) */
+  uint64_t held_body[2];  /* request bodies held now (bytes), requests refused over the
+                             cap (router/bodycap.h writes both) */
   uint64_t nentries;
   sy_mentry_t e[SY_M_ENTRIES];
   uint64_t nupstreams;

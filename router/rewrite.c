@@ -15,7 +15,9 @@
  *     system message is inserted at index 0; no "messages", no change;
  *   - every body field replaces the top-level members with its key, or is appended.
  * The walk runs twice: once to size the output, once to write it into a buffer of
- * exactly that size. Only body field values are serialised with jansson (config
+ * exactly that size (the caller's, with sy_rewrite_body_to: the upstream request's,
+ * so that a large body is not copied once more). Every step is linear in the body:
+ * each container on the path to a changed member is walked once per pass. Only body field values are serialised with jansson (config
  * data); the request body is never parsed into a tree. Nothing here does I/O.
  */
 #include "router/rewrite.h"
@@ -376,9 +378,10 @@ static int copy_body(const char *body, size_t len, char **out, size_t *outlen) {
   return 0;
 }
 
-/* Validates body and writes the rewritten copy; see sy_rewrite_body. */
-static int splice_body(const sy_variant_conf_t *v, const char *body, size_t len, char **out,
-                       size_t *outlen, char *err, size_t errlen) {
+/* Validates body and writes the rewritten copy where alloc says; see sy_rewrite_body_to. */
+static int splice_body(const sy_variant_conf_t *v, const char *body, size_t len,
+                       sy_rewrite_alloc_fn alloc, void *ctx, char **out, size_t *outlen, char *err,
+                       size_t errlen) {
   sy_json_span_t root;
   sy_json_error_t jerr;
   if (sy_json_validate(body, len, &root, &jerr) != 0)
@@ -392,16 +395,30 @@ static int splice_body(const sy_variant_conf_t *v, const char *body, size_t len,
   emit_t size = {body, 0, NULL, 0, 0, 0};
   if (rewrite_object(&j, &size, root) != 0)
     return -1;
-  emit_t w = {body, 0, malloc(size.n ? size.n : 1), 0, size.n, 0};
+  emit_t w = {body, 0, alloc(ctx, size.n), 0, size.n, 0};
   if (w.out == NULL)
     return set_err(err, errlen, "out of memory");
   if (rewrite_object(&j, &w, root) != 0 || w.n != size.n) {
-    free(w.out);
+    *out = w.out; /* the caller's to free */
     return set_err(err, errlen, "out of memory");
   }
   *out = w.out;
   *outlen = w.n;
   return 0;
+}
+
+/* See rewrite.h: the rewrite written where alloc says. */
+int sy_rewrite_body_to(const sy_variant_conf_t *v, const char *body, size_t len,
+                       sy_rewrite_alloc_fn alloc, void *ctx, size_t *outlen, char *err,
+                       size_t errlen) {
+  char *out = NULL;
+  *outlen = 0;
+  return splice_body(v, body, len, alloc, ctx, &out, outlen, err, errlen);
+}
+
+static char *alloc_malloc(void *ctx, size_t n) {
+  (void)ctx;
+  return malloc(n ? n : 1);
 }
 
 /*
@@ -412,8 +429,15 @@ int sy_rewrite_body(const sy_variant_conf_t *v, const char *body, size_t len, ch
                     size_t *outlen, char *err, size_t errlen) {
   *out = NULL;
   *outlen = 0;
-  if (sy_rewrite_needs_body(v))
-    return splice_body(v, body, len, out, outlen, err, errlen);
+  if (sy_rewrite_needs_body(v)) {
+    int rc = splice_body(v, body, len, alloc_malloc, NULL, out, outlen, err, errlen);
+    if (rc != 0) {
+      free(*out);
+      *out = NULL;
+      *outlen = 0;
+    }
+    return rc;
+  }
   if (copy_body(body, len, out, outlen) == 0)
     return 0;
   return set_err(err, errlen, "out of memory");

@@ -30,4 +30,17 @@ int sy_rewrite_needs_body(const sy_variant_conf_t *v);
 int sy_rewrite_body(const sy_variant_conf_t *v, const char *body, size_t len, char **out,
                     size_t *outlen, char *err, size_t errlen);
 
+/* Where the rewrite of sy_rewrite_body_to goes: room for exactly n bytes, or NULL. */
+typedef char *(*sy_rewrite_alloc_fn)(void *ctx, size_t n);
+
+/*
+ * The same for a variant that changes the body (sy_rewrite_needs_body), written into
+ * the room alloc(ctx, n) gives once the size n is known. Returns 0 with *outlen = n,
+ * or -1 with err: before alloc was called (the body is refused), or after (the room
+ * is then the caller's to free, with nothing meaningful in it).
+ */
+int sy_rewrite_body_to(const sy_variant_conf_t *v, const char *body, size_t len,
+                       sy_rewrite_alloc_fn alloc, void *ctx, size_t *outlen, char *err,
+                       size_t errlen);
+
 #endif

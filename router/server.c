@@ -11,6 +11,7 @@
 #include "router/server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "base/log.h"
 #include "router/metrics.h"
 #include "router/admin.h"
+#include "router/admin_metrics.h"
 #include "router/conn.h"
 #include "router/control.h"
 #include "router/proxy.h"
@@ -226,6 +228,13 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg, sy_metrics_t *m, un
     w->fd_conn_cap = rl.rlim_cur > 168 ? (size_t)(rl.rlim_cur - 136) / 2 : 16;
   w->metrics = m;
   w->mslot = sy_metrics_attach(m, index);
+  w->report = &sy__metrics_report;
+  w->held_pub = w->mslot != NULL ? w->mslot->held_body : NULL;
+  /* Request bodies of up to limits.max_body_bytes come and go: from 1 MiB up, each
+   * gets its own mapping, returned to the system when freed. (glibc's default
+   * threshold rises after the first such free, and later bodies would then stay in
+   * the heap, which is returned only from its top.) */
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   sy_rng_seed_os(&w->rng);
   sy__conn_settings(&w->req_settings);
   w->rt = sy__runtime_new(w, cfg, NULL, err, sizeof(err));
@@ -283,6 +292,8 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg, sy_metrics_t *m, un
 
   uv_run(&w->loop, UV_RUN_DEFAULT);
   status = 0;
+  if (w->held_body_bytes != 0) /* every exchange and shadow leg has given its charge back */
+    sy_log_error("held request bodies: %zu bytes still charged at exit", w->held_body_bytes);
 out:
   if (uv_loop_close(&w->loop) != 0) {
     /* A handle or request outlived its owner's close: a bug. Name them, exit with

@@ -30,7 +30,7 @@
 #include "base/log.h"
 #include "proto/events.h"
 #include "proto/keys.h"
-#include "router/admin_metrics.h"
+#include "router/bodycap.h"
 #include "router/events.h"
 #include "router/json_scan.h"
 #include "router/llm_text.h"
@@ -85,6 +85,7 @@ struct sy_shadow_leg_s {
   sy_uppool_t *pool;
   sy_h1_leg_t *h1; /* its upstream exchange (router/http1client.h) while it runs */
   sy_buf_t *out;   /* the request */
+  size_t held;     /* its charge to the worker's held bodies (router/bodycap.h) */
   int ended;
   int status;        /* the response's status, 0 if none */
   int complete;      /* the response message ended */
@@ -143,7 +144,8 @@ static int budget_ok(slot_t *s, const sy_shadow_conf_t *sc, const sy_config_t *c
 /* HINCRBYFLOAT sy:{E}:v:V FIELD delta, if the worker has a journal. */
 static void count(sy_worker_t *w, const sy_experiment_conf_t *e, const sy_variant_conf_t *v,
                   const char *field, double delta) {
-  sy__metrics_shadow(w, e, v, field);
+  if (w->report != NULL)
+    w->report->shadow_count(w, e, v, field);
   if (w->link == NULL || w->link->journal == NULL)
     return;
   char key[SY_KEY_MAX];
@@ -261,6 +263,7 @@ void sy__shadow_primary_body(sy_shadow_pair_t *p, const char *at, size_t n) {
 /* ---- building legs ------------------------------------------------------------------ */
 
 static void leg_free(sy_shadow_leg_t *leg) {
+  sy__bodycap_release(leg->pair->w, &leg->held);
   sy_buf_unref(leg->out);
   sy_llm_capture_free(&leg->body);
   sy__runtime_unref(leg->rt);
@@ -289,6 +292,8 @@ static sy_shadow_leg_t *leg_new(sy_conn_t *c, sy_shadow_pair_t *p, size_t i, slo
     free(leg);
     return NULL;
   }
+  if (r->body_len > 0)
+    sy__bodycap_set(c->w, &leg->held, leg->out->len);
   leg->pair = p;
   p->refs++;
   leg->rt = sy__runtime_ref(r->rt);
@@ -326,6 +331,11 @@ static void consider(sy_conn_t *c, sy_shadow_pair_t **pp, size_t i, int *skip) {
   }
   if (!budget_ok(slot, &v->shadow, cfg, uv_now(&w->loop))) {
     count(w, e, v, "shadow_dropped_budget", 1);
+    return;
+  }
+  if (r->body_len > 0 && !sy__bodycap_fits(w, r->body_len + r->head.len)) {
+    /* the copy would take the worker's held bodies over limits.held_body_bytes */
+    count(w, e, v, "shadow_skipped", 1);
     return;
   }
   if (*pp == NULL && (*pp = pair_new(c)) == NULL)

@@ -11,7 +11,6 @@
  */
 #include "router/stats_sync.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,17 +18,15 @@
 #include <jansson.h>
 
 #include "base/log.h"
-#include "proto/events.h"
-#include "proto/keys.h"
-#include "router/admin_metrics.h"
 #include "router/control.h"
+#include "router/exchange.h"
 #include "router/gate_run.h"
 #include "router/runtime.h"
 #include "router/worker.h"
-#include "stats/scripts.h"
+#include "stats/posterior.h"
 
 #define STOP_WAIT_MS 3000
-#define SWEEP_LIMIT "1000"
+#define SWEEP_LIMIT 1000u
 
 typedef struct sync_req_s {
   sy_worker_t *w;
@@ -45,53 +42,14 @@ static void sync_req_free(sync_req_t *q) {
   free(q);
 }
 
-static double num_of(const redisReply *r) {
-  return r != NULL && r->type == REDIS_REPLY_STRING ? strtod(r->str, NULL) : 0;
-}
-
-static json_t *suff_stats(const redisReply *hm) {
-  json_t *o = json_object();
-  const redisReply *e0 = hm && hm->elements > 0 ? hm->element[0] : NULL;
-  const redisReply *e1 = hm && hm->elements > 1 ? hm->element[1] : NULL;
-  const redisReply *e2 = hm && hm->elements > 2 ? hm->element[2] : NULL;
-  json_object_set_new(o, "n", json_real(num_of(e0)));
-  json_object_set_new(o, "sum", json_real(num_of(e1)));
-  json_object_set_new(o, "sumsq", json_real(num_of(e2)));
-  return o;
-}
-
-/* {vs, ss} -> {"experiments": {E: {"variants": {...}, "segments": {...}}}} */
-static json_t *snapshot(const sync_req_t *q, const redisReply *reply) {
-  const redisReply *vs = reply->element[0], *ss = reply->element[1];
-  if (vs->type != REDIS_REPLY_ARRAY || ss->type != REDIS_REPLY_ARRAY ||
-      vs->elements != q->nvariants)
-    return NULL;
-  json_t *vars = json_object(), *segs = json_object();
-  for (size_t i = 0; i < q->nvariants; i++)
-    json_object_set_new(vars, q->variants[i], suff_stats(vs->element[i]));
-  for (size_t i = 0; i < ss->elements; i++) {
-    const redisReply *row = ss->element[i];
-    if (row->type != REDIS_REPLY_ARRAY || row->elements != q->nvariants + 1 ||
-        row->element[0]->type != REDIS_REPLY_STRING)
-      continue;
-    json_t *so = json_object();
-    for (size_t k = 0; k < q->nvariants; k++)
-      json_object_set_new(so, q->variants[k], suff_stats(row->element[k + 1]));
-    json_object_set_new(segs, row->element[0]->str, so);
-  }
-  json_t *e = json_pack("{s:o,s:o}", "variants", vars, "segments", segs);
-  return json_pack("{s:{s:o}}", "experiments", q->exp, e);
-}
-
 static void on_synced(sy_redis_t *r, redisReply *reply, void *data) {
   sync_req_t *q = data;
   sy_worker_t *w = q->w;
   if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
     sy_log_warn("sync %s: %s", q->exp, reply->str);
   /* A stats_file, when configured, is the posterior's source (offline replays, tests). */
-  if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && w->rt != NULL &&
-      w->rt->cfg->stats_file == NULL) {
-    json_t *snap = snapshot(q, reply);
+  if (w->rt != NULL && w->rt->cfg->stats_file == NULL) {
+    json_t *snap = sy_stats_sync_snapshot(reply, q->exp, q->variants, q->nvariants);
     if (snap != NULL)
       sy__runtime_apply_stats(w->rt, snap);
     json_decref(snap);
@@ -101,76 +59,42 @@ static void on_synced(sy_redis_t *r, redisReply *reply, void *data) {
 
 static void sync_experiment(sy_worker_t *w, size_t i) {
   const sy_experiment_conf_t *e = &w->rt->cfg->experiments[i];
-  sync_req_t *q = calloc(1, sizeof *q);
   size_t nv = e->nvariants;
-  size_t max = 36 + nv * 3; /* 7 + nv + 20 + 2 nv arguments */
-  const char **argv = calloc(max, sizeof *argv);
-  size_t *lens = calloc(max, sizeof *lens);
-  char (*nums)[48] = calloc(nv + 4, sizeof *nums);
-  char meta[160], prefix[160], list[4096] = "";
-  if (q == NULL || argv == NULL || lens == NULL || nums == NULL ||
-      (q->variants = calloc(nv, sizeof *q->variants)) == NULL)
-    goto out;
+  sync_req_t *q = calloc(1, sizeof *q);
+  if (q == NULL || (q->variants = calloc(nv, sizeof *q->variants)) == NULL) {
+    free(q);
+    return;
+  }
   q->w = w;
   snprintf(q->exp, sizeof q->exp, "%s", e->id);
-  sy_key_meta(meta, sizeof meta, e->id);
-  sy_key_prefix(prefix, sizeof prefix, e->id);
-  size_t n = 0;
-  argv[n++] = "EVAL";
-  argv[n++] = SY_LUA_SYNC;
-  argv[n++] = "1";
-  argv[n++] = meta;
-  argv[n++] = prefix;
-  argv[n++] = e->id;
-  snprintf(nums[0], sizeof nums[0], "%zu", nv);
-  argv[n++] = nums[0];
+  char list[4096] = "";
   for (size_t k = 0; k < nv; k++) {
     q->variants[k] = strdup(e->variants[k].id);
     q->nvariants = k + 1;
-    argv[n++] = e->variants[k].id;
     size_t l = strlen(list);
     snprintf(list + l, sizeof list - l, "%s%s", k ? "," : "", e->variants[k].id);
   }
   static const char *const policies[] = {"split", "fixed", "thompson"};
-  const char *pairs[][2] = {
-      {"metric", e->outcome.metric},
-      {"type", e->outcome.continuous ? "continuous" : "binary"},
-      {"direction", e->outcome.minimise ? "minimize" : "maximize"},
-      {"policy", policies[e->policy]},
-      {"control", e->variants[e->control].id},
-      {"variants", list},
-      {"stream", w->link->stream},
-      {"maxlen", w->link->maxlen},
-  };
-  for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
-    argv[n++] = pairs[k][0];
-    argv[n++] = pairs[k][1];
+  sy_argv_t meta;
+  sy_argv_init(&meta);
+  sy_argv_pair(&meta, "metric", e->outcome.metric);
+  sy_argv_pair(&meta, "type", e->outcome.continuous ? "continuous" : "binary");
+  sy_argv_pair(&meta, "direction", e->outcome.minimise ? "minimize" : "maximize");
+  sy_argv_pair(&meta, "policy", policies[e->policy]);
+  sy_argv_pair(&meta, "control", e->variants[e->control].id);
+  sy_argv_pair(&meta, "variants", list);
+  sy_argv_pair_num(&meta, "window_s", e->outcome.window_s);
+  sy_argv_pair_num(&meta, "updated_ms", (double)sy_stats_now_ms());
+  for (size_t k = 0; k < nv; k++) {
+    char share[80], p[32];
+    snprintf(share, sizeof share, "share:%s", e->variants[k].id);
+    snprintf(p, sizeof p, "%.6f", sy_policy_propensity(sy__control_policy(w->rt, i), k));
+    sy_argv_pair(&meta, share, p);
   }
-  snprintf(nums[1], sizeof nums[1], "%u", e->outcome.window_s);
-  argv[n++] = "window_s";
-  argv[n++] = nums[1];
-  snprintf(nums[2], sizeof nums[2], "%llu", (unsigned long long)sy_stats_now_ms());
-  argv[n++] = "updated_ms";
-  argv[n++] = nums[2];
-  char (*share)[80] = calloc(nv, sizeof *share);
-  for (size_t k = 0; share != NULL && k < nv; k++) {
-    snprintf(share[k], sizeof share[k], "share:%s", e->variants[k].id);
-    snprintf(nums[3 + k], sizeof nums[0], "%.6f",
-             sy_policy_propensity(sy__control_policy(w->rt, i), k));
-    argv[n++] = share[k];
-    argv[n++] = nums[3 + k];
-  }
-  for (size_t k = 0; k < n; k++)
-    lens[k] = strlen(argv[k]);
-  if (sy_redis_command(&w->link->redis, on_synced, q, (int)n, argv, lens) == 0)
-    q = NULL;
-  free(share);
-out:
-  if (q != NULL)
+  sy_sync_exp_t x = {e->id, q->variants, q->nvariants, &meta};
+  if (sy_stats_sync(w->link, &x, on_synced, q) < 0)
     sync_req_free(q);
-  free(argv);
-  free(lens);
-  free(nums);
+  sy_argv_free(&meta);
 }
 
 static void on_swept(sy_redis_t *r, redisReply *reply, void *data) {
@@ -184,21 +108,8 @@ static void on_swept(sy_redis_t *r, redisReply *reply, void *data) {
 }
 
 static void sweep_experiment(sy_worker_t *w, const sy_experiment_conf_t *e) {
-  sy_stats_t *s = w->link;
-  char pending[160], prefix[160], ts[32], ver[8];
-  sy_key_pending(pending, sizeof pending, e->id);
-  sy_key_prefix(prefix, sizeof prefix, e->id);
-  snprintf(ver, sizeof ver, "%d", SY_EVENT_SCHEMA_VERSION);
-  sy_stats_timestamp(s, ts);
-  const char *argv[] = {"EVAL", SY_LUA_SWEEP, "2", pending, s->stream, prefix, SWEEP_LIMIT,
-                        s->maxlen, e->id, e->outcome.metric, s->router_instance, ver, ts};
-  size_t lens[sizeof argv / sizeof argv[0]];
-  for (size_t k = 0; k < sizeof argv / sizeof argv[0]; k++)
-    lens[k] = strlen(argv[k]);
   char *exp = strdup(e->id);
-  if (exp != NULL &&
-      sy_redis_command(&s->redis, on_swept, exp, (int)(sizeof argv / sizeof argv[0]), argv,
-                       lens) < 0)
+  if (exp != NULL && sy_stats_sweep(w->link, e->id, e->outcome.metric, SWEEP_LIMIT, on_swept, exp) < 0)
     free(exp);
 }
 
@@ -215,8 +126,10 @@ void sy__sync_now(sy_worker_t *w) {
 }
 
 static void on_sync_timer(uv_timer_t *t) {
-  sy__metrics_refresh(t->data);
-  sy__sync_now(t->data);
+  sy_worker_t *w = t->data;
+  if (w->report != NULL)
+    w->report->tick(w);
+  sy__sync_now(w);
 }
 
 static void on_up(sy_stats_t *s, void *data) {

@@ -330,12 +330,12 @@ static int load_experiment(sy_rsync_t *c, const char *id, exp_view_t *e) {
 
 /* ---- text output ---- */
 
-enum { COL_VARIANT, COL_STAGE, COL_REQ, COL_ERR, COL_OUT, COL_N, COL_MEAN, COL_PBEST, COL_SHARE,
+enum { COL_VARIANT, COL_STAGE, COL_REQ, COL_ERR, COL_FB, COL_OUT, COL_N, COL_MEAN, COL_PBEST, COL_SHARE,
        COL_P50, COL_P95, NCOLS };
 #define CELL 96
 
 static const char *const col_titles[NCOLS] = {
-    "variant", "stage", "requests", "errors", "outcomes", "n", "mean [95% interval]",
+    "variant", "stage", "requests", "errors", "fallbacks", "outcomes", "n", "mean [95% interval]",
     "P(best)", "share", "p50 ms", "p95 ms",
 };
 
@@ -383,6 +383,11 @@ static void fmt_row(const exp_view_t *e, size_t i, char row[NCOLS][CELL]) {
   if (v->requests > 0) {
     size_t used = strlen(row[COL_ERR]);
     snprintf(row[COL_ERR] + used, CELL - used, " (%.1f%%)", 100 * v->errors / v->requests);
+  }
+  fmt_count(row[COL_FB], v->fallbacks);
+  if (v->requests > 0 && v->fallbacks > 0) {
+    size_t used = strlen(row[COL_FB]);
+    snprintf(row[COL_FB] + used, CELL - used, " (%.1f%%)", 100 * v->fallbacks / v->requests);
   }
   fmt_count(row[COL_OUT], v->outcomes);
   fmt_count(row[COL_N], v->n);
@@ -479,6 +484,10 @@ static json_t *variant_json(const exp_view_t *e, size_t i) {
   json_object_set_new(o, "step", step[0] ? json_integer(atoi(step)) : json_null());
   json_object_set_new(o, "requests", jcount(v->requests));
   json_object_set_new(o, "errors", jcount(v->errors));
+  json_object_set_new(o, "retried", jcount(v->retried));
+  json_object_set_new(o, "fallbacks", jcount(v->fallbacks));
+  json_object_set_new(o, "fallback_rate",
+                      v->requests > 0 ? jnum(v->fallbacks / v->requests) : json_null());
   json_object_set_new(o, "outcomes", jcount(v->outcomes));
   json_object_set_new(o, "n", jcount(v->n));
   json_object_set_new(o, "mean", jnum(e->iv[i].mean));

@@ -30,5 +30,10 @@ sy_buf_t *sy__upreq_build(sy_conn_t *c, const sy_variant_conf_t *v, const sy_tra
  * with a reason in err (a body the rewrite refuses: 400) or err "" (out of memory). */
 sy_buf_t *sy__upreq_for_variant(sy_conn_t *c, const sy_variant_conf_t *v, const sy_trace_t *tr,
                                 int shadow, char *err, size_t errlen);
+/* The same from a body of the caller's (a fallback's request, rebuilt from the body
+ * the primary request carries once the client's copy is freed). */
+sy_buf_t *sy__upreq_for_body(sy_conn_t *c, const sy_variant_conf_t *v, const sy_trace_t *tr,
+                             int shadow, const char *body, size_t body_len, char *err,
+                             size_t errlen);
 
 #endif

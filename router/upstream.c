@@ -558,12 +558,19 @@ static void on_connect_timeout(uv_timer_t *t) {
   sy__upstream_close(u, 0);
 }
 
-static sy_upserver_t *pick_server(sy_uppool_t *pool, const sy_upserver_t *avoid) {
+static int avoided(const sy_upserver_t *s, const void *const *avoid, size_t navoid) {
+  for (size_t i = 0; i < navoid; i++)
+    if (avoid[i] == s)
+      return 1;
+  return 0;
+}
+
+static sy_upserver_t *pick_server(sy_uppool_t *pool, const void *const *avoid, size_t navoid) {
   uint64_t now = uv_now(&pool->w->loop);
   sy_upserver_t *fallback = NULL;
   for (size_t i = 0; i < pool->nservers; i++) {
     sy_upserver_t *s = &pool->servers[(pool->rr + i) % pool->nservers];
-    if (s == avoid && pool->nservers > 1)
+    if (avoided(s, avoid, navoid))
       continue;
     if (s->down_until > now || s->ejected_until > now) {
       if (fallback == NULL)
@@ -573,7 +580,7 @@ static sy_upserver_t *pick_server(sy_uppool_t *pool, const sy_upserver_t *avoid)
     pool->rr = (pool->rr + i + 1) % pool->nservers;
     return s;
   }
-  /* Every server is marked down (or avoided): try one anyway; it may be back. */
+  /* Every server is marked down or avoided: try one anyway; it may be back. */
   if (fallback == NULL)
     fallback = &pool->servers[pool->rr % pool->nservers];
   pool->rr = (pool->rr + 1) % pool->nservers;
@@ -590,9 +597,10 @@ static sy_upconn_t *take_idle(sy_upserver_t *s) {
   return u;
 }
 
-sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_h1_leg_t *leg,
+sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const void *const *avoid, size_t navoid,
+                                  sy_h1_leg_t *leg,
                                   int *err) {
-  sy_upserver_t *s = pick_server(pool, avoid);
+  sy_upserver_t *s = pick_server(pool, avoid, navoid);
   if (s->is_name && s->resolving == NULL && uv_now(&pool->w->loop) >= s->resolve_at)
     sy__upstream_resolve(s); /* in the background: this connect uses the last good set */
   sy_upconn_t *u = take_idle(s);
@@ -637,9 +645,10 @@ sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid,
 
 /* ---- the pool as an upstream leg sees it (router/http1client.h) ---- */
 
-static int h1_acquire(void *pool, const void *avoid, sy_h1_leg_t *leg, sy_h1_link_t *link) {
+static int h1_acquire(void *pool, const void *const *avoid, size_t navoid, sy_h1_leg_t *leg,
+                      sy_h1_link_t *link) {
   int err = 0;
-  sy_upconn_t *u = sy__upstream_acquire(pool, avoid, leg, &err);
+  sy_upconn_t *u = sy__upstream_acquire(pool, avoid, navoid, leg, &err);
   if (u == NULL)
     return err < 0 ? err : UV_ENOMEM;
   link->conn = u;

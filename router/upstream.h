@@ -53,6 +53,8 @@ struct sy_uppool_s {
   sy_upserver_t *servers;
   size_t nservers;
   size_t rr;              /* round-robin cursor */
+  unsigned active;        /* client requests in flight on this upstream (proxy.c) */
+  unsigned retrying;      /* ... of them waiting for or on a retry (the retry budget) */
   uint64_t tls_logged_at; /* loop time (ms) a TLS failure was last logged (0: never) */
   unsigned tls_unlogged;  /* failures since, not logged */
 };
@@ -75,14 +77,14 @@ struct sy_upconn_s {
 };
 
 /* Picks a server of the pool (round robin, skipping servers marked down unless
- * all are) other than `avoid`, and returns an idle connection to it (state ACTIVE,
- * ready now: sy_h1_leg_ready is not called) or a new one (state CONNECTING, which
- * for TLS lasts to the end of the handshake: sy_h1_leg_ready, or
- * sy_h1_leg_tls_failed, is called later), lent to leg. Returns NULL with *err set (a
- * libuv error) when no connection can be started: out of memory or handles, or a
- * server name with no address yet (UV_EAI_NONAME). */
-sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const sy_upserver_t *avoid, sy_h1_leg_t *leg,
-                                  int *err);
+ * all are) not among avoid[0..navoid) while there is another, and returns an idle
+ * connection to it (state ACTIVE, ready now: sy_h1_leg_ready is not called) or a new
+ * one (state CONNECTING, which for TLS lasts to the end of the handshake:
+ * sy_h1_leg_ready, or sy_h1_leg_tls_failed, is called later), lent to leg. Returns
+ * NULL with *err set (a libuv error) when no connection can be started: out of memory
+ * or handles, or a server name with no address yet (UV_EAI_NONAME). */
+sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const void *const *avoid, size_t navoid,
+                                  sy_h1_leg_t *leg, int *err);
 /* Sets s's Host header and TLS name from its config (host_header:, tls.server_name). */
 void sy__upstream_server_names(sy_upserver_t *s);
 /* Starts resolving s's name now (off the loop) unless a resolution is in flight. */

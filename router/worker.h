@@ -49,6 +49,11 @@ struct sy_worker_s {
   char *stats_path; /* the file being watched */
   json_t *stats;    /* the last snapshot read, applied again after a reload */
   uint64_t requests, errors;
+  /* request bodies held in memory (bodycap.c) */
+  size_t held_body_bytes;     /* charged now */
+  uint64_t held_body_refused; /* requests refused with 503 over limits.held_body_bytes */
+  uint64_t *held_pub;         /* both, published where /metrics reads them (the shared
+                                 table's slot, set by server.c), or NULL */
   sy_stats_t *link;      /* Redis link (NULL with redis.enabled: false) */
   uv_timer_t sync_timer; /* posterior refresh and sweep (stats_sync.c) */
   uv_timer_t stop_timer; /* shutdown: waits for the journal to be acknowledged */
@@ -65,6 +70,7 @@ struct sy_worker_s {
   struct sy_keybucket_s *key_buckets; /* the feedback API's rate limit per key (api.c) */
   size_t nkey_buckets;
   unsigned admin_jobs;          /* thread-pool jobs in flight */
+  const struct sy_report_ops_s *report; /* the request path's listener (exchange.h), or NULL */
   struct sy_metrics_s *metrics; /* the table shared by the workers */
   struct sy_mslot_s *mslot;     /* this worker's slot */
   uint64_t started_ms;

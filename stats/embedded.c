@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,8 @@
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
+
+#include "base/err.h"
 
 #define DEFAULT_START_MS 10000u
 #define PING_TIMEOUT_MS 500u
@@ -48,19 +49,6 @@ typedef struct spawn_s {
   pid_t parent;
   long maxfd;
 } spawn_t;
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-  if (err != NULL && errlen > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -98,7 +86,7 @@ static int make_dirs(const char *path, char *err, size_t errlen) {
   char buf[PATH_MAX];
   size_t n = strlen(path);
   if (n >= sizeof(buf))
-    return fail(err, errlen, "data dir path is too long (%zu bytes)", n);
+    return sy_errf(err, errlen, "data dir path is too long (%zu bytes)", n);
   memcpy(buf, path, n + 1);
   for (char *p = buf + 1;; p++) {
     if (*p != '/' && *p != '\0')
@@ -106,14 +94,14 @@ static int make_dirs(const char *path, char *err, size_t errlen) {
     char c = *p;
     *p = '\0';
     if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-      return fail(err, errlen, "cannot create data dir %s: %s", buf, strerror(errno));
+      return sy_errf(err, errlen, "cannot create data dir %s: %s", buf, strerror(errno));
     *p = c;
     if (c == '\0')
       break;
   }
   struct stat st;
   if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-    return fail(err, errlen, "data dir %s is not a directory", path);
+    return sy_errf(err, errlen, "data dir %s is not a directory", path);
   return 0;
 }
 
@@ -123,17 +111,17 @@ static int set_paths(sy_embedded_t *e, const char *data_dir, char *err, size_t e
     return -1;
   char *real = realpath(data_dir, NULL);
   if (real == NULL)
-    return fail(err, errlen, "cannot resolve data dir %s: %s", data_dir, strerror(errno));
+    return sy_errf(err, errlen, "cannot resolve data dir %s: %s", data_dir, strerror(errno));
   size_t n = strlen(real);
   if (n >= sizeof(e->dir)) {
     free(real);
-    return fail(err, errlen, "data dir path is too long (%zu bytes)", n);
+    return sy_errf(err, errlen, "data dir path is too long (%zu bytes)", n);
   }
   memcpy(e->dir, real, n + 1);
   free(real);
   int w = snprintf(e->sock, sizeof(e->sock), "%s/redis.sock", e->dir);
   if (w < 0 || (size_t)w >= sizeof(e->sock))
-    return fail(err, errlen,
+    return sy_errf(err, errlen,
                 "socket path %s/redis.sock is %d bytes, more than a unix socket allows "
                 "(%zu); use a shorter data_dir",
                 e->dir, w, sizeof(e->sock) - 1);
@@ -199,21 +187,21 @@ static int lock_dir(const sy_embedded_t *e, int *fd, char *err, size_t errlen) {
   dir_file(e, "embedded.lock", path, sizeof(path));
   *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (*fd < 0)
-    return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    return sy_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
   if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
     return 0;
   int en = errno;
   close(*fd);
   *fd = -1;
   if (en != EWOULDBLOCK)
-    return fail(err, errlen, "cannot lock %s: %s", path, strerror(en));
+    return sy_errf(err, errlen, "cannot lock %s: %s", path, strerror(en));
   long pid = read_pidfile(e);
   if (pid > 0)
-    return fail(err, errlen,
+    return sy_errf(err, errlen,
                 "data dir %s is already served by redis-server pid %ld (another switchyard, "
                 "or one left running); refusing to start a second server on it",
                 e->dir, pid);
-  return fail(err, errlen, "data dir %s is in use: another process holds %s", e->dir, path);
+  return sy_errf(err, errlen, "data dir %s is in use: another process holds %s", e->dir, path);
 }
 
 /* 1 if something accepts connections on e->sock, 0 if not (a stale file is removed). */
@@ -222,7 +210,7 @@ static int probe_socket(const sy_embedded_t *e, char *err, size_t errlen) {
   memcpy(sa.sun_path, e->sock, strlen(e->sock) + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
-    return fail(err, errlen, "socket: %s", strerror(errno));
+    return sy_errf(err, errlen, "socket: %s", strerror(errno));
   struct timeval tv = {.tv_sec = 1}; /* bounds connect() when the backlog is full */
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -233,9 +221,9 @@ static int probe_socket(const sy_embedded_t *e, char *err, size_t errlen) {
   if (en == ENOENT)
     return 0;
   if (en != ECONNREFUSED)
-    return fail(err, errlen, "cannot probe %s: %s", e->sock, strerror(en));
+    return sy_errf(err, errlen, "cannot probe %s: %s", e->sock, strerror(en));
   if (unlink(e->sock) < 0 && errno != ENOENT)
-    return fail(err, errlen, "cannot remove stale socket %s: %s", e->sock, strerror(errno));
+    return sy_errf(err, errlen, "cannot remove stale socket %s: %s", e->sock, strerror(errno));
   return 0;
 }
 
@@ -265,11 +253,11 @@ static int check_no_server(const sy_embedded_t *e, char *err, size_t errlen) {
     return rc;
   long pid = socket_server_pid(e->sock);
   if (pid > 0)
-    return fail(err, errlen,
+    return sy_errf(err, errlen,
                 "a server (pid %ld) already answers on %s; refusing to start a second one "
                 "on data dir %s",
                 pid, e->sock, e->dir);
-  return fail(err, errlen, "something already accepts connections on %s; refusing to start",
+  return sy_errf(err, errlen, "something already accepts connections on %s; refusing to start",
               e->sock);
 }
 
@@ -279,7 +267,7 @@ static int check_no_server(const sy_embedded_t *e, char *err, size_t errlen) {
 static int find_server(const char *server, char *out, size_t outlen, char *err, size_t errlen) {
   if (strchr(server, '/') != NULL) {
     if (strlen(server) >= outlen)
-      return fail(err, errlen, "redis server path is too long");
+      return sy_errf(err, errlen, "redis server path is too long");
     memcpy(out, server, strlen(server) + 1);
     return 0; /* a missing or non-executable file is reported by the exec */
   }
@@ -296,7 +284,7 @@ static int find_server(const char *server, char *out, size_t outlen, char *err, 
     if (p[dlen] == '\0')
       break;
   }
-  return fail(err, errlen, "redis server '%s' not found in PATH; set redis.server to its path",
+  return sy_errf(err, errlen, "redis server '%s' not found in PATH; set redis.server to its path",
               server);
 }
 
@@ -351,7 +339,7 @@ static void child_exec(const spawn_t *s) {
 static pid_t spawn(spawn_t *s, const char *logpath, char *err, size_t errlen) {
   int pfd[2];
   if (pipe2(pfd, O_CLOEXEC) < 0)
-    return fail(err, errlen, "pipe: %s", strerror(errno));
+    return sy_errf(err, errlen, "pipe: %s", strerror(errno));
   s->errfd = pfd[1];
   s->logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   int open_errno = errno;
@@ -375,12 +363,12 @@ static pid_t spawn(spawn_t *s, const char *logpath, char *err, size_t errlen) {
     while (r < 0 && errno == EINTR);
   close(pfd[0]);
   if (s->logfd < 0)
-    return fail(err, errlen, "cannot open %s: %s", logpath, strerror(open_errno));
+    return sy_errf(err, errlen, "cannot open %s: %s", logpath, strerror(open_errno));
   if (pid < 0)
-    return fail(err, errlen, "cannot start %s: %s", s->bin, strerror(fork_errno));
+    return sy_errf(err, errlen, "cannot start %s: %s", s->bin, strerror(fork_errno));
   if (r == (ssize_t)sizeof(en)) {
     reap(pid, NULL, 0);
-    return fail(err, errlen, "cannot execute %s: %s", s->bin, strerror(en));
+    return sy_errf(err, errlen, "cannot execute %s: %s", s->bin, strerror(en));
   }
   return pid;
 }
@@ -452,7 +440,7 @@ static int wait_ready(sy_embedded_t *e, unsigned timeout_ms, char *err, size_t e
         describe_status(st, how, sizeof(how));
       e->pid = 0;
       log_tail(e, tail, sizeof(tail));
-      return fail(err, errlen, "redis-server exited during startup (%s); %s/redis.log: %s", how,
+      return sy_errf(err, errlen, "redis-server exited during startup (%s); %s/redis.log: %s", how,
                   e->dir, tail);
     }
     uint64_t now = now_ms();
@@ -466,7 +454,7 @@ static int wait_ready(sy_embedded_t *e, unsigned timeout_ms, char *err, size_t e
   pid_t pid = e->pid;
   sy_embedded_stop(e, 1000);
   log_tail(e, tail, sizeof(tail));
-  return fail(err, errlen,
+  return sy_errf(err, errlen,
               "redis-server pid %d did not answer PING on %s within %u ms; "
               "%s/redis.log: %s",
               (int)pid, e->sock, timeout_ms, e->dir, tail);
@@ -477,7 +465,7 @@ int sy_embedded_start(sy_embedded_t *e, const char *data_dir, const char *server
   char bin[PATH_MAX];
   memset(e, 0, sizeof(*e));
   if (data_dir == NULL || data_dir[0] == '\0')
-    return fail(err, errlen, "embedded redis: empty data dir");
+    return sy_errf(err, errlen, "embedded redis: empty data dir");
   if (server == NULL || server[0] == '\0')
     server = "redis-server";
   if (timeout_ms == 0)

@@ -10,6 +10,15 @@
 #include <string.h>
 #include <sys/time.h>
 
+json_t *sy_redis_hash_json(const redisReply *r) {
+  json_t *o = json_object();
+  for (size_t j = 0; o != NULL && r != NULL && r->type == REDIS_REPLY_ARRAY && j + 1 < r->elements;
+       j += 2)
+    if (r->element[j]->type == REDIS_REPLY_STRING && r->element[j + 1]->type == REDIS_REPLY_STRING)
+      json_object_set_new(o, r->element[j]->str, json_string(r->element[j + 1]->str));
+  return o;
+}
+
 int sy_rsync_fail(sy_rsync_t *r, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 
 #include "stats/redis_url.h"
 
@@ -37,6 +38,9 @@ redisReply *sy_rsync_vcommand(sy_rsync_t *r, const char *fmt, va_list ap);
 redisReply *sy_rsync_argv(sy_rsync_t *r, int argc, const char **argv, const size_t *lens);
 /* Reads one reply of a pipeline (redisAppendCommand on r->c); as sy_rsync_command. */
 redisReply *sy_rsync_get_reply(sy_rsync_t *r);
+/* An HGETALL reply as a JSON object {field: value} (string pairs only; an empty
+ * object for any other reply), or NULL when out of memory. For async replies too. */
+json_t *sy_redis_hash_json(const redisReply *r);
 /* Sets r->err from fmt; returns -1 (for `return sy_rsync_fail(...)`). */
 int sy_rsync_fail(sy_rsync_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -8,26 +8,14 @@
 #include "stats/redis_url.h"
 
 #include <limits.h>
-#include <unistd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#include "base/err.h"
 
 #define SY_PORT_DEFAULT 6379u
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-  if (err != NULL && errlen > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
 
 /* Longest piece of user text quoted back in an error message. */
 #define QUOTE_MAX 64
@@ -71,14 +59,14 @@ static int percent_decode(const char *s, size_t n, char *out, size_t outsz, cons
       int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
       int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
       if (hi < 0 || lo < 0)
-        return fail(err, errlen, "bad percent-encoding in the %s (%%XX with two hex digits)", what);
+        return sy_errf(err, errlen, "bad percent-encoding in the %s (%%XX with two hex digits)", what);
       c = hi * 16 + lo;
       if (c == 0)
-        return fail(err, errlen, "the %s contains %%00 (a NUL byte)", what);
+        return sy_errf(err, errlen, "the %s contains %%00 (a NUL byte)", what);
       i += 2;
     }
     if (o + 1 >= outsz)
-      return fail(err, errlen, "the %s is too long (at most %zu bytes)", what, outsz - 1);
+      return sy_errf(err, errlen, "the %s is too long (at most %zu bytes)", what, outsz - 1);
     out[o++] = (char)c;
   }
   out[o] = '\0';
@@ -89,7 +77,7 @@ static int percent_decode(const char *s, size_t n, char *out, size_t outsz, cons
 static int parse_port(const char *p, size_t n, sy_redis_addr_t *a, char *err, size_t errlen) {
   unsigned long v;
   if (parse_uint(p, n, 65535, &v) < 0 || v == 0)
-    return fail(err, errlen, "bad port '%.*s' (1-65535)", (int)(n > QUOTE_MAX ? QUOTE_MAX : n), p);
+    return sy_errf(err, errlen, "bad port '%.*s' (1-65535)", (int)(n > QUOTE_MAX ? QUOTE_MAX : n), p);
   a->port = (unsigned)v;
   return 0;
 }
@@ -123,32 +111,32 @@ static int parse_hostport(const char *s, size_t n, sy_redis_addr_t *a, char *err
   if (n > 0 && s[0] == '[') {
     const char *close = memchr(s, ']', n);
     if (close == NULL)
-      return fail(err, errlen, "unterminated '[' in the host");
+      return sy_errf(err, errlen, "unterminated '[' in the host");
     host = s + 1;
     hlen = (size_t)(close - host);
     if (!valid_v6(host, hlen))
-      return fail(err, errlen, "bad IPv6 address '[%.*s]'",
+      return sy_errf(err, errlen, "bad IPv6 address '[%.*s]'",
                   (int)(hlen > QUOTE_MAX ? QUOTE_MAX : hlen), host);
     if (close + 1 < s + n && close[1] != ':')
-      return fail(err, errlen, "unexpected '%c' after ']' (expected ':PORT')", close[1]);
+      return sy_errf(err, errlen, "unexpected '%c' after ']' (expected ':PORT')", close[1]);
     if (close + 1 < s + n)
       port = close + 2;
   } else {
     const char *colon = memchr(s, ':', n);
     hlen = colon != NULL ? (size_t)(colon - s) : n;
     if (hlen == 0 && colon != NULL && memchr(colon + 1, ':', n - hlen - 1) != NULL)
-      return fail(err, errlen,
+      return sy_errf(err, errlen,
                   "missing host (an IPv6 address goes in brackets: "
                   "redis://[::1]:6379)");
     if (hlen == 0)
-      return fail(err, errlen, "missing host (redis://HOST[:PORT][/DB])");
+      return sy_errf(err, errlen, "missing host (redis://HOST[:PORT][/DB])");
     if (!valid_name(host, hlen))
-      return fail(err, errlen, "bad host '%.*s'", (int)(hlen > QUOTE_MAX ? QUOTE_MAX : hlen), host);
+      return sy_errf(err, errlen, "bad host '%.*s'", (int)(hlen > QUOTE_MAX ? QUOTE_MAX : hlen), host);
     if (colon != NULL)
       port = colon + 1;
   }
   if (hlen >= sizeof(a->host))
-    return fail(err, errlen, "the host is too long (at most %zu bytes)", sizeof(a->host) - 1);
+    return sy_errf(err, errlen, "the host is too long (at most %zu bytes)", sizeof(a->host) - 1);
   memcpy(a->host, host, hlen);
   a->host[hlen] = '\0';
   return port == NULL ? 0 : parse_port(port, (size_t)(s + n - port), a, err, errlen);
@@ -158,7 +146,7 @@ static int parse_hostport(const char *s, size_t n, sy_redis_addr_t *a, char *err
 static int parse_userinfo(const char *s, size_t n, sy_redis_addr_t *a, char *err, size_t errlen) {
   const char *colon = memchr(s, ':', n);
   if (colon == NULL)
-    return fail(err, errlen,
+    return sy_errf(err, errlen,
                 "userinfo without ':' is ambiguous (write redis://:PASSWORD@HOST "
                 "or redis://USER:PASSWORD@HOST)");
   size_t ulen = (size_t)(colon - s);
@@ -178,7 +166,7 @@ static int parse_db_path(const char *p, sy_redis_addr_t *a, char *err, size_t er
   if (n == 0)
     return 0;
   if (parse_uint(p, n, INT_MAX, &v) < 0)
-    return fail(err, errlen, "bad database number '%.*s' (/DB: a decimal number)",
+    return sy_errf(err, errlen, "bad database number '%.*s' (/DB: a decimal number)",
                 (int)(n > QUOTE_MAX ? QUOTE_MAX : n), p);
   a->db = (unsigned)v;
   return 0;
@@ -188,7 +176,7 @@ static int parse_db_path(const char *p, sy_redis_addr_t *a, char *err, size_t er
 static int parse_tcp(const char *s, sy_redis_addr_t *a, char *err, size_t errlen) {
   size_t end = strcspn(s, "/?#");
   if (strpbrk(s, "?") != NULL)
-    return fail(err, errlen, "query parameters are only supported in unix:// URLs");
+    return sy_errf(err, errlen, "query parameters are only supported in unix:// URLs");
   const char *at = memrchr(s, '@', end);
   const char *hp = s;
   if (at != NULL) {
@@ -211,11 +199,11 @@ static int unix_param(const char *s, size_t n, sy_redis_addr_t *a, unsigned *see
                  : klen == 8 && memcmp(s, "password", 8) == 0 ? 2u
                                                               : 0u;
   if (bit == 0)
-    return fail(err, errlen, "unknown parameter '%.*s' (db, password)", qk, s);
+    return sy_errf(err, errlen, "unknown parameter '%.*s' (db, password)", qk, s);
   if (eq == NULL)
-    return fail(err, errlen, "parameter '%.*s' has no value", qk, s);
+    return sy_errf(err, errlen, "parameter '%.*s' has no value", qk, s);
   if (*seen & bit)
-    return fail(err, errlen, "parameter '%.*s' is given twice", qk, s);
+    return sy_errf(err, errlen, "parameter '%.*s' is given twice", qk, s);
   *seen |= bit;
   const char *v = eq + 1;
   size_t vlen = n - klen - 1;
@@ -223,7 +211,7 @@ static int unix_param(const char *s, size_t n, sy_redis_addr_t *a, unsigned *see
     return percent_decode(v, vlen, a->password, sizeof(a->password), "password", err, errlen);
   unsigned long db;
   if (parse_uint(v, vlen, INT_MAX, &db) < 0)
-    return fail(err, errlen, "bad database number '%.*s' (db=N: a decimal number)",
+    return sy_errf(err, errlen, "bad database number '%.*s' (db=N: a decimal number)",
                 (int)(vlen > QUOTE_MAX ? QUOTE_MAX : vlen), v);
   a->db = (unsigned)db;
   return 0;
@@ -232,13 +220,13 @@ static int unix_param(const char *s, size_t n, sy_redis_addr_t *a, unsigned *see
 /* Parses what follows "unix://": an absolute path and an optional query. */
 static int parse_unix(const char *s, sy_redis_addr_t *a, char *err, size_t errlen) {
   if (s[0] != '/')
-    return fail(err, errlen, "unix:// needs an absolute path, as in unix:///run/redis.sock");
+    return sy_errf(err, errlen, "unix:// needs an absolute path, as in unix:///run/redis.sock");
   size_t plen = strcspn(s, "?");
   if (percent_decode(s, plen, a->path, sizeof(a->path), "socket path", err, errlen) < 0)
     return -1;
   size_t dlen = strlen(a->path);
   if (dlen < 2 || a->path[dlen - 1] == '/')
-    return fail(err, errlen, "the socket path names a directory, not a socket");
+    return sy_errf(err, errlen, "the socket path names a directory, not a socket");
   a->is_unix = 1;
   a->port = 0;
   unsigned seen = 0;
@@ -257,9 +245,9 @@ static int parse_unix(const char *s, sy_redis_addr_t *a, char *err, size_t errle
 static int check_chars(const char *url, char *err, size_t errlen) {
   for (const unsigned char *p = (const unsigned char *)url; *p != '\0'; p++) {
     if (*p <= ' ' || *p == 0x7f)
-      return fail(err, errlen, "the Redis URL contains a space or a control character");
+      return sy_errf(err, errlen, "the Redis URL contains a space or a control character");
     if (*p == '#')
-      return fail(err, errlen, "the Redis URL has a fragment ('#'); percent-encode it as %%23");
+      return sy_errf(err, errlen, "the Redis URL has a fragment ('#'); percent-encode it as %%23");
   }
   return 0;
 }
@@ -269,12 +257,12 @@ int sy_redis_url_parse(const char *url, sy_redis_addr_t *out, char *err, size_t 
   memset(&a, 0, sizeof(a));
   a.port = SY_PORT_DEFAULT;
   if (url == NULL || url[0] == '\0')
-    return fail(err, errlen, "empty Redis URL (redis://HOST[:PORT][/DB] or unix:///PATH)");
+    return sy_errf(err, errlen, "empty Redis URL (redis://HOST[:PORT][/DB] or unix:///PATH)");
   if (check_chars(url, err, errlen) < 0)
     return -1;
   const char *sep = strstr(url, "://");
   if (sep == NULL)
-    return fail(err, errlen,
+    return sy_errf(err, errlen,
                 "the Redis URL has no scheme (redis://HOST[:PORT][/DB] or "
                 "unix:///PATH)");
   size_t slen = (size_t)(sep - url);
@@ -285,9 +273,9 @@ int sy_redis_url_parse(const char *url, sy_redis_addr_t *out, char *err, size_t 
   else if (slen == 4 && strncasecmp(url, "unix", 4) == 0)
     rc = parse_unix(rest, &a, err, errlen);
   else if (slen == 6 && strncasecmp(url, "rediss", 6) == 0)
-    rc = fail(err, errlen, "rediss:// (TLS) is not supported");
+    rc = sy_errf(err, errlen, "rediss:// (TLS) is not supported");
   else
-    rc = fail(err, errlen, "unsupported scheme '%.*s' (redis:// or unix://)",
+    rc = sy_errf(err, errlen, "unsupported scheme '%.*s' (redis:// or unix://)",
               (int)(slen > QUOTE_MAX ? QUOTE_MAX : slen), url);
   if (rc == 0)
     *out = a;

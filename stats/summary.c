@@ -230,6 +230,8 @@ static double *field_slot(sy_varstats_t *v, const char *f) {
   } map[] = {
       {"requests", offsetof(sy_varstats_t, requests)},
       {"errors", offsetof(sy_varstats_t, errors)},
+      {"retried", offsetof(sy_varstats_t, retried)},
+      {"fallbacks", offsetof(sy_varstats_t, fallbacks)},
       {"n", offsetof(sy_varstats_t, n)},
       {"sum", offsetof(sy_varstats_t, sum)},
       {"sumsq", offsetof(sy_varstats_t, sumsq)},

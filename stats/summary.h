@@ -17,6 +17,7 @@
 typedef struct sy_varstats_s {
   char id[128];
   double requests, errors, n, sum, sumsq, outcomes, missing_failures;
+  double retried, fallbacks; /* responses after retries; given by the variant's fallback */
   double lat[SY_LAT_BUCKETS]; /* histogram counts for the buckets of proto/latency.h */
   double lat_ms_sum, tokens_in, tokens_out;
   double share;               /* the policy's traffic share, 0..1; -1 if unknown */

@@ -36,8 +36,10 @@ def test_upstream_5xx_burst_ejects_and_readmits(env):
     good = env.mock(name="good")
     bad = env.mock("--error-rate", "1", "--error-status", "503", name="bad")
     cfg = h.router_config(good.addr)
+    # Answers are not retried here (retry.on without statuses): the clients must see
+    # the 503s that lead to the ejection (test_retry.py covers retrying them).
     cfg["upstreams"]["mock"] = {"servers": [good.addr, bad.addr], "eject_after": 3,
-                                "eject_ms": 1500}
+                                "eject_ms": 1500, "retry": {"on": ["connect", "reset"]}}
     r = env.router(cfg)
     statuses = serve_n(r.port, 40)
     fails = statuses.count(503)
@@ -68,7 +70,7 @@ def test_ejection_never_empties_the_pool(env):
     b = env.mock("--error-rate", "1", "--error-status", "503", name="b")
     cfg = h.router_config(a.addr)
     cfg["upstreams"]["mock"] = {"servers": [a.addr, b.addr], "eject_after": 2,
-                                "eject_ms": 5000}
+                                "eject_ms": 5000, "retry": {"on": ["connect", "reset"]}}
     r = env.router(cfg)
     statuses = serve_n(r.port, 30)
     check(statuses == [503] * 30, "statuses %r", statuses)

@@ -198,7 +198,8 @@ static void test_defaults(void) {
   CHECK(strcmp(cfg->path, "t.yaml") == 0);
   CHECK(cfg->workers == 1);
   CHECK(cfg->limits.max_header_bytes == 16384);
-  CHECK(cfg->limits.max_body_bytes == 1048576);
+  CHECK(cfg->limits.max_body_bytes == 33554432);
+  CHECK(cfg->limits.held_body_bytes == 268435456);
   CHECK(cfg->limits.max_stream_body_bytes == 104857600);
   CHECK(cfg->limits.header_timeout_ms == 10000);
   CHECK(cfg->limits.idle_timeout_ms == 60000);

@@ -44,7 +44,7 @@ static void test_headers(void) {
   add(&h, "x-switchyard-shadow", "off");
   sy_kv_t extra[] = {{"authorization", "variant"}};
   sy_h1_request_t rq = {"POST", h.buf + h.line_off, h.line_len, &h, extra, 1, "127.0.0.9", TP, 1,
-                        "{}", 2, 2};
+                        "{}", 2, 2, 0};
   char *s = build(&rq);
   CHECK(s != NULL);
   const char *start = "POST /v1/chat HTTP/1.1\r\nHost: a\r\n";
@@ -68,7 +68,7 @@ static void test_framing(void) {
   sy_head_init(&h, 65536);
   sy_head_line(&h, "/", 1);
   sy_head_done(&h);
-  sy_h1_request_t rq = {"GET", "/", 1, &h, NULL, 0, "p", TP, 0, NULL, 0, 0};
+  sy_h1_request_t rq = {"GET", "/", 1, &h, NULL, 0, "p", TP, 0, NULL, 0, 0, 0};
   char *s = build(&rq);
   /* A bodiless GET keeps no Content-Length; a new X-Forwarded-For names the peer. */
   CHECK(s != NULL && strstr(s, "Content-Length") == NULL);

@@ -180,6 +180,48 @@ static void test_large(void) {
   drop_variant(&v);
 }
 
+/* sy_rewrite_body_to: the rewrite written into the caller's room (the upstream
+ * request's buffer, behind its head), asked for once with the exact size. */
+typedef struct {
+  unsigned calls;
+  size_t asked;
+  char buf[256];
+  int fail;
+} room_t;
+
+static char *room(void *ctx, size_t n) {
+  room_t *r = ctx;
+  r->calls++;
+  r->asked = n;
+  if (r->fail || n + 8 > sizeof r->buf)
+    return NULL;
+  memset(r->buf, '#', sizeof r->buf);
+  return r->buf + 4; /* a head before it; what follows must stay untouched */
+}
+
+static void test_into(void) {
+  sy_variant_conf_t v = make_variant("model-b", "Be brief.", NULL);
+  const char *in = "{\"model\": \"a\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}";
+  char *want = NULL, err[256] = "";
+  size_t wantlen = 0, n = 0;
+  CHECK(sy_rewrite_body(&v, in, strlen(in), &want, &wantlen, err, sizeof err) == 0);
+  room_t r = {0};
+  CHECK(sy_rewrite_body_to(&v, in, strlen(in), room, &r, &n, err, sizeof err) == 0);
+  CHECK(r.calls == 1 && r.asked == wantlen && n == wantlen);
+  CHECK(want != NULL && memcmp(r.buf + 4, want, wantlen) == 0);
+  CHECK(r.buf[3] == '#' && r.buf[4 + wantlen] == '#');
+  /* A refused body never asks for room. */
+  room_t r2 = {0};
+  CHECK(sy_rewrite_body_to(&v, "[1]", 3, room, &r2, &n, err, sizeof err) == -1);
+  CHECK(r2.calls == 0 && strstr(err, "not a JSON object") != NULL);
+  /* No room: out of memory. */
+  room_t r3 = {.fail = 1};
+  CHECK(sy_rewrite_body_to(&v, in, strlen(in), room, &r3, &n, err, sizeof err) == -1);
+  CHECK(r3.calls == 1 && strcmp(err, "out of memory") == 0);
+  free(want);
+  drop_variant(&v);
+}
+
 /* ---- fidelity: only the changed values differ from the input ---- */
 
 static void test_bytes_kept(void) {
@@ -367,6 +409,7 @@ int main(void) {
   test_no_change();
   test_strings_survive();
   test_large();
+  test_into();
   test_bytes_kept();
   test_duplicates();
   test_messages_edges();

@@ -139,7 +139,9 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
   return 1; /* we keep the reference */
 }
 
-sy_tls_ctx_t *sy_tls_ctx_new(const sy_tls_conf_t *conf, char *err, size_t errlen) {
+/* A context of one reference for method, TLS 1.2 (or 1.3) minimum; NULL with err. */
+static sy_tls_ctx_t *ctx_alloc(const SSL_METHOD *method, int tls13_only, char *err,
+                               size_t errlen) {
   if (ex_index < 0)
     ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
   sy_tls_ctx_t *c = calloc(1, sizeof *c);
@@ -147,15 +149,22 @@ sy_tls_ctx_t *sy_tls_ctx_new(const sy_tls_conf_t *conf, char *err, size_t errlen
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
-  c->insecure = conf->insecure;
   c->refs = 1;
-  c->ssl = SSL_CTX_new(TLS_client_method());
+  c->ssl = SSL_CTX_new(method);
   if (c->ssl == NULL) {
     set_err(err, errlen, "cannot make a TLS context", NULL);
     free(c);
     return NULL;
   }
-  SSL_CTX_set_min_proto_version(c->ssl, conf->tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
+  SSL_CTX_set_min_proto_version(c->ssl, tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
+  return c;
+}
+
+sy_tls_ctx_t *sy_tls_ctx_new(const sy_tls_conf_t *conf, char *err, size_t errlen) {
+  sy_tls_ctx_t *c = ctx_alloc(TLS_client_method(), conf->tls13_only, err, errlen);
+  if (c == NULL)
+    return NULL;
+  c->insecure = conf->insecure;
   static const unsigned char alpn[] = "\x08http/1.1";
   SSL_CTX_set_alpn_protos(c->ssl, alpn, sizeof alpn - 1);
   SSL_CTX_set_session_cache_mode(c->ssl, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -206,21 +215,9 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 }
 
 sy_tls_ctx_t *sy_tls_server_ctx_new(const sy_tls_server_conf_t *conf, char *err, size_t errlen) {
-  if (ex_index < 0)
-    ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-  sy_tls_ctx_t *c = calloc(1, sizeof *c);
-  if (c == NULL) {
-    snprintf(err, errlen, "out of memory");
+  sy_tls_ctx_t *c = ctx_alloc(TLS_server_method(), conf->tls13_only, err, errlen);
+  if (c == NULL)
     return NULL;
-  }
-  c->refs = 1;
-  c->ssl = SSL_CTX_new(TLS_server_method());
-  if (c->ssl == NULL) {
-    set_err(err, errlen, "cannot make a TLS context", NULL);
-    free(c);
-    return NULL;
-  }
-  SSL_CTX_set_min_proto_version(c->ssl, conf->tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
   /* No renegotiation (a TLS 1.2 client could make the server redo the costly half of
    * a handshake at will); the server's order of ciphers. */
   SSL_CTX_set_options(c->ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -232,7 +229,10 @@ sy_tls_ctx_t *sy_tls_server_ctx_new(const sy_tls_server_conf_t *conf, char *err,
     return NULL;
   }
   if (SSL_CTX_use_PrivateKey_file(c->ssl, conf->key_file, SSL_FILETYPE_PEM) != 1) {
-    set_err(err, errlen, "cannot load the key", conf->key_file);
+    int mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    set_err(err, errlen,
+            mismatch ? "the key does not match the certificate:" : "cannot load the key",
+            conf->key_file);
     sy_tls_ctx_free(c);
     return NULL;
   }
@@ -251,6 +251,11 @@ void sy_tls_ctx_serial(const sy_tls_ctx_t *c, char *buf, size_t cap) {
   snprintf(buf, cap, "%s", hex != NULL ? hex : "");
   OPENSSL_free(hex);
   BN_free(bn);
+}
+
+sy_tls_ctx_t *sy_tls_ctx_ref(sy_tls_ctx_t *c) {
+  c->refs++;
+  return c;
 }
 
 void sy_tls_ctx_free(sy_tls_ctx_t *c) {

@@ -67,6 +67,8 @@ sy_tls_ctx_t *sy_tls_ctx_new(const sy_tls_conf_t *conf, char *err, size_t errlen
  * match). Returns NULL with a reason in err that names the file ("certificate",
  * "key" or "does not match"). */
 sy_tls_ctx_t *sy_tls_server_ctx_new(const sy_tls_server_conf_t *conf, char *err, size_t errlen);
+/* Takes one more reference to ctx; returns ctx. */
+sy_tls_ctx_t *sy_tls_ctx_ref(sy_tls_ctx_t *ctx);
 /* Drops the caller's reference to ctx (NULL allowed); the context is freed with the
  * last connection made from it. */
 void sy_tls_ctx_free(sy_tls_ctx_t *ctx);

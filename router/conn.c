@@ -36,7 +36,7 @@ typedef struct wreq_s {
 static void conn_feed(sy_conn_t *c, const char *p, size_t n);
 static void conn_input(sy_conn_t *c, const char *p, size_t n);
 static int write_raw(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, unsigned n);
-static void conn_shutdown(sy_conn_t *c);
+static void conn_shutdown(sy_conn_t *c, int cut);
 static void start_reading(sy_conn_t *c);
 
 static const sy_limits_t *limits(sy_conn_t *c) {
@@ -121,11 +121,12 @@ static void tls_fail(sy_conn_t *c, const char *why) {
   sy__conn_close(c);
 }
 
-/* Closes after everything queued has been written (FIN, not RST). */
-static void conn_shutdown(sy_conn_t *c) {
+/* Closes after everything queued has been written (FIN, not RST). cut: the response
+ * was cut short, so a TLS client gets no close_notify (that would say it is whole). */
+static void conn_shutdown(sy_conn_t *c, int cut) {
   if (c->state == SY_CS_CLOSING)
     return;
-  if (c->tls != NULL && sy_tls_ready(c->tls)) {
+  if (c->tls != NULL && sy_tls_ready(c->tls) && !cut) {
     sy_tls_shutdown(c->tls); /* close_notify: the client learns the close is no cut */
     tls_flush(c, sy__ctls_out(c->tls));
   }
@@ -148,7 +149,7 @@ static void conn_shutdown(sy_conn_t *c) {
 void sy__conn_abort(sy_conn_t *c) {
   c->ops->cancel(c);
   exchange_end(c);
-  conn_shutdown(c);
+  conn_shutdown(c, 1);
 }
 
 void sy__conn_close_if_idle(sy_conn_t *c) {
@@ -316,7 +317,7 @@ void sy__conn_exchange_done(sy_conn_t *c) {
   int close = r->resp_close || !r->keepalive || c->w->draining;
   exchange_end(c);
   if (close) {
-    conn_shutdown(c);
+    conn_shutdown(c, 0);
     return;
   }
   c->state = SY_CS_IDLE;

@@ -71,7 +71,7 @@ def start(env, f, header_timeout_ms=None):
     if header_timeout_ms:
         cfg["limits"] = {"header_timeout_ms": header_timeout_ms}
     r = env.router(cfg)
-    r.tls_port, r.admin_port = tls_port, admin_port
+    r.tls_port, r.admin_port, r.tls_mock = tls_port, admin_port, mock
     check(h.wait_until(lambda: h.port_accepts(tls_port), 5), "the TLS port does not accept")
     return r
 
@@ -179,6 +179,73 @@ def test_plain_http_and_stalled_handshake(env):
     check(resp.status == 200, "TLS after the failures: %s %r", resp.status, body[:200])
     conn.close()
     r.wait_log("TLS listener: connection from .* closed: the client does not speak TLS")
+    logged = [l for l in r.logs() if "TLS listener:" in str(l.get("msg"))]
+    check(len(logged) == 1, "two failures within a minute logged %d times: %r", len(logged),
+          logged)
+
+
+def tls_client(f, port, rcvbuf=None):
+    """A harness Client (its response parsing, recv arrivals) over a verified TLS
+    connection."""
+    c = h.Client(port, timeout_s=20, rcvbuf=rcvbuf)
+    ctx = ssl.create_default_context(cafile=f("ca.pem"))
+    c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost")
+    return c
+
+
+def stream_headers(chunks, interval_ms):
+    return {"x-mock-chunks": str(chunks), "x-mock-interval-ms": str(interval_ms),
+            "x-user-id": "streamer"}
+
+
+@h.timeout(90)
+def test_streaming_pipelining_backpressure_client_gone_over_tls(env):
+    f = make_certs(env.dir)
+    r = start(env, f)
+    # Each upstream event reaches the client when it is sent, not merged later.
+    c = tls_client(f, r.tls_port)
+    resp = c.request("POST", "/v1/chat/completions", stream_headers(5, 100),
+                     h.chat_body(stream=True))
+    check(resp.status == 200 and resp.complete, "stream: %s", resp.status)
+    check(len(resp.chunks) == 7, "%d chunks, wanted 7", len(resp.chunks))
+    recvs = [idx for _, _, idx in resp.chunks[:5]]
+    check(len(set(recvs)) == 5, "content events merged into one read: %r", recvs)
+    times = [t for _, t, _ in resp.chunks[:5]]
+    gaps = [round((b - a) * 1000) for a, b in zip(times, times[1:])]
+    check(all(60 <= g <= 400 for g in gaps), "gaps between events (ms) %r, wanted ~100", gaps)
+    # Two pipelined requests in one write: two answers, in order, on the same connection.
+    req = h.build_request("POST", "/v1/chat/completions", {"x-user-id": "p"}, h.chat_body())
+    c.send(req + req)
+    for i in range(2):
+        resp = c.read_response("POST")
+        check(resp.status == 200 and resp.complete, "pipelined %d: %s", i, resp.status)
+    c.close()
+    # A client that stops reading: nothing lost once it reads again.
+    chunks = 30000
+    c = tls_client(f, r.tls_port, rcvbuf=32768)
+    c.send(h.build_request("POST", "/v1/chat/completions", stream_headers(chunks, 0),
+                           h.chat_body(stream=True)))
+    time.sleep(1.0)
+    resp = c.read_response("POST")
+    ev = resp.sse_events()
+    check(resp.complete and len(ev) == chunks + 2 and ev[-1] == "[DONE]",
+          "slow reader: %d events, wanted %d", len(ev), chunks + 2)
+    for i in range(0, chunks, 997):
+        check(json.loads(ev[i])["choices"][0]["delta"]["content"] == "tok%d " % i,
+              "event %d: %r", i, ev[i][:200])
+    c.close()
+    # A client gone mid-stream: its upstream request is cancelled (the router closes
+    # that upstream connection rather than return it to its pool).
+    c = tls_client(f, r.tls_port)
+    c.send(h.build_request("POST", "/v1/chat/completions", stream_headers(100, 50),
+                           h.chat_body(stream=True)))
+    while b"tok1 " not in c.buf:
+        check(c.recv_once(), "stream ended early")
+    during = r.tls_mock.stats()["connections_open"]
+    c.close()
+    back = h.wait_until(lambda: r.tls_mock.stats()["connections_open"] <= during - 1, 1.5)
+    check(back, "client gone mid-stream: the upstream stream still open after 1.5 s: %r "
+          "(%d open during the stream)", r.tls_mock.stats(), during)
 
 
 @h.timeout(60)

@@ -76,8 +76,11 @@ static int make_ctx(sy__yaml_walk_t *w, yaml_node_t *tm, sy_listen_tls_t *t) {
   t->ctx = sy_tls_server_ctx_new(&c, err, sizeof err);
   if (t->ctx != NULL)
     return 0;
-  /* The key's problems (unreadable as a key, or another certificate's) are key_file's. */
-  return tls_fail(w, tm, strstr(err, "key") != NULL ? "key_file" : "cert_file", err);
+  /* Only the certificate's own problem is cert_file's; the key's (unreadable as a key,
+   * or another certificate's) are key_file's. */
+  return tls_fail(w, tm,
+                  strncmp(err, "cannot load the certificate", 27) == 0 ? "cert_file" : "key_file",
+                  err);
 }
 
 /* `tls:` of an entry: walked after its address, into the listener's sy_listen_tls_t. */

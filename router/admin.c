@@ -46,6 +46,7 @@
 #include "router/admin_metrics.h"
 #include "router/cli_redis.h"
 #include "router/conn.h"
+#include "router/listen.h"
 #include "router/ctl.h"
 #include "router/exchange.h"
 #include "router/http.h"
@@ -768,7 +769,7 @@ int sy__admin_open(sy_worker_t *w, char *err, size_t errlen) {
     snprintf(err, errlen, "admin: libsodium failed to initialise");
     return -1;
   }
-  if (sy__conn_listen(&w->loop, &w->admin_listener, &a->listen, on_admin_connection, w, err, errlen) < 0)
+  if (sy__listen_open(&w->loop, &w->admin_listener, &a->listen, on_admin_connection, w, err, errlen) < 0)
     return -1;
   w->admin_open = 1;
   sy_log_info("admin API listening on %s:%u", a->listen.host, (unsigned)a->listen.port);

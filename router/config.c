@@ -31,18 +31,12 @@
 
 #include "router/config_admin.h"
 #include "router/config_exp.h"
+#include "router/config_listen.h"
 #include "router/config_retry.h"
 #include "router/config_stats.h"
 #include "router/config_upstream.h"
 #include "router/config_util.h"
 #include "router/yaml_walk.h"
-
-/* ---- listen: a list of host:port (config_upstream.c) ------------------------------- */
-
-static int p_listen(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
-  sy_config_t *cfg = obj;
-  return sy__cfg_hostport_list(w, v, &cfg->listeners, &cfg->nlisteners, 0);
-}
 
 /* ---- upstreams and prompts -------------------------------------------------------- */
 
@@ -250,7 +244,7 @@ static int p_limits(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yam
 /* Order matters: upstreams and prompts before experiments and default_route. */
 static const sy__yaml_field_t top_fields[] = {
     {"workers", sy__yaml_p_uint, offsetof(sy_config_t, workers), 1, 64, 0, NULL},
-    {"listen", p_listen, 0, 0, 0, 1, NULL},
+    {"listen", sy__cfg_p_listen, 0, 0, 0, 1, NULL},
     {"limits", p_limits, offsetof(sy_config_t, limits), 0, 0, 0, limits_fields},
     {"upstreams", p_upstreams, 0, 0, 0, 1, NULL},
     {"prompts", p_prompts, 0, 0, 0, 0, NULL},
@@ -351,7 +345,7 @@ void sy_config_free(sy_config_t *cfg) {
   if (cfg == NULL)
     return;
   free(cfg->path);
-  free_hostports(cfg->listeners, cfg->nlisteners);
+  sy__cfg_listen_free(cfg);
   for (size_t i = 0; i < cfg->nupstreams; i++) {
     free(cfg->upstreams[i].name);
     free_hostports(cfg->upstreams[i].servers, cfg->upstreams[i].nservers);

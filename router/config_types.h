@@ -308,6 +308,14 @@ typedef struct sy_events_conf_s {
   unsigned sync_ms;     /* posterior refresh and sweep period, default 1000 */
 } sy_events_conf_t;
 
+/* A listener's `tls:` (TLS on the client-facing listener; router/config_listen.c). */
+typedef struct sy_listen_tls_s {
+  char *cert_file;          /* PEM: the certificate chain, leaf first */
+  char *key_file;           /* PEM: its private key */
+  int tls13_only;           /* min_version: "1.3"; default "1.2" */
+  struct sy_tls_ctx_s *ctx; /* made at load; NULL: a plain listener */
+} sy_listen_tls_t;
+
 /* `admin:` — the admin API's own listener (router/admin.c). */
 typedef struct sy_admin_conf_s {
   int on;               /* the config has an admin: block */
@@ -318,7 +326,8 @@ typedef struct sy_admin_conf_s {
 
 typedef struct sy_config_s {
   char *path;
-  sy_hostport_t *listeners;
+  sy_hostport_t *listeners; /* .tls: a TLS listener */
+  sy_listen_tls_t *listen_tls; /* one per listener */
   size_t nlisteners;
   unsigned workers; /* default 1 */
   sy_limits_t limits;

@@ -21,6 +21,7 @@
 
 #include "base/log.h"
 #include "router/bodycap.h"
+#include "router/conn_tls.h"
 #include "router/exchange.h"
 #include "router/runtime.h"
 #include "router/worker.h"
@@ -33,7 +34,9 @@ typedef struct wreq_s {
 } wreq_t;
 
 static void conn_feed(sy_conn_t *c, const char *p, size_t n);
-static void conn_shutdown(sy_conn_t *c);
+static void conn_input(sy_conn_t *c, const char *p, size_t n);
+static int write_raw(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, unsigned n);
+static void conn_shutdown(sy_conn_t *c, int cut);
 static void start_reading(sy_conn_t *c);
 
 static const sy_limits_t *limits(sy_conn_t *c) {
@@ -67,6 +70,7 @@ static void on_closed(uv_handle_t *h) {
   sy_head_free(&c->req.rhead);
   free(c->req.body);
   free(c->pending);
+  sy_tls_free(c->tls);
   free(c);
   if (gone != NULL)
     gone(w);
@@ -103,10 +107,29 @@ static void on_close_deadline(uv_timer_t *t) {
   sy__conn_close(t->data);
 }
 
-/* Closes after everything queued has been written (FIN, not RST). */
-static void conn_shutdown(sy_conn_t *c) {
+/* TLS: writes what the engine had for the client (NULL: nothing). */
+static void tls_flush(sy_conn_t *c, sy_buf_t *b) {
+  if (b == NULL)
+    return;
+  uv_buf_t ub = uv_buf_init(b->data, (unsigned)b->len);
+  write_raw(c, &ub, &b, 1);
+}
+
+/* TLS: the handshake failed (counted, logged); the client gets why, and is closed. */
+static void tls_fail(sy_conn_t *c, const char *why) {
+  tls_flush(c, sy__ctls_failed(c->w, c->tls, c->peer, why));
+  sy__conn_close(c);
+}
+
+/* Closes after everything queued has been written (FIN, not RST). cut: the response
+ * was cut short, so a TLS client gets no close_notify (that would say it is whole). */
+static void conn_shutdown(sy_conn_t *c, int cut) {
   if (c->state == SY_CS_CLOSING)
     return;
+  if (c->tls != NULL && sy_tls_ready(c->tls) && !cut) {
+    sy_tls_shutdown(c->tls); /* close_notify: the client learns the close is no cut */
+    tls_flush(c, sy__ctls_out(c->tls));
+  }
   c->state = SY_CS_CLOSING;
   uv_shutdown_t *req = malloc(sizeof(*req));
   if (req == NULL) {
@@ -126,7 +149,7 @@ static void conn_shutdown(sy_conn_t *c) {
 void sy__conn_abort(sy_conn_t *c) {
   c->ops->cancel(c);
   exchange_end(c);
-  conn_shutdown(c);
+  conn_shutdown(c, 1);
 }
 
 void sy__conn_close_if_idle(sy_conn_t *c) {
@@ -153,6 +176,19 @@ static void on_write(uv_write_t *req, int status) {
 }
 
 int sy__conn_write(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, unsigned n) {
+  if (c->tls == NULL || c->state == SY_CS_CLOSING)
+    return write_raw(c, bufs, owners, n);
+  sy_buf_t *sealed = sy__ctls_seal(c->tls, bufs, owners, n);
+  if (sealed == NULL) {
+    sy__conn_close(c);
+    return -1;
+  }
+  uv_buf_t ub = uv_buf_init(sealed->data, (unsigned)sealed->len);
+  return write_raw(c, &ub, &sealed, 1);
+}
+
+/* Writes bytes as they are (a TLS connection's: ciphertext). */
+static int write_raw(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, unsigned n) {
   uv_stream_t *s = (uv_stream_t *)&c->tcp;
   if (c->state == SY_CS_CLOSING || uv_is_closing((uv_handle_t *)s)) {
     for (unsigned i = 0; i < n; i++)
@@ -246,6 +282,10 @@ static void on_header_timeout(uv_timer_t *t) {
   sy_conn_t *c = t->data;
   if (c->state != SY_CS_IDLE && c->state != SY_CS_READING)
     return;
+  if (c->tls != NULL && !sy_tls_ready(c->tls)) {
+    tls_fail(c, "the TLS handshake did not complete within limits.header_timeout_ms");
+    return;
+  }
   sy_buf_t *resp = refusal(c, 408, "invalid_request_error", "request_timeout",
                            "the request was not received in time");
   conn_fail(c, resp, 408);
@@ -277,7 +317,7 @@ void sy__conn_exchange_done(sy_conn_t *c) {
   int close = r->resp_close || !r->keepalive || c->w->draining;
   exchange_end(c);
   if (close) {
-    conn_shutdown(c);
+    conn_shutdown(c, 0);
     return;
   }
   c->state = SY_CS_IDLE;
@@ -554,6 +594,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(c->w->read_buf, SY_READ_BUF);
 }
 
+static void tls_plain(void *arg, const char *p, size_t n) {
+  conn_input(arg, p, n);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   sy_conn_t *c = s->data;
   if (nread == 0)
@@ -564,22 +608,40 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     sy__conn_close(c);
     return;
   }
+  if (c->tls == NULL) {
+    conn_input(c, buf->base, (size_t)nread);
+    return;
+  }
+  if (c->state == SY_CS_CLOSING)
+    return;
+  sy_tls_status_t st = sy__ctls_in(c->tls, buf->base, (size_t)nread, tls_plain, c);
+  if (st == SY_TLS_ERROR && !sy_tls_ready(c->tls)) {
+    tls_fail(c, sy_tls_error(c->tls));
+    return;
+  }
+  tls_flush(c, sy__ctls_out(c->tls));
+  if (st != SY_TLS_WANT) /* the client's close_notify (its EOF), or a TLS error */
+    sy__conn_close(c);
+}
+
+/* Bytes from the client, as read or decrypted. */
+static void conn_input(sy_conn_t *c, const char *p, size_t n) {
   switch (c->state) {
   case SY_CS_IDLE:
     if (c->npending > 0) {
       /* Pipelined bytes from before are still waiting for on_pending: new bytes go
        * behind them, or requests would be parsed out of order (a read can come
        * between sy__conn_exchange_done and its zero-delay on_pending timer). */
-      keep_pending(c, buf->base, (size_t)nread);
+      keep_pending(c, p, n);
       break;
     }
-    conn_feed(c, buf->base, (size_t)nread);
+    conn_feed(c, p, n);
     break;
   case SY_CS_READING:
-    conn_feed(c, buf->base, (size_t)nread);
+    conn_feed(c, p, n);
     break;
   case SY_CS_PROXYING:
-    keep_pending(c, buf->base, (size_t)nread);
+    keep_pending(c, p, n);
     break;
   case SY_CS_CLOSING:
     break; /* draining what the client still sends until our FIN is out */
@@ -642,12 +704,21 @@ static int make_room(sy_conn_t *list, size_t n, size_t max) {
 /* A connection never taken into the worker's list: its only handle is closed. */
 static void free_unaccepted(uv_handle_t *h) { free(h->data); }
 
-void sy__conn_accept(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops) {
-  sy__conn_accept_into(w, server, ops, &w->conns, &w->nconns);
+static void accept_into(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops,
+                        sy_conn_t **list, size_t *nlist, sy_tls_ctx_t *tls);
+
+void sy__conn_accept(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops,
+                     sy_tls_ctx_t *tls) {
+  accept_into(w, server, ops, &w->conns, &w->nconns, tls);
 }
 
 void sy__conn_accept_into(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops,
                           sy_conn_t **list, size_t *nlist) {
+  accept_into(w, server, ops, list, nlist, NULL);
+}
+
+static void accept_into(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops,
+                        sy_conn_t **list, size_t *nlist, sy_tls_ctx_t *tls) {
   sy_conn_t *c = calloc(1, sizeof(*c));
   if (c == NULL) {
     sy_log_error("out of memory accepting a connection");
@@ -673,7 +744,8 @@ void sy__conn_accept_into(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops
         "{\"error\":{\"message\":\"too many connections\",\"type\":\"overloaded_error\","
         "\"code\":\"too_many_connections\"}}";
     uv_buf_t b = uv_buf_init((char *)busy, sizeof busy - 1);
-    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (tls == NULL) /* (a TLS client could not read it before a handshake) */
+      uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     c->handles = 0;
     uv_close((uv_handle_t *)&c->tcp, free_unaccepted);
     return;
@@ -707,6 +779,10 @@ void sy__conn_accept_into(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops
   sy_head_init(&c->req.rhead, 65536);
   c->req.exp = -1;
   c->state = SY_CS_IDLE;
+  if (tls != NULL && (c->tls = sy_tls_accept(tls)) == NULL) {
+    sy__conn_close(c);
+    return;
+  }
   start_reading(c);
   uv_timer_start(&c->timer, on_header_timeout,
                  ops->deadline_ms ? ops->deadline_ms : limits(c)->header_timeout_ms, 0);
@@ -715,42 +791,4 @@ void sy__conn_accept_into(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops
 void sy__conn_settings(llhttp_settings_t *s);
 void sy__conn_settings(llhttp_settings_t *s) {
   init_settings(s);
-}
-
-/* ---- listening ---- */
-
-/* A listening socket with SO_REUSEPORT, so that every worker binds its own and
- * the kernel spreads connections across them. */
-int sy__conn_listen(uv_loop_t *loop, uv_tcp_t *t, const sy_hostport_t *hp, uv_connection_cb cb,
-                    void *data, char *err, size_t errlen) {
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof(ss));
-  if (uv_ip4_addr(hp->host, hp->port, (struct sockaddr_in *)&ss) != 0 &&
-      uv_ip6_addr(hp->host, hp->port, (struct sockaddr_in6 *)&ss) != 0) {
-    snprintf(err, errlen, "listen %s:%u: not a numeric address", hp->host, (unsigned)hp->port);
-    return -1;
-  }
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-      bind(fd, (struct sockaddr *)&ss,
-           ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) <
-          0) {
-    snprintf(err, errlen, "listen %s:%u: %s", hp->host, (unsigned)hp->port, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  uv_tcp_init(loop, t);
-  t->data = data;
-  int r = uv_tcp_open(t, fd);
-  if (r == 0)
-    r = uv_listen((uv_stream_t *)t, 4096, cb);
-  if (r < 0) {
-    snprintf(err, errlen, "listen %s:%u: %s", hp->host, (unsigned)hp->port, uv_strerror(r));
-    uv_close((uv_handle_t *)t, NULL);
-    return -1;
-  }
-  return 0;
 }

@@ -95,24 +95,24 @@ struct sy_conn_s {
   char *pending;    /* bytes that arrived while a response was in progress */
   size_t npending;
   char peer[64];
+  struct sy_tls_s *tls; /* a TLS listener's connection: its session (conn_tls.c) */
   sy_req_t req;
 };
 
 /* Accepts a connection from `server` for w, handled by ops, into the worker's list
  * of proxy connections (w->conns, w->nconns: the connection cap and the drain count
- * them). */
-void sy__conn_accept(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops);
+ * them). tls: the listener's TLS context (the connection takes a reference), or
+ * NULL for plain HTTP. */
+void sy__conn_accept(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops,
+                     struct sy_tls_ctx_s *tls);
 /* The same into another list (head and count, both owned by the caller, e.g. the
  * worker's admin connections), which the proxy's cap and drain do not see. */
 void sy__conn_accept_into(sy_worker_t *w, uv_stream_t *server, const sy_conn_ops_t *ops,
                           sy_conn_t **list, size_t *nlist);
-/* Binds a listening socket with SO_REUSEPORT (every worker binds its own and the
- * kernel spreads connections) and listens with cb. Returns 0 or -1 with err. */
-int sy__conn_listen(uv_loop_t *loop, uv_tcp_t *t, const sy_hostport_t *hp, uv_connection_cb cb,
-                    void *data, char *err, size_t errlen);
 /* Writes a complete response and ends the exchange; closes after it if `close`. */
 void sy__conn_respond(sy_conn_t *c, sy_buf_t *resp, int status, int close);
-/* Queues bytes for the client (taking one new reference to `owner`). */
+/* Queues bytes for the client (taking one new reference to `owner`); a TLS
+ * connection's are encrypted now. */
 int sy__conn_write(sy_conn_t *c, const uv_buf_t *bufs, sy_buf_t *const *owners, unsigned n);
 /* The response has been queued in full: keep the connection for the next request
  * or close it once written. */

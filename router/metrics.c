@@ -283,6 +283,7 @@ static void per_variant(const sy_metrics_t *m, sy_mtext_t *t) {
 
 static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
   uint64_t q = 0, sp = 0, rp = 0, dr = 0, up = 0, workers = 0, down_ms = 0, held = 0, refused = 0;
+  uint64_t ltls = 0;
   for (unsigned k = 0; k < m->nslots; k++) {
     const sy_mslot_t *s = &m->slots[k];
     if (s->pid == 0)
@@ -297,6 +298,7 @@ static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
       down_ms = s->redis_down_ms;
     held += s->held_body[0];
     refused += s->held_body[1];
+    ltls += s->listener_tls_errors;
   }
   sy_mtext_printf(t,
                   "# HELP switchyard_events_queued Events waiting in memory for Redis.\n"
@@ -328,8 +330,13 @@ static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
                   "# HELP switchyard_held_body_refused_total Requests refused with 503: their "
                   "body would have taken a worker over limits.held_body_bytes.\n"
                   "# TYPE switchyard_held_body_refused_total counter\n"
-                  "switchyard_held_body_refused_total %llu\n",
-                  (unsigned long long)held, (unsigned long long)refused);
+                  "switchyard_held_body_refused_total %llu\n"
+                  "# HELP switchyard_listener_tls_errors_total Client connections to a TLS "
+                  "listener closed for a failed or timed-out handshake (plain HTTP included).\n"
+                  "# TYPE switchyard_listener_tls_errors_total counter\n"
+                  "switchyard_listener_tls_errors_total %llu\n",
+                  (unsigned long long)held, (unsigned long long)refused,
+                  (unsigned long long)ltls);
 }
 
 /* The per-upstream TLS counters summed over the slots. Label values are upstream

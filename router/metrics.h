@@ -61,6 +61,7 @@ typedef struct sy_mslot_s {
   sy_mentry_t e[SY_M_ENTRIES];
   uint64_t nupstreams;
   sy_mupstream_t up[SY_M_UPSTREAMS];
+  uint64_t listener_tls_errors; /* TLS handshakes refused or timed out on the listener */
 } sy_mslot_t;
 
 typedef struct sy_metrics_s {

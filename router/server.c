@@ -26,12 +26,14 @@
 #include "router/admin.h"
 #include "router/admin_metrics.h"
 #include "router/conn.h"
+#include "router/listen.h"
 #include "router/control.h"
 #include "router/proxy.h"
 #include "router/runtime.h"
 #include "router/shadow.h"
 #include "router/stats_file.h"
 #include "router/stats_sync.h"
+#include "router/tls.h"
 #include "router/worker.h"
 #include "router/shadow.h"
 
@@ -60,7 +62,8 @@ static void on_connection(uv_stream_t *server, int status) {
     sy_log_warn("accept: %s", uv_strerror(status));
     return;
   }
-  sy__conn_accept(w, server, &proxy_conn_ops);
+  size_t i = (size_t)((uv_tcp_t *)server - w->listeners);
+  sy__conn_accept(w, server, &proxy_conn_ops, w->listen_tls[i]);
 }
 
 
@@ -70,13 +73,38 @@ static int same_listeners(const sy_config_t *a, const sy_config_t *b) {
   if (a->nlisteners != b->nlisteners)
     return 0;
   for (size_t i = 0; i < a->nlisteners; i++)
-    if (a->listeners[i].port != b->listeners[i].port ||
+    if (a->listeners[i].port != b->listeners[i].port || a->listeners[i].tls != b->listeners[i].tls ||
         strcmp(a->listeners[i].host, b->listeners[i].host) != 0)
       return 0;
   return 1;
 }
 
 static void on_next_rt(uv_timer_t *t);
+
+/* Each bound TLS listener takes the certificate of its address in cfg (a reload):
+ * new connections get it, open ones keep the session they made with the old one
+ * (each holds a reference to its context). A listener whose address is gone, or
+ * that would turn TLS on or off, keeps what it has until a restart. */
+static void adopt_listen_tls(sy_worker_t *w, const sy_config_t *cfg) {
+  for (size_t i = 0; i < w->nlisteners; i++) {
+    for (size_t j = 0; j < cfg->nlisteners; j++) {
+      char addr[300];
+      snprintf(addr, sizeof addr, "%s:%u", cfg->listeners[j].host,
+               (unsigned)cfg->listeners[j].port);
+      sy_tls_ctx_t *ctx = cfg->listen_tls[j].ctx;
+      if (strcmp(addr, w->listen_addr[i]) != 0 || (ctx == NULL) != (w->listen_tls[i] == NULL))
+        continue;
+      if (ctx != NULL && ctx != w->listen_tls[i]) {
+        char serial[80];
+        sy_tls_ctx_free(w->listen_tls[i]);
+        w->listen_tls[i] = sy_tls_ctx_ref(ctx);
+        sy_tls_ctx_serial(ctx, serial, sizeof serial);
+        sy_log_info("listener %s: new connections get the certificate from %s (serial %s)",
+                    addr, cfg->listen_tls[j].cert_file, serial);
+      }
+    }
+  }
+}
 
 static void reload(sy_worker_t *w) {
   char err[512];
@@ -121,6 +149,7 @@ static void on_next_rt(uv_timer_t *t) {
   w->next_rt = NULL;
   sy_runtime_t *old = w->rt;
   sy__runtime_adopt_sessions(rt, old);
+  adopt_listen_tls(w, rt->cfg);
   w->rt = rt;
   sy__runtime_unref(old);
   sy__stats_file_configure(w);
@@ -215,6 +244,7 @@ static void on_signal(uv_signal_t *s, int signum) {
 int sy_worker_run(const char *config_path, sy_config_t *cfg, sy_metrics_t *m, unsigned index) {
   sy_worker_t *w = calloc(1, sizeof(*w));
   char err[512];
+  size_t nl = 0; /* listeners of the first config */
   if (w == NULL)
     return 1;
   signal(SIGPIPE, SIG_IGN);
@@ -251,9 +281,20 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg, sy_metrics_t *m, un
     uv_run(&w->loop, UV_RUN_DEFAULT);
     goto out;
   }
-  w->listeners = calloc(w->rt->cfg->nlisteners, sizeof(*w->listeners));
-  for (size_t i = 0; w->listeners != NULL && i < w->rt->cfg->nlisteners; i++) {
-    if (sy__conn_listen(&w->loop, &w->listeners[i], &w->rt->cfg->listeners[i], on_connection, w, err,
+  nl = w->rt->cfg->nlisteners;
+  w->listeners = calloc(nl, sizeof(*w->listeners));
+  w->listen_tls = calloc(nl, sizeof(*w->listen_tls));
+  w->listen_addr = calloc(nl, sizeof(*w->listen_addr));
+  for (size_t i = 0; w->listen_tls != NULL && w->listen_addr != NULL && i < nl; i++) {
+    const sy_hostport_t *hp = &w->rt->cfg->listeners[i];
+    char addr[300];
+    snprintf(addr, sizeof addr, "%s:%u", hp->host, (unsigned)hp->port);
+    w->listen_addr[i] = strdup(addr);
+    if (w->rt->cfg->listen_tls[i].ctx != NULL)
+      w->listen_tls[i] = sy_tls_ctx_ref(w->rt->cfg->listen_tls[i].ctx);
+  }
+  for (size_t i = 0; w->listeners != NULL && w->listen_addr != NULL && i < nl; i++) {
+    if (sy__listen_open(&w->loop, &w->listeners[i], &w->rt->cfg->listeners[i], on_connection, w, err,
                    sizeof(err)) < 0) {
       sy_log_error("%s", err);
       w->nlisteners = i;
@@ -264,8 +305,9 @@ int sy_worker_run(const char *config_path, sy_config_t *cfg, sy_metrics_t *m, un
       uv_run(&w->loop, UV_RUN_DEFAULT);
       goto out;
     }
-    sy_log_info("listening on %s:%u", w->rt->cfg->listeners[i].host,
-                (unsigned)w->rt->cfg->listeners[i].port);
+    sy_log_info("listening on %s:%u%s", w->rt->cfg->listeners[i].host,
+                (unsigned)w->rt->cfg->listeners[i].port,
+                w->listen_tls[i] != NULL ? " (TLS)" : "");
     w->nlisteners = i + 1;
   }
   if (sy__admin_open(w, err, sizeof(err)) < 0) {
@@ -311,6 +353,12 @@ out:
   while (w->nread_bufs > 0)
     free(w->read_bufs[--w->nread_bufs]);
   free(w->listeners);
+  for (size_t i = 0; w->listen_addr != NULL && w->listen_tls != NULL && i < nl; i++) {
+    sy_tls_ctx_free(w->listen_tls[i]);
+    free(w->listen_addr[i]);
+  }
+  free(w->listen_tls);
+  free(w->listen_addr);
   free(w);
   return status;
 }

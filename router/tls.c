@@ -11,6 +11,10 @@
  * it (a copy of it: see sy_tls_new). Resumption therefore follows the pool
  * naturally: the first connection does a full handshake, the ones after resume,
  * however many open at once.
+ *
+ * Server contexts (the client-facing listener) keep OpenSSL's own session
+ * handling: stateless tickets under a key made with the context (made before the
+ * workers fork, so every worker resumes the others' sessions until a reload).
  */
 #include "router/tls.h"
 
@@ -38,6 +42,7 @@ struct sy_tls_ctx_s {
   uint64_t tick;
   uint64_t handshakes, resumed;
   int insecure;
+  unsigned refs; /* the owner's and one per connection */
 };
 
 struct sy_tls_s {
@@ -45,6 +50,8 @@ struct sy_tls_s {
   SSL *ssl;
   BIO *rbio, *wbio; /* owned by ssl */
   int done;         /* handshake complete */
+  int server;       /* made by sy_tls_accept */
+  int not_tls;      /* the last failure: the peer does not speak TLS */
   char host[HOST_MAX];
   char error[400];
 };
@@ -91,8 +98,13 @@ static void explain(sy_tls_t *t) {
       (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
        reason == SSL_R_RECORD_LENGTH_MISMATCH || reason == SSL_R_HTTP_REQUEST ||
        reason == SSL_R_HTTPS_PROXY_REQUEST)) {
-    snprintf(t->error, sizeof t->error,
-             "the server does not speak TLS (%.120s: a plain HTTP port?)", t->host);
+    t->not_tls = 1;
+    if (t->server)
+      snprintf(t->error, sizeof t->error, "the client does not speak TLS (plain HTTP sent to "
+                                          "the TLS port?)");
+    else
+      snprintf(t->error, sizeof t->error,
+               "the server does not speak TLS (%.120s: a plain HTTP port?)", t->host);
   } else if (e != 0) {
     char detail[200];
     ERR_error_string_n(e, detail, sizeof detail);
@@ -127,7 +139,9 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
   return 1; /* we keep the reference */
 }
 
-sy_tls_ctx_t *sy_tls_ctx_new(const sy_tls_conf_t *conf, char *err, size_t errlen) {
+/* A context of one reference for method, TLS 1.2 (or 1.3) minimum; NULL with err. */
+static sy_tls_ctx_t *ctx_alloc(const SSL_METHOD *method, int tls13_only, char *err,
+                               size_t errlen) {
   if (ex_index < 0)
     ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
   sy_tls_ctx_t *c = calloc(1, sizeof *c);
@@ -135,14 +149,22 @@ sy_tls_ctx_t *sy_tls_ctx_new(const sy_tls_conf_t *conf, char *err, size_t errlen
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
-  c->insecure = conf->insecure;
-  c->ssl = SSL_CTX_new(TLS_client_method());
+  c->refs = 1;
+  c->ssl = SSL_CTX_new(method);
   if (c->ssl == NULL) {
     set_err(err, errlen, "cannot make a TLS context", NULL);
     free(c);
     return NULL;
   }
-  SSL_CTX_set_min_proto_version(c->ssl, conf->tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
+  SSL_CTX_set_min_proto_version(c->ssl, tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
+  return c;
+}
+
+sy_tls_ctx_t *sy_tls_ctx_new(const sy_tls_conf_t *conf, char *err, size_t errlen) {
+  sy_tls_ctx_t *c = ctx_alloc(TLS_client_method(), conf->tls13_only, err, errlen);
+  if (c == NULL)
+    return NULL;
+  c->insecure = conf->insecure;
   static const unsigned char alpn[] = "\x08http/1.1";
   SSL_CTX_set_alpn_protos(c->ssl, alpn, sizeof alpn - 1);
   SSL_CTX_set_session_cache_mode(c->ssl, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -177,8 +199,67 @@ sy_tls_ctx_t *sy_tls_ctx_new(const sy_tls_conf_t *conf, char *err, size_t errlen
   return c;
 }
 
-void sy_tls_ctx_free(sy_tls_ctx_t *c) {
+/* ALPN on the listener: http/1.1 if the client offers it; a client that offers
+ * only other protocols (h2 alone) gets no ALPN answer and may go on or give up. */
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned inlen, void *arg) {
+  static const unsigned char ours[] = "\x08http/1.1";
+  unsigned char *sel = NULL;
+  (void)ssl;
+  (void)arg;
+  if (SSL_select_next_proto(&sel, outlen, ours, sizeof ours - 1, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = sel;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+sy_tls_ctx_t *sy_tls_server_ctx_new(const sy_tls_server_conf_t *conf, char *err, size_t errlen) {
+  sy_tls_ctx_t *c = ctx_alloc(TLS_server_method(), conf->tls13_only, err, errlen);
   if (c == NULL)
+    return NULL;
+  /* No renegotiation (a TLS 1.2 client could make the server redo the costly half of
+   * a handshake at will); the server's order of ciphers. */
+  SSL_CTX_set_options(c->ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_alpn_select_cb(c->ssl, select_alpn, NULL);
+  if (SSL_CTX_use_certificate_chain_file(c->ssl, conf->cert_file) != 1) {
+    set_err(err, errlen, "cannot load the certificate", conf->cert_file);
+    sy_tls_ctx_free(c);
+    return NULL;
+  }
+  if (SSL_CTX_use_PrivateKey_file(c->ssl, conf->key_file, SSL_FILETYPE_PEM) != 1) {
+    int mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    set_err(err, errlen,
+            mismatch ? "the key does not match the certificate:" : "cannot load the key",
+            conf->key_file);
+    sy_tls_ctx_free(c);
+    return NULL;
+  }
+  if (SSL_CTX_check_private_key(c->ssl) != 1) {
+    set_err(err, errlen, "the key does not match the certificate:", conf->key_file);
+    sy_tls_ctx_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+void sy_tls_ctx_serial(const sy_tls_ctx_t *c, char *buf, size_t cap) {
+  X509 *x = SSL_CTX_get0_certificate(c->ssl);
+  BIGNUM *bn = x != NULL ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL) : NULL;
+  char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+  snprintf(buf, cap, "%s", hex != NULL ? hex : "");
+  OPENSSL_free(hex);
+  BN_free(bn);
+}
+
+sy_tls_ctx_t *sy_tls_ctx_ref(sy_tls_ctx_t *c) {
+  c->refs++;
+  return c;
+}
+
+void sy_tls_ctx_free(sy_tls_ctx_t *c) {
+  if (c == NULL || --c->refs > 0)
     return;
   for (int i = 0; i < SESSION_SLOTS; i++)
     if (c->slots[i].sess != NULL)
@@ -199,12 +280,12 @@ static int is_ip(const char *host) {
   return inet_pton(AF_INET, host, b) == 1 || inet_pton(AF_INET6, host, b) == 1;
 }
 
-sy_tls_t *sy_tls_new(sy_tls_ctx_t *ctx, const char *host) {
+/* A connection of ctx between two memory BIOs (NULL: out of memory). */
+static sy_tls_t *conn_new(sy_tls_ctx_t *ctx) {
   sy_tls_t *t = calloc(1, sizeof *t);
   if (t == NULL)
     return NULL;
   t->ctx = ctx;
-  snprintf(t->host, sizeof t->host, "%s", host);
   t->ssl = SSL_new(ctx->ssl);
   t->rbio = BIO_new(BIO_s_mem());
   t->wbio = BIO_new(BIO_s_mem());
@@ -219,6 +300,26 @@ sy_tls_t *sy_tls_new(sy_tls_ctx_t *ctx, const char *host) {
   BIO_set_mem_eof_return(t->rbio, -1); /* empty means "wait", not end of stream */
   SSL_set_bio(t->ssl, t->rbio, t->wbio);
   SSL_set_ex_data(t->ssl, ex_index, t);
+  ctx->refs++;
+  return t;
+}
+
+sy_tls_t *sy_tls_accept(sy_tls_ctx_t *ctx) {
+  sy_tls_t *t = conn_new(ctx);
+  if (t == NULL)
+    return NULL;
+  t->server = 1;
+  snprintf(t->host, sizeof t->host, "client");
+  SSL_set_accept_state(t->ssl);
+  ERR_clear_error();
+  return t;
+}
+
+sy_tls_t *sy_tls_new(sy_tls_ctx_t *ctx, const char *host) {
+  sy_tls_t *t = conn_new(ctx);
+  if (t == NULL)
+    return NULL;
+  snprintf(t->host, sizeof t->host, "%s", host);
   SSL_set_connect_state(t->ssl);
   if (is_ip(host)) {
     if (!ctx->insecure)
@@ -256,6 +357,7 @@ void sy_tls_free(sy_tls_t *t) {
   if (t->done && t->error[0] == '\0')
     SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   SSL_free(t->ssl); /* frees both BIOs */
+  sy_tls_ctx_free(t->ctx);
   free(t);
 }
 
@@ -327,6 +429,21 @@ size_t sy_tls_drain(sy_tls_t *t, void *buf, size_t cap) {
 
 const char *sy_tls_error(const sy_tls_t *t) {
   return t->error;
+}
+
+void sy_tls_shutdown(sy_tls_t *t) {
+  if (t->done && !(SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN)) {
+    SSL_shutdown(t->ssl);
+    ERR_clear_error();
+  }
+}
+
+int sy_tls_ready(const sy_tls_t *t) {
+  return t->done;
+}
+
+int sy_tls_not_tls(const sy_tls_t *t) {
+  return t->not_tls;
 }
 
 int sy_tls_resumed(const sy_tls_t *t) {

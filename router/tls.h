@@ -17,6 +17,12 @@
  * is the minimum. A session the server hands out is kept per host name and offered
  * by the next connection to that host, so pooled connections after the first resume.
  *
+ * The same engine serves the client-facing listener (sy_tls_server_ctx_new,
+ * sy_tls_accept): the context holds the certificate chain and key (read when it is
+ * made), TLS 1.2 minimum, and picks ALPN http/1.1 when the client offers it. A
+ * context is reference-counted: each connection holds one reference, so a reload
+ * may drop the context it replaces while connections made from it live on.
+ *
  * Error convention (net layer): SY_TLS_* codes; the reason of a failure is a short
  * sentence from sy_tls_error ("unknown CA: unable to get local issuer certificate",
  * "certificate expired", "certificate is for another name", "the server does not
@@ -46,10 +52,25 @@ typedef enum {
   SY_TLS_ERROR = -1  /* failed: sy_tls_error says why; the connection is unusable */
 } sy_tls_status_t;
 
+/* The listener's side: certificate chain and key (PEM files, read when the context
+ * is made), the lowest version accepted. */
+typedef struct sy_tls_server_conf_s {
+  const char *cert_file; /* the chain, leaf first */
+  const char *key_file;  /* its private key */
+  int tls13_only;        /* 1: TLS 1.3 minimum; default TLS 1.2 */
+} sy_tls_server_conf_t;
+
 /* Makes a context (reads the CA bundle and the client certificate now). Returns
  * NULL with a reason in err (which names the file). */
 sy_tls_ctx_t *sy_tls_ctx_new(const sy_tls_conf_t *conf, char *err, size_t errlen);
-/* Frees ctx; connections made from it must have been freed first. */
+/* Makes a server context (reads the certificate chain and the key now; they must
+ * match). Returns NULL with a reason in err that names the file ("certificate",
+ * "key" or "does not match"). */
+sy_tls_ctx_t *sy_tls_server_ctx_new(const sy_tls_server_conf_t *conf, char *err, size_t errlen);
+/* Takes one more reference to ctx; returns ctx. */
+sy_tls_ctx_t *sy_tls_ctx_ref(sy_tls_ctx_t *ctx);
+/* Drops the caller's reference to ctx (NULL allowed); the context is freed with the
+ * last connection made from it. */
 void sy_tls_ctx_free(sy_tls_ctx_t *ctx);
 /* Handshakes completed with ctx, and how many of them resumed a session. */
 void sy_tls_ctx_counts(const sy_tls_ctx_t *ctx, uint64_t *handshakes, uint64_t *resumed);
@@ -57,6 +78,9 @@ void sy_tls_ctx_counts(const sy_tls_ctx_t *ctx, uint64_t *handshakes, uint64_t *
 /* A client connection to `host` (a name: SNI and the certificate's name; an IP
  * address: the certificate's IP, no SNI). Returns NULL when out of memory. */
 sy_tls_t *sy_tls_new(sy_tls_ctx_t *ctx, const char *host);
+/* A server connection (the listener's) from a server context. Returns NULL when out
+ * of memory. */
+sy_tls_t *sy_tls_accept(sy_tls_ctx_t *ctx);
 /* Frees t (keeping nothing of its secrets but the resumable session in ctx). */
 void sy_tls_free(sy_tls_t *t);
 
@@ -77,6 +101,17 @@ size_t sy_tls_pending(const sy_tls_t *t);
 size_t sy_tls_drain(sy_tls_t *t, void *buf, size_t cap);
 /* Why the last call failed (a sentence), or "" if nothing failed. */
 const char *sy_tls_error(const sy_tls_t *t);
+/* Queues a close_notify alert (then drain): the peer learns the close is not a cut.
+ * Does nothing before the handshake completed. */
+void sy_tls_shutdown(sy_tls_t *t);
+/* Whether the handshake is complete. */
+int sy_tls_ready(const sy_tls_t *t);
+/* Whether the last failure was a peer that does not speak TLS (plain HTTP sent to a
+ * TLS port, or a TLS client at a plain server). */
+int sy_tls_not_tls(const sy_tls_t *t);
+/* The serial number of the certificate a server context presents, as hex, into buf
+ * ("" if none). For logs. */
+void sy_tls_ctx_serial(const sy_tls_ctx_t *ctx, char *buf, size_t cap);
 /* Whether the handshake resumed an earlier session. */
 int sy_tls_resumed(const sy_tls_t *t);
 /* The ALPN protocol agreed, into buf ("" if none). Returns its length. */

@@ -41,6 +41,11 @@ struct sy_worker_s {
   size_t fd_conn_cap;      /* client connections the fd limit allows (server.c) */
   uint64_t refused_conns;  /* refused over the connection cap */
   uint64_t refused_log_ms; /* when that was last logged */
+  struct sy_tls_ctx_s **listen_tls; /* per listener: its TLS context now (a reference),
+                                       or NULL for a plain one (server.c) */
+  char **listen_addr;               /* per listener: "host:port" as bound */
+  uint64_t tls_errors;              /* failed handshakes on the listeners (conn_tls.c) */
+  uint64_t tls_error_log_ms;        /* when one was last logged */
   int draining;
   sy_rng_t rng;
   llhttp_settings_t req_settings;

@@ -43,11 +43,11 @@ def check_node_modules():
           os.path.dirname(pkg), NODE_DIR)
 
 
-def run_client(env, node, port, user):
-    """Runs openai_client.mjs with node against switchyard on port; returns its JSON
-    result."""
-    penv = dict(os.environ, SY_BASE_URL="http://127.0.0.1:%d/v1" % port, SY_USER_ID=user,
-                SY_STREAM_CHUNKS=str(CHUNKS))
+def run_client(env, node, port, user, base_url=None, extra_env=None):
+    """Runs openai_client.mjs with node against switchyard on port (or base_url); returns
+    its JSON result. extra_env: more environment (NODE_EXTRA_CA_CERTS)."""
+    penv = dict(os.environ, SY_BASE_URL=base_url or "http://127.0.0.1:%d/v1" % port,
+                SY_USER_ID=user, SY_STREAM_CHUNKS=str(CHUNKS), **(extra_env or {}))
     # The SDK must not be sent through a proxy from the environment.
     for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         penv.pop(k, None)

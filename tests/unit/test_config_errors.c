@@ -32,11 +32,11 @@ static const err_case_t ERRORS[] = {
     /* listen and host:port */
     {"upstreams: {u: {servers: [127.0.0.1:9001]}}\n", "t.yaml:1: listen: required key is missing"},
     {"listen:\nupstreams: {u: {servers: [127.0.0.1:9001]}}\n",
-     "t.yaml:1: listen: must be a list of host:port"},
+     "t.yaml:1: listen: must be a list of host:port or {address, tls}"},
     {"listen: []\nupstreams: {u: {servers: [127.0.0.1:9001]}}\n",
      "t.yaml:1: listen: needs at least one host:port"},
     {"listen: 127.0.0.1:8080\nupstreams: {u: {servers: [127.0.0.1:9001]}}\n",
-     "t.yaml:1: listen: must be a list of host:port"},
+     "t.yaml:1: listen: must be a list of host:port or {address, tls}"},
     {"upstreams: {u: {servers: [127.0.0.1:9001]}}\nlisten:\n  - 127.0.0.1\n",
      "t.yaml:3: listen[0]: expected host:port, got '127.0.0.1'"},
     {"listen: [a:1, 127.0.0.1:0]\nupstreams: {u: {servers: [127.0.0.1:9001]}}\n",

@@ -192,8 +192,13 @@ def test_counters_survive_a_worker_restart(env):
     n = 0
     for _ in range(6):
         n += sum(send(r.port, 10).values())
-    text = admin(r, "GET", "/metrics").body.decode()
-    before = metric_value(text, "switchyard_requests_total", experiment="chat", code="2xx")
+    # An exchange is counted once its last write to the client completed, which may
+    # be a moment after the client read the answer: wait for the count, briefly.
+    def counted():
+        text = admin(r, "GET", "/metrics").body.decode()
+        v = metric_value(text, "switchyard_requests_total", experiment="chat", code="2xx")
+        return v if v == n else None
+    before = h.wait_until(counted, 2)
     check(before == n, "requests_total %r, sent %d", before, n)
     kids = [int(x) for x in os.popen("pgrep -P %d" % r.pid).read().split()]
     workers = [k for k in kids if "serve" in open("/proc/%d/cmdline" % k).read()]

@@ -8,6 +8,7 @@
 #include "policies/gate_bandit.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policies/eproc.h"
@@ -37,13 +38,16 @@ static void shifted(const sy_gate_params_t *p, const sy_gate_arm_t *a, double *s
 }
 
 /* log M for "arm j is better than arm i" (gate.h): increments D / c with D the signed
- * difference of the two arms' shifted pseudo-outcomes, c = (y_max - y_min) / floor. */
+ * difference of the two arms' shifted pseudo-outcomes, c = (y_max - y_min) / floor. A request
+ * feeds one arm only, so the increments from the arm that counts positively are >= 0 and
+ * those from the other <= 0: their squares go to eproc's split mixture separately. */
 static double pair_log_e(const sy_gate_params_t *p, const sy_gate_arm_t *j, const sy_gate_arm_t *i) {
   double aj, bj, ai, bi, c = (p->y_max - p->y_min) / p->floor;
   shifted(p, j, &aj, &bj);
   shifted(p, i, &ai, &bi);
   double sd = p->minimize ? ai - aj : aj - ai;
-  return sy_eproc_log_e(sd / c, (bj + bi) / (c * c));
+  double vpos = p->minimize ? bi : bj, vneg = p->minimize ? bj : bi;
+  return sy_eproc_log_e_split(sd / c, vneg / (c * c), vpos / (c * c));
 }
 
 /* Returns NULL or why an arm's sums cannot come from propensities >= floor and outcomes in
@@ -87,22 +91,48 @@ static void init(const int *live, size_t k, sy_gate_bandit_t *out, sy_gate_bandi
     memset(a, 0, sizeof *a);
     a->live = live == NULL || live[i];
     a->guard_breached = -1;
-    a->mean = a->se = a->log_e = a->srm_log_e = NAN;
+    a->mean = a->se = a->log_e = a->log_e_closed = a->srm_log_e = NAN;
     a->vs_leader = sy__gate_test_none();
     for (int g = 0; g < SY_GATE_NGUARDS; g++)
       a->guard[g] = (sy_gate_guard_t){0, 0, 0, NAN, NAN, NAN, sy__gate_test_none()};
   }
 }
 
+static int cmp_dbl(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The closure (gate.h): the smallest log of the mean of the E_l over a set S of live arms that
+ * contains i. The smallest mean over sets containing i takes i and then the other arms in
+ * ascending order of E_l while each lowers the mean. */
+static double closed_log_e(const sy_gate_bandit_arm_t *per, size_t k, size_t i) {
+  double x[SY_GATE_MAX_ARMS], sum = 0;
+  size_t m = 0;
+  for (size_t l = 0; l < k; l++)
+    if (l != i && per[l].live)
+      x[m++] = per[l].log_e;
+  qsort(x, m, sizeof x[0], cmp_dbl);
+  double top = per[i].log_e, cur = top; /* log mean over S so far; sum: of exp(. - top) */
+  if (!isfinite(top))
+    return top;
+  sum = 1;
+  for (size_t a = 0; a < m && x[a] < cur; a++) {
+    sum += exp(x[a] - top);
+    cur = top + log(sum / (double)(a + 2));
+  }
+  return cur;
+}
+
 /* The outcome: each live arm's e-process against "it is a best arm": the sum over the
  * opponents j of M(j better than i), divided by K - 1. Opponents are the other live arms
  * that breach no guardrail (the best arm worth finding is the best acceptable one); leaving
- * arms out only lowers the mean over all K - 1, so the bound of gate.h still holds. And the
- * leader, for the audit. */
+ * arms out only lowers the mean over all K - 1, so the bound of gate.h still holds. Then the
+ * closure over the live arms (gate.h), unless given_best. And the leader, for the audit. */
 static void outcome_tests(const sy_gate_params_t *p, const sy_gate_arm_t *arms, size_t k,
                           sy_gate_bandit_t *out, sy_gate_bandit_arm_t *per) {
   double sign = p->minimize ? -1 : 1, best = -INFINITY;
-  out->log_threshold = log((p->given_best ? 1 : (double)k) / p->alpha);
+  out->log_threshold = -log(p->alpha);
   for (size_t i = 0; i < k; i++) {
     sy_gate_bandit_arm_t *a = &per[i];
     a->mean = sy_gate_arm_mean(&arms[i]);
@@ -121,7 +151,13 @@ static void outcome_tests(const sy_gate_params_t *p, const sy_gate_arm_t *arms, 
         le[m++] = per[j].live && per[j].guard_breached < 0 ? pair_log_e(p, &arms[j], &arms[i])
                                                             : -INFINITY;
     a->log_e = log_mean_exp(le, m);
-    a->not_best = a->judged && a->log_e >= out->log_threshold;
+  }
+  for (size_t i = 0; i < k; i++) {
+    sy_gate_bandit_arm_t *a = &per[i];
+    if (!a->live)
+      continue;
+    a->log_e_closed = p->given_best ? a->log_e : closed_log_e(per, k, i);
+    a->not_best = a->judged && a->log_e_closed >= out->log_threshold;
   }
   if (out->leader == k)
     return;

@@ -351,6 +351,7 @@ static char *bandit_json(const view_t *v, const sy_gate_bandit_t *out,
     jset_num(ai, "mean", per[a].mean);
     jset_num(ai, "n", v->arm[a].n);
     jset_num(ai, "log_e", per[a].log_e);
+    jset_num(ai, "log_e_closed", per[a].log_e_closed);
     jset_num(ai, "log_threshold", out->log_threshold);
     jset_num(ai, "srm_log_e", per[a].srm_log_e);
     json_object_set_new(ai, "live", json_boolean(per[a].live));
@@ -406,8 +407,8 @@ static int decide_bandit(sy_worker_t *w, view_t *v) {
              out.srm_log_threshold);
     rc = halt(w, v, e->control, why, stats);
   } else if (d == SY_GATE_PROMOTE) {
-    snprintf(why, sizeof why, "bandit: %s is the only arm left that may be the best (log e of "
-             "every other >= %.2f = log(K/alpha)) and passes the guardrails",
+    snprintf(why, sizeof why, "bandit: %s is the only arm left that may be the best (closed "
+             "log e of every other >= %.2f = log(1/alpha)) and passes the guardrails",
              e->variants[out.winner].id, out.log_threshold);
     rc = set_stage(w, v, out.winner, "promote", SY_STAGE_PROMOTED, why, stats, 1);
   } else {
@@ -418,8 +419,8 @@ static int decide_bandit(sy_worker_t *w, view_t *v) {
         snprintf(why, sizeof why, "bandit: %s against the control %s",
                  sy_gate_guard_reason_name(per[a].guard_breached), e->variants[e->control].id);
       else
-        snprintf(why, sizeof why, "bandit: certainly not the best (log e %.2f >= %.2f = "
-                 "log(K/alpha))", per[a].log_e, out.log_threshold);
+        snprintf(why, sizeof why, "bandit: certainly not the best (closed log e %.2f >= %.2f "
+                 "= log(1/alpha))", per[a].log_e_closed, out.log_threshold);
       rc = set_stage(w, v, a, "remove", SY_STAGE_REMOVED, why, stats, 0);
     }
   }

@@ -477,6 +477,15 @@ static void test_eproc(void) {
   CHECK(isnan(sy_eproc_log_e(1, -1)) && isnan(sy_eproc_log_e(NAN, 1)));
   CHECK(sy_eproc_log_e(30, 100) > sy_eproc_log_e(20, 100)); /* more drift, more evidence */
   CHECK(sy_eproc_log_e(20, 200) < sy_eproc_log_e(20, 100)); /* more noise, less */
+  /* the split: nonnegative increments charged l^2 x^2 / 2, still <= 1 + l x */
+  for (int j = 0; j < SY_EPROC_NLAMBDA; j++) {
+    double l = sy_eproc_lambda(j);
+    for (double x = 0; x <= 50; x += 0.01)
+      CHECK_MSG(exp(l * x - 0.5 * l * l * x * x) <= (1 + l * x) * (1 + 1e-12), "l %g x %g", l, x);
+  }
+  CHECK(near(sy_eproc_log_e_split(20, 100, 0), sy_eproc_log_e(20, 100), 1e-12));
+  CHECK(sy_eproc_log_e_split(20, 60, 40) > sy_eproc_log_e(20, 100));
+  CHECK(isnan(sy_eproc_log_e_split(1, 1, -1)) && isnan(sy_eproc_log_e_split(1, NAN, 1)));
 }
 
 /* An arm with n outcomes, s successes, every one logged at propensity q. */
@@ -502,8 +511,14 @@ static void test_bandit(void) {
   sy_gate_bandit_arm_t per[3];
   CHECK(sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per) == SY_GATE_PROMOTE);
   CHECK(strcmp(b.reason, "bandit:winner") == 0 && b.winner == 1 && b.leader == 1);
-  CHECK(near(b.log_threshold, log(3 / 0.05), 1e-12) && per[0].not_best && per[2].not_best);
+  CHECK(near(b.log_threshold, log(1 / 0.05), 1e-12) && per[0].not_best && per[2].not_best);
   CHECK(!per[1].not_best && per[1].log_e < 0 && per[0].log_e > b.log_threshold);
+  /* The closure: arm 0's smallest mean takes in the best arm's e, the lowest (and arm 2's,
+   * the next); the best arm's own is its e. */
+  double e01 = log(0.5 * (exp(per[0].log_e) + exp(per[1].log_e)));
+  double e012 = log((exp(per[0].log_e) + exp(per[1].log_e) + exp(per[2].log_e)) / 3);
+  CHECK(near(per[0].log_e_closed, fmin(e01, e012), 1e-9) && per[0].log_e_closed < per[0].log_e);
+  CHECK(near(per[1].log_e_closed, per[1].log_e, 1e-12));
   CHECK(near(per[0].vs_leader.estimate, 0.1, 1e-12) && !per[1].vs_leader.ran);
   CHECK(per[0].srm_log_e < b.srm_log_threshold);
 
@@ -550,6 +565,33 @@ static void test_bandit(void) {
   CHECK(strcmp(b.reason, "srm") == 0 && per[0].srm_log_e >= b.srm_log_threshold);
   p.alpha_srm = 0;
   CHECK(sy_gate_bandit_check(&p, srm, NULL, 3, 0, 0, &b, per) != SY_GATE_HALT);
+}
+
+/* The closure needs a removed arm's e to beat the mean with every lower one: arm 1 at
+ * e = 1.5 / alpha alone is enough for given_best, but not with the best arm (e ~ 0) beside
+ * it. */
+static void test_bandit_closure(void) {
+  sy_gate_params_t p = bandit_defaults();
+  p.lat_p95_ratio_max = p.error_delta_max = p.tokens_ratio_max = 0;
+  double q = 1.0 / 3;
+  sy_gate_bandit_t b;
+  sy_gate_bandit_arm_t per[3];
+  int found = 0;
+  /* arm 0 at 0.13, arm 2 at 0.10; arm 1 between, moved until its own e is near 1.5 / alpha */
+  for (double s1 = 520; s1 <= 640 && !found; s1 += 1) {
+    sy_gate_arm_t arms[3] = {ipw_arm(5000, 650, q), ipw_arm(5000, s1, q), ipw_arm(5000, 500, q)};
+    p.given_best = 0;
+    sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per);
+    double own = per[1].log_e - b.log_threshold;
+    if (own < log(1.3) || own > log(1.7))
+      continue;
+    found = 1;
+    CHECK(!per[1].not_best && per[1].log_e_closed < b.log_threshold && per[2].not_best);
+    p.given_best = 1;
+    sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per);
+    CHECK(per[1].not_best && near(per[1].log_e_closed, per[1].log_e, 1e-12));
+  }
+  CHECK(found);
 }
 
 /* Guardrails in bandit mode: the best arm at 2x the control's latency is removed, and never
@@ -687,6 +729,7 @@ int main(void) {
   test_srm_halts();
   test_guardrails();
   test_eproc();
+  test_bandit_closure();
   test_bandit();
   test_bandit_guardrails();
   test_bandit_level();

@@ -132,13 +132,30 @@
  * alpha_guard over the guardrails on): a live arm that breaches one is removed; a winner must
  * have every guardrail on tested (min_n in both) and none breached (the control needs none).
  *
- * The propensity check (the bandit's sample-ratio test): for a live arm k and each recorded
- * outcome t of any arm, 1{A_t = k} / p_t,k - 1 has conditional mean 0 and lies in
- * [-1, 1/f - 1]. Its sum, sw_k - N (N = outcomes of all arms), is tested in both directions
- * with the same e-process (c = 1 and c = 1/f - 1), level alpha_srm over 2K tests. It compares
- * the realised count of each arm with the count its logged propensities predict, in the
- * inverse form the sums allow (the router keeps no sum of propensities over all requests).
- * It fires on mislogged propensities, and on outcomes lost more often in one arm.
+ * The sample-ratio check. The router counts, when it routes a request of a bandit gate's
+ * experiment (router/events.c, proto/KEYS.md), per arm k: A_k = the requests drawn for k,
+ * P_k = the sum over every request t of the propensity p_t,k the drawing policy gave k (k's
+ * expected count under the logged policy), Q_k = the sum of p_t,k^2, O_k = the sum of p_t,k
+ * over k's own draws. Thompson sampling draws the arm from exactly the propensities it logs
+ * (thompson.h), so x_t = 1{A_t = k} - p_t,k has conditional mean 0 and lies in [-1, 1];
+ *     sum x = A_k - P_k,   sum x^2 = A_k - 2 O_k + Q_k,
+ * and the e-process of eproc.h is run on both signs (c = 1 each), level alpha_srm over 2K
+ * tests (threshold log(2K / alpha_srm)), over every arm, removed ones included (a removed arm
+ * has propensity 0: any request it still gets counts against it). It is the canary's
+ * check (Lindon & Malek's, seqtest.h) in the form moving propensities need: their
+ * Dirichlet-multinomial Bayes factor assumes shares fixed since its baseline, which a bandit's
+ * are not, and a mixture over distortions of moving shares is not a function of running
+ * sums; this one is, and like theirs it is a nonnegative supermartingale under the null,
+ * valid at every look (Ville). It fires when routing does not follow the logged propensities
+ * (an arm served less or more than they say) or when they are logged wrong. A halt, as in
+ * canary mode ("srm": the experiment stops until an operator resumes it). Requests whose arm a
+ * key decided (sticky, hashed) are not counted: no random draw chose them.
+ *   Data written before these counters existed has none (all zero): then the older check
+ * runs instead, on outcomes, in the inverse form: for a live arm k and each recorded outcome
+ * t of any arm, 1{A_t = k} / p_t,k - 1 has conditional mean 0 and lies in [-1, 1/f - 1]; its
+ * sum, sw_k - N (N = outcomes of all arms), is tested in both directions (c = 1 and c = 1/f -
+ * 1). It also fires on outcomes lost more often in one arm, and is off with proxy feedback
+ * (weighted feedback breaks its count identity); the count check is not.
  *
  * What it costs (bench/gate-sim bandit ab, 1,000 runs): a best arm of 0.12 among 0.10s, K = 3,
  * floor 0.1: median requests to a winner 46,100 (given_best: 36,100), against 20,000 for the
@@ -171,6 +188,14 @@ typedef struct sy_gate_arm_s {
                             constant over the counted requests (so count requests since the
                             allocation last changed). Only ratios between the arms compared
                             matter (the shares are normalised). */
+  /* bandit mode's sample-ratio check (gate_bandit.h), counted by the router when it routes a
+   * request, over every request of the experiment (0 everywhere: no router wrote them, and
+   * the check falls back to the inverse-propensity one) */
+  double assigned; /* requests assigned to this arm */
+  double p_sum;    /* sum over every request of this arm's logged propensity: its expected
+                      count under the logged policy */
+  double p_sum2;   /* sum of their squares */
+  double p_own;    /* sum of this arm's propensity over its own assignments */
   /* guardrail inputs */
   double errors;                             /* requests that failed */
   double lat_hist[SY_LAT_BUCKETS];           /* counts per bucket of proto/latency.h */

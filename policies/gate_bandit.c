@@ -68,12 +68,40 @@ static const char *bandit_arm_check(const sy_gate_params_t *p, const sy_gate_arm
   return NULL;
 }
 
-/* The propensity check of arm i (gate.h): log e of the larger of its two directions. */
-static double srm_log_e(const sy_gate_params_t *p, const sy_gate_arm_t *a, double total_n) {
+/* The sample-ratio check of an arm (gate.h): its realised assignments against the sum of
+ * the propensities logged for it, log e of the larger of the two directions. */
+static double srm_counts_log_e(const sy_gate_arm_t *a) {
+  double s = a->assigned - a->p_sum, v = fmax(0, a->assigned - 2 * a->p_own + a->p_sum2);
+  return fmax(sy_eproc_log_e(s, v), sy_eproc_log_e(-s, v));
+}
+
+/* The fallback for data without those counters (gate.h): the inverse form on outcomes. */
+static double srm_inverse_log_e(const sy_gate_params_t *p, const sy_gate_arm_t *a, double total_n) {
   double s = a->sw - total_n, v = fmax(0, a->sw2 - 2 * a->sw + total_n);
   double c = 1 / p->floor - 1; /* 1 - u >= 1 - 1/floor */
   double up = sy_eproc_log_e(s, v), down = c > 0 ? sy_eproc_log_e(-s / c, v / (c * c)) : -INFINITY;
   return fmax(up, down);
+}
+
+/* Runs the sample-ratio check (gate.h); returns 1 if some arm's log e reached the threshold. */
+static int srm_check(const sy_gate_params_t *p, const sy_gate_arm_t *arms, size_t k,
+                     sy_gate_bandit_t *out, sy_gate_bandit_arm_t *per) {
+  double total_n = 0;
+  int counted = 0, hit = 0;
+  for (size_t i = 0; i < k; i++) {
+    total_n += arms[i].n;
+    counted |= arms[i].assigned > 0 || arms[i].p_sum > 0;
+  }
+  out->srm_check = counted ? "assignments" : "inverse_propensity";
+  out->srm_log_threshold = log(2 * (double)k / p->alpha_srm);
+  for (size_t i = 0; i < k; i++) {
+    if (counted)
+      per[i].srm_log_e = srm_counts_log_e(&arms[i]);
+    else if (per[i].live)
+      per[i].srm_log_e = srm_inverse_log_e(p, &arms[i], total_n);
+    hit |= per[i].srm_log_e >= out->srm_log_threshold;
+  }
+  return hit;
 }
 
 static sy_gate_decision_t done(sy_gate_bandit_t *out, sy_gate_decision_t d, const char *reason,
@@ -85,7 +113,7 @@ static sy_gate_decision_t done(sy_gate_bandit_t *out, sy_gate_decision_t d, cons
 }
 
 static void init(const int *live, size_t k, sy_gate_bandit_t *out, sy_gate_bandit_arm_t *per) {
-  *out = (sy_gate_bandit_t){SY_GATE_HALT, "missing", NULL, k, k, 0, NAN, NAN};
+  *out = (sy_gate_bandit_t){SY_GATE_HALT, "missing", NULL, k, k, 0, NAN, NAN, NULL};
   for (size_t i = 0; i < k; i++) {
     sy_gate_bandit_arm_t *a = &per[i];
     memset(a, 0, sizeof *a);
@@ -199,7 +227,7 @@ sy_gate_decision_t sy_gate_bandit_check(const sy_gate_params_t *p, const sy_gate
   if (out == NULL)
     return SY_GATE_HALT;
   if (arms == NULL || per == NULL || k < 2 || k > SY_GATE_MAX_ARMS) {
-    *out = (sy_gate_bandit_t){SY_GATE_HALT, "missing", NULL, k, k, 0, NAN, NAN};
+    *out = (sy_gate_bandit_t){SY_GATE_HALT, "missing", NULL, k, k, 0, NAN, NAN, NULL};
     return SY_GATE_HALT;
   }
   init(live, k, out, per);
@@ -209,20 +237,14 @@ sy_gate_decision_t sy_gate_bandit_check(const sy_gate_params_t *p, const sy_gate
   if (!(p->floor > 0))
     return done(out, SY_GATE_HALT, "config",
                 "bandit mode needs an exploration floor > 0 (its tests need bounded weights)");
-  double total_n = 0;
-  for (size_t i = 0; i < k; i++) {
+  for (size_t i = 0; i < k; i++)
     if ((detail = bandit_arm_check(p, &arms[i])) != NULL)
       return done(out, SY_GATE_HALT, "invalid:arm", detail);
-    total_n += arms[i].n;
-  }
-  if (p->alpha_srm > 0) {
-    out->srm_log_threshold = log(2 * (double)k / p->alpha_srm);
-    for (size_t i = 0; i < k; i++)
-      if (per[i].live && (per[i].srm_log_e = srm_log_e(p, &arms[i], total_n)) >=
-                             out->srm_log_threshold)
-        return done(out, SY_GATE_HALT, "srm",
-                    "an arm's inverse-propensity count does not match the total");
-  }
+  if (p->alpha_srm > 0 && srm_check(p, arms, k, out, per))
+    return done(out, SY_GATE_HALT, "srm",
+                out->srm_check[0] == 'a'
+                    ? "an arm's assignments do not match the sum of its logged propensities"
+                    : "an arm's inverse-propensity count does not match the total");
   for (size_t i = 0; i < k; i++)
     if (per[i].live && ctl < k && i != ctl)
       per[i].guard_breached = sy__gate_run_guards(p, &arms[ctl], &arms[i], per[i].guard);

@@ -28,7 +28,8 @@ typedef struct sy_gate_bandit_arm_s {
                                 itself when given_best */
   sy_gate_test_t vs_leader;  /* the leader's advantage (in the better direction), for the
                                 audit: estimate and se as Hajek; alpha = alpha / K */
-  double srm_log_e;          /* log e of the propensity check (both directions, the larger) */
+  double srm_log_e;          /* log e of the sample-ratio check (both directions, the
+                                larger); NaN when it did not run for this arm */
   sy_gate_guard_t guard[SY_GATE_NGUARDS]; /* against the control; enabled = 0 for it */
 } sy_gate_bandit_arm_t;
 
@@ -42,6 +43,8 @@ typedef struct sy_gate_bandit_s {
   size_t nremove;
   double log_threshold; /* log(1 / alpha): an arm's log_e_closed at or above it is not best */
   double srm_log_threshold; /* log(2 K / alpha_srm); NaN when the check is off */
+  const char *srm_check;    /* "assignments" (the router's counts: every arm), or
+                               "inverse_propensity" (data without them: live arms); NULL: off */
 } sy_gate_bandit_t;
 
 /*

@@ -519,6 +519,7 @@ static void test_bandit(void) {
   double e012 = log((exp(per[0].log_e) + exp(per[1].log_e) + exp(per[2].log_e)) / 3);
   CHECK(near(per[0].log_e_closed, fmin(e01, e012), 1e-9) && per[0].log_e_closed < per[0].log_e);
   CHECK(near(per[1].log_e_closed, per[1].log_e, 1e-12));
+  CHECK(b.srm_check != NULL && strcmp(b.srm_check, "inverse_propensity") == 0);
   CHECK(near(per[0].vs_leader.estimate, 0.1, 1e-12) && !per[1].vs_leader.ran);
   CHECK(per[0].srm_log_e < b.srm_log_threshold);
 
@@ -592,6 +593,78 @@ static void test_bandit_closure(void) {
     CHECK(per[1].not_best && near(per[1].log_e_closed, per[1].log_e, 1e-12));
   }
   CHECK(found);
+}
+
+/* One request drawn as the router draws it, and counted as router/events.c counts it; a
+ * tampering router serves a instead of b on a fraction of b's draws (and logs a). */
+static void count_draw(sy_gate_arm_t *arms, const double *prop, size_t k, double tamper,
+                       sy_rng_t *rng) {
+  double u = sy_rng_uniform(rng), cum = 0;
+  size_t a = k - 1;
+  for (size_t i = 0; i < k; i++)
+    if (u < (cum += prop[i])) {
+      a = i;
+      break;
+    }
+  if (a == 1 && sy_rng_uniform(rng) < tamper)
+    a = 0;
+  for (size_t i = 0; i < k; i++) {
+    arms[i].p_sum += prop[i];
+    arms[i].p_sum2 += prop[i] * prop[i];
+  }
+  arms[a].assigned += 1;
+  arms[a].p_own += prop[a];
+}
+
+/* The sample-ratio check on the router's counts (gate.h): propensities that move as a
+ * bandit's do (K = 3, floor 0.1), a look every 500 requests up to 60,000. An honest router
+ * never trips it in 40 runs; one that serves b on 85% of its draws (b gets ~0.085 of the
+ * traffic where its propensities promise ~0.1) trips it in every run. */
+static void test_bandit_srm_counts(void) {
+  sy_gate_params_t p = bandit_defaults();
+  p.lat_p95_ratio_max = p.error_delta_max = p.tokens_ratio_max = 0;
+  sy_rng_t rng;
+  sy_rng_seed(&rng, 15);
+  int honest_halts = 0, tampered_halts = 0, reps = 40;
+  for (int rep = 0; rep < 2 * reps; rep++) {
+    double tamper = rep < reps ? 0 : 0.15;
+    sy_gate_arm_t arms[3];
+    memset(arms, 0, sizeof arms);
+    int halted = 0;
+    for (int t = 1; t <= 60000 && !halted; t++) {
+      double drift = fmin(1, t / 20000.0); /* a leader emerges: 1/3 each -> 0.8, 0.1, 0.1 */
+      double prop[3] = {1.0 / 3 + drift * (0.8 - 1.0 / 3), 1.0 / 3 - drift * (1.0 / 3 - 0.1), 0};
+      prop[2] = 1 - prop[0] - prop[1];
+      count_draw(arms, prop, 3, tamper, &rng);
+      if (t % 500 != 0)
+        continue;
+      sy_gate_bandit_t b;
+      sy_gate_bandit_arm_t per[3];
+      sy_gate_decision_t d = sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per);
+      CHECK(d != SY_GATE_HALT || strcmp(b.reason, "srm") == 0);
+      CHECK(b.srm_check != NULL && strcmp(b.srm_check, "assignments") == 0);
+      halted = d == SY_GATE_HALT;
+    }
+    if (tamper > 0)
+      tampered_halts += halted;
+    else
+      honest_halts += halted;
+  }
+  CHECK_MSG(honest_halts == 0, "%d of %d honest runs halted", honest_halts, reps);
+  CHECK_MSG(tampered_halts == reps, "%d of %d tampered runs halted", tampered_halts, reps);
+  /* Off, it never runs. */
+  p.alpha_srm = 0;
+  sy_gate_arm_t arms[3];
+  memset(arms, 0, sizeof arms);
+  arms[0].assigned = 100; /* every request to arm 0, where half were expected */
+  arms[0].p_sum = arms[0].p_own = arms[1].p_sum = 50;
+  arms[0].p_sum2 = arms[1].p_sum2 = 25;
+  sy_gate_bandit_t b;
+  sy_gate_bandit_arm_t per[3];
+  CHECK(sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per) != SY_GATE_HALT);
+  p.alpha_srm = 0.001;
+  CHECK(sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per) == SY_GATE_HALT &&
+        strcmp(b.reason, "srm") == 0 && per[0].srm_log_e >= b.srm_log_threshold);
 }
 
 /* Guardrails in bandit mode: the best arm at 2x the control's latency is removed, and never
@@ -730,6 +803,7 @@ int main(void) {
   test_guardrails();
   test_eproc();
   test_bandit_closure();
+  test_bandit_srm_counts();
   test_bandit();
   test_bandit_guardrails();
   test_bandit_level();

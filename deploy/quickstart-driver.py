@@ -300,7 +300,8 @@ def explain(row):
             k, fnum(v.get("mean")), fnum(v.get("n"), "%.0f"))
         breached = [g for g in ("latency_p95", "error_rate", "tokens")
                     if isinstance(v.get(g), dict) and v[g].get("breached")]
-        le, thr = v.get("log_e"), v.get("log_threshold")
+        # the closure's log e decides (policies/gate.h); older audits have log_e only
+        le, thr = v.get("log_e_closed", v.get("log_e")), v.get("log_threshold")
         if breached:
             lines.append(head + " breaches the %s guardrail against the control" % breached[0])
         elif row.get("decision") == "promote" and k == row.get("variant"):

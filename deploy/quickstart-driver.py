@@ -463,7 +463,7 @@ def main():
     ap.add_argument("--thumbs", type=float, default=0.3, help="share of answers rated")
     ap.add_argument("--key-env", default="SWITCHYARD_DEMO_KEY",
                     help="the environment variable holding the API key")
-    ap.add_argument("--timeout", type=float, default=240, help="seconds until giving up")
+    ap.add_argument("--timeout", type=float, default=420, help="seconds until giving up")
     ap.add_argument("--refresh", type=float, default=2)
     ap.add_argument("--min-samples", default="100", help="shown while nothing is decided")
     ap.add_argument("--plain", action="store_true", help="plain lines even on a terminal")

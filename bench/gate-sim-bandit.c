@@ -17,7 +17,9 @@
  *
  * The gate gets what the router's Redis counters hold: per arm the outcome count and the
  * inverse-propensity sums iw, iwy, iw2, iw2y, iw2y2 (proto/KEYS.md), the requests, and the
- * sum of the propensities logged for every request (the expected count of each arm).
+ * sample-ratio check's counters: the requests assigned to each arm, and the sums over every
+ * request of each arm's logged propensity (its expected count), of its square, and over its
+ * own assignments.
  *
  * The A/A grid (`gate-sim bandit grid`): every arm has the same outcome rate, so any arm
  * marked worse and any winner is a false decision; a repetition stops at the first one.
@@ -189,7 +191,6 @@ typedef struct run_s {
   post_t post[KMAX];
   int act[KMAX];
   double p[KMAX];
-  double expected[KMAX]; /* the sum of the propensities logged: each arm's expected count */
   contrib_t ring[RING][KMAX];
   post_t pring[RING][KMAX];
 } run_t;
@@ -207,7 +208,10 @@ static void chunk(const cell_t *c, const bopts_t *o, gsl_rng *g, sy_rng_t *r, ru
   gsl_ran_multinomial(g, (size_t)c->k, CHUNK_REQ, s->p, m);
   for (int i = 0; i < c->k; i++) {
     s->arm[i].requests += m[i];
-    s->expected[i] += CHUNK_REQ * s->p[i];
+    s->arm[i].assigned += m[i]; /* the sample-ratio check's counters (proto/KEYS.md) */
+    s->arm[i].p_sum += CHUNK_REQ * s->p[i];
+    s->arm[i].p_sum2 += CHUNK_REQ * s->p[i] * s->p[i];
+    s->arm[i].p_own += m[i] * s->p[i];
     for (unsigned u = 0; u < m[i]; u++) {
       double y = draw_y(c, g, r, i, o->ymax);
       long due = ch;

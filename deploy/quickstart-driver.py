@@ -300,7 +300,8 @@ def explain(row):
             k, fnum(v.get("mean")), fnum(v.get("n"), "%.0f"))
         breached = [g for g in ("latency_p95", "error_rate", "tokens")
                     if isinstance(v.get(g), dict) and v[g].get("breached")]
-        le, thr = v.get("log_e"), v.get("log_threshold")
+        # the closure's log e decides (policies/gate.h); older audits have log_e only
+        le, thr = v.get("log_e_closed", v.get("log_e")), v.get("log_threshold")
         if breached:
             lines.append(head + " breaches the %s guardrail against the control" % breached[0])
         elif row.get("decision") == "promote" and k == row.get("variant"):
@@ -462,7 +463,7 @@ def main():
     ap.add_argument("--thumbs", type=float, default=0.3, help="share of answers rated")
     ap.add_argument("--key-env", default="SWITCHYARD_DEMO_KEY",
                     help="the environment variable holding the API key")
-    ap.add_argument("--timeout", type=float, default=240, help="seconds until giving up")
+    ap.add_argument("--timeout", type=float, default=420, help="seconds until giving up")
     ap.add_argument("--refresh", type=float, default=2)
     ap.add_argument("--min-samples", default="100", help="shown while nothing is decided")
     ap.add_argument("--plain", action="store_true", help="plain lines even on a terminal")

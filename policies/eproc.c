@@ -5,21 +5,27 @@
 
 #include <math.h>
 
-/* Returns l_j = 0.8 x 2^(-j/8) (eproc.h). */
+/* Returns l_j = SY_EPROC_LMAX x 2^(-j/8) (eproc.h). */
 double sy_eproc_lambda(int j) {
   if (j < 0 || j >= SY_EPROC_NLAMBDA)
     return NAN;
-  return 0.8 * exp2(-0.125 * j);
+  return SY_EPROC_LMAX * exp2(-0.125 * j);
 }
 
 /* Returns the log of the equal-weight mixture of exp(l s - psi(l) v) (eproc.h). */
 double sy_eproc_log_e(double s, double v) {
-  if (isnan(s) || isnan(v) || v < 0)
+  return sy_eproc_log_e_split(s, v, 0);
+}
+
+/* Returns the log of the equal-weight mixture of exp(l s - psi(l) v_neg - l^2 v_pos / 2)
+ * (eproc.h). */
+double sy_eproc_log_e_split(double s, double v_neg, double v_pos) {
+  if (isnan(s) || isnan(v_neg) || isnan(v_pos) || v_neg < 0 || v_pos < 0)
     return NAN;
   double t[SY_EPROC_NLAMBDA], top = -INFINITY;
   for (int j = 0; j < SY_EPROC_NLAMBDA; j++) {
     double l = sy_eproc_lambda(j), psi = -log1p(-l) - l;
-    t[j] = l * s - psi * v;
+    t[j] = l * s - psi * v_neg - 0.5 * l * l * v_pos;
     if (t[j] > top)
       top = t[j];
   }

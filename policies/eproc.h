@@ -19,26 +19,44 @@
  * Ville's inequality: P(exists t: M_t >= 1/a) <= a, for every sample size at once, with no
  * CLT, whatever the dependence between the xi beyond the null.
  *
- * The mixture: l in a fixed grid l_j = 0.8 x 2^(-j/8), j = 0..51 (0.8 down to 0.0096),
- * equal weights: a discretised log-uniform prior on l. The grid covers every scale an
- * increment normalised by its range has here (the best l is about sqrt(2 log(1/a) / V), and V
- * runs from ~10 to ~50,000 in bench/gate-sim's grid). Its spacing (1/8 octave) is finer than
+ * The mixture: l in a fixed grid l_j = 0.8 x 2^(-j/8), j = 0..31 (0.8 down to 0.055),
+ * equal weights: a discretised log-uniform prior on l. Its spacing (1/8 octave) is finer than
  * the peak of l S - psi(l) V (relative width ~ 1/sqrt(2 log(1/a)), ~0.4 octave), so the sum
  * acts as the integral: against the best l in hindsight it costs about
- * log(sqrt(2 log(1/a)) x ln(0.8 / 0.0096) / sqrt(2 pi)) ~ 1.8 in log e, where an equal
- * mixture of 14 half-octave points cost log 14 = 2.6 (bench/gate-sim: 10% fewer requests to
- * a winner).
+ * log(ln(l_max / l_min)) + 0.5 log(log(1/a) / pi) in log e (Laplace's method on the log-l
+ * scale), so each halving of the range saves log 2 of evidence. The range is where the
+ * decisions worth making are: for the bandit gate's binary increments at the floor the best
+ * l is about the relative difference of the two means (0.2 for 0.12 against 0.10), and a
+ * difference under 5% is beyond bench/gate-sim's horizon anyway; a smaller l only helps
+ * effects too small to find. The grid went from 6.4 octaves (down to 0.0096, 52 points) to
+ * 4 in issue 15: bench/gate-sim bandit ab, 600 runs, K = 3, 0.12 among 0.10: median requests
+ * to a winner 41,600 -> 38,200 (3 octaves: 36,700, but K = 5 no better).
+ *
+ * Split squares. Increments of both signs cost psi(l) x^2 above, but Fan's bound is only
+ * needed for the negative ones: for u = l x >= 0, log(1 + u) >= u - u^2/2, so a nonnegative
+ * increment may be charged l^2 x^2 / 2 instead. sy_eproc_log_e_split takes the two sums of
+ * squares apart (the bandit gate has them: one arm's pseudo-outcomes enter each comparison
+ * with a plus sign, the other's with a minus sign). Still a product of factors <= 1 + l x.
  */
 #ifndef SY_EPROC_H
 #define SY_EPROC_H
 
-#define SY_EPROC_NLAMBDA 52
+#define SY_EPROC_NLAMBDA 32 /* l_j = SY_EPROC_LMAX x 2^(-j/8), j < SY_EPROC_NLAMBDA */
+#define SY_EPROC_LMAX 0.8
 
 /*
  * log M_t for the mixture above, from s = sum xi and v = sum xi^2 (v >= 0). Returns NaN if s
  * or v is NaN or v < 0. (Increments below -1 break the guarantee; the caller bounds them.)
  */
 double sy_eproc_log_e(double s, double v);
+
+/*
+ * The same mixture with the increments' squares split by sign: v_neg = sum of xi^2 over the
+ * increments < 0, v_pos over those >= 0. A nonnegative increment is charged l^2/2 instead of
+ * psi(l) (log(1 + u) >= u - u^2/2 for u >= 0), so this is never below sy_eproc_log_e(s,
+ * v_neg + v_pos), and it is the same supermartingale argument. NaN as above.
+ */
+double sy_eproc_log_e_split(double s, double v_neg, double v_pos);
 
 /* The mixture's l_j, j < SY_EPROC_NLAMBDA (for tests and audits); NaN otherwise. */
 double sy_eproc_lambda(int j);

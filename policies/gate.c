@@ -106,6 +106,10 @@ void sy_gate_arm_merge(sy_gate_arm_t *dst, const sy_gate_arm_t *src) {
   dst->sw2y += src->sw2y;
   dst->sw2y2 += src->sw2y2;
   dst->requests += src->requests;
+  dst->assigned += src->assigned;
+  dst->p_sum += src->p_sum;
+  dst->p_sum2 += src->p_sum2;
+  dst->p_own += src->p_own;
   dst->errors += src->errors;
   for (size_t i = 0; i < SY_LAT_BUCKETS; i++)
     dst->lat_hist[i] += src->lat_hist[i];
@@ -136,7 +140,8 @@ static int cs_ok(double lhs, double rhs) {
 static int all_finite(const sy_gate_arm_t *a) {
   double v[] = {a->n,      a->sw,       a->swy,        a->sw2,
                 a->sw2y,   a->sw2y2,    a->requests,   a->expected_share,
-                a->errors, a->tokens_n, a->tokens_sum, a->tokens_sumsq};
+                a->errors, a->tokens_n, a->tokens_sum, a->tokens_sumsq,
+                a->assigned, a->p_sum, a->p_sum2, a->p_own};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
     if (!isfinite(v[i]))
       return 0;
@@ -164,6 +169,11 @@ const char *sy_gate_arm_check(const sy_gate_arm_t *a) {
     return "outcomes without weight";
   if (a->errors > a->requests * (1 + CS_SLACK))
     return "more errors than requests";
+  /* propensities are in [0, 1]: sum p^2 <= sum p, and sum over own assignments <= both */
+  if (a->assigned < 0 || a->p_sum < 0 || a->p_sum2 < 0 || a->p_own < 0)
+    return "an assignment count or a propensity sum is negative";
+  if (!cs_ok(a->p_sum2, a->p_sum) || !cs_ok(a->p_own, a->assigned) || !cs_ok(a->p_own, a->p_sum))
+    return "propensity sums inconsistent (p_sum2 > p_sum, or p_own above assigned or p_sum)";
   /* (sum w)^2 <= n sum w^2 and (sum w^2 y)^2 <= sum w^2 sum w^2 y^2 hold for any real data;
    * sums that break them were torn (read from different moments) or corrupted. */
   if (!cs_ok(a->sw * a->sw, a->n * a->sw2))

@@ -91,8 +91,8 @@
  *     P(some truly best arm is ever removed) <= alpha     (ties and A/A included)
  * — a winner is only declared when every other live arm is removed, so a wrong winner implies
  * a best arm removed. (given_best = 1 promises only P(a given best arm is ever removed) <=
- * alpha, at threshold 1/alpha instead of K/alpha: faster, but with m tied best arms the
- * chance that one of them goes is bounded by m alpha only.)
+ * alpha: E_i >= 1/alpha alone removes i, without the closure below; faster, but with m tied
+ * best arms the chance that one of them goes is bounded by m alpha only.)
  *
  * The derivation. Shift outcomes to y' = y - y_min in [0, R], R = y_max - y_min. Request t
  * goes to arm A_t with propensity p_t,k fixed before its outcome (predictable: it comes from
@@ -106,16 +106,31 @@
  *     sum D   = (swy_j - y_min sw_j) - (swy_i - y_min sw_i),
  *     sum D^2 = sum over both arms of u^2 y'^2 = sw2y2 - 2 y_min sw2y + y_min^2 sw2
  * (a request feeds only its own arm's sums, so the cross terms vanish; requests of other arms
- * add 0 and need not be counted). Everything comes from the Redis sums iw* (proto/KEYS.md),
- * which is why the bets are fixed rather than predictable: the test is stateless, like the
- * canary's. For arm i the e-process against "i is a best arm" is
+ * add 0 and need not be counted). The increments from arm j are >= 0 and those from arm i
+ * <= 0, so their squares are kept apart: V_pos = j's sum over c^2, V_neg = i's, and eproc.h's
+ * split mixture charges Fan's psi(l) only on V_neg. Everything comes from the Redis sums iw*
+ * (proto/KEYS.md), which is why the bets are fixed rather than predictable: the test is
+ * stateless, like the canary's. For arm i the e-process against "i is a best arm" is
  *     E_i = (1 / (K - 1)) sum_{j != i, j an opponent} M_ji,
- * a mean of nonnegative supermartingales if i is best (every mu_j <= mu_i), so by Ville
- * P(ever E_i >= K / alpha) <= alpha / K, and a union over the (at most K) best arms gives the
- * promise. Opponents are the live arms that breach no guardrail: leaving arms out only lowers
- * E_i below the mean over all K - 1, which is the e-process the bound is about (an arm j at
- * propensity 0 after its removal adds nothing to its sums, so then D = -Z_i, mean <= 0, and
- * M_ji stays a supermartingale). Arm i is removed once E_i >= K / alpha ("not best").
+ * a mean of nonnegative supermartingales if i is best (every mu_j <= mu_i). Opponents are the
+ * live arms that breach no guardrail: leaving arms out only lowers E_i below the mean over
+ * all K - 1, which is the e-process the bound is about (an arm j at propensity 0 after its
+ * removal adds nothing to its sums, so then D = -Z_i, mean <= 0, and M_ji stays a
+ * supermartingale).
+ *
+ * Closed testing. Arm i is removed ("not best") once, for every set S of live arms that
+ * contains i, the mean of E_l over l in S is >= 1 / alpha: log_e_closed, the smallest such log
+ * mean, is >= log(1 / alpha). Why that keeps the promise: let B be the set of truly best arms.
+ * If i is in B, every E_l with l in B is a mean of supermartingales, so E_B = mean over B of
+ * E_l is one too, and by Ville P(ever E_B >= 1 / alpha) <= alpha. Until the first best arm
+ * is removed, B is a set of live arms, so that first removal needs E_B >= 1 / alpha at that
+ * look: P(some best arm is ever removed) <= alpha, ties and A/A included (Marcus, Peritz &
+ * Gabriel's closure principle, 1976, with e-values as in Vovk & Wang 2021, "E-values:
+ * calibration, combination and applications", Ann. Statist. 49(3)). The smallest mean over
+ * the sets containing i takes i and then the others in ascending order of E_l while they
+ * lower it, so it costs a sort. What it buys: with one best arm b and the rest tied below,
+ * the binding set for a loser l is {b, l}, so l goes at E_l >= 2 / alpha (E_b is ~0) where a
+ * union bound over the K possible best arms needed K / alpha (this gate until issue 15).
  *
  * Delayed outcomes: a request's outcome enters its arm's sums when it is recorded, with the
  * propensity logged at choice time; the order of recording is the e-process's time. Valid when
@@ -132,22 +147,52 @@
  * alpha_guard over the guardrails on): a live arm that breaches one is removed; a winner must
  * have every guardrail on tested (min_n in both) and none breached (the control needs none).
  *
- * The propensity check (the bandit's sample-ratio test): for a live arm k and each recorded
- * outcome t of any arm, 1{A_t = k} / p_t,k - 1 has conditional mean 0 and lies in
- * [-1, 1/f - 1]. Its sum, sw_k - N (N = outcomes of all arms), is tested in both directions
- * with the same e-process (c = 1 and c = 1/f - 1), level alpha_srm over 2K tests. It compares
- * the realised count of each arm with the count its logged propensities predict, in the
- * inverse form the sums allow (the router keeps no sum of propensities over all requests).
- * It fires on mislogged propensities, and on outcomes lost more often in one arm.
+ * The sample-ratio check. The router counts, when it routes a request of a bandit gate's
+ * experiment (router/events.c, proto/KEYS.md), per arm k: A_k = the requests drawn for k,
+ * P_k = the sum over every request t of the propensity p_t,k the drawing policy gave k (k's
+ * expected count under the logged policy), Q_k = the sum of p_t,k^2, O_k = the sum of p_t,k
+ * over k's own draws. Thompson sampling draws the arm from exactly the propensities it logs
+ * (thompson.h), so x_t = 1{A_t = k} - p_t,k has conditional mean 0 and lies in [-1, 1];
+ *     sum x = A_k - P_k,   sum x^2 = A_k - 2 O_k + Q_k,
+ * and the e-process of eproc.h is run on both signs (c = 1 each), level alpha_srm over 2K
+ * tests (threshold log(2K / alpha_srm)), over every arm, removed ones included (a removed arm
+ * has propensity 0: any request it still gets counts against it). It is the canary's
+ * check (Lindon & Malek's, seqtest.h) in the form moving propensities need: their
+ * Dirichlet-multinomial Bayes factor assumes shares fixed since its baseline, which a bandit's
+ * are not, and a mixture over distortions of moving shares is not a function of running
+ * sums; this one is, and like theirs it is a nonnegative supermartingale under the null,
+ * valid at every look (Ville). It fires when routing does not follow the logged propensities
+ * (an arm served less or more than they say) or when they are logged wrong. A halt, as in
+ * canary mode ("srm": the experiment stops until an operator resumes it). Requests whose arm a
+ * key decided (sticky, hashed) are not counted: no random draw chose them.
+ *   Data written before these counters existed has none (all zero): then the older check
+ * runs instead, on outcomes, in the inverse form: for a live arm k and each recorded outcome
+ * t of any arm, 1{A_t = k} / p_t,k - 1 has conditional mean 0 and lies in [-1, 1/f - 1]; its
+ * sum, sw_k - N (N = outcomes of all arms), is tested in both directions (c = 1 and c = 1/f -
+ * 1). It also fires on outcomes lost more often in one arm, and is off with proxy feedback
+ * (weighted feedback breaks its count identity); the count check is not.
  *
- * What it costs (bench/gate-sim bandit ab, 1,000 runs): a best arm of 0.12 among 0.10s, K = 3,
- * floor 0.1: median requests to a winner 46,100 (given_best: 36,100), against 20,000 for the
- * asymptotic sequences this replaced, which removed some arm in up to 95% of A/A runs (floor
- * 0, rate 0.01, K = 10; 2% to 91% with a floor). Where it goes: the threshold log(K/alpha)
- * against log(1/alpha) of a single comparison (+1.1 for K = 3), and the mean over K - 1
- * opponents when one carries the evidence (+0.7); the mixture over bets (~1.8); Fan's bound,
- * tight at the floor arm (about 10%); inverse-propensity weighting without centring
- * (about 10% at a rate of 0.1).
+ * What it costs (bench/gate-sim bandit ab --reps 1000 --seed 1): a best arm of 0.12 among
+ * 0.10s, floor 0.1: median requests to a winner K = 3 38,600, K = 5 55,900 (given_best:
+ * 31,500 and 46,600), against 20,000 and 28,600 for the asymptotic sequences this replaced,
+ * which removed some arm in up to 95% of A/A runs (floor 0, rate 0.01, K = 10; 2% to 91% with
+ * a floor). Before issue 15's changes (closure, split squares, the 4-octave grid) it was
+ * 46,100 and 68,000. Where the rest goes, in log e at the decision (about 7,000 requests per
+ * unit here): the closure's binding set {best, loser} needs M(best beats loser) >= 4/alpha
+ * for K = 3 (the mean over K - 1 opponents and over the set's two arms), log 80 = 4.4, where
+ * one known comparison needs log 20 = 3.0; the mixture over bets (~1.1); Fan's psi against a
+ * Gaussian l^2/2 (~15% at l ~ 0.2, tight here: the loser's increments sit at -1, the floor).
+ * The information itself is the floor arm's: Thompson sampling gives the losers 0.1 of the
+ * traffic each, and an inverse-propensity term's variance is mu / floor; a CLT test on the
+ * same allocation has the same.
+ *   Not done: a doubly robust increment, (y - m)/p with m a predictable pooled mean logged
+ * with the propensity (Waudby-Smith et al. 2022, "Anytime-valid off-policy inference for
+ * contextual bandits"): the common m cancels in a difference, and the variance falls from
+ * mu/p to about mu(1 - mu)/p, so it gains about mu: measured with a bench-only patch
+ * (m = pooled mean at each posterior refresh), 600 runs: 0.12 among 0.10 K = 3 38,200 ->
+ * 35,400, K = 5 54,600 -> 50,200; 0.30 among 0.25 14,600 -> 11,400; the quickstart's truths
+ * 3,800 -> 3,000. It needs m in the trace record and new sums from the outcome paths (api.c,
+ * the sweeper's script), and a guard for outcomes recorded without it.
  */
 #ifndef SY_GATE_H
 #define SY_GATE_H
@@ -171,6 +216,14 @@ typedef struct sy_gate_arm_s {
                             constant over the counted requests (so count requests since the
                             allocation last changed). Only ratios between the arms compared
                             matter (the shares are normalised). */
+  /* bandit mode's sample-ratio check (gate_bandit.h), counted by the router when it routes a
+   * request, over every request of the experiment (0 everywhere: no router wrote them, and
+   * the check falls back to the inverse-propensity one) */
+  double assigned; /* requests assigned to this arm */
+  double p_sum;    /* sum over every request of this arm's logged propensity: its expected
+                      count under the logged policy */
+  double p_sum2;   /* sum of their squares */
+  double p_own;    /* sum of this arm's propensity over its own assignments */
   /* guardrail inputs */
   double errors;                             /* requests that failed */
   double lat_hist[SY_LAT_BUCKETS];           /* counts per bucket of proto/latency.h */

@@ -8,6 +8,7 @@
 #include "policies/gate_bandit.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policies/eproc.h"
@@ -37,13 +38,16 @@ static void shifted(const sy_gate_params_t *p, const sy_gate_arm_t *a, double *s
 }
 
 /* log M for "arm j is better than arm i" (gate.h): increments D / c with D the signed
- * difference of the two arms' shifted pseudo-outcomes, c = (y_max - y_min) / floor. */
+ * difference of the two arms' shifted pseudo-outcomes, c = (y_max - y_min) / floor. A request
+ * feeds one arm only, so the increments from the arm that counts positively are >= 0 and
+ * those from the other <= 0: their squares go to eproc's split mixture separately. */
 static double pair_log_e(const sy_gate_params_t *p, const sy_gate_arm_t *j, const sy_gate_arm_t *i) {
   double aj, bj, ai, bi, c = (p->y_max - p->y_min) / p->floor;
   shifted(p, j, &aj, &bj);
   shifted(p, i, &ai, &bi);
   double sd = p->minimize ? ai - aj : aj - ai;
-  return sy_eproc_log_e(sd / c, (bj + bi) / (c * c));
+  double vpos = p->minimize ? bi : bj, vneg = p->minimize ? bj : bi;
+  return sy_eproc_log_e_split(sd / c, vneg / (c * c), vpos / (c * c));
 }
 
 /* Returns NULL or why an arm's sums cannot come from propensities >= floor and outcomes in
@@ -64,12 +68,40 @@ static const char *bandit_arm_check(const sy_gate_params_t *p, const sy_gate_arm
   return NULL;
 }
 
-/* The propensity check of arm i (gate.h): log e of the larger of its two directions. */
-static double srm_log_e(const sy_gate_params_t *p, const sy_gate_arm_t *a, double total_n) {
+/* The sample-ratio check of an arm (gate.h): its realised assignments against the sum of
+ * the propensities logged for it, log e of the larger of the two directions. */
+static double srm_counts_log_e(const sy_gate_arm_t *a) {
+  double s = a->assigned - a->p_sum, v = fmax(0, a->assigned - 2 * a->p_own + a->p_sum2);
+  return fmax(sy_eproc_log_e(s, v), sy_eproc_log_e(-s, v));
+}
+
+/* The fallback for data without those counters (gate.h): the inverse form on outcomes. */
+static double srm_inverse_log_e(const sy_gate_params_t *p, const sy_gate_arm_t *a, double total_n) {
   double s = a->sw - total_n, v = fmax(0, a->sw2 - 2 * a->sw + total_n);
   double c = 1 / p->floor - 1; /* 1 - u >= 1 - 1/floor */
   double up = sy_eproc_log_e(s, v), down = c > 0 ? sy_eproc_log_e(-s / c, v / (c * c)) : -INFINITY;
   return fmax(up, down);
+}
+
+/* Runs the sample-ratio check (gate.h); returns 1 if some arm's log e reached the threshold. */
+static int srm_check(const sy_gate_params_t *p, const sy_gate_arm_t *arms, size_t k,
+                     sy_gate_bandit_t *out, sy_gate_bandit_arm_t *per) {
+  double total_n = 0;
+  int counted = 0, hit = 0;
+  for (size_t i = 0; i < k; i++) {
+    total_n += arms[i].n;
+    counted |= arms[i].assigned > 0 || arms[i].p_sum > 0;
+  }
+  out->srm_check = counted ? "assignments" : "inverse_propensity";
+  out->srm_log_threshold = log(2 * (double)k / p->alpha_srm);
+  for (size_t i = 0; i < k; i++) {
+    if (counted)
+      per[i].srm_log_e = srm_counts_log_e(&arms[i]);
+    else if (per[i].live)
+      per[i].srm_log_e = srm_inverse_log_e(p, &arms[i], total_n);
+    hit |= per[i].srm_log_e >= out->srm_log_threshold;
+  }
+  return hit;
 }
 
 static sy_gate_decision_t done(sy_gate_bandit_t *out, sy_gate_decision_t d, const char *reason,
@@ -81,28 +113,54 @@ static sy_gate_decision_t done(sy_gate_bandit_t *out, sy_gate_decision_t d, cons
 }
 
 static void init(const int *live, size_t k, sy_gate_bandit_t *out, sy_gate_bandit_arm_t *per) {
-  *out = (sy_gate_bandit_t){SY_GATE_HALT, "missing", NULL, k, k, 0, NAN, NAN};
+  *out = (sy_gate_bandit_t){SY_GATE_HALT, "missing", NULL, k, k, 0, NAN, NAN, NULL};
   for (size_t i = 0; i < k; i++) {
     sy_gate_bandit_arm_t *a = &per[i];
     memset(a, 0, sizeof *a);
     a->live = live == NULL || live[i];
     a->guard_breached = -1;
-    a->mean = a->se = a->log_e = a->srm_log_e = NAN;
+    a->mean = a->se = a->log_e = a->log_e_closed = a->srm_log_e = NAN;
     a->vs_leader = sy__gate_test_none();
     for (int g = 0; g < SY_GATE_NGUARDS; g++)
       a->guard[g] = (sy_gate_guard_t){0, 0, 0, NAN, NAN, NAN, sy__gate_test_none()};
   }
 }
 
+static int cmp_dbl(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The closure (gate.h): the smallest log of the mean of the E_l over a set S of live arms that
+ * contains i. The smallest mean over sets containing i takes i and then the other arms in
+ * ascending order of E_l while each lowers the mean. */
+static double closed_log_e(const sy_gate_bandit_arm_t *per, size_t k, size_t i) {
+  double x[SY_GATE_MAX_ARMS], sum = 0;
+  size_t m = 0;
+  for (size_t l = 0; l < k; l++)
+    if (l != i && per[l].live)
+      x[m++] = per[l].log_e;
+  qsort(x, m, sizeof x[0], cmp_dbl);
+  double top = per[i].log_e, cur = top; /* log mean over S so far; sum: of exp(. - top) */
+  if (!isfinite(top))
+    return top;
+  sum = 1;
+  for (size_t a = 0; a < m && x[a] < cur; a++) {
+    sum += exp(x[a] - top);
+    cur = top + log(sum / (double)(a + 2));
+  }
+  return cur;
+}
+
 /* The outcome: each live arm's e-process against "it is a best arm": the sum over the
  * opponents j of M(j better than i), divided by K - 1. Opponents are the other live arms
  * that breach no guardrail (the best arm worth finding is the best acceptable one); leaving
- * arms out only lowers the mean over all K - 1, so the bound of gate.h still holds. And the
- * leader, for the audit. */
+ * arms out only lowers the mean over all K - 1, so the bound of gate.h still holds. Then the
+ * closure over the live arms (gate.h), unless given_best. And the leader, for the audit. */
 static void outcome_tests(const sy_gate_params_t *p, const sy_gate_arm_t *arms, size_t k,
                           sy_gate_bandit_t *out, sy_gate_bandit_arm_t *per) {
   double sign = p->minimize ? -1 : 1, best = -INFINITY;
-  out->log_threshold = log((p->given_best ? 1 : (double)k) / p->alpha);
+  out->log_threshold = -log(p->alpha);
   for (size_t i = 0; i < k; i++) {
     sy_gate_bandit_arm_t *a = &per[i];
     a->mean = sy_gate_arm_mean(&arms[i]);
@@ -121,7 +179,13 @@ static void outcome_tests(const sy_gate_params_t *p, const sy_gate_arm_t *arms, 
         le[m++] = per[j].live && per[j].guard_breached < 0 ? pair_log_e(p, &arms[j], &arms[i])
                                                             : -INFINITY;
     a->log_e = log_mean_exp(le, m);
-    a->not_best = a->judged && a->log_e >= out->log_threshold;
+  }
+  for (size_t i = 0; i < k; i++) {
+    sy_gate_bandit_arm_t *a = &per[i];
+    if (!a->live)
+      continue;
+    a->log_e_closed = p->given_best ? a->log_e : closed_log_e(per, k, i);
+    a->not_best = a->judged && a->log_e_closed >= out->log_threshold;
   }
   if (out->leader == k)
     return;
@@ -163,7 +227,7 @@ sy_gate_decision_t sy_gate_bandit_check(const sy_gate_params_t *p, const sy_gate
   if (out == NULL)
     return SY_GATE_HALT;
   if (arms == NULL || per == NULL || k < 2 || k > SY_GATE_MAX_ARMS) {
-    *out = (sy_gate_bandit_t){SY_GATE_HALT, "missing", NULL, k, k, 0, NAN, NAN};
+    *out = (sy_gate_bandit_t){SY_GATE_HALT, "missing", NULL, k, k, 0, NAN, NAN, NULL};
     return SY_GATE_HALT;
   }
   init(live, k, out, per);
@@ -173,20 +237,14 @@ sy_gate_decision_t sy_gate_bandit_check(const sy_gate_params_t *p, const sy_gate
   if (!(p->floor > 0))
     return done(out, SY_GATE_HALT, "config",
                 "bandit mode needs an exploration floor > 0 (its tests need bounded weights)");
-  double total_n = 0;
-  for (size_t i = 0; i < k; i++) {
+  for (size_t i = 0; i < k; i++)
     if ((detail = bandit_arm_check(p, &arms[i])) != NULL)
       return done(out, SY_GATE_HALT, "invalid:arm", detail);
-    total_n += arms[i].n;
-  }
-  if (p->alpha_srm > 0) {
-    out->srm_log_threshold = log(2 * (double)k / p->alpha_srm);
-    for (size_t i = 0; i < k; i++)
-      if (per[i].live && (per[i].srm_log_e = srm_log_e(p, &arms[i], total_n)) >=
-                             out->srm_log_threshold)
-        return done(out, SY_GATE_HALT, "srm",
-                    "an arm's inverse-propensity count does not match the total");
-  }
+  if (p->alpha_srm > 0 && srm_check(p, arms, k, out, per))
+    return done(out, SY_GATE_HALT, "srm",
+                out->srm_check[0] == 'a'
+                    ? "an arm's assignments do not match the sum of its logged propensities"
+                    : "an arm's inverse-propensity count does not match the total");
   for (size_t i = 0; i < k; i++)
     if (per[i].live && ctl < k && i != ctl)
       per[i].guard_breached = sy__gate_run_guards(p, &arms[ctl], &arms[i], per[i].guard);

@@ -17,14 +17,19 @@
 typedef struct sy_gate_bandit_arm_s {
   int live;                  /* given: the arm still receives traffic */
   int judged;                /* live and had min_n outcomes */
-  int not_best;              /* the outcome test: certainly not a best arm (log_e above) */
+  int not_best;              /* the outcome test: certainly not a best arm (log_e_closed at or
+                                above the threshold) */
   int guard_breached;        /* index of the first breached guardrail, or -1 */
   int remove;                /* not_best or guard_breached: may be removed */
   double mean, se;           /* Hajek mean and its standard error (reported, not tested) */
   double log_e;              /* log of the e-process against "this arm is a best arm" */
+  double log_e_closed;       /* the closure's: the smallest log of the mean of log_e's e over
+                                the sets of live arms containing this one (gate.h); log_e
+                                itself when given_best */
   sy_gate_test_t vs_leader;  /* the leader's advantage (in the better direction), for the
                                 audit: estimate and se as Hajek; alpha = alpha / K */
-  double srm_log_e;          /* log e of the propensity check (both directions, the larger) */
+  double srm_log_e;          /* log e of the sample-ratio check (both directions, the
+                                larger); NaN when it did not run for this arm */
   sy_gate_guard_t guard[SY_GATE_NGUARDS]; /* against the control; enabled = 0 for it */
 } sy_gate_bandit_arm_t;
 
@@ -36,8 +41,10 @@ typedef struct sy_gate_bandit_s {
   size_t leader; /* index of the live judged arm with the best mean; k when there is none */
   size_t winner; /* PROMOTE: the winner's index; else k */
   size_t nremove;
-  double log_threshold; /* log(K / alpha): an arm's log_e at or above it is not best */
+  double log_threshold; /* log(1 / alpha): an arm's log_e_closed at or above it is not best */
   double srm_log_threshold; /* log(2 K / alpha_srm); NaN when the check is off */
+  const char *srm_check;    /* "assignments" (the router's counts: every arm), or
+                               "inverse_propensity" (data without them: live arms); NULL: off */
 } sy_gate_bandit_t;
 
 /*

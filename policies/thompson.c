@@ -179,10 +179,31 @@ static size_t top_two_choose(const ts_policy_t *p, const gsl_rng *g, sy_rng_t *r
   return cached_challenger(p, first, rng);
 }
 
+/* An active arm drawn with probability prop[i] (inverse CDF; rounding falls on the last). */
+static size_t draw_cached(const ts_policy_t *p, sy_rng_t *rng) {
+  double u = sy_rng_uniform(rng), cum = 0;
+  size_t last = p->act[0];
+  for (size_t k = 0; k < p->base.nactive; k++) {
+    last = p->act[k];
+    cum += p->base.prop[last];
+    if (u < cum)
+      break;
+  }
+  return last;
+}
+
+/* With cached propensities the arm is drawn from them, so that the propensity logged is the
+ * probability the arm was chosen with, exactly: the bandit gate's inverse-propensity tests
+ * and its sample-ratio check (policies/gate.h) assume it. Drawing fresh posterior samples
+ * instead would choose with the true pi, which the Monte Carlo estimate misses by up to
+ * ~0.005 (10,000 draws), persistently (it is a function of the state): enough to bias the
+ * weights by a few percent and, over 10^5 requests, to fail an exact sample-ratio check. */
 static sy_choice_t ts_choose(const sy_policy_t *bp, const sy_policy_ctx_t *ctx, sy_rng_t *rng) {
   const ts_policy_t *p = (const ts_policy_t *)bp;
   size_t arm;
-  if (bp->nactive == 1) {
+  if (bp->nactive > 1 && p->conf.propensity_draws > 0) {
+    arm = draw_cached(p, rng);
+  } else if (bp->nactive == 1) {
     arm = p->act[0];
   } else if (p->floor_mass > 0 && sy_rng_uniform(rng) < p->floor_mass) {
     arm = uniform_other(p, bp->narms, rng);

@@ -17,10 +17,14 @@
  *     ln x, and arms are compared on the log-normal mean E[x] = exp(mu + sigma^2/2), i.e. on
  *     mu + sigma^2/2 (exp is monotone, so it is never evaluated).
  *
- * Choosing: with probability K*floor (K = active arms) an active arm is drawn uniformly;
- * otherwise one posterior draw per active arm and the argmax wins (or, in top-two mode
- * (Russo 2016), the argmax with probability top_two_beta, else the argmax of fresh draws that
- * differs from it). So every active arm keeps a share of at least `floor`.
+ * Choosing: an active arm is drawn with its cached propensity (below), so the propensity
+ * logged with a choice is exactly the probability it was made with (the bandit gate's
+ * inverse-propensity tests and sample-ratio check, policies/gate.h, rely on it). That is
+ * Thompson sampling up to the Monte Carlo error of the estimate: with probability K*floor
+ * (K = active arms) an active arm uniformly, otherwise the argmax of one posterior draw per
+ * active arm (or, in top-two mode (Russo 2016), the argmax with probability top_two_beta,
+ * else the argmax of fresh draws that differs from it). So every active arm keeps a share of
+ * at least `floor`. With propensity_draws = 0 (no estimate) the draws are made directly.
  *
  * Propensities: pi_i = P(arm i is the argmax of one posterior draw) is estimated by Monte
  * Carlo with `propensity_draws` joint draws in update() — only when the totals or the active

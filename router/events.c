@@ -84,7 +84,30 @@ static unsigned trace_ttl(const sy_outcome_conf_t *o) {
   return o->window_s + (o->window_s < 3600 ? o->window_s : 3600);
 }
 
-void sy__events_routed(sy_worker_t *w, sy_req_t *r) {
+/* The bandit gate's sample-ratio counters (policies/gate.h, proto/KEYS.md): for every
+ * variant the propensity the drawing policy gave it (and its square); for the variant
+ * drawn, one assignment and its propensity. Written with the trace record, so one batch
+ * holds both sides of the comparison for each request. */
+static void count_assignment(sy_journal_t *j, const sy_experiment_conf_t *e, const sy_req_t *r,
+                             const sy_policy_t *policy) {
+  if (policy == NULL || e->gate.mode != SY_GATE_BANDIT)
+    return;
+  char key[160];
+  for (size_t k = 0; k < e->nvariants && k < policy->narms; k++) {
+    double q = sy_policy_propensity(policy, k);
+    if (!(q > 0) && k != r->variant)
+      continue;
+    sy_key_variant(key, sizeof key, e->id, e->variants[k].id);
+    sy_journal_incr(j, key, "p_sum", q);
+    sy_journal_incr(j, key, "p_sum_sq", q * q);
+    if (k == r->variant) {
+      sy_journal_incr(j, key, "assigned", 1);
+      sy_journal_incr(j, key, "p_own", q);
+    }
+  }
+}
+
+void sy__events_routed(sy_worker_t *w, sy_req_t *r, const sy_policy_t *policy) {
   if (w->link == NULL || w->link->journal == NULL || r->exp < 0)
     return;
   sy_journal_t *j = w->link->journal;
@@ -108,6 +131,7 @@ void sy__events_routed(sy_worker_t *w, sy_req_t *r) {
   sy_journal_field_str(j, "cs", consent_names[r->ev.consent]);
   sy_journal_field_int(j, "w", e->outcome.window_s);
   sy_journal_record_end(j);
+  count_assignment(j, e, r, policy);
   if (!e->outcome.continuous && e->outcome.missing == SY_MISSING_FAILURE) {
     char member[200];
     sy_key_pending(key, sizeof key, e->id);

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "policies/policy.h"
 #include "router/exchange.h"
 #include "router/types.h"
 #include "router/config.h"
@@ -14,8 +15,10 @@
 #include "stats/usage_scan.h"
 
 /* The request has been routed to an experiment: captures what its events need
- * and writes the trace record (and, for missing: failure, the pending trial). */
-void sy__events_routed(sy_worker_t *w, sy_req_t *r);
+ * and writes the trace record (and, for missing: failure, the pending trial). policy
+ * is the one that drew the variant (NULL when no random draw did, e.g. a sticky key):
+ * for a bandit gate its propensities feed the sample-ratio counters (proto/KEYS.md). */
+void sy__events_routed(sy_worker_t *w, sy_req_t *r, const sy_policy_t *policy);
 /* Response body bytes (de-chunked), for usage and ids. */
 static inline void sy__events_body(sy_req_t *r, const char *p, size_t n) {
   if (r->ev.on)

@@ -95,6 +95,10 @@ static void arm_from(const redisReply *h, sy_gate_arm_t *a) {
     a->sw2y2 = hnum(h, "sumsq");
   }
   a->requests = hnum(h, "requests");
+  a->assigned = hnum(h, "assigned"); /* absent (0) before the counters existed */
+  a->p_sum = hnum(h, "p_sum");
+  a->p_sum2 = hnum(h, "p_sum_sq");
+  a->p_own = hnum(h, "p_own");
   a->errors = hnum(h, "errors");
   for (size_t b = 0; b < SY_LAT_BUCKETS; b++)
     a->lat_hist[b] = hnum(h, sy_lat_fields[b]);
@@ -351,8 +355,11 @@ static char *bandit_json(const view_t *v, const sy_gate_bandit_t *out,
     jset_num(ai, "mean", per[a].mean);
     jset_num(ai, "n", v->arm[a].n);
     jset_num(ai, "log_e", per[a].log_e);
+    jset_num(ai, "log_e_closed", per[a].log_e_closed);
     jset_num(ai, "log_threshold", out->log_threshold);
     jset_num(ai, "srm_log_e", per[a].srm_log_e);
+    jset_num(ai, "assigned", v->arm[a].assigned);
+    jset_num(ai, "expected", v->arm[a].p_sum);
     json_object_set_new(ai, "live", json_boolean(per[a].live));
     json_object_set_new(ai, "not_best", json_boolean(per[a].not_best));
     for (int g = 0; g < SY_GATE_NGUARDS; g++)
@@ -381,9 +388,12 @@ static int decide_bandit(sy_worker_t *w, view_t *v) {
   p.floor = e->thompson.floor;
   p.y_min = e->gate.outcome_min;
   p.y_max = e->gate.outcome_max;
-  if (e->outcome.nproxies > 0)
-    p.alpha_srm = 0; /* weighted proxy feedback breaks the count identity it checks */
   size_t k = v->st.nvariants, nlive = 0;
+  int counted = 0;
+  for (size_t j = 0; j < k; j++)
+    counted |= v->arm[j].assigned > 0 || v->arm[j].p_sum > 0;
+  if (e->outcome.nproxies > 0 && !counted)
+    p.alpha_srm = 0; /* weighted proxy feedback breaks the inverse check's count identity */
   int live[SY_CTL_MAX_VARIANTS];
   for (size_t j = 0; j < k; j++)
     nlive += (size_t)(live[j] = v->st.stage[j] == SY_STAGE_LIVE);
@@ -399,15 +409,26 @@ static int decide_bandit(sy_worker_t *w, view_t *v) {
   }
   char *stats = bandit_json(v, &out, per);
   int rc = 0;
-  char why[300];
+  char why[400];
   if (d == SY_GATE_HALT) {
-    snprintf(why, sizeof why, "propensity check: %s (log e above log(2K/alpha_srm) = %.2f); "
-             "routing or logging is broken: the gate stops until resumed", out.detail,
-             out.srm_log_threshold);
+    size_t worst = 0;
+    for (size_t a = 1; a < k; a++)
+      if (per[a].srm_log_e > per[worst].srm_log_e || isnan(per[worst].srm_log_e))
+        worst = a;
+    if (out.srm_check[0] == 'a')
+      snprintf(why, sizeof why, "sample ratio mismatch: %s assigned %.0f requests where its "
+               "logged propensities expect %.1f (log e %.2f >= log(2K/alpha_srm) = %.2f); "
+               "routing or logging is broken: the gate stops until resumed",
+               e->variants[worst].id, v->arm[worst].assigned, v->arm[worst].p_sum,
+               per[worst].srm_log_e, out.srm_log_threshold);
+    else
+      snprintf(why, sizeof why, "propensity check: %s (%s: log e %.2f >= log(2K/alpha_srm) = "
+               "%.2f); routing or logging is broken: the gate stops until resumed", out.detail,
+               e->variants[worst].id, per[worst].srm_log_e, out.srm_log_threshold);
     rc = halt(w, v, e->control, why, stats);
   } else if (d == SY_GATE_PROMOTE) {
-    snprintf(why, sizeof why, "bandit: %s is the only arm left that may be the best (log e of "
-             "every other >= %.2f = log(K/alpha)) and passes the guardrails",
+    snprintf(why, sizeof why, "bandit: %s is the only arm left that may be the best (closed "
+             "log e of every other >= %.2f = log(1/alpha)) and passes the guardrails",
              e->variants[out.winner].id, out.log_threshold);
     rc = set_stage(w, v, out.winner, "promote", SY_STAGE_PROMOTED, why, stats, 1);
   } else {
@@ -418,8 +439,8 @@ static int decide_bandit(sy_worker_t *w, view_t *v) {
         snprintf(why, sizeof why, "bandit: %s against the control %s",
                  sy_gate_guard_reason_name(per[a].guard_breached), e->variants[e->control].id);
       else
-        snprintf(why, sizeof why, "bandit: certainly not the best (log e %.2f >= %.2f = "
-                 "log(K/alpha))", per[a].log_e, out.log_threshold);
+        snprintf(why, sizeof why, "bandit: certainly not the best (closed log e %.2f >= %.2f "
+                 "= log(1/alpha))", per[a].log_e_closed, out.log_threshold);
       rc = set_stage(w, v, a, "remove", SY_STAGE_REMOVED, why, stats, 0);
     }
   }

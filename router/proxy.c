@@ -50,8 +50,10 @@ static void up_fail(sy_conn_t *c, int status, const char *code, const char *msg)
 
 /* ---- routing ---- */
 
-/* The variant for this request and the probability with which it was chosen. */
-static sy_choice_t choose_variant(sy_conn_t *c, const sy_experiment_conf_t *e, sy_exprt_t *x) {
+/* The variant for this request and the probability with which it was chosen; *drew is
+ * the policy whose random draw chose it (NULL when a key decided it: sticky, or hashed). */
+static sy_choice_t choose_variant(sy_conn_t *c, const sy_experiment_conf_t *e, sy_exprt_t *x,
+                                  const sy_policy_t **drew) {
   sy_req_t *r = &c->req;
   sy_policy_ctx_t ctx = {NULL, 0};
   if (e->sticky_header != NULL) {
@@ -62,10 +64,14 @@ static sy_choice_t choose_variant(sy_conn_t *c, const sy_experiment_conf_t *e, s
       ctx.keylen = klen;
     }
   }
+  /* a split given a key hashes it: that choice is no random draw */
+  const sy_policy_t *split = x->override != NULL ? x->override : x->policy;
+  *drew = ctx.key == NULL ? split : NULL;
   if (x->override != NULL) /* the control state's allocation (canary, pause, winner) */
     return sy_policy_choose(x->override, &ctx, &c->w->rng);
   if (e->policy != SY_POLICY_THOMPSON)
     return sy_policy_choose(x->policy, &ctx, &c->w->rng);
+  *drew = NULL;
   const sy_policy_t *p = x->policy;
   if (e->thompson.segment_header != NULL) {
     size_t slen;
@@ -75,7 +81,7 @@ static sy_choice_t choose_variant(sy_conn_t *c, const sy_experiment_conf_t *e, s
   }
   if (x->has_sticky && ctx.key != NULL)
     return sy_sticky_choose(&x->sticky, p, &ctx, &c->w->rng, uv_now(&c->w->loop), NULL);
-  return sy_policy_choose(p, &ctx, &c->w->rng);
+  return sy_policy_choose(*drew = p, &ctx, &c->w->rng);
 }
 
 static void reply_error(sy_conn_t *c, int status, const char *type, const char *code,
@@ -113,11 +119,12 @@ static void route_request(sy_conn_t *c) {
                                    r->head.line_len, &r->head);
   if (r->exp >= 0) {
     const sy_experiment_conf_t *e = &cfg->experiments[r->exp];
-    sy_choice_t ch = choose_variant(c, e, &r->rt->exps[r->exp]);
+    const sy_policy_t *drew;
+    sy_choice_t ch = choose_variant(c, e, &r->rt->exps[r->exp], &drew);
     r->variant = ch.arm;
     r->propensity = ch.propensity;
     r->pool = &r->rt->pools[e->variants[r->variant].upstream];
-    sy__events_routed(w, r);
+    sy__events_routed(w, r, drew);
   } else if (r->api) {
     return;
   } else if (cfg->default_kind == SY_DEFAULT_PASS) {

@@ -477,6 +477,15 @@ static void test_eproc(void) {
   CHECK(isnan(sy_eproc_log_e(1, -1)) && isnan(sy_eproc_log_e(NAN, 1)));
   CHECK(sy_eproc_log_e(30, 100) > sy_eproc_log_e(20, 100)); /* more drift, more evidence */
   CHECK(sy_eproc_log_e(20, 200) < sy_eproc_log_e(20, 100)); /* more noise, less */
+  /* the split: nonnegative increments charged l^2 x^2 / 2, still <= 1 + l x */
+  for (int j = 0; j < SY_EPROC_NLAMBDA; j++) {
+    double l = sy_eproc_lambda(j);
+    for (double x = 0; x <= 50; x += 0.01)
+      CHECK_MSG(exp(l * x - 0.5 * l * l * x * x) <= (1 + l * x) * (1 + 1e-12), "l %g x %g", l, x);
+  }
+  CHECK(near(sy_eproc_log_e_split(20, 100, 0), sy_eproc_log_e(20, 100), 1e-12));
+  CHECK(sy_eproc_log_e_split(20, 60, 40) > sy_eproc_log_e(20, 100));
+  CHECK(isnan(sy_eproc_log_e_split(1, 1, -1)) && isnan(sy_eproc_log_e_split(1, NAN, 1)));
 }
 
 /* An arm with n outcomes, s successes, every one logged at propensity q. */
@@ -502,8 +511,15 @@ static void test_bandit(void) {
   sy_gate_bandit_arm_t per[3];
   CHECK(sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per) == SY_GATE_PROMOTE);
   CHECK(strcmp(b.reason, "bandit:winner") == 0 && b.winner == 1 && b.leader == 1);
-  CHECK(near(b.log_threshold, log(3 / 0.05), 1e-12) && per[0].not_best && per[2].not_best);
+  CHECK(near(b.log_threshold, log(1 / 0.05), 1e-12) && per[0].not_best && per[2].not_best);
   CHECK(!per[1].not_best && per[1].log_e < 0 && per[0].log_e > b.log_threshold);
+  /* The closure: arm 0's smallest mean takes in the best arm's e, the lowest (and arm 2's,
+   * the next); the best arm's own is its e. */
+  double e01 = log(0.5 * (exp(per[0].log_e) + exp(per[1].log_e)));
+  double e012 = log((exp(per[0].log_e) + exp(per[1].log_e) + exp(per[2].log_e)) / 3);
+  CHECK(near(per[0].log_e_closed, fmin(e01, e012), 1e-9) && per[0].log_e_closed < per[0].log_e);
+  CHECK(near(per[1].log_e_closed, per[1].log_e, 1e-12));
+  CHECK(b.srm_check != NULL && strcmp(b.srm_check, "inverse_propensity") == 0);
   CHECK(near(per[0].vs_leader.estimate, 0.1, 1e-12) && !per[1].vs_leader.ran);
   CHECK(per[0].srm_log_e < b.srm_log_threshold);
 
@@ -550,6 +566,105 @@ static void test_bandit(void) {
   CHECK(strcmp(b.reason, "srm") == 0 && per[0].srm_log_e >= b.srm_log_threshold);
   p.alpha_srm = 0;
   CHECK(sy_gate_bandit_check(&p, srm, NULL, 3, 0, 0, &b, per) != SY_GATE_HALT);
+}
+
+/* The closure needs a removed arm's e to beat the mean with every lower one: arm 1 at
+ * e = 1.5 / alpha alone is enough for given_best, but not with the best arm (e ~ 0) beside
+ * it. */
+static void test_bandit_closure(void) {
+  sy_gate_params_t p = bandit_defaults();
+  p.lat_p95_ratio_max = p.error_delta_max = p.tokens_ratio_max = 0;
+  double q = 1.0 / 3;
+  sy_gate_bandit_t b;
+  sy_gate_bandit_arm_t per[3];
+  int found = 0;
+  /* arm 0 at 0.13, arm 2 at 0.10; arm 1 between, moved until its own e is near 1.5 / alpha */
+  for (double s1 = 520; s1 <= 640 && !found; s1 += 1) {
+    sy_gate_arm_t arms[3] = {ipw_arm(5000, 650, q), ipw_arm(5000, s1, q), ipw_arm(5000, 500, q)};
+    p.given_best = 0;
+    sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per);
+    double own = per[1].log_e - b.log_threshold;
+    if (own < log(1.3) || own > log(1.7))
+      continue;
+    found = 1;
+    CHECK(!per[1].not_best && per[1].log_e_closed < b.log_threshold && per[2].not_best);
+    p.given_best = 1;
+    sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per);
+    CHECK(per[1].not_best && near(per[1].log_e_closed, per[1].log_e, 1e-12));
+  }
+  CHECK(found);
+}
+
+/* One request drawn as the router draws it, and counted as router/events.c counts it; a
+ * tampering router serves a instead of b on a fraction of b's draws (and logs a). */
+static void count_draw(sy_gate_arm_t *arms, const double *prop, size_t k, double tamper,
+                       sy_rng_t *rng) {
+  double u = sy_rng_uniform(rng), cum = 0;
+  size_t a = k - 1;
+  for (size_t i = 0; i < k; i++)
+    if (u < (cum += prop[i])) {
+      a = i;
+      break;
+    }
+  if (a == 1 && sy_rng_uniform(rng) < tamper)
+    a = 0;
+  for (size_t i = 0; i < k; i++) {
+    arms[i].p_sum += prop[i];
+    arms[i].p_sum2 += prop[i] * prop[i];
+  }
+  arms[a].assigned += 1;
+  arms[a].p_own += prop[a];
+}
+
+/* The sample-ratio check on the router's counts (gate.h): propensities that move as a
+ * bandit's do (K = 3, floor 0.1), a look every 500 requests up to 60,000. An honest router
+ * never trips it in 40 runs; one that serves b on 85% of its draws (b gets ~0.085 of the
+ * traffic where its propensities promise ~0.1) trips it in every run. */
+static void test_bandit_srm_counts(void) {
+  sy_gate_params_t p = bandit_defaults();
+  p.lat_p95_ratio_max = p.error_delta_max = p.tokens_ratio_max = 0;
+  sy_rng_t rng;
+  sy_rng_seed(&rng, 15);
+  int honest_halts = 0, tampered_halts = 0, reps = 40;
+  for (int rep = 0; rep < 2 * reps; rep++) {
+    double tamper = rep < reps ? 0 : 0.15;
+    sy_gate_arm_t arms[3];
+    memset(arms, 0, sizeof arms);
+    int halted = 0;
+    for (int t = 1; t <= 60000 && !halted; t++) {
+      double drift = fmin(1, t / 20000.0); /* a leader emerges: 1/3 each -> 0.8, 0.1, 0.1 */
+      double prop[3] = {1.0 / 3 + drift * (0.8 - 1.0 / 3), 1.0 / 3 - drift * (1.0 / 3 - 0.1), 0};
+      prop[2] = 1 - prop[0] - prop[1];
+      count_draw(arms, prop, 3, tamper, &rng);
+      if (t % 500 != 0)
+        continue;
+      sy_gate_bandit_t b;
+      sy_gate_bandit_arm_t per[3];
+      sy_gate_decision_t d = sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per);
+      CHECK(d != SY_GATE_HALT || strcmp(b.reason, "srm") == 0);
+      CHECK(b.srm_check != NULL && strcmp(b.srm_check, "assignments") == 0);
+      halted = d == SY_GATE_HALT;
+    }
+    if (tamper > 0)
+      tampered_halts += halted;
+    else
+      honest_halts += halted;
+  }
+  CHECK_MSG(honest_halts == 0, "%d of %d honest runs halted", honest_halts, reps);
+  CHECK_MSG(tampered_halts == reps, "%d of %d tampered runs halted", tampered_halts, reps);
+  /* Off, it never runs. */
+  p.alpha_srm = 0;
+  sy_gate_arm_t arms[3];
+  memset(arms, 0, sizeof arms);
+  arms[0].assigned = 100; /* every request to arm 0, where half were expected */
+  arms[0].p_sum = arms[0].p_own = arms[1].p_sum = 50;
+  arms[0].p_sum2 = arms[1].p_sum2 = 25;
+  sy_gate_bandit_t b;
+  sy_gate_bandit_arm_t per[3];
+  CHECK(sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per) != SY_GATE_HALT);
+  p.alpha_srm = 0.001;
+  CHECK(sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per) == SY_GATE_HALT &&
+        strcmp(b.reason, "srm") == 0 && per[0].srm_log_e >= b.srm_log_threshold);
 }
 
 /* Guardrails in bandit mode: the best arm at 2x the control's latency is removed, and never
@@ -687,6 +802,8 @@ int main(void) {
   test_srm_halts();
   test_guardrails();
   test_eproc();
+  test_bandit_closure();
+  test_bandit_srm_counts();
   test_bandit();
   test_bandit_guardrails();
   test_bandit_level();

@@ -179,8 +179,26 @@ static void test_convention(void) {
   CHECK(sy_key_segment(big, sizeof big, id, id, id) == 203);
 }
 
+/* The variant-hash fields the bandit gate's sample-ratio check reads (router/gate_run.c) and
+ * the router writes (router/events.c) are documented in KEYS.md's fields table. */
+static void test_srm_fields_documented(void) {
+  static const char *const fields[] = {"`assigned`", "`p_sum`", "`p_sum_sq`", "`p_own`",
+                                       "`requests`", "`iw`"};
+  names_t doc = {0};
+  char *text = read_doc(&doc);
+  const char *table = text != NULL ? strstr(text, "## `sy:{E}:v:V` fields") : NULL;
+  CHECK_MSG(table != NULL, "KEYS.md has no fields table for sy:{E}:v:V");
+  for (size_t i = 0; table != NULL && i < sizeof fields / sizeof fields[0]; i++) {
+    const char *at = strstr(table, fields[i]);
+    CHECK_MSG(at != NULL && (at == table || at[-1] == '|' || at[-1] == ' '),
+              "KEYS.md's fields table lacks %s", fields[i]);
+  }
+  free(text);
+}
+
 int main(void) {
   test_doc_matches_code();
+  test_srm_fields_documented();
   test_convention();
   return CHECK_DONE();
 }

@@ -40,6 +40,7 @@
 #include "router/upreq.h"
 #include "router/shadow.h"
 #include "router/upstream.h"
+#include "router/upstream_h1.h"
 #include "router/worker.h"
 
 static void up_start(sy_conn_t *c);

@@ -37,6 +37,7 @@
 #include "router/upreq.h"
 #include "router/runtime.h"
 #include "router/upstream.h"
+#include "router/upstream_h1.h"
 #include "router/worker.h"
 
 #define F(f) (sy_event_fields[SY_EF_##f].name)

@@ -96,9 +96,6 @@ void sy__upstream_resolve(sy_upserver_t *s);
 int sy__upstream_server_init(sy_upserver_t *s, int may_block, char *err, size_t errlen);
 /* The runtime that owns s goes away: a resolution in flight forgets it. */
 void sy__upstream_server_free(sy_upserver_t *s);
-/* The pool as upstream legs use it: sy_h1_pool_ops_t over the functions here, for
- * a pool passed as a sy_uppool_t. */
-extern const sy_h1_pool_ops_t sy__upstream_h1_pool;
 /* Gives an active connection back to its server's idle list (or closes it if
  * the list is full or the runtime is going away). */
 void sy__upstream_release(sy_upconn_t *u);

@@ -434,6 +434,7 @@ static void on_h1_error(sy_h1_leg_t *h1, void *data, const sy_h1_error_t *e) {
     leg_end(leg, e->reason);
     break;
   case SY_H1_ETLS:
+  case SY_H1_EPROXY:
     leg_end(leg, e->detail);
     break;
   default:

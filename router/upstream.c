@@ -595,7 +595,8 @@ static void tunnel_read(sy_upconn_t *u, ssize_t nread, const char *data) {
   }
   char why[200];
   int status;
-  sy_tunnel_status_t st = sy__uptunnel_feed(u->tunnel, data, (size_t)nread, &status, why, sizeof why);
+  sy_tunnel_status_t st =
+      sy__uptunnel_feed(u->tunnel, data, (size_t)nread, &status, why, sizeof why);
   if (st == SY_TUNNEL_WANT)
     return;
   if (st != SY_TUNNEL_UP) {

@@ -14,8 +14,7 @@
 static void test_urls(void) {
   sy_egress_proxy_t p;
   char err[300];
-  CHECK(sy__cfg_proxy_parse("http://u:p%40ss@proxy.corp:3128/", "proxy", &p, err, sizeof err) ==
-        0);
+  CHECK(sy__cfg_proxy_parse("http://u:p%40ss@proxy.corp:3128/", "proxy", &p, err, sizeof err) == 0);
   CHECK(strcmp(p.host, "proxy.corp") == 0 && p.port == 3128);
   CHECK(p.auth != NULL && strcmp(p.auth, "Basic dTpwQHNz") == 0); /* u:p@ss */
   CHECK(strcmp(p.origin, "proxy") == 0);
@@ -78,8 +77,8 @@ static void test_answers(void) {
   char why[200];
   const char *ok = "HTTP/1.1 200 Connection established\r\nVia: x\r\n\r\n";
   for (size_t step = 1; step <= strlen(ok); step++)
-    CHECK_MSG(feed(ok, strlen(ok), step, &status, why) == SY_TUNNEL_UP && status == 200,
-              "step %zu", step);
+    CHECK_MSG(feed(ok, strlen(ok), step, &status, why) == SY_TUNNEL_UP && status == 200, "step %zu",
+              step);
   const char *a407 = "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n";
   CHECK(feed(a407, strlen(a407), 5, &status, why) == SY_TUNNEL_REFUSED && status == 407);
   CHECK(strcmp(why, "answered 407 Proxy Authentication Required") == 0);

@@ -34,6 +34,7 @@
 #include "router/config_listen.h"
 #include "router/config_retry.h"
 #include "router/config_stats.h"
+#include "router/config_proxy.h"
 #include "router/config_upstream.h"
 #include "router/config_util.h"
 #include "router/yaml_walk.h"
@@ -97,6 +98,7 @@ static const sy__yaml_field_t upstream_fields[] = {
     {"servers", sy__cfg_p_servers, 0, 0, 0, 1, NULL},
     {"tls", sy__cfg_p_up_tls, 0, 0, 0, 0, NULL},
     {"host_header", sy__cfg_p_host_header, 0, 0, 0, 0, NULL},
+    {"proxy", sy__cfg_p_proxy, 0, 0, 0, 0, NULL},
     {"headers", p_up_headers, 0, 0, 0, 0, NULL},
     {"authorization", p_up_auth, 0, 0, 0, 0, NULL},
     {"path", p_up_path, 0, 0, 0, 0, NULL},
@@ -138,6 +140,8 @@ static int parse_upstream(sy__yaml_walk_t *w, yaml_node_t *k, yaml_node_t *v,
   if (sy__yaml_set_str(w, k, &u->name, sy__yaml_text(k)) < 0)
     return -1;
   if (sy__yaml_walk_map(w, v, upstream_fields, u) < 0)
+    return -1;
+  if (sy__cfg_upstream_proxy(w, v, u) < 0)
     return -1;
   return sy__cfg_upstream_tls(w, v, u);
 }
@@ -335,8 +339,10 @@ int sy_config_load(const char *path, sy_config_t **out, char *err, size_t errlen
 /* ---- freeing and lookups ------------------------------------------------------------------- */
 
 static void free_hostports(sy_hostport_t *hp, size_t n) {
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n; i++) {
     free(hp[i].host);
+    sy__cfg_proxy_free(hp[i].proxy);
+  }
   free(hp);
 }
 
@@ -355,6 +361,7 @@ void sy_config_free(sy_config_t *cfg) {
     }
     free(cfg->upstreams[i].headers);
     sy__cfg_upstream_tls_free(&cfg->upstreams[i]);
+    sy__cfg_proxy_free(cfg->upstreams[i].proxy);
     free(cfg->upstreams[i].path_strip);
     free(cfg->upstreams[i].path_add);
     free(cfg->upstreams[i].path_query);

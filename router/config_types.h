@@ -18,10 +18,20 @@ typedef struct sy_kv_s {
   char *value;
 } sy_kv_t;
 
+/* An HTTP proxy an upstream server is reached through: a tunnel (CONNECT) to the
+ * server, then TLS end to end inside it for an https:// server. */
+typedef struct sy_egress_proxy_s {
+  char *host;   /* a numeric address or a name (resolved like a server's) */
+  uint16_t port;
+  char *auth;   /* the Proxy-Authorization value ("Basic ..."), or NULL; never logged */
+  char *origin; /* where it was given: "proxy" or the environment variable's name */
+} sy_egress_proxy_t;
+
 typedef struct sy_hostport_s {
   char *host; /* a numeric address, or a name (upstreams: resolved by upstream.c) */
   uint16_t port;
   int tls; /* upstream servers: given as https:// */
+  sy_egress_proxy_t *proxy; /* upstream servers: reached through it (owned), or NULL: direct */
 } sy_hostport_t;
 
 /* What an upstream request's Host header carries (`host_header:`). */
@@ -95,6 +105,8 @@ typedef struct sy_upstream_conf_s {
   unsigned resolve_interval_ms; /* a server named by host name is resolved again this often
                                    (and after a connect failure); default 30000 */
   sy_upstream_tls_t tls;
+  sy_egress_proxy_t *proxy; /* `proxy:` for every server (owned), or NULL: the environment's */
+  int proxy_none;           /* `proxy: none`: direct, whatever the environment says */
   /* Made at load (files read then, never during a handshake) when a server is
    * https://; NULL otherwise. Holds the resumable sessions of the config's life
    * (router/tls.h), so unlike the rest of the config it changes as it is used. */

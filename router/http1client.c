@@ -46,7 +46,8 @@ struct sy_h1_leg_s {
   unsigned in_callback;    /* the leg's own entry points on the stack */
   unsigned writes;         /* uv_write requests in flight */
   int ended;               /* the owner was told (or cancelled): free when nothing runs */
-  char tls_err[400];       /* the last connection's TLS failure ("": none) */
+  char tls_err[400];       /* the last connection's TLS or egress proxy failure ("": none) */
+  sy_h1_errkind_t err_kind; /* ... which: SY_H1_ETLS or SY_H1_EPROXY */
   sy_buf_t *rbuf;          /* the read being parsed */
   sy_head_t *head;         /* the response head, or NULL: not kept */
   llhttp_t parser;
@@ -236,7 +237,7 @@ static void leg_fail(sy_h1_leg_t *leg, sy_h1_errkind_t kind, int uverr) {
   sy_h1_error_t err = {kind, leg->resp, uverr, NULL, leg->label, NULL};
   if (kind == SY_H1_EPROTO)
     err.reason = llhttp_get_error_reason(&leg->parser);
-  if (kind == SY_H1_ETLS)
+  if (kind == SY_H1_ETLS || kind == SY_H1_EPROXY)
     err.detail = leg->tls_err;
   switch (leg->resp) {
   case SY_H1_RESP_WAITING:
@@ -494,13 +495,20 @@ void sy_h1_leg_ready(sy_h1_leg_t *leg, int status) {
     if (leg->attempts < leg->opts.max_connects)
       leg_connect(leg); /* another server, if the pool has one */
     else
-      leg_fail(leg, leg->tls_err[0] != '\0' ? SY_H1_ETLS : SY_H1_ECONNECT, status);
+      leg_fail(leg, leg->tls_err[0] != '\0' ? leg->err_kind : SY_H1_ECONNECT, status);
   }
   leg_leave(leg);
 }
 
 void sy_h1_leg_tls_failed(sy_h1_leg_t *leg, int status, const char *why) {
   snprintf(leg->tls_err, sizeof leg->tls_err, "%s", why);
+  leg->err_kind = SY_H1_ETLS;
+  sy_h1_leg_ready(leg, status < 0 ? status : UV_EPROTO);
+}
+
+void sy_h1_leg_proxy_failed(sy_h1_leg_t *leg, int status, const char *why) {
+  snprintf(leg->tls_err, sizeof leg->tls_err, "%s", why);
+  leg->err_kind = SY_H1_EPROXY;
   sy_h1_leg_ready(leg, status < 0 ? status : UV_EPROTO);
 }
 

@@ -120,6 +120,9 @@ typedef enum {
   SY_H1_EOWNER,      /* the owner's on_head refused the head */
   SY_H1_ETLS,        /* the TLS handshake failed or stalled on every server tried (detail
                         says why; uverr UV_ETIMEDOUT if it stalled) */
+  SY_H1_EPROXY,      /* the egress proxy refused the tunnel or did not answer, on every
+                        server tried (detail says why; uverr UV_EACCES for a 4xx answer,
+                        UV_ETIMEDOUT if it stalled) */
 } sy_h1_errkind_t;
 
 typedef struct sy_h1_error_s {
@@ -128,7 +131,7 @@ typedef struct sy_h1_error_s {
   int uverr;                /* a libuv error, or 0 */
   const char *reason;       /* llhttp's reason (EPROTO), else NULL */
   const char *label;        /* the server's host:port, or "?" */
-  const char *detail;       /* ETLS: a sentence naming the problem (router/tls.h), else NULL */
+  const char *detail;       /* ETLS, EPROXY: a sentence naming the problem, else NULL */
 } sy_h1_error_t;
 
 /* The owner's callbacks; `data` is the owner's pointer given to sy_h1_leg_new. Those
@@ -243,6 +246,9 @@ void sy_h1_leg_ready(sy_h1_leg_t *leg, int status);
  * error, UV_ETIMEDOUT if it stalled); `why` names the problem (copied). As
  * sy_h1_leg_ready with status < 0, except that the leg's final error is SY_H1_ETLS. */
 void sy_h1_leg_tls_failed(sy_h1_leg_t *leg, int status, const char *why);
+/* For the pool: making the connection failed at the egress proxy (it refused the
+ * CONNECT, closed, or did not answer); as sy_h1_leg_tls_failed, with SY_H1_EPROXY. */
+void sy_h1_leg_proxy_failed(sy_h1_leg_t *leg, int status, const char *why);
 /* For the pool: a read on the lent connection (plaintext, for TLS), as libuv gives it; b is the
  * buffer read into (NULL if none; the caller keeps its reference). */
 void sy_h1_leg_read(sy_h1_leg_t *leg, ssize_t nread, sy_buf_t *b);

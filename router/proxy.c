@@ -40,6 +40,7 @@
 #include "router/upreq.h"
 #include "router/shadow.h"
 #include "router/upstream.h"
+#include "router/upstream_h1.h"
 #include "router/worker.h"
 
 static void up_start(sy_conn_t *c);
@@ -511,6 +512,11 @@ static unsigned failure_kind(const sy_h1_error_t *e, const char **name) {
      * server that failed to prove its name is not asked again. */
     *name = "connect";
     return e->uverr == UV_ETIMEDOUT ? SY_RETRY_CONNECT : 0;
+  case SY_H1_EPROXY:
+    /* The proxy could not reach the server, or stalled: a connect failure. Its 4xx
+     * (407: credentials, 403: not allowed) will not change on another try. */
+    *name = "connect";
+    return e->uverr == UV_EACCES ? 0 : SY_RETRY_CONNECT;
   default:
     return 0;
   }
@@ -563,6 +569,9 @@ static void leg_on_error(sy_h1_leg_t *leg, void *data, const sy_h1_error_t *e) {
     break;
   case SY_H1_ETLS: /* a stalled handshake too: connect_timeout_ms covers it (502) */
     up_fail(c, 502, "upstream_tls_error", e->detail);
+    break;
+  case SY_H1_EPROXY:
+    up_fail(c, 502, "egress_proxy_error", e->detail);
     break;
   }
 }

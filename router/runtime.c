@@ -32,13 +32,15 @@ int sy__runtime_resolving(const sy_runtime_t *rt) {
   return 0;
 }
 
-/* Takes the addresses the old runtime has for s's host and port. Returns 1 if found. */
+/* Takes the addresses the old runtime has for what s dials (its host and port, or
+ * its egress proxy's). Returns 1 if found. */
 static int adopt_addresses(sy_upserver_t *s, const sy_runtime_t *old) {
   for (size_t i = 0; old != NULL && i < old->cfg->nupstreams; i++) {
     const sy_uppool_t *p = &old->pools[i];
     for (size_t j = 0; p->servers != NULL && j < p->nservers; j++) {
       const sy_upserver_t *o = &p->servers[j];
-      if (o->naddrs == 0 || o->hp->port != s->hp->port || strcmp(o->hp->host, s->hp->host) != 0)
+      if (o->naddrs == 0 || o->dial_port != s->dial_port ||
+          strcmp(o->dial_host, s->dial_host) != 0)
         continue;
       memcpy(s->addrs, o->addrs, sizeof s->addrs);
       s->naddrs = o->naddrs;

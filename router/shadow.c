@@ -37,6 +37,7 @@
 #include "router/upreq.h"
 #include "router/runtime.h"
 #include "router/upstream.h"
+#include "router/upstream_h1.h"
 #include "router/worker.h"
 
 #define F(f) (sy_event_fields[SY_EF_##f].name)
@@ -433,6 +434,7 @@ static void on_h1_error(sy_h1_leg_t *h1, void *data, const sy_h1_error_t *e) {
     leg_end(leg, e->reason);
     break;
   case SY_H1_ETLS:
+  case SY_H1_EPROXY:
     leg_end(leg, e->detail);
     break;
   default:

@@ -7,7 +7,8 @@
  * means it is no longer usable and it is closed at once, and a timer closes it
  * after the upstream's idle timeout. While active, the upstream leg that borrowed
  * it (`leg`, router/http1client.h: the primary exchange's or a shadow copy's) gets
- * its reads and its timer; the leg reaches the pool through sy__upstream_h1_pool.
+ * its reads and its timer; the leg reaches the pool through sy__upstream_h1_pool
+ * (upstream_h1.c).
  *
  * TLS (an https:// server): after the TCP connect the handshake runs here, on the
  * reads, under the same connect timeout; only then is the connection ready for its
@@ -17,6 +18,13 @@
  * idle TLS connection decrypts what it reads too: session tickets (TLS 1.3 sends
  * them after the handshake) are taken in, anything else closes it. Sessions are kept
  * by the upstream's TLS context, so the pool's later connections resume.
+ *
+ * An egress proxy (a server's `proxy`): the connection goes to the proxy, which
+ * takes the server's place in the address book (its name is resolved instead), and
+ * after the TCP connect a CONNECT for the server is written and the proxy's answer
+ * head read (upstream_proxy.c), still CONNECTING and under the connect timeout; on a
+ * 2xx the tunnel is the connection and TLS (or the leg) starts as it would on a
+ * direct one. A pooled connection keeps its tunnel.
  */
 #include "router/upstream.h"
 
@@ -60,6 +68,8 @@ void sy__upstream_close(sy_upconn_t *u, int reset) {
   u->leg = NULL;
   sy_tls_free(u->tls); /* its ciphertext in flight is a copy */
   u->tls = NULL;
+  free(u->tunnel);
+  u->tunnel = NULL;
   uv_timer_stop(&u->timer);
   uv_close((uv_handle_t *)&u->timer, on_handle_closed);
   if (reset && uv_is_active((uv_handle_t *)&u->tcp) && !uv_is_closing((uv_handle_t *)&u->tcp) &&
@@ -150,17 +160,23 @@ static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   sy_upconn_t *u = h->data;
   (void)suggested;
   int lent = u->state == SY_UP_ACTIVE && u->leg != NULL;
-  sy_buf_t *b = lent || u->tls != NULL ? get_read_buf(u->w) : NULL;
+  sy_buf_t *b = lent || u->tls != NULL || u->tunnel != NULL ? get_read_buf(u->w) : NULL;
   *buf = b != NULL ? uv_buf_init(b->data, SY_UP_READ_BUF) : uv_buf_init(sink, sizeof(sink));
 }
 
 static void tls_read(sy_upconn_t *u, ssize_t nread, const char *data);
+static void tunnel_read(sy_upconn_t *u, ssize_t nread, const char *data);
 
 /* A connection reads from connect to close, whether lent or idle: switching
  * the read callback per exchange would cost two epoll_ctl calls a request. */
 static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   sy_upconn_t *u = s->data;
   sy_buf_t *b = buf->base != NULL && buf->base != sink ? sy_buf_of(buf->base) : NULL;
+  if (u->tunnel != NULL) {
+    tunnel_read(u, nread, buf->base);
+    put_read_buf(u->w, b);
+    return;
+  }
   if (u->tls != NULL) {
     tls_read(u, nread, buf->base);
     put_read_buf(u->w, b);
@@ -255,17 +271,17 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
   s->resolving = NULL;
   s->resolve_at = uv_now(&s->pool->w->loop) + s->pool->conf->resolve_interval_ms;
   struct sockaddr_storage got[SY_UP_MAX_ADDRS];
-  unsigned n = status == 0 ? collect(ai, s->hp->port, got) : 0;
+  unsigned n = status == 0 ? collect(ai, s->dial_port, got) : 0;
   uv_freeaddrinfo(ai);
   if (n == 0) {
     if (!s->resolve_failing)
       sy_log_warn("upstream %s: cannot resolve %s: %s; keeping its last %u address(es)", s->label,
-                  s->hp->host, status < 0 ? uv_strerror(status) : "no address", s->naddrs);
+                  s->dial_host, status < 0 ? uv_strerror(status) : "no address", s->naddrs);
     s->resolve_failing = 1;
     return;
   }
   if (s->resolve_failing)
-    sy_log_info("upstream %s: %s resolves again", s->label, s->hp->host);
+    sy_log_info("upstream %s: %s resolves again", s->label, s->dial_host);
   s->resolve_failing = 0;
   if (same_set(s, got, n))
     return;
@@ -275,7 +291,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
   else
     uv_ip6_name((struct sockaddr_in6 *)&got[0], first, sizeof first);
   if (s->naddrs > 0)
-    sy_log_info("upstream %s: %s now has %u address(es), first %s", s->label, s->hp->host, n,
+    sy_log_info("upstream %s: %s now has %u address(es), first %s", s->label, s->dial_host, n,
                 first);
   memcpy(s->addrs, got, n * sizeof got[0]);
   s->naddrs = n;
@@ -299,7 +315,7 @@ void sy__upstream_resolve(sy_upserver_t *s) {
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  if (uv_getaddrinfo(&s->pool->w->loop, &q->req, on_resolved, s->hp->host, NULL, &hints) < 0) {
+  if (uv_getaddrinfo(&s->pool->w->loop, &q->req, on_resolved, s->dial_host, NULL, &hints) < 0) {
     free(q);
     return;
   }
@@ -312,6 +328,9 @@ void sy__upstream_server_names(sy_upserver_t *s) {
   unsigned char ip[16];
   int numeric = inet_pton(AF_INET, hp->host, ip) == 1 || inet_pton(AF_INET6, hp->host, ip) == 1;
   const char *name = hp->tls && c->tls.server_name != NULL ? c->tls.server_name : hp->host;
+  s->proxy = hp->proxy;
+  s->dial_host = hp->proxy != NULL ? hp->proxy->host : hp->host;
+  s->dial_port = hp->proxy != NULL ? hp->proxy->port : hp->port;
   s->tls_name = hp->tls ? name : NULL;
   sy_host_mode_t mode = c->host_mode;
   if (mode == SY_HOST_AUTO)
@@ -331,8 +350,8 @@ void sy__upstream_server_names(sy_upserver_t *s) {
 int sy__upstream_server_init(sy_upserver_t *s, int may_block, char *err, size_t errlen) {
   struct sockaddr_storage a;
   memset(&a, 0, sizeof a);
-  if (uv_ip4_addr(s->hp->host, s->hp->port, (struct sockaddr_in *)&a) == 0 ||
-      uv_ip6_addr(s->hp->host, s->hp->port, (struct sockaddr_in6 *)&a) == 0) {
+  if (uv_ip4_addr(s->dial_host, s->dial_port, (struct sockaddr_in *)&a) == 0 ||
+      uv_ip6_addr(s->dial_host, s->dial_port, (struct sockaddr_in6 *)&a) == 0) {
     s->addrs[0] = a;
     s->naddrs = 1;
     return 0;
@@ -347,13 +366,14 @@ int sy__upstream_server_init(sy_upserver_t *s, int may_block, char *err, size_t 
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  int r = getaddrinfo(s->hp->host, NULL, &hints, &ai);
-  s->naddrs = r == 0 ? collect(ai, s->hp->port, s->addrs) : 0;
+  int r = getaddrinfo(s->dial_host, NULL, &hints, &ai);
+  s->naddrs = r == 0 ? collect(ai, s->dial_port, s->addrs) : 0;
   if (ai != NULL)
     freeaddrinfo(ai);
   if (s->naddrs == 0) {
-    snprintf(err, errlen, "cannot resolve upstream server %s:%u: %s", s->hp->host,
-             (unsigned)s->hp->port, r != 0 ? gai_strerror(r) : "no address");
+    snprintf(err, errlen, "cannot resolve %s %s:%u: %s",
+             s->proxy != NULL ? "the egress proxy" : "upstream server", s->dial_host,
+             (unsigned)s->dial_port, r != 0 ? gai_strerror(r) : "no address");
     return -1;
   }
   s->resolve_at = uv_now(&s->pool->w->loop) + s->pool->conf->resolve_interval_ms;
@@ -380,11 +400,11 @@ static void connect_failed(sy_upserver_t *s) {
 
 /* ---- TLS ---- */
 
-/* A TLS failure of server s: counted, and logged at most once a minute per upstream
- * (with how many went unlogged meanwhile). */
-static void tls_problem(sy_upserver_t *s, const char *why) {
+/* A TLS (counted) or egress proxy failure of server s: logged at most once a minute
+ * per upstream (with how many went unlogged meanwhile). */
+static void conn_problem(sy_upserver_t *s, const char *why, int tls) {
   sy_uppool_t *p = s->pool;
-  sy_mupstream_t *m = sy_metrics_upstream(p->w->mslot, p->conf->name);
+  sy_mupstream_t *m = tls ? sy_metrics_upstream(p->w->mslot, p->conf->name) : NULL;
   if (m != NULL)
     m->tls_errors++;
   uint64_t now = uv_now(&p->w->loop);
@@ -393,7 +413,7 @@ static void tls_problem(sy_upserver_t *s, const char *why) {
     return;
   }
   if (p->tls_unlogged > 0)
-    sy_log_warn("upstream %s: server %s: %s (%u more TLS failures since the last one logged)",
+    sy_log_warn("upstream %s: server %s: %s (%u more failures since the last one logged)",
                 p->conf->name, s->label, why, p->tls_unlogged);
   else
     sy_log_warn("upstream %s: server %s: %s", p->conf->name, s->label, why);
@@ -403,6 +423,20 @@ static void tls_problem(sy_upserver_t *s, const char *why) {
 
 static void connect_failed(sy_upserver_t *s);
 
+/* Making the connection failed in its TLS handshake (tls) or at the egress proxy:
+ * logged, the leg told why (msg), the connection closed. */
+static void setup_failed(sy_upconn_t *u, int status, const char *msg, int tls) {
+  conn_problem(u->server, msg, tls);
+  connect_failed(u->server);
+  sy_h1_leg_t *leg = u->leg;
+  u->leg = NULL;
+  if (leg != NULL && tls)
+    sy_h1_leg_tls_failed(leg, status, msg);
+  else if (leg != NULL)
+    sy_h1_leg_proxy_failed(leg, status, msg);
+  sy__upstream_close(u, 0);
+}
+
 /* The handshake failed, or stalled (status UV_ETIMEDOUT): the leg is told why and
  * the connection closed. */
 static void handshake_failed(sy_upconn_t *u, int status, const char *why) {
@@ -410,13 +444,7 @@ static void handshake_failed(sy_upconn_t *u, int status, const char *why) {
   if (why == NULL || why[0] == '\0')
     why = "TLS handshake failed";
   snprintf(msg, sizeof msg, "%s", why);
-  tls_problem(u->server, msg);
-  connect_failed(u->server);
-  sy_h1_leg_t *leg = u->leg;
-  u->leg = NULL;
-  if (leg != NULL)
-    sy_h1_leg_tls_failed(leg, status, msg);
-  sy__upstream_close(u, 0);
+  setup_failed(u, status, msg, 1);
 }
 
 /* An end on a TLS connection (EOF, close_notify, an error): a lent connection's
@@ -448,7 +476,7 @@ static void tls_deliver(sy_upconn_t *u) {
     if (st == SY_TLS_WANT)
       break;
     if (st == SY_TLS_ERROR)
-      tls_problem(u->server, sy_tls_error(u->tls));
+      conn_problem(u->server, sy_tls_error(u->tls), 1);
     tls_end(u, st == SY_TLS_CLOSED ? UV_EOF : UV_EPROTO);
     return;
   }
@@ -515,13 +543,82 @@ static void tls_start(sy_upconn_t *u) {
   handshake_step(u, NULL, 0);
 }
 
+/* ---- egress proxy: the CONNECT tunnel (upstream_proxy.c reads its answer) ---- */
+
+static void tunnel_done(sy_upconn_t *u);
+
+/* The tunnel could not be made: `what` happened, `why` says more. The leg is told
+ * (status UV_EACCES for a 4xx answer: not retried) and the connection closed. */
+static void proxy_failed(sy_upconn_t *u, int status, const char *what, const char *why) {
+  const sy_upserver_t *s = u->server;
+  char msg[400];
+  snprintf(msg, sizeof msg, "%s%s%s to CONNECT %s (proxy %s:%u, from %s)", what,
+           why[0] != '\0' ? " " : "", why, s->label, s->proxy->host, (unsigned)s->proxy->port,
+           s->proxy->origin);
+  setup_failed(u, status, msg, 0);
+}
+
+static void unref_written(void *arg, int status) {
+  (void)status; /* a failed write shows as a failed read */
+  sy_buf_unref(arg);
+}
+
+/* TCP is up to the proxy: CONNECT goes out (the connect timer runs on). */
+static void tunnel_start(sy_upconn_t *u) {
+  const sy_upserver_t *s = u->server;
+  sy_buf_t *rq = sy__uptunnel_request(s->hp->host, s->hp->port, s->proxy->auth);
+  u->tunnel = rq != NULL ? malloc(sizeof *u->tunnel) : NULL;
+  if (u->tunnel == NULL) {
+    sy_buf_unref(rq);
+    proxy_failed(u, UV_ENOMEM, "out of memory", "");
+    return;
+  }
+  u->tunnel->len = 0;
+  uv_buf_t b = uv_buf_init(rq->data, (unsigned)rq->len);
+  int err = sy__upwrite((uv_stream_t *)&u->tcp, NULL, &b, 1, unref_written, rq);
+  if (err != 1) /* 1: queued, unref_written frees it */
+    sy_buf_unref(rq);
+  if (err < 0) {
+    proxy_failed(u, err, "cannot write to egress proxy:", uv_strerror(err));
+    return;
+  }
+  sy__upstream_resume(u);
+}
+
+static void tunnel_read(sy_upconn_t *u, ssize_t nread, const char *data) {
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    proxy_failed(u, (int)nread, "egress proxy closed the connection before answering",
+                 uv_strerror((int)nread));
+    return;
+  }
+  char why[200];
+  int status;
+  sy_tunnel_status_t st =
+      sy__uptunnel_feed(u->tunnel, data, (size_t)nread, &status, why, sizeof why);
+  if (st == SY_TUNNEL_WANT)
+    return;
+  if (st != SY_TUNNEL_UP) {
+    proxy_failed(u, st == SY_TUNNEL_REFUSED ? UV_EACCES : UV_EPROTO, "egress proxy", why);
+    return;
+  }
+  free(u->tunnel);
+  u->tunnel = NULL;
+  tunnel_done(u);
+}
+
 static void on_connect(uv_connect_t *req, int status) {
   sy_upconn_t *u = req->data;
   if (u->state != SY_UP_CONNECTING)
     return; /* timed out or cancelled meanwhile; already reported */
   sy_h1_leg_t *leg = u->leg;
-  if (status < 0 || u->server->tls_name == NULL)
-    uv_timer_stop(&u->timer); /* TLS: it covers the handshake too */
+  if (status < 0 || (u->server->tls_name == NULL && u->server->proxy == NULL))
+    uv_timer_stop(&u->timer); /* TLS, a tunnel: it covers the handshake and CONNECT too */
+  if (status < 0 && u->server->proxy != NULL) {
+    proxy_failed(u, status, "cannot connect to egress proxy", uv_strerror(status));
+    return;
+  }
   if (status < 0) {
     sy_log_warn("upstream %s: connect failed: %s", u->server->label, uv_strerror(status));
     connect_failed(u->server);
@@ -531,10 +628,21 @@ static void on_connect(uv_connect_t *req, int status) {
     return;
   }
   uv_tcp_nodelay(&u->tcp, 1);
+  if (u->server->proxy != NULL) {
+    tunnel_start(u);
+    return;
+  }
+  tunnel_done(u);
+}
+
+/* TCP (and the tunnel, through a proxy) is up: TLS starts, or the leg has it. */
+static void tunnel_done(sy_upconn_t *u) {
+  sy_h1_leg_t *leg = u->leg;
   if (u->server->tls_name != NULL) {
     tls_start(u);
     return;
   }
+  uv_timer_stop(&u->timer);
   u->state = SY_UP_ACTIVE;
   sy__upstream_resume(u);
   if (leg != NULL)
@@ -543,6 +651,15 @@ static void on_connect(uv_connect_t *req, int status) {
 
 static void on_connect_timeout(uv_timer_t *t) {
   sy_upconn_t *u = t->data;
+  if (u->tls == NULL && u->server->proxy != NULL) {
+    char ms[64];
+    snprintf(ms, sizeof ms, "within %u ms", u->server->pool->conf->connect_timeout_ms);
+    proxy_failed(u, UV_ETIMEDOUT,
+                 u->tunnel != NULL ? "egress proxy did not answer CONNECT"
+                                   : "cannot connect to egress proxy",
+                 ms);
+    return;
+  }
   if (u->tls != NULL) {
     char why[400];
     snprintf(why, sizeof why, "TLS handshake with %s did not finish within %u ms",
@@ -642,69 +759,3 @@ sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const void *const *avoid, s
   uv_timer_start(&u->timer, on_connect_timeout, pool->conf->connect_timeout_ms, 0);
   return u;
 }
-
-/* ---- the pool as an upstream leg sees it (router/http1client.h) ---- */
-
-static int h1_acquire(void *pool, const void *const *avoid, size_t navoid, sy_h1_leg_t *leg,
-                      sy_h1_link_t *link) {
-  int err = 0;
-  sy_upconn_t *u = sy__upstream_acquire(pool, avoid, navoid, leg, &err);
-  if (u == NULL)
-    return err < 0 ? err : UV_ENOMEM;
-  link->conn = u;
-  link->server = u->server;
-  link->label = u->server->label;
-  link->stream = (uv_stream_t *)&u->tcp;
-  link->host = u->server->host[0] != '\0' ? u->server->host : NULL;
-  link->uses = u->uses;
-  return u->state == SY_UP_ACTIVE; /* an idle connection is ready now */
-}
-
-static void h1_release(void *conn) {
-  sy__upstream_release(conn);
-}
-
-static void h1_close(void *conn, int reset) {
-  sy__upstream_close(conn, reset);
-}
-
-static void h1_pause(void *conn) {
-  sy__upstream_pause(conn);
-}
-
-static void h1_resume(void *conn) {
-  sy__upstream_resume(conn);
-}
-
-static void on_leg_timer(uv_timer_t *t) {
-  sy_upconn_t *u = t->data;
-  if (u->leg != NULL)
-    sy_h1_leg_timeout(u->leg);
-}
-
-static void h1_arm(void *conn, uint64_t ms) {
-  sy_upconn_t *u = conn;
-  uv_timer_start(&u->timer, on_leg_timer, ms, 0);
-}
-
-static void h1_disarm(void *conn) {
-  sy_upconn_t *u = conn;
-  uv_timer_stop(&u->timer);
-}
-
-static void h1_result(void *conn, int status) {
-  sy_upconn_t *u = conn;
-  if (u->server != NULL)
-    sy__upstream_result(u->server, status);
-}
-
-static int h1_write(void *conn, const uv_buf_t *bufs, unsigned n, sy_h1_write_cb cb, void *arg) {
-  sy_upconn_t *u = conn;
-  if (u->state != SY_UP_ACTIVE)
-    return UV_EPIPE;
-  return sy__upwrite((uv_stream_t *)&u->tcp, u->tls, bufs, n, cb, arg);
-}
-
-const sy_h1_pool_ops_t sy__upstream_h1_pool = {
-    h1_acquire, h1_release, h1_close, h1_pause, h1_resume, h1_arm, h1_disarm, h1_result, h1_write,
-};

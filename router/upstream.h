@@ -15,6 +15,7 @@
 #include "router/http1client.h"
 #include "router/tls.h"
 #include "router/types.h"
+#include "router/upstream_proxy.h"
 
 #define SY_UP_READ_BUF 16384 /* one upstream read: a ref-counted sy_buf_t */
 
@@ -22,7 +23,9 @@
 
 struct sy_upresolve_s;
 
-/* A server of a pool. A numeric address is used as it is; a host name is resolved
+/* A server of a pool. Through an egress proxy, the proxy's host and port take the
+ * server's place below (the server's name is the proxy's to resolve). A numeric
+ * address is used as it is; a host name is resolved
  * off the loop (uv_getaddrinfo) every resolve_interval_ms and after a connect
  * failure, and every address it has is used in turn. A resolution that fails keeps
  * the last good set (logged once, and once when it works again). */
@@ -39,6 +42,9 @@ struct sy_upserver_s {
   char label[300];                  /* host:port, for logs and errors */
   char host[300];                   /* the Host header its requests carry; "": the client's */
   const char *tls_name;             /* https://: SNI and the certificate's name; NULL: plain */
+  const sy_egress_proxy_t *proxy;   /* reached through a CONNECT tunnel of it, or NULL */
+  const char *dial_host;            /* what is resolved and connected to: the proxy's */
+  uint16_t dial_port;               /* host and port, or the server's own */
   sy_upconn_t *idle;                /* idle keep-alive connections, most recently used first */
   unsigned nidle;
   uint64_t down_until;    /* loop time (ms) before which new connects avoid this server */
@@ -74,18 +80,21 @@ struct sy_upconn_s {
   unsigned addr_gen; /* its server's addr_gen when it connected */
   unsigned uses;     /* exchanges served (0 while on its first) */
   sy_tls_t *tls;     /* https:// servers: the TLS engine (NULL: plain, or closed) */
+  sy_uptunnel_t *tunnel; /* CONNECT sent to the egress proxy, its answer being read */
 };
 
 /* Picks a server of the pool (round robin, skipping servers marked down unless
  * all are) not among avoid[0..navoid) while there is another, and returns an idle
  * connection to it (state ACTIVE, ready now: sy_h1_leg_ready is not called) or a new
- * one (state CONNECTING, which for TLS lasts to the end of the handshake:
+ * one (state CONNECTING, which through an egress proxy lasts until its tunnel is open
+ * and for TLS to the end of the handshake:
  * sy_h1_leg_ready, or sy_h1_leg_tls_failed, is called later), lent to leg. Returns
  * NULL with *err set (a libuv error) when no connection can be started: out of memory
  * or handles, or a server name with no address yet (UV_EAI_NONAME). */
 sy_upconn_t *sy__upstream_acquire(sy_uppool_t *pool, const void *const *avoid, size_t navoid,
                                   sy_h1_leg_t *leg, int *err);
-/* Sets s's Host header and TLS name from its config (host_header:, tls.server_name). */
+/* Sets s's Host header and TLS name from its config (host_header:, tls.server_name),
+ * and what it dials (its egress proxy's host and port, or its own). */
 void sy__upstream_server_names(sy_upserver_t *s);
 /* Starts resolving s's name now (off the loop) unless a resolution is in flight. */
 void sy__upstream_resolve(sy_upserver_t *s);
@@ -96,9 +105,6 @@ void sy__upstream_resolve(sy_upserver_t *s);
 int sy__upstream_server_init(sy_upserver_t *s, int may_block, char *err, size_t errlen);
 /* The runtime that owns s goes away: a resolution in flight forgets it. */
 void sy__upstream_server_free(sy_upserver_t *s);
-/* The pool as upstream legs use it: sy_h1_pool_ops_t over the functions here, for
- * a pool passed as a sy_uppool_t. */
-extern const sy_h1_pool_ops_t sy__upstream_h1_pool;
 /* Gives an active connection back to its server's idle list (or closes it if
  * the list is full or the runtime is going away). */
 void sy__upstream_release(sy_upconn_t *u);

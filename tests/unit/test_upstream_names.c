@@ -44,7 +44,7 @@ int main(void) {
     conf.host_mode = c->mode;
     conf.tls.server_name = (char *)c->server_name;
     conf.host_literal = (char *)c->literal;
-    sy_hostport_t hp = {(char *)c->host, c->port, c->tls};
+    sy_hostport_t hp = {(char *)c->host, c->port, c->tls, NULL};
     sy_uppool_t pool;
     memset(&pool, 0, sizeof pool);
     pool.conf = &conf;

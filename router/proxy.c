@@ -33,6 +33,7 @@
 #include "router/conn.h"
 #include "router/events.h"
 #include "router/exchange.h"
+#include "router/proxy_retry.h"
 #include "router/retry.h"
 #include "router/rewrite.h"
 #include "router/route.h"
@@ -274,173 +275,6 @@ static void up_start(sy_conn_t *c) {
   sy_h1_leg_start(r->leg, r->out, body); /* may end the exchange before it returns */
 }
 
-/* ---- retries and the fallback (router/retry.h) ---- */
-
-struct sy_retry_wait_s {
-  uv_timer_t timer;
-  sy_conn_t *c; /* NULL once the exchange went away */
-};
-
-static void wait_closed(uv_handle_t *h) { free(h->data); }
-
-/* Forgets a retry waiting for its backoff (the exchange ends or the client left). */
-static void wait_drop(sy_req_t *r) {
-  struct sy_retry_wait_s *wt = r->wait;
-  if (wt == NULL)
-    return;
-  r->wait = NULL;
-  wt->c = NULL;
-  uv_timer_stop(&wt->timer);
-  uv_close((uv_handle_t *)&wt->timer, wait_closed);
-}
-
-static void on_retry_due(uv_timer_t *t) {
-  struct sy_retry_wait_s *wt = t->data;
-  sy_conn_t *c = wt->c;
-  if (c != NULL) {
-    c->req.wait = NULL;
-    wt->c = NULL;
-  }
-  uv_close((uv_handle_t *)t, wait_closed);
-  if (c != NULL)
-    up_start(c);
-}
-
-/* Leaves the pool's counts (the exchange ends, or moves to the fallback). */
-static void up_uncount(sy_req_t *r) {
-  if (!r->counted || r->up == NULL)
-    return;
-  r->counted = 0;
-  r->up->active--;
-  if (r->retrying)
-    r->up->retrying--;
-}
-
-enum { RETRY_NONE = 0, RETRY_HERE, RETRY_FALLBACK };
-
-/* Whether the pool has a server that has not answered this request. */
-static int has_unanswered(const sy_req_t *r) {
-  for (size_t i = 0; i < r->up->nservers; i++) {
-    const void *s = &r->up->servers[i];
-    size_t j = 0;
-    while (j < r->nanswered && r->answered[j] != s)
-      j++;
-    if (j == r->nanswered)
-      return 1;
-  }
-  return 0;
-}
-
-/* Where a failed try goes next: `why` is an SY_RETRY_* bit, or 0 for an answer with
- * `status` from server `server`; retry_after_ms is the answer's Retry-After (-1:
- * none). Only a whole, kept request before any byte went to the client. */
-static int retry_target(sy_conn_t *c, unsigned why, int status, const void *server,
-                        int64_t retry_after_ms) {
-  sy_req_t *r = &c->req;
-  if (r->stream_body || r->rstate == SY_RS_BODY || r->up == NULL ||
-      r->tries >= SY_RETRY_MAX_TRIES)
-    return RETRY_NONE;
-  const sy_retry_conf_t *rc = &r->up->conf->retry;
-  if (why != 0 ? (rc->on & why) == 0 : !sy_retry_status_listed(rc, status))
-    return RETRY_NONE;
-  if (!r->retrying && !sy_retry_budget_ok(rc, r->up->active, r->up->retrying)) {
-    sy_log_debug("retry budget of upstream %s spent (%u of %u requests retrying)",
-                 r->up->conf->name, r->up->retrying, r->up->active);
-    return RETRY_NONE;
-  }
-  int here = r->tries_here < rc->attempts &&
-             (retry_after_ms < 0 || (uint64_t)retry_after_ms <= rc->retry_after_max_ms);
-  if (here && server != NULL) { /* an answer: another server, never the same one */
-    size_t n = r->nanswered;
-    if (n < SY_RETRY_MAX_TRIES)
-      r->answered[r->nanswered++] = server;
-    here = n < SY_RETRY_MAX_TRIES && has_unanswered(r);
-    r->nanswered = n; /* recorded for good by retry_go */
-  }
-  if (here)
-    return RETRY_HERE;
-  const sy_variant_conf_t *v = variant_of(r);
-  return v != NULL && v->has_fallback && !r->on_fallback ? RETRY_FALLBACK : RETRY_NONE;
-}
-
-/* Records the last try's result when the request was retried (events list them). */
-static void note_last_try(sy_req_t *r, const char *result) {
-  if (r->tries >= 1 && r->tries - 1 < SY_RETRY_MAX_TRIES)
-    snprintf(r->tried[r->tries - 1], sizeof r->tried[0], "%s", result);
-}
-
-/* Moves the exchange to the variant's fallback upstream: its pool, its request. */
-static int to_fallback(sy_conn_t *c) {
-  sy_req_t *r = &c->req;
-  const sy_variant_conf_t *v = variant_of(r);
-  sy_variant_conf_t fv = *v;
-  fv.upstream = v->fallback;
-  if (v->fallback_model != NULL)
-    fv.model = v->fallback_model;
-  /* The client's body, or (freed once the primary request was built: bodycap.h) the
-   * body that request carries, rewritten for the primary: the fallback's rewrite sets
-   * the same fields again, to its own values. */
-  const char *body = r->body;
-  size_t body_len = r->body_len;
-  if (body == NULL && r->out != NULL) {
-    const char *end = memmem(r->out->data, r->out->len, "\r\n\r\n", 4);
-    if (end == NULL)
-      return -1;
-    body = end + 4;
-    body_len = r->out->len - (size_t)(body - r->out->data);
-  }
-  char err[160];
-  sy_buf_t *out = sy__upreq_for_body(c, &fv, &r->trace, 0, body, body_len, err, sizeof err);
-  if (out == NULL)
-    return -1;
-  if (r->held > 0)
-    sy__bodycap_set(c->w, &r->held, out->len);
-  int retrying = r->retrying;
-  up_uncount(r);
-  sy_buf_unref(r->out);
-  r->out = out;
-  r->up = &r->rt->pools[v->fallback];
-  r->up->active++;
-  r->counted = 1;
-  r->retrying = retrying;
-  if (r->retrying)
-    r->up->retrying++;
-  r->on_fallback = 1;
-  r->tries_here = 0;
-  r->nanswered = 0;
-  return 0;
-}
-
-/* Records try's result and starts the retry `target` after its wait. Returns 0, or
- * -1 when it cannot (the caller fails the exchange as it would have). */
-static int retry_go(sy_conn_t *c, int target, const char *result, const void *server,
-                    int64_t retry_after_ms) {
-  sy_req_t *r = &c->req;
-  note_last_try(r, result);
-  if (target == RETRY_HERE && server != NULL && r->nanswered < SY_RETRY_MAX_TRIES)
-    r->answered[r->nanswered++] = server;
-  if (!r->retrying) {
-    r->retrying = 1;
-    r->up->retrying++;
-  }
-  const sy_retry_conf_t *rc = &r->up->conf->retry;
-  uint64_t ms = sy_retry_backoff_ms(rc, r->tries, sy_rng_uniform(&c->w->rng));
-  if (target == RETRY_HERE && retry_after_ms > 0 && (uint64_t)retry_after_ms > ms)
-    ms = (uint64_t)retry_after_ms;
-  if (target == RETRY_FALLBACK && to_fallback(c) < 0)
-    return -1;
-  struct sy_retry_wait_s *wt = calloc(1, sizeof *wt);
-  if (wt == NULL)
-    return -1;
-  uv_timer_init(&c->w->loop, &wt->timer);
-  wt->timer.data = wt;
-  wt->c = c;
-  r->wait = wt;
-  r->rstate = SY_RS_CONNECTING;
-  uv_timer_start(&wt->timer, on_retry_due, ms, 0);
-  return 0;
-}
-
 int sy__proxy_body(sy_conn_t *c, const char *p, size_t n) {
   sy_req_t *r = &c->req;
   r->body_seen += n;
@@ -527,16 +361,16 @@ static void leg_on_error(sy_h1_leg_t *leg, void *data, const sy_h1_error_t *e) {
   sy_req_t *r = &c->req;
   const char *name;
   unsigned why = failure_kind(e, &name);
-  int target = why != 0 ? retry_target(c, why, 0, NULL, -1) : RETRY_NONE;
-  if (target != RETRY_NONE) {
+  int target = why != 0 ? sy__retry_target(c, why, 0, NULL, -1) : SY_TRY_NONE;
+  if (target != SY_TRY_NONE) {
     r->leg = NULL; /* it closed its connection and frees itself */
-    if (retry_go(c, target, name, NULL, -1) == 0) {
+    if (sy__retry_go(c, target, name, NULL, -1, up_start) == 0) {
       sy_log_debug("upstream %s: %s; retrying%s", e->label, name,
-                   target == RETRY_FALLBACK ? " on the fallback" : "");
+                   target == SY_TRY_FALLBACK ? " on the fallback" : "");
       return;
     }
   }
-  note_last_try(r, name);
+  sy__retry_note(r, name);
   (void)leg;
   switch (e->kind) {
   case SY_H1_ENOCONN:
@@ -636,16 +470,16 @@ static int leg_on_head(sy_h1_leg_t *leg, void *data, int status, const llhttp_t 
     size_t ralen;
     const char *ra = sy_head_get(&r->rhead, "retry-after", &ralen);
     int64_t ra_ms = ra != NULL ? sy_retry_after_ms(ra, ralen, time(NULL)) : -1;
-    int target = retry_target(c, 0, status, server, ra_ms);
-    if (target != RETRY_NONE) {
+    int target = sy__retry_target(c, 0, status, server, ra_ms);
+    if (target != SY_TRY_NONE) {
       r->leg = NULL;
       sy_h1_leg_cancel(leg); /* the answer is dropped: no further callback */
-      if (retry_go(c, target, st, server, ra_ms) < 0)
+      if (sy__retry_go(c, target, st, server, ra_ms, up_start) < 0)
         up_fail(c, 502, "internal_error", "out of memory");
       return 0;
     }
   }
-  note_last_try(r, st);
+  sy__retry_note(r, st);
   if (r->t_first == 0)
     r->t_first = uv_hrtime();
   int chunked = (p->flags & F_CHUNKED) != 0;
@@ -734,7 +568,7 @@ void sy__proxy_cancel(sy_conn_t *c) {
   sy_req_t *r = &c->req;
   if (r->rstate != SY_RS_DONE && r->ev.failed == 0)
     r->ev.failed = 2;
-  wait_drop(r);
+  sy__retry_drop(r);
   sy__api_cancel(c);
   for (unsigned i = 0; i < r->noq; i++)
     sy_buf_unref(r->oq_owner[i]);
@@ -773,14 +607,14 @@ void sy__proxy_end(sy_req_t *r) {
     sy__events_done(w, r, &end);
   if (r->shadow != NULL) /* after the request event: its shadows follow it in the stream */
     sy__shadow_primary_done(w, r, &end);
-  wait_drop(r);
-  up_uncount(r);
+  sy__retry_drop(r);
+  sy__retry_uncount(r);
 }
 
 void sy__req_reset(sy_req_t *r) {
   sy__api_detach(r); /* a feedback call waiting for Redis must not write into a freed conn */
-  wait_drop(r);
-  up_uncount(r); /* before the runtime (and its pools) may go */
+  sy__retry_drop(r);
+  sy__retry_uncount(r); /* before the runtime (and its pools) may go */
   if (r->leg != NULL) { /* ended without sy__proxy_end: nothing is reported */
     sy_h1_leg_cancel(r->leg);
     r->leg = NULL;

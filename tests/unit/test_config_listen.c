@@ -11,14 +11,8 @@
 #include <unistd.h>
 
 #include "tests/unit/config_fixture.h"
+#include "tests/unit/tmpdir_fixture.h"
 
-static char dir[64];
-
-static int run(const char *cmd) {
-  char full[2048];
-  snprintf(full, sizeof full, "cd %s && { %s ; } >/dev/null 2>&1", dir, cmd);
-  return system(full);
-}
 
 static int make_files(void) {
   return run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
@@ -100,8 +94,7 @@ static void test_errors(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/sy-cfg-listen-XXXXXX");
-  if (mkdtemp(dir) == NULL || make_files() != 0) {
+  if (dir_make("cfg-listen") != 0 || make_files() != 0) {
     fprintf(stderr, "cannot make files in %s\n", dir);
     return 1;
   }
@@ -109,7 +102,6 @@ int main(void) {
   test_errors();
   test_out_of_memory("listen:\n  - 127.0.0.1:8080\n  - {address: 127.0.0.1:8081}\n"
                      "upstreams: {u: {servers: [127.0.0.1:9001]}}\n");
-  run("rm -f srv.pem srv.key other.key");
-  rmdir(dir);
+  dir_remove();
   return CHECK_DONE();
 }

@@ -13,14 +13,8 @@
 #include <unistd.h>
 
 #include "tests/unit/config_fixture.h"
+#include "tests/unit/tmpdir_fixture.h"
 
-static char dir[64];
-
-static int run(const char *cmd) {
-  char full[2048];
-  snprintf(full, sizeof full, "cd %s && { %s ; } >/dev/null 2>&1", dir, cmd);
-  return system(full);
-}
 
 /* A CA, a client certificate with its key, and a key of something else. */
 static int make_files(void) {
@@ -145,8 +139,7 @@ static void test_host_header(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/sy-config-tls-XXXXXX");
-  if (mkdtemp(dir) == NULL || make_files() != 0) {
+  if (dir_make("config-tls") != 0 || make_files() != 0) {
     fprintf(stderr, "cannot make test files with the openssl command in %s\n", dir);
     return 1;
   }
@@ -156,8 +149,6 @@ int main(void) {
   test_out_of_memory("listen: [127.0.0.1:8080]\n"
                      "upstreams: {u: {servers: [http://a.example, 10.0.0.1:80], "
                      "host_header: a.example}}\n");
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  CHECK(system(cmd) == 0);
+  CHECK(dir_remove() == 0);
   return CHECK_DONE();
 }

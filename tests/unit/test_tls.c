@@ -27,18 +27,12 @@
 
 #include "router/tls.h"
 #include "tests/unit/check.h"
+#include "tests/unit/tmpdir_fixture.h"
 #include "tests/unit/loopback.h"
 
-static char dir[64];
 /* s_server negotiates ALPN only on its first certificate's context: not on the SNI
  * one (-cert2), so that connection is not asked for it. */
 static const char *no_alpn_host = "";
-
-static int run(const char *cmd) {
-  char full[4096];
-  snprintf(full, sizeof full, "cd %s && { %s ; } >/dev/null 2>&1", dir, cmd);
-  return system(full);
-}
 
 static void path(char *out, size_t n, const char *name) {
   snprintf(out, n, "%s/%s", dir, name);
@@ -349,8 +343,7 @@ static void test_bad_files(void) {
 
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
-  snprintf(dir, sizeof dir, "/tmp/sy-tls-XXXXXX");
-  if (mkdtemp(dir) == NULL || make_certs() < 0) {
+  if (dir_make("tls") != 0 || make_certs() < 0) {
     fprintf(stderr, "cannot make test certificates with the openssl command in %s\n", dir);
     return 1;
   }
@@ -360,9 +353,7 @@ int main(void) {
   test_sni();
   test_mtls();
   test_bad_files();
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0)
+  if (dir_remove() != 0)
     fprintf(stderr, "could not remove %s\n", dir);
   return CHECK_DONE();
 }

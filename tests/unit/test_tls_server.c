@@ -16,14 +16,8 @@
 
 #include "router/tls.h"
 #include "tests/unit/check.h"
+#include "tests/unit/tmpdir_fixture.h"
 
-static char dir[64];
-
-static int run(const char *cmd) {
-  char full[2048];
-  snprintf(full, sizeof full, "cd %s && { %s ; } >/dev/null 2>&1", dir, cmd);
-  return system(full);
-}
 
 static const char *path(const char *name) {
   static char buf[4][128];
@@ -150,15 +144,13 @@ static void test_bad_files(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/sy-tls-server-XXXXXX");
-  if (mkdtemp(dir) == NULL || make_certs() != 0) {
+  if (dir_make("tls-server") != 0 || make_certs() != 0) {
     fprintf(stderr, "cannot make certificates in %s\n", dir);
     return 1;
   }
   test_exchange_and_outliving_ctx();
   test_plain_http_to_server();
   test_bad_files();
-  run("rm -f *.pem *.key *.csr *.ext *.srl");
-  rmdir(dir);
+  dir_remove();
   return CHECK_DONE();
 }

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#define SY_EVENT_SCHEMA_VERSION 4
+#define SY_EVENT_SCHEMA_VERSION 5
 
 typedef enum {
   SY_EV_STR = 0,

@@ -70,6 +70,23 @@ int sy_key_trace(char *out, size_t n, const char *trace) {
   return build(out, n, SY_KEY_TRACE_PREFIX "%s", trace);
 }
 
+int sy_trace_bin(const char *trace, unsigned char out[16]) {
+  if (trace == NULL)
+    return -1;
+  for (int i = 0; i < 32; i++) {
+    char c = trace[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (d < 0)
+      return -1;
+    if (i % 2 == 0)
+      out[i / 2] = (unsigned char)(d << 4);
+    else
+      out[i / 2] |= (unsigned char)d;
+  }
+  return trace[32] == '\0' ? 0 : -1;
+}
+
 int sy_key_journal(char *out, size_t n, const char *instance) {
   if (instance == NULL)
     return fail(out, n);

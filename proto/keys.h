@@ -23,7 +23,9 @@
 #define SY_KEY_EXPERIMENTS "sy:experiments" /* set: the experiment ids routers serve */
 #define SY_KEY_CONTROL "sy:control"         /* channel: a message per state change */
 #define SY_KEY_EVENTS "sy:events"           /* stream: the default of events.stream */
-#define SY_KEY_TRACE_PREFIX "sy:trace:"     /* sy:trace:T without T, for the scripts */
+#define SY_KEY_TRACE_PREFIX "sy:trace:"     /* sy:trace:T without T (schema 4's records) */
+#define SY_KEY_TRACE_SLICE "sy:tr:"         /* sy:tr:SLICE and sy:tr:SLICE:B: trace records */
+#define SY_KEY_REFS "sy:refs"               /* hash: ref id -> a variant version's constants */
 
 /* sy:{E}: — the prefix of experiment E's keys, which the scripts extend (KEYS.md). */
 int sy_key_prefix(char *out, size_t n, const char *exp);
@@ -48,6 +50,10 @@ int sy_key_applied(char *out, size_t n, const char *exp, const char *trace);
 
 /* sy:trace:T — the trace record of trace T. */
 int sy_key_trace(char *out, size_t n, const char *trace);
+
+/* The 16 bytes of a trace id of 32 hex digits (the field of its record in a trace
+ * bucket, proto/KEYS.md); -1 if trace is not 32 hex digits. */
+int sy_trace_bin(const char *trace, unsigned char out[16]);
 
 /* sy:{E}:state — E's control state. */
 int sy_key_state(char *out, size_t n, const char *exp);

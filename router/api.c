@@ -24,7 +24,9 @@
 #include <sodium.h>
 
 #include "base/log.h"
+#include "proto/event5.h"
 #include "proto/events.h"
+#include "router/events.h"
 #include "router/api_parse.h"
 #include "router/conn.h"
 #include "router/exchange.h"
@@ -303,6 +305,86 @@ static const char *hget(const redisReply *h, const char *field) {
   return NULL;
 }
 
+/* The feedback or outcome event in schema 5's compact form (proto/event5.h), for a
+ * trace whose record names its ref. */
+static void compact_event(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisReply *rec,
+                          const char *ref, const char *event_id, unsigned flags,
+                          const char *comment, sy_argv_t *ev) {
+  sy_stats_t *s = op->w->link;
+  const sy_outcome_conf_t *o = &e->outcome;
+  const char *tn = hget(rec, "tn"), *cs = hget(rec, "cs");
+  const char *fbname = sy_feedback_type_names[op->fb_type < 0 ? 0 : op->fb_type];
+  const char *names[8];
+  size_t nnames = 0;
+  for (unsigned bit = 0; bit < 32 && nnames < 8; bit++) {
+    const char *nm = (flags >> bit) & 1 ? sy_redaction_name(1u << bit) : NULL;
+    if (nm != NULL)
+      names[nnames++] = nm;
+  }
+  sy_ev5_t *b = &s->ev5;
+  sy_ev5_begin(b, op->kind == OP_OUTCOME ? SY_EVT_OUTCOME : SY_EVT_FEEDBACK, event_id,
+               s->router_instance, sy_stats_now_ms(), ref);
+  sy_ev5_cstr(b, SY_EF_trace_id, op->trace_id);
+  sy_ev5_cstr(b, SY_EF_tenant_id, tn);
+  sy_ev5_cstr(b, SY_EF_consent_scope, cs);
+  sy_ev5_list(b, SY_EF_redaction_flags, names, nnames);
+  if (!isnan(op->client_ms))
+    sy_ev5_real(b, SY_EF_client_latency_ms, op->client_ms);
+  if (op->kind == OP_OUTCOME) {
+    sy_ev5_cstr(b, SY_EF_outcome_metric_name, o->metric);
+    sy_ev5_real(b, SY_EF_outcome_metric_value, op->value);
+  } else {
+    sy_ev5_cstr(b, SY_EF_feedback_type, op->fb_type == SY_FB_CUSTOM ? op->name : fbname);
+    sy_ev5_real(b, SY_EF_feedback_value, op->value);
+    sy_ev5_real(b, SY_EF_feedback_weight, op->key->trust);
+    sy_ev5_cstr(b, SY_EF_feedback_comment, comment);
+  }
+  sy_argv_add(ev, SY_EV5_FIELD);
+  sy_argv_addn(ev, b->p, b->oom ? 0 : b->len);
+}
+
+/* The same event field by field (schema 4's layout, schema_version 5), for a trace
+ * record written by a schema 4 router (it has no ref). */
+static void named_event(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisReply *rec,
+                        const char *event_id, const char *redaction, const char *comment,
+                        sy_argv_t *ev) {
+  sy_stats_t *s = op->w->link;
+  const sy_outcome_conf_t *o = &e->outcome;
+  const char *v = hget(rec, "v"), *cs = hget(rec, "cs");
+  const char *tn = hget(rec, "tn"), *ver = hget(rec, "ver");
+  const char *fbname = sy_feedback_type_names[op->fb_type < 0 ? 0 : op->fb_type];
+  char ts[32];
+  sy_stats_timestamp(s, ts);
+  sy_argv_pair(ev, "event_id", event_id);
+  sy_argv_pair(ev, "event_type", op->kind == OP_OUTCOME ? "outcome" : "feedback");
+  sy_argv_pair_num(ev, "schema_version", SY_EVENT_SCHEMA_VERSION);
+  sy_argv_pair(ev, "router_instance", s->router_instance);
+  sy_argv_pair(ev, "timestamp", ts);
+  sy_argv_pair(ev, "trace_id", op->trace_id);
+  if (tn != NULL && tn[0] != '\0')
+    sy_argv_pair(ev, "tenant_id", tn);
+  sy_argv_pair(ev, "task_type", e->id);
+  if (cs != NULL)
+    sy_argv_pair(ev, "consent_scope", cs);
+  sy_argv_pair(ev, "redaction_flags", redaction);
+  sy_argv_pair(ev, "experiment", e->id);
+  sy_argv_pair(ev, "variant", v);
+  if (ver != NULL)
+    sy_argv_pair(ev, "variant_version", ver);
+  if (!isnan(op->client_ms))
+    sy_argv_pair_num(ev, "client_latency_ms", op->client_ms);
+  if (op->kind == OP_OUTCOME) {
+    sy_argv_pair(ev, "outcome_metric_name", o->metric);
+    sy_argv_pair_num(ev, "outcome_metric_value", op->value);
+  } else {
+    sy_argv_pair(ev, "feedback_type", op->fb_type == SY_FB_CUSTOM ? op->name : fbname);
+    sy_argv_pair_num(ev, "feedback_value", op->value);
+    sy_argv_pair_num(ev, "feedback_weight", op->key->trust);
+    if (comment != NULL)
+      sy_argv_pair(ev, "feedback_comment", comment);
+  }
+}
+
 /* Builds and sends the feedback script call for a trace record that passed the
  * router's checks (the script checks again, atomically). */
 static int apply(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisReply *rec,
@@ -310,7 +392,6 @@ static int apply(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisRepl
   sy_stats_t *s = op->w->link;
   const sy_outcome_conf_t *o = &e->outcome;
   const char *v = hget(rec, "v"), *seg = hget(rec, "s"), *cs = hget(rec, "cs");
-  const char *tn = hget(rec, "tn"), *ver = hget(rec, "ver");
   seg = seg ? seg : "";
   if (op->kind == OP_OUTCOME) {
     if (strcmp(op->name, o->metric) != 0) {
@@ -325,7 +406,7 @@ static int apply(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisRepl
   }
   effect_t ef = effect_of(op, o);
   const char *fbname = sy_feedback_type_names[op->fb_type < 0 ? 0 : op->fb_type];
-  char f_applied[100], pend[200], event_id[80], f1[96], f2[96], ts[32];
+  char f_applied[100], pend[200], event_id[80], f1[96], f2[96];
   if (op->kind == OP_OUTCOME)
     snprintf(f_applied, sizeof f_applied, "out:%s", o->metric);
   else if (op->fb_type == SY_FB_CUSTOM)
@@ -381,37 +462,13 @@ static int apply(sy_api_op_t *op, const sy_experiment_conf_t *e, const redisRepl
   }
   char redaction[SY_REDACTION_JSON_MAX];
   sy_redaction_json(flags, redaction, sizeof redaction);
-  sy_stats_timestamp(s, ts);
   sy_argv_t ev;
   sy_argv_init(&ev);
-  sy_argv_pair(&ev, "event_id", event_id);
-  sy_argv_pair(&ev, "event_type", op->kind == OP_OUTCOME ? "outcome" : "feedback");
-  sy_argv_pair_num(&ev, "schema_version", SY_EVENT_SCHEMA_VERSION);
-  sy_argv_pair(&ev, "router_instance", s->router_instance);
-  sy_argv_pair(&ev, "timestamp", ts);
-  sy_argv_pair(&ev, "trace_id", op->trace_id);
-  if (tn != NULL && tn[0] != '\0')
-    sy_argv_pair(&ev, "tenant_id", tn);
-  sy_argv_pair(&ev, "task_type", e->id);
-  if (cs != NULL)
-    sy_argv_pair(&ev, "consent_scope", cs);
-  sy_argv_pair(&ev, "redaction_flags", redaction);
-  sy_argv_pair(&ev, "experiment", e->id);
-  sy_argv_pair(&ev, "variant", v);
-  if (ver != NULL)
-    sy_argv_pair(&ev, "variant_version", ver);
-  if (!isnan(op->client_ms))
-    sy_argv_pair_num(&ev, "client_latency_ms", op->client_ms);
-  if (op->kind == OP_OUTCOME) {
-    sy_argv_pair(&ev, "outcome_metric_name", o->metric);
-    sy_argv_pair_num(&ev, "outcome_metric_value", op->value);
-  } else {
-    sy_argv_pair(&ev, "feedback_type", op->fb_type == SY_FB_CUSTOM ? op->name : fbname);
-    sy_argv_pair_num(&ev, "feedback_value", op->value);
-    sy_argv_pair_num(&ev, "feedback_weight", op->key->trust);
-    if (comment != NULL)
-      sy_argv_pair(&ev, "feedback_comment", comment);
-  }
+  const char *ref = hget(rec, "ref");
+  if (ref != NULL && ref[0] != '\0')
+    compact_event(op, e, rec, ref, event_id, flags, comment, &ev);
+  else /* a trace routed by a schema 4 router: no ref, the event field by field */
+    named_event(op, e, rec, event_id, redaction, comment, &ev);
   sy_fb_apply_t fa = {
       .trace_id = op->trace_id,
       .experiment = e->id,
@@ -446,6 +503,8 @@ static void on_trace(sy_redis_t *r, redisReply *reply, void *data);
 
 /* Reads the op's trace record; -1 if Redis cannot take it now. */
 static int lookup(sy_api_op_t *op) {
+  const sy_config_t *cfg = op->c->req.rt->cfg;
+  op->w->link->trace_back_ms = sy__events_trace_back_ms(cfg->experiments, cfg->nexperiments);
   return sy_stats_trace_get(op->w->link, op->trace_id, on_trace, op);
 }
 

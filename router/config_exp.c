@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/event5.h"
 #include "router/config_gate.h"
 #include "router/config_retry.h"
 #include "router/config_shadow.h"
@@ -379,6 +380,15 @@ static int parse_experiment(sy__yaml_walk_t *w, yaml_node_t *n, sy_experiment_co
     sy__yaml_path_pop(w, old);
     return -1;
   }
+  for (size_t i = 0; i < e->nvariants; i++) { /* schema 5's refs (proto/event5.h) */
+    sy_variant_conf_t *v = &e->variants[i];
+    char def[1024];
+    size_t dl = sy_ev5_ref_def(def, sizeof def, e->id, v->id, v->version, v->prompt_version,
+                               v->model, e->id);
+    if (dl == 0 || (v->ref_def = strdup(def)) == NULL)
+      return sy__yaml_fail(w, n, "variant '%s': its ids are too long for an event ref", v->id);
+    sy_ev5_ref_id(def, dl, v->ref);
+  }
   return 0;
 }
 
@@ -435,6 +445,7 @@ int sy__cfg_p_experiments(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
 
 static void free_variant(sy_variant_conf_t *v) {
   free(v->id);
+  free(v->ref_def);
   free(v->version);
   free(v->model);
   free(v->fallback_model);

@@ -180,6 +180,8 @@ typedef struct sy_variant_conf_s {
   int has_fallback;        /* `fallback:` tried when the upstream's own retries are spent */
   size_t fallback;         /* its upstream (index into sy_config_t.upstreams) */
   char *fallback_model;    /* the model asked of it; NULL: the variant's own */
+  char ref[13];            /* schema 5's ref id of this variant version (proto/event5.h) */
+  char *ref_def;           /* and its definition */
   int line;
 } sy_variant_conf_t;
 

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/numfmt.h"
+#include "proto/event5.h"
 #include "proto/events.h"
 #include "proto/keys.h"
 #include "proto/latency.h"
@@ -26,8 +28,6 @@
 #include "router/upstream.h"
 #include "router/worker.h"
 #include "stats/privacy.h"
-
-#define F(f) (sy_event_fields[SY_EF_##f].name)
 
 static const char *const consent_names[] = {"none", "metrics", "content"};
 
@@ -84,6 +84,15 @@ static unsigned trace_ttl(const sy_outcome_conf_t *o) {
   return o->window_s + (o->window_s < 3600 ? o->window_s : 3600);
 }
 
+uint64_t sy__events_trace_back_ms(const sy_experiment_conf_t *e, size_t n) {
+  unsigned most = 3600;
+  for (size_t i = 0; i < n; i++) {
+    unsigned t = trace_ttl(&e[i].outcome);
+    most = t > most ? t : most;
+  }
+  return (uint64_t)most * 1000 + 120000; /* and the clocks of routers and Redis apart */
+}
+
 /* The bandit gate's sample-ratio counters (policies/gate.h, proto/KEYS.md): for every
  * variant the propensity the drawing policy gave it (and its square); for the variant
  * drawn, one assignment and its propensity. Written with the trace record, so one batch
@@ -107,6 +116,45 @@ static void count_assignment(sy_journal_t *j, const sy_experiment_conf_t *e, con
   }
 }
 
+/* Appends s percent-escaped as proto/event5.h escapes strings. */
+static size_t put_esc(char *o, const char *s) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t n = 0;
+  for (; *s != '\0'; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '%' || c == '|' || c == ',' || c < 0x20 || c == 0x7f) {
+      o[n++] = '%';
+      o[n++] = hex[c >> 4];
+      o[n++] = hex[c & 15];
+    } else {
+      o[n++] = (char)c;
+    }
+  }
+  return n;
+}
+
+/* The trace record's value (proto/KEYS.md "Trace records"):
+ * REF|T_MS|WINDOW_S|PROPENSITY|SEGMENT|TENANT|CONSENT (0 none, 1 metrics, 2 content). */
+static size_t trace_value(char *o, const sy_variant_conf_t *v, uint64_t now, unsigned window_s,
+                          double p, const sy_evctx_t *ev) {
+  size_t n = 0;
+  memcpy(o, v->ref, strlen(v->ref));
+  n += strlen(v->ref);
+  o[n++] = '|';
+  n += sy_fmt_u64(o + n, now);
+  o[n++] = '|';
+  n += sy_fmt_u64(o + n, window_s);
+  o[n++] = '|';
+  n += sy_fmt_g6(o + n, p);
+  o[n++] = '|';
+  n += put_esc(o + n, ev->segment);
+  o[n++] = '|';
+  n += put_esc(o + n, ev->tenant);
+  o[n++] = '|';
+  o[n++] = (char)('0' + (ev->consent < 3 ? ev->consent : 1));
+  return n;
+}
+
 void sy__events_routed(sy_worker_t *w, sy_req_t *r, const sy_policy_t *policy) {
   if (w->link == NULL || w->link->journal == NULL || r->exp < 0)
     return;
@@ -116,24 +164,18 @@ void sy__events_routed(sy_worker_t *w, sy_req_t *r, const sy_policy_t *policy) {
   r->ev.on = 1;
   capture(w, r, e);
 
-  char key[160], num[40];
   uint64_t now = sy_stats_now_ms();
-  sy_key_trace(key, sizeof key, r->trace.trace_id);
-  sy_journal_record(j, key, trace_ttl(&e->outcome));
-  sy_journal_field_str(j, "e", e->id);
-  sy_journal_field_str(j, "v", v->id);
-  sy_journal_field_str(j, "ver", v->version);
-  sy_journal_field_str(j, "tn", r->ev.tenant);
-  snprintf(num, sizeof num, "%llu", (unsigned long long)now);
-  sy_journal_field_str(j, "t", num);
-  sy_journal_field_real(j, "p", r->propensity);
-  sy_journal_field_str(j, "s", r->ev.segment);
-  sy_journal_field_str(j, "cs", consent_names[r->ev.consent]);
-  sy_journal_field_int(j, "w", e->outcome.window_s);
-  sy_journal_record_end(j);
+  unsigned char tid[16];
+  /* sizes: ref 12, two numbers, propensity, segment and tenant escaped (3 x 64 each) */
+  char val[12 + 3 * SY_NUMFMT_MAX + 2 * 3 * 65 + 16];
+  if (sy_trace_bin(r->trace.trace_id, tid) == 0) {
+    sy_journal_ref(j, v->ref, v->ref_def);
+    size_t n = trace_value(val, v, now, e->outcome.window_s, r->propensity, &r->ev);
+    sy_journal_trace(j, tid, now, trace_ttl(&e->outcome), val, n);
+  }
   count_assignment(j, e, r, policy);
   if (!e->outcome.continuous && e->outcome.missing == SY_MISSING_FAILURE) {
-    char member[200];
+    char key[160], member[200];
     sy_key_pending(key, sizeof key, e->id);
     snprintf(member, sizeof member, "%s|%s|%s", r->trace.trace_id, v->id, r->ev.segment);
     sy_journal_zadd(j, key, (double)(now + (uint64_t)e->outcome.window_s * 1000), member);
@@ -145,77 +187,70 @@ void sy__events_input(sy_worker_t *w, sy_req_t *r, const char *body, size_t n) {
     sy_keyed_hash_hex(&w->link->hash_key, body, n, r->ev.input);
 }
 
-static void str_field(sy_journal_t *j, const char *name, const char *value) {
-  if (value != NULL && value[0] != '\0')
-    sy_journal_field_str(j, name, value);
+void sy__events_envelope(sy_ev5_t *b, const char *trace_id, const sy_evctx_t *ev) {
+  unsigned consent = ev->consent < 3 ? ev->consent : 1;
+  static const char *const ids[] = {"ids"};
+  sy_ev5_cstr(b, SY_EF_trace_id, trace_id);
+  sy_ev5_cstr(b, SY_EF_session_id, ev->session);
+  sy_ev5_cstr(b, SY_EF_user_id, ev->user);
+  sy_ev5_cstr(b, SY_EF_tenant_id, ev->tenant);
+  sy_ev5_cstr(b, SY_EF_task_id, ev->task);
+  sy_ev5_cstr(b, SY_EF_country, ev->country);
+  sy_ev5_cstr(b, SY_EF_consent_scope, consent_names[consent]);
+  sy_ev5_list(b, SY_EF_redaction_flags, ids, ev->consent == 0 ? 1 : 0);
 }
 
-void sy__events_envelope(sy_journal_t *j, const char *trace_id, const sy_evctx_t *ev,
-                         const sy_experiment_conf_t *e) {
-  unsigned consent = ev->consent < 3 ? ev->consent : 1;
-  sy_journal_field_str(j, F(trace_id), trace_id);
-  str_field(j, F(session_id), ev->session);
-  str_field(j, F(user_id), ev->user);
-  str_field(j, F(tenant_id), ev->tenant);
-  sy_journal_field_str(j, F(task_type), e->id);
-  str_field(j, F(task_id), ev->task);
-  str_field(j, F(country), ev->country);
-  sy_journal_field_str(j, F(consent_scope), consent_names[consent]);
-  sy_journal_field_str(j, F(redaction_flags), ev->consent == 0 ? "[\"ids\"]" : "[]");
-  sy_journal_field_str(j, F(experiment), e->id);
+/* upstream_statuses of a retried request: each try's result (sy_req_t.tried). */
+static void tries_list(sy_ev5_t *b, const sy_req_t *r) {
+  const char *items[SY_RETRY_MAX_TRIES];
+  size_t n = 0;
+  for (unsigned i = 0; i < r->tries && i < SY_RETRY_MAX_TRIES; i++)
+    items[n++] = r->tried[i];
+  sy_ev5_list(b, SY_EF_upstream_statuses, items, n);
 }
 
 void sy__events_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end) {
   if (!r->ev.on || w->link == NULL || w->link->journal == NULL)
     return;
   r->ev.on = 0;
-  sy_journal_t *j = w->link->journal;
+  sy_stats_t *s = w->link;
+  sy_journal_t *j = s->journal;
   const sy_experiment_conf_t *e = &r->rt->cfg->experiments[r->exp];
   const sy_variant_conf_t *v = &e->variants[r->variant];
   const sy_evctx_t *ev = &r->ev;
-  int status = end->logged, error = end->error;
   double ms = end->ms;
-  char ts[32];
-  sy_stats_timestamp(w->link, ts);
-
-  sy_journal_event(j, "request", w->link->router_instance, ts);
-  sy__events_envelope(j, r->trace.trace_id, ev, e);
-  sy_journal_field_str(j, F(variant), v->id);
-  sy_journal_field_str(j, F(variant_version), v->version);
-  sy_journal_field_real(j, F(propensity), r->propensity);
-  str_field(j, F(prompt_version), v->prompt_version);
-  str_field(j, F(model_id), v->model);
-  str_field(j, F(model_version), ev->usage.model);
-  str_field(j, F(input_hash), ev->input);
-  str_field(j, F(output_id), ev->usage.id);
-  sy_journal_field_int(j, F(status), status);
-  if (ev->usage.completion_tokens >= 0)
-    sy_journal_field_int(j, F(output_tokens), ev->usage.completion_tokens);
-  if (ev->usage.prompt_tokens >= 0)
-    sy_journal_field_int(j, F(input_tokens), ev->usage.prompt_tokens);
-  sy_journal_field_real(j, F(server_latency_ms), ms);
-  if (ev->usage.documents > 0)
-    sy_journal_field_int(j, F(output_chunks), ev->usage.documents);
   int retried = r->retrying || r->on_fallback; /* a retry was decided (it may not have started) */
+
+  sy_ev5_t *b = &s->ev5;
+  sy_journal_ref(j, v->ref, v->ref_def);
+  sy_ev5_begin(b, SY_EVT_REQUEST, sy_journal_event_id(j), s->router_instance,
+               sy_stats_now_ms(), v->ref);
+  sy__events_envelope(b, r->trace.trace_id, ev);
+  sy_ev5_real(b, SY_EF_propensity, r->propensity);
+  sy_ev5_cstr(b, SY_EF_model_version, ev->usage.model);
+  sy_ev5_cstr(b, SY_EF_input_hash, ev->input);
+  sy_ev5_cstr(b, SY_EF_output_id, ev->usage.id);
+  sy_ev5_int(b, SY_EF_status, end->logged);
+  if (ev->usage.completion_tokens >= 0)
+    sy_ev5_int(b, SY_EF_output_tokens, ev->usage.completion_tokens);
+  if (ev->usage.prompt_tokens >= 0)
+    sy_ev5_int(b, SY_EF_input_tokens, ev->usage.prompt_tokens);
+  sy_ev5_real(b, SY_EF_server_latency_ms, ms);
+  if (ev->usage.documents > 0)
+    sy_ev5_int(b, SY_EF_output_chunks, ev->usage.documents);
   if (retried) {
-    /* ["503","200"]: each try's result (SY_RETRY_MAX_TRIES of at most 7 characters) */
-    char list[SY_RETRY_MAX_TRIES * 12 + 4];
-    size_t n = 0;
-    list[n++] = '[';
-    for (unsigned i = 0; i < r->tries && i < SY_RETRY_MAX_TRIES; i++)
-      n += (size_t)snprintf(list + n, sizeof list - n, "%s\"%s\"", i ? "," : "", r->tried[i]);
-    snprintf(list + n, sizeof list - n, "]");
-    str_field(j, F(upstream), r->up != NULL ? r->up->conf->name : NULL);
-    sy_journal_field_int(j, F(upstream_attempts), r->tries);
-    sy_journal_field_str(j, F(upstream_statuses), list);
-    sy_journal_field_str(j, F(fallback), r->on_fallback ? "true" : "false");
+    sy_ev5_cstr(b, SY_EF_upstream, r->up != NULL ? r->up->conf->name : NULL);
+    sy_ev5_int(b, SY_EF_upstream_attempts, r->tries);
+    tries_list(b, r);
+    sy_ev5_bool(b, SY_EF_fallback, r->on_fallback);
   }
-  sy_journal_event_end(j);
+  if (!b->oom)
+    sy_journal_event5(j, b->p, b->len);
 
   char key[160];
   sy_key_variant(key, sizeof key, e->id, v->id);
   sy_journal_incr(j, key, "requests", 1);
-  if (error)
+  if (end->error)
     sy_journal_incr(j, key, "errors", 1);
   if (retried)
     sy_journal_incr(j, key, "retried", 1);

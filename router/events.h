@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "policies/policy.h"
+#include "proto/event5.h"
 #include "router/exchange.h"
 #include "router/types.h"
 #include "router/config.h"
@@ -26,10 +27,13 @@ static inline void sy__events_body(sy_req_t *r, const char *p, size_t n) {
 }
 /* The request body as buffered: its keyed hash is the input_hash. */
 void sy__events_input(sy_worker_t *w, sy_req_t *r, const char *body, size_t n);
-/* The fields every event of a trace starts with (proto/EVENTS.md): trace, user,
- * session, tenant, task, country, consent, redaction and experiment. */
-void sy__events_envelope(sy_journal_t *j, const char *trace_id, const sy_evctx_t *ev,
-                         const sy_experiment_conf_t *e);
+/* The fields every event of a trace starts with (proto/EVENTS.md), into a schema 5
+ * event begun with sy_ev5_begin: trace, session, user, tenant, task, country, consent
+ * and redaction (experiment and task type are in the event's ref). */
+void sy__events_envelope(sy_ev5_t *b, const char *trace_id, const sy_evctx_t *ev);
+/* How far back a trace record may be (the longest window of experiments e[0..n) and
+ * its grace, plus clock skew): how far back the feedback API and the sweep look (ms). */
+uint64_t sy__events_trace_back_ms(const sy_experiment_conf_t *e, size_t n);
 /* The exchange is over: the request event and its counters. */
 void sy__events_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end);
 

@@ -40,7 +40,6 @@
 #include "router/upstream_h1.h"
 #include "router/worker.h"
 
-#define F(f) (sy_event_fields[SY_EF_##f].name)
 #define MINUTE_MS 60000
 
 /* A shadow variant's bounds in this worker. */
@@ -464,18 +463,6 @@ static void leg_connect(sy_shadow_leg_t *leg) {
 
 /* ---- the end of a leg: bookkeeping, the event ---------------------------------------- */
 
-static void str_field(sy_journal_t *j, const char *name, const char *value) {
-  if (value != NULL && value[0] != '\0')
-    sy_journal_field_str(j, name, value);
-}
-
-/* The envelope of the event, as the primary's request event has it. */
-static void event_envelope(sy_journal_t *j, const sy_shadow_pair_t *p,
-                           const sy_experiment_conf_t *e) {
-  sy__events_envelope(j, p->trace_id, &p->ev, e);
-  str_field(j, F(input_hash), p->ev.input);
-}
-
 /* What the comparison found; lengths are -1 where a text could not be read. */
 typedef struct cmp_s {
   long long len, primary_len;
@@ -532,38 +519,37 @@ static void leg_record(sy_shadow_leg_t *leg) {
   int error = !leg->complete || leg->status == 0 || leg->status >= 500;
   cmp_t cmp;
   compare(leg, ok, &cmp);
-  char ts[32];
-  sy_stats_timestamp(w->link, ts);
-
-  sy_journal_event(j, "shadow", w->link->router_instance, ts);
-  event_envelope(j, p, e);
-  sy_journal_field_str(j, F(variant), v->id);
-  sy_journal_field_str(j, F(variant_version), v->version);
-  sy_journal_field_real(j, F(propensity), v->shadow.fraction); /* P(mirrored to v) */
-  str_field(j, F(prompt_version), v->prompt_version);
-  str_field(j, F(model_id), v->model);
-  str_field(j, F(model_version), leg->usage.model);
-  str_field(j, F(output_id), leg->usage.id);
-  sy_journal_field_int(j, F(status), leg->status);
+  sy_stats_t *s = w->link;
+  sy_ev5_t *b = &s->ev5;
+  sy_journal_ref(j, v->ref, v->ref_def);
+  sy_ev5_begin(b, SY_EVT_SHADOW, sy_journal_event_id(j), s->router_instance, sy_stats_now_ms(),
+               v->ref);
+  sy__events_envelope(b, p->trace_id, &p->ev); /* as the primary's request event has it */
+  sy_ev5_real(b, SY_EF_propensity, v->shadow.fraction); /* P(mirrored to v) */
+  sy_ev5_cstr(b, SY_EF_model_version, leg->usage.model);
+  sy_ev5_cstr(b, SY_EF_input_hash, p->ev.input);
+  sy_ev5_cstr(b, SY_EF_output_id, leg->usage.id);
+  sy_ev5_int(b, SY_EF_status, leg->status);
   if (leg->usage.completion_tokens >= 0)
-    sy_journal_field_int(j, F(output_tokens), leg->usage.completion_tokens);
+    sy_ev5_int(b, SY_EF_output_tokens, leg->usage.completion_tokens);
   if (leg->usage.prompt_tokens >= 0)
-    sy_journal_field_int(j, F(input_tokens), leg->usage.prompt_tokens);
-  sy_journal_field_real(j, F(server_latency_ms), leg->ms);
-  sy_journal_field_str(j, F(primary_variant), e->variants[p->variant].id);
-  sy_journal_field_int(j, F(primary_status), p->primary_status);
-  sy_journal_field_real(j, F(primary_latency_ms), p->primary_ms);
+    sy_ev5_int(b, SY_EF_input_tokens, leg->usage.prompt_tokens);
+  sy_ev5_real(b, SY_EF_server_latency_ms, leg->ms);
+  sy_ev5_cstr(b, SY_EF_primary_variant, e->variants[p->variant].id);
+  sy_ev5_int(b, SY_EF_primary_status, p->primary_status);
+  sy_ev5_real(b, SY_EF_primary_latency_ms, p->primary_ms);
   if (p->primary_tokens >= 0)
-    sy_journal_field_int(j, F(primary_output_tokens), p->primary_tokens);
+    sy_ev5_int(b, SY_EF_primary_output_tokens, p->primary_tokens);
   if (cmp.len >= 0)
-    sy_journal_field_int(j, F(output_length), cmp.len);
+    sy_ev5_int(b, SY_EF_output_length, cmp.len);
   if (cmp.primary_len >= 0)
-    sy_journal_field_int(j, F(primary_output_length), cmp.primary_len);
+    sy_ev5_int(b, SY_EF_primary_output_length, cmp.primary_len);
   if (cmp.compared) {
-    sy_journal_field_str(j, F(exact_match), cmp.exact ? "true" : "false");
-    sy_journal_field_real(j, F(similarity), cmp.similarity);
+    sy_ev5_bool(b, SY_EF_exact_match, cmp.exact);
+    sy_ev5_real(b, SY_EF_similarity, cmp.similarity);
   }
-  sy_journal_event_end(j);
+  if (!b->oom)
+    sy_journal_event5(j, b->p, b->len);
   leg_counters(w, e, v, leg, error, &cmp);
 }
 

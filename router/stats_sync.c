@@ -19,6 +19,7 @@
 
 #include "base/log.h"
 #include "router/control.h"
+#include "router/events.h"
 #include "router/exchange.h"
 #include "router/gate_run.h"
 #include "router/runtime.h"
@@ -109,6 +110,7 @@ static void on_swept(sy_redis_t *r, redisReply *reply, void *data) {
 
 static void sweep_experiment(sy_worker_t *w, const sy_experiment_conf_t *e) {
   char *exp = strdup(e->id);
+  w->link->trace_back_ms = sy__events_trace_back_ms(e, 1);
   if (exp != NULL && sy_stats_sweep(w->link, e->id, e->outcome.metric, SWEEP_LIMIT, on_swept, exp) < 0)
     free(exp);
 }

@@ -47,6 +47,8 @@ void sy_argv_add(sy_argv_t *a, const char *s) {
   add_n(a, s, strlen(s));
 }
 
+void sy_argv_addn(sy_argv_t *a, const char *s, size_t n) { add_n(a, s, n); }
+
 void sy_argv_num(sy_argv_t *a, double x) {
   char num[40];
   int n = snprintf(num, sizeof num, "%.17g", x);

@@ -21,6 +21,8 @@ void sy_argv_init(sy_argv_t *a);
 void sy_argv_free(sy_argv_t *a);
 /* Appends a copy of s (NULL: ""). */
 void sy_argv_add(sy_argv_t *a, const char *s);
+/* Appends a copy of s[0..n) (binary: it may hold NULs). */
+void sy_argv_addn(sy_argv_t *a, const char *s, size_t n);
 /* Appends x as "%.17g" (round-trips a double exactly). */
 void sy_argv_num(sy_argv_t *a, double x);
 /* Appends a "name", value pair. */

@@ -2,16 +2,19 @@
 
 #include <string.h>
 
+#include "base/numfmt.h"
 #include "proto/keys.h"
 #include "stats/scripts.h"
 
 int sy_stats_trace_get(sy_stats_t *s, const char *trace_id, sy_redis_reply_cb cb, void *data) {
-  char k_trace[SY_KEY_MAX];
-  if (sy_key_trace(k_trace, sizeof k_trace, trace_id) < 0)
+  unsigned char tid[16];
+  char back[SY_NUMFMT_MAX + 1];
+  if (sy_trace_bin(trace_id, tid) < 0)
     return -1;
-  const char *argv[] = {"HGETALL", k_trace};
-  size_t lens[] = {7, strlen(k_trace)};
-  return sy_redis_command(&s->redis, cb, data, 2, argv, lens) < 0 ? -1 : 0;
+  back[sy_fmt_u64(back, s->trace_back_ms)] = '\0';
+  const char *argv[] = {"EVAL", SY_LUA_TRACE_GET, "0", (const char *)tid, trace_id, back};
+  size_t lens[] = {4, strlen(SY_LUA_TRACE_GET), 1, 16, strlen(trace_id), strlen(back)};
+  return sy_redis_command(&s->redis, cb, data, 6, argv, lens) < 0 ? -1 : 0;
 }
 
 int sy_stats_feedback_apply(sy_stats_t *s, const sy_fb_apply_t *fa, sy_redis_reply_cb cb,
@@ -43,6 +46,13 @@ int sy_stats_feedback_apply(sy_stats_t *s, const sy_fb_apply_t *fa, sy_redis_rep
   sy_argv_add(&a, seg);
   sy_argv_add(&a, s->maxlen);
   sy_argv_add(&a, fa->variant);
+  unsigned char tid[16];
+  if (sy_trace_bin(fa->trace_id, tid) < 0) {
+    sy_argv_free(&a);
+    return -1;
+  }
+  sy_argv_addn(&a, (const char *)tid, 16);
+  sy_argv_num(&a, (double)s->trace_back_ms);
   sy_argv_num(&a, (double)fa->nadds);
   for (size_t i = 0; i < fa->nadds; i++) {
     sy_argv_add(&a, fa->adds[i].field);

@@ -38,11 +38,13 @@ typedef struct sy_fb_apply_s {
   const char *event_id;
   const sy_fb_add_t *adds;
   size_t nadds;
-  const sy_argv_t *event; /* the event's field/value pairs */
+  const sy_argv_t *event; /* the event's field/value pairs (schema 5: "e" and its value) */
 } sy_fb_apply_t;
 
-/* Reads trace T's record (HGETALL sy:trace:T): cb gets the reply, an empty array when
- * there is none. Returns 0, or -1 when it could not be queued. */
+/* Reads trace T's record (SY_LUA_TRACE_GET: schema 5's trace buckets, or schema 4's
+ * sy:trace:T), looking s->trace_back_ms back: cb gets its fields as a flat
+ * field/value array, an empty array when there is none. Returns 0, or -1 when it could
+ * not be queued or trace_id is not 32 hex digits. */
 int sy_stats_trace_get(sy_stats_t *s, const char *trace_id, sy_redis_reply_cb cb, void *data);
 
 /* Queues the script call; cb gets the script's reply ({"OK"}, {"DUP", ...}, {"404"},

@@ -32,6 +32,7 @@
 #include <xxhash.h>
 
 #include "base/log.h"
+#include "base/numfmt.h"
 #include "proto/events.h"
 #include "proto/keys.h"
 #include "stats/scripts.h"
@@ -44,6 +45,8 @@
 #define BATCH_MAX_BYTES (1u << 20)
 #define COUNT_WIDTH 6            /* "000012": the X / T argument count, patched at the end */
 #define TRIM_AFTER_BYTES (1u << 20) /* a backlog this large is given back once drained */
+#define REFS_MAX 16              /* refs remembered as written in the open batch */
+#define REF_ID_MAX 24
 
 typedef struct batch_s {
   struct batch_s *next;
@@ -94,6 +97,8 @@ struct sy_journal_s {
   buf_t agg_arena;
   uint64_t next_seq, next_event;
   char next_id[80];
+  char refs[REFS_MAX][REF_ID_MAX]; /* refs the open batch has written */
+  unsigned nrefs;
 
   /* memory queue */
   batch_t *head, *tail, *next_send;
@@ -149,11 +154,13 @@ static void put_arg(sy_journal_t *j, const char *s, size_t n) {
 
 static void put_str(sy_journal_t *j, const char *s) { put_arg(j, s, strlen(s)); }
 
+/* A number exactly: integers without printf (the common case); a fraction with all
+ * 17 digits, since counters' sums must add up in Redis. */
 static void put_num(sy_journal_t *j, double x) {
   char t[40];
-  int n = (x == floor(x) && fabs(x) < 1e15) ? snprintf(t, sizeof t, "%.0f", x)
-                                             : snprintf(t, sizeof t, "%.17g", x);
-  put_arg(j, t, (size_t)n);
+  size_t n = (x == floor(x) && fabs(x) < 1e15) ? sy_fmt_i64(t, (int64_t)x)
+                                                : (size_t)snprintf(t, sizeof t, "%.17g", x);
+  put_arg(j, t, n);
 }
 
 /* ---- the open batch --------------------------------------------------------------- */
@@ -186,8 +193,13 @@ static void end_count(sy_journal_t *j) {
 }
 
 static void make_next_id(sy_journal_t *j) {
-  snprintf(j->next_id, sizeof j->next_id, "%s-%llu", j->instance,
-           (unsigned long long)j->next_event);
+  size_t n = strlen(j->instance);
+  if (n + 2 + SY_NUMFMT_MAX > sizeof j->next_id)
+    n = sizeof j->next_id - 2 - SY_NUMFMT_MAX;
+  memcpy(j->next_id, j->instance, n);
+  j->next_id[n++] = '-';
+  n += sy_fmt_u64(j->next_id + n, j->next_event);
+  j->next_id[n] = '\0';
 }
 
 void sy_journal_event(sy_journal_t *j, const char *type, const char *router_instance,
@@ -230,6 +242,43 @@ void sy_journal_event_end(sy_journal_t *j) {
   j->c.events++;
   if (j->cur_nevents >= j->batch_max || j->cur.len >= BATCH_MAX_BYTES)
     sy_journal_flush(j);
+}
+
+void sy_journal_event5(sy_journal_t *j, const char *value, size_t len) {
+  open_counted(j, "E");
+  put_arg(j, value, len);
+  j->next_event++;
+  make_next_id(j);
+  j->cur_nevents++;
+  j->c.events++;
+  if (j->cur_nevents >= j->batch_max || j->cur.len >= BATCH_MAX_BYTES)
+    sy_journal_flush(j);
+}
+
+const char *sy_journal_event_id(const sy_journal_t *j) { return j->next_id; }
+
+void sy_journal_trace(sy_journal_t *j, const unsigned char tid[16], uint64_t t_ms,
+                      unsigned span_s, const char *value, size_t len) {
+  char num[SY_NUMFMT_MAX];
+  open_counted(j, "K");
+  put_arg(j, (const char *)tid, 16);
+  put_arg(j, num, sy_fmt_u64(num, t_ms));
+  put_arg(j, num, sy_fmt_u64(num, span_s));
+  put_arg(j, value, len);
+}
+
+void sy_journal_ref(sy_journal_t *j, const char *id, const char *def) {
+  size_t n = strlen(id);
+  if (n >= REF_ID_MAX)
+    return;
+  for (unsigned i = 0; i < j->nrefs; i++)
+    if (strcmp(j->refs[i], id) == 0)
+      return;
+  open_counted(j, "R");
+  put_arg(j, id, n);
+  put_str(j, def);
+  if (j->nrefs < REFS_MAX)
+    memcpy(j->refs[j->nrefs++], id, n + 1);
 }
 
 void sy_journal_record(sy_journal_t *j, const char *key, unsigned ttl_s) {
@@ -301,13 +350,13 @@ static void drop(sy_journal_t *j, uint32_t nevents, const char *why) {
   }
 }
 
-/* Number of X operations in a blob (for counters). */
+/* Number of X and E operations in a blob (for counters). */
 static uint32_t blob_events(const char *p, size_t len) {
   uint32_t n = 0;
   for (size_t off = 0; off + 4 <= len;) {
     uint32_t l;
     memcpy(&l, p + off, 4);
-    if (l == 1 && off + 5 <= len && p[off + 4] == 'X')
+    if (l == 1 && off + 5 <= len && (p[off + 4] == 'X' || p[off + 4] == 'E'))
       n++;
     off += 4 + l;
   }
@@ -349,6 +398,7 @@ void sy_journal_flush(sy_journal_t *j) {
   }
   j->nagg = 0;
   j->agg_arena.len = 0;
+  j->nrefs = 0;
 
   /* The blob: journal key, sequence number, then the operations. */
   char seq[24];

@@ -75,15 +75,16 @@ json_t *sy_stats_sync_snapshot(const redisReply *reply, const char *exp, char *c
 
 int sy_stats_sweep(sy_stats_t *s, const char *exp, const char *metric, unsigned limit,
                    sy_redis_reply_cb cb, void *data) {
-  char pending[SY_KEY_MAX], prefix[SY_KEY_MAX], ts[32], ver[16], lim[16];
+  char pending[SY_KEY_MAX], prefix[SY_KEY_MAX], ts[32], ver[16], lim[16], back[24];
   if (sy_key_pending(pending, sizeof pending, exp) < 0 ||
       sy_key_prefix(prefix, sizeof prefix, exp) < 0)
     return -1;
   snprintf(ver, sizeof ver, "%d", SY_EVENT_SCHEMA_VERSION);
   snprintf(lim, sizeof lim, "%u", limit);
+  snprintf(back, sizeof back, "%llu", (unsigned long long)s->trace_back_ms);
   sy_stats_timestamp(s, ts);
   const char *argv[] = {"EVAL", SY_LUA_SWEEP, "2",    pending, s->stream,          prefix, lim,
-                        s->maxlen, exp,       metric, s->router_instance, ver, ts};
+                        s->maxlen, exp,       metric, s->router_instance, ver, ts, back};
   size_t n = sizeof argv / sizeof argv[0], lens[sizeof argv / sizeof argv[0]];
   for (size_t k = 0; k < n; k++)
     lens[k] = strlen(argv[k]);

@@ -3,11 +3,11 @@
  * is what makes the statistics exact when many routers write at once and when a
  * batch is sent twice. The key layout they write is proto/KEYS.md.
  *
- * The scripts build key names from the experiment id they are given, so they are
- * for a single Redis server (or a Sentinel-managed primary); the keys carry one
- * hash tag per experiment for dashboards and for a later Cluster mode. Which keys a
- * script names itself is listed in proto/KEYS.md; the fixed names are spliced in from
- * proto/keys.h.
+ * The scripts build key names from the experiment id they are given, and the trace
+ * records' names from the trace id, so they are for a single Redis server (or a
+ * Sentinel-managed primary); the keys carry one hash tag per experiment for dashboards
+ * and for a later Cluster mode. Which keys a script names itself is listed in
+ * proto/KEYS.md; the fixed names are spliced in from proto/keys.h.
  */
 #ifndef SY_SCRIPTS_H
 #define SY_SCRIPTS_H
@@ -15,76 +15,234 @@
 #include "proto/keys.h"
 
 /*
+ * The trace records (proto/KEYS.md, "Trace records"): hashed buckets of one hour's
+ * slice of traces, grown by linear hashing so that each bucket stays a small listpack
+ * (Redis' compact encoding: about 50 bytes a record). TR_LIB reads them (tr_get, which
+ * also reads schema 4's sy:trace:T hashes); TR_PUT writes them (the journal script).
+ */
+#define SY_LUA_TR_LIB                                                                                  \
+  "local TR_SLICE, TR_N0, TR_LOAD = 3600000, 8, 40\n"                                                  \
+  "local function tr_hash(tid)\n"                                                                      \
+  "  if #tid < 6 then tid = string.rep('\\0', 6 - #tid) .. tid end\n"                                  \
+  "  local a, b, c, d, e, f = string.byte(tid, -6, -1)\n"                                              \
+  "  return ((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f\n"                             \
+  "end\n"                                                                                              \
+  "local function tr_bucket(L, p, h)\n"                                                                \
+  "  local nb = TR_N0 * 2 ^ L\n"                                                                       \
+  "  local i = h % nb\n"                                                                               \
+  "  if i < p then i = h % (2 * nb) end\n"                                                             \
+  "  return i\n"                                                                                       \
+  "end\n"                                                                                              \
+  "local function tr_unesc(s)\n"                                                                       \
+  "  return (string.gsub(s, '%%(%x%x)', function(x) return string.char(tonumber(x, 16)) end))\n"       \
+  "end\n"                                                                                              \
+  "local function tr_split_bar(s)\n"                                                                   \
+  "  local out = {}\n"                                                                                 \
+  "  for piece in string.gmatch(s .. '|', '([^|]*)|') do out[#out + 1] = piece end\n"                  \
+  "  return out\n"                                                                                     \
+  "end\n"                                                                                              \
+  "local function tr_find(tid, now, back_ms)\n"                                                        \
+  "  local h = tr_hash(tid)\n"                                                                         \
+  "  local top, low = math.floor((now + 300000) / TR_SLICE), math.floor((now - back_ms) / TR_SLICE)\n" \
+  "  for sl = top, low, -1 do\n"                                                                       \
+  "    local key = '" SY_KEY_TRACE_SLICE "' .. sl\n"                                                   \
+  "    local st = redis.call('HMGET', key, 'L', 'p')\n"                                                \
+  "    if st[1] then\n"                                                                                \
+  "      local b = tr_bucket(tonumber(st[1]), tonumber(st[2]), h)\n"                                   \
+  "      local v = redis.call('HGET', key .. ':' .. b, tid)\n"                                         \
+  "      if v then return v end\n"                                                                     \
+  "    end\n"                                                                                          \
+  "  end\n"                                                                                            \
+  "  return nil\n"                                                                                     \
+  "end\n"                                                                                              \
+  "local TR_CONSENT = {['0'] = 'none', ['1'] = 'metrics', ['2'] = 'content'}\n"                        \
+  "local function tr_get(tid, hex, now, back_ms)\n"                                                    \
+  "  local v = tr_find(tid, now, back_ms)\n"                                                           \
+  "  if not v then\n"                                                                                  \
+  "    local old = redis.call('HGETALL', '" SY_KEY_TRACE_PREFIX "' .. hex)\n"                          \
+  "    if #old == 0 then return nil end\n"                                                             \
+  "    local r = {}\n"                                                                                 \
+  "    for i = 1, #old, 2 do r[old[i]] = old[i + 1] end\n"                                             \
+  "    return r\n"                                                                                     \
+  "  end\n"                                                                                            \
+  "  local f = tr_split_bar(v)\n"                                                                      \
+  "  local t, w = tonumber(f[2]) or 0, tonumber(f[3]) or 0\n"                                          \
+  "  if now > t + (w + math.min(w, 3600)) * 1000 then return nil end\n"                                \
+  "  local def = tr_split_bar(redis.call('HGET', '" SY_KEY_REFS "', f[1]) or '')\n"                    \
+  "  return {ref = f[1], t = f[2], w = f[3], p = f[4], s = tr_unesc(f[5] or ''),\n"                    \
+  "          tn = tr_unesc(f[6] or ''), cs = TR_CONSENT[f[7] or '1'] or 'metrics',\n"                  \
+  "          e = tr_unesc(def[1] or ''), v = tr_unesc(def[2] or ''), ver = tr_unesc(def[3] or '')}\n"  \
+  "end\n"
+
+#define SY_LUA_TR_PUT                                                                                         \
+  "local tr_states = {}\n"                                                                                    \
+  "local function tr_make(st, b)\n"                                                                           \
+  "  local k = st.key .. ':' .. b\n"                                                                          \
+  "  redis.call('HSET', k, '_', '')\n"                                                                        \
+  "  redis.call('PEXPIREAT', k, st.x)\n"                                                                      \
+  "end\n"                                                                                                     \
+  "local function tr_state(sl, x)\n"                                                                          \
+  "  local st = tr_states[sl]\n"                                                                              \
+  "  if not st then\n"                                                                                        \
+  "    local key = '" SY_KEY_TRACE_SLICE "' .. sl\n"                                                          \
+  "    local r = redis.call('HMGET', key, 'L', 'p', 'n', 'x', 'c')\n"                                         \
+  "    if r[1] then\n"                                                                                        \
+  "      st = {key = key, L = tonumber(r[1]), p = tonumber(r[2]), n = tonumber(r[3]),\n"                      \
+  "            x = tonumber(r[4]), c = tonumber(r[5])}\n"                                                     \
+  "    else\n"                                                                                                \
+  "      local prev, L = tonumber(redis.call('HGET', '" SY_KEY_TRACE_SLICE "' .. (sl - 1), 'n') or '0'), 0\n" \
+  "      while TR_LOAD * TR_N0 * 2 ^ L < prev do L = L + 1 end\n"                                             \
+  "      st = {key = key, L = L, p = 0, n = 0, x = x, c = 0, dirty = true}\n"                                 \
+  "      redis.call('HSET', key, 'x', x)\n"                                                                   \
+  "      redis.call('PEXPIREAT', key, x)\n"                                                                   \
+  "    end\n"                                                                                                 \
+  "    tr_states[sl] = st\n"                                                                                  \
+  "  end\n"                                                                                                   \
+  "  if x > st.x then\n"                                                                                      \
+  "    st.x, st.dirty = x, true\n"                                                                            \
+  "    for b = 0, math.min(st.c, TR_N0 * 2 ^ st.L + st.p) - 1 do\n"                                           \
+  "      redis.call('PEXPIREAT', st.key .. ':' .. b, x)\n"                                                    \
+  "    end\n"                                                                                                 \
+  "    redis.call('PEXPIREAT', st.key, x)\n"                                                                  \
+  "  end\n"                                                                                                   \
+  "  return st\n"                                                                                             \
+  "end\n"                                                                                                     \
+  "local function tr_split(st)\n"                                                                             \
+  "  local nb = TR_N0 * 2 ^ st.L\n"                                                                           \
+  "  local src, dst = st.key .. ':' .. st.p, st.key .. ':' .. (st.p + nb)\n"                                  \
+  "  tr_make(st, st.p + nb)\n"                                                                                \
+  "  local all = redis.call('HGETALL', src)\n"                                                                \
+  "  for i = 1, #all, 2 do\n"                                                                                 \
+  "    if all[i] ~= '_' and tr_hash(all[i]) % (2 * nb) ~= st.p then\n"                                        \
+  "      redis.call('HSET', dst, all[i], all[i + 1])\n"                                                       \
+  "      redis.call('HDEL', src, all[i])\n"                                                                   \
+  "    end\n"                                                                                                 \
+  "  end\n"                                                                                                   \
+  "  st.p = st.p + 1\n"                                                                                       \
+  "  if st.p >= nb then st.L, st.p = st.L + 1, 0 end\n"                                                       \
+  "end\n"                                                                                                     \
+  "local function tr_put(tid, t, span, val)\n"                                                                \
+  "  local sl = math.floor(t / TR_SLICE)\n"                                                                   \
+  "  local st = tr_state(sl, (sl + 1) * TR_SLICE + span * 1000 + 60000)\n"                                    \
+  "  redis.call('HSET', st.key .. ':' .. tr_bucket(st.L, st.p, tr_hash(tid)), tid, val)\n"                    \
+  "  st.n = st.n + 1\n"                                                                                       \
+  "  st.dirty = true\n"                                                                                       \
+  "  if st.n > TR_LOAD * (TR_N0 * 2 ^ st.L + st.p) then tr_split(st) end\n"                                   \
+  "end\n"                                                                                                     \
+  "local function tr_save()\n"                                                                                \
+  "  for _, st in pairs(tr_states) do\n"                                                                      \
+  "    local total = TR_N0 * 2 ^ st.L + st.p\n"                                                               \
+  "    local upto = math.min(total, st.c + 128)\n"                                                            \
+  "    for b = st.c, upto - 1 do tr_make(st, b) end\n"                                                        \
+  "    if upto > st.c then st.c, st.dirty = upto, true end\n"                                                 \
+  "    if st.dirty then\n"                                                                                    \
+  "      redis.call('HSET', st.key, 'L', st.L, 'p', st.p, 'n', st.n, 'x', st.x, 'c', st.c)\n"                 \
+  "    end\n"                                                                                                 \
+  "  end\n"                                                                                                   \
+  "end\n"
+
+/*
  * Applies one journal batch exactly once.
  *   KEYS[1] sy:journal:INSTANCE   KEYS[2] the events stream
  *   ARGV[1] batch sequence number (consecutive per instance)  ARGV[2] stream MAXLEN
  *   ARGV[3] "1" to apply even after a gap   ARGV[4..] operations:
+ *     E value (XADD a schema 5 event: field e)   K trace t_ms span_s value (a trace
+ *     record: 16-byte trace id, routed at t_ms, kept span_s past its slice)
+ *     R id definition (HSET sy:refs)   H key field delta (HINCRBYFLOAT)
+ *     Z key score member (ZADD)
+ *   and schema 4's, which spooled batches of an older router still hold:
  *     X n f1 v1 ... (XADD an event of n strings)   T key ttl n f1 v1 ... (HSET + EXPIRE)
- *     H key field delta (HINCRBYFLOAT)   Z key score member (ZADD)
  * Returns "OK" (applied), "DUP" (this batch or a later one was applied already) or
  * {"GAP", last} (an earlier batch of this instance is missing: the router resends it,
  * or, if it no longer holds it, this batch with ARGV[3] = "1").
  */
-#define SY_LUA_JOURNAL                                                                   \
-  "local last = tonumber(redis.call('GET', KEYS[1]) or '-1')\n"                          \
-  "local seq = tonumber(ARGV[1])\n"                                                      \
-  "if last >= 0 and ARGV[3] ~= '1' then\n"                                               \
-  "  if seq <= last then return 'DUP' end\n"                                             \
-  "  if seq ~= last + 1 then return {'GAP', last} end\n"                                 \
-  "end\n"                                                                                \
-  "local i, n = 4, #ARGV\n"                                                              \
-  "while i <= n do\n"                                                                    \
-  "  local op = ARGV[i]\n"                                                               \
-  "  if op == 'H' then\n"                                                                \
-  "    redis.call('HINCRBYFLOAT', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"         \
-  "  elseif op == 'X' then\n"                                                            \
-  "    local k = tonumber(ARGV[i+1])\n"                                                  \
-  "    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, i+2, i+1+k))\n" \
-  "    i = i + 2 + k\n"                                                                  \
-  "  elseif op == 'T' then\n"                                                            \
-  "    local k = tonumber(ARGV[i+3])\n"                                                  \
-  "    redis.call('HSET', ARGV[i+1], unpack(ARGV, i+4, i+3+k))\n"                        \
-  "    redis.call('EXPIRE', ARGV[i+1], ARGV[i+2]); i = i + 4 + k\n"                      \
-  "  elseif op == 'Z' then\n"                                                            \
-  "    redis.call('ZADD', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"                 \
-  "  else return redis.error_reply('journal: bad operation ' .. tostring(op)) end\n"     \
-  "end\n"                                                                                \
-  "redis.call('SET', KEYS[1], seq, 'EX', 2592000)\n"                                     \
+#define SY_LUA_JOURNAL SY_LUA_TR_LIB SY_LUA_TR_PUT                                            \
+  "local last = tonumber(redis.call('GET', KEYS[1]) or '-1')\n"                               \
+  "local seq = tonumber(ARGV[1])\n"                                                           \
+  "if last >= 0 and ARGV[3] ~= '1' then\n"                                                    \
+  "  if seq <= last then return 'DUP' end\n"                                                  \
+  "  if seq ~= last + 1 then return {'GAP', last} end\n"                                      \
+  "end\n"                                                                                     \
+  "local i, n = 4, #ARGV\n"                                                                   \
+  "while i <= n do\n"                                                                         \
+  "  local op = ARGV[i]\n"                                                                    \
+  "  if op == 'E' then\n"                                                                     \
+  "    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i+1]); i = i + 2\n" \
+  "  elseif op == 'K' then\n"                                                                 \
+  "    tr_put(ARGV[i+1], tonumber(ARGV[i+2]), tonumber(ARGV[i+3]), ARGV[i+4]); i = i + 5\n"   \
+  "  elseif op == 'H' then\n"                                                                 \
+  "    redis.call('HINCRBYFLOAT', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"              \
+  "  elseif op == 'R' then\n"                                                                 \
+  "    redis.call('HSET', '" SY_KEY_REFS "', ARGV[i+1], ARGV[i+2]); i = i + 3\n"              \
+  "  elseif op == 'Z' then\n"                                                                 \
+  "    redis.call('ZADD', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"                      \
+  "  elseif op == 'X' then\n"                                                                 \
+  "    local k = tonumber(ARGV[i+1])\n"                                                       \
+  "    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, i+2, i+1+k))\n"  \
+  "    i = i + 2 + k\n"                                                                       \
+  "  elseif op == 'T' then\n"                                                                 \
+  "    local k = tonumber(ARGV[i+3])\n"                                                       \
+  "    redis.call('HSET', ARGV[i+1], unpack(ARGV, i+4, i+3+k))\n"                             \
+  "    redis.call('EXPIRE', ARGV[i+1], ARGV[i+2]); i = i + 4 + k\n"                           \
+  "  else return redis.error_reply('journal: bad operation ' .. tostring(op)) end\n"          \
+  "end\n"                                                                                     \
+  "tr_save()\n"                                                                               \
+  "redis.call('SET', KEYS[1], seq, 'EX', 2592000)\n"                                          \
   "return 'OK'\n"
 
 /*
+ * Reads trace T's record (any schema): a flat array of field/value strings as schema
+ * 4's HGETALL gave (e, v, ver, tn, t, p, s, cs, w; ref for a schema 5 record), or an
+ * empty array when there is none.
+ *   ARGV[1] the 16-byte trace id   ARGV[2] its 32 hex digits   ARGV[3] how far back to
+ *   look (ms: the longest window and its grace)
+ */
+#define SY_LUA_TRACE_GET SY_LUA_TR_LIB                                                    \
+  "local tm = redis.call('TIME')\n"                                                       \
+  "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"             \
+  "local r = tr_get(ARGV[1], ARGV[2], now, tonumber(ARGV[3]))\n"                          \
+  "if not r then return {} end\n"                                                         \
+  "local out = {}\n"                                                                      \
+  "for _, f in ipairs({'e', 'v', 'ver', 'tn', 't', 'p', 's', 'cs', 'w', 'ref'}) do\n"     \
+  "  if r[f] then out[#out + 1] = f; out[#out + 1] = r[f] end\n"                          \
+  "end\n"                                                                                 \
+  "return out\n"
+
+/*
  * Applies one feedback or outcome call, once per (trace, type or metric).
- *   KEYS[1] sy:trace:T   KEYS[2] sy:{E}:applied:T   KEYS[3] sy:{E}:v:V
+ *   KEYS[1] sy:trace:T (schema 4's record, read when there is no newer one)
+ *   KEYS[2] sy:{E}:applied:T   KEYS[3] sy:{E}:v:V
  *   KEYS[4] sy:{E}:v:V:s:S or ""   KEYS[5] sy:{E}:segments   KEYS[6] sy:{E}:pending
  *   KEYS[7] the events stream
  *   ARGV[1] tenant of the caller's key   ARGV[2] the applied field (fb:TYPE / out:METRIC)
  *   ARGV[3] event id   ARGV[4] pending member to remove, or ""   ARGV[5] segment, or ""
  *   ARGV[6] stream MAXLEN   ARGV[7] variant the router read (must still match)
- *   ARGV[8] k: then k (field, delta, scope) triples, scope "v" (variant only) or "vs"
+ *   ARGV[8] the 16-byte trace id   ARGV[9] how far back to look for it (ms)
+ *   ARGV[10] k: then k (field, delta, scope) triples, scope "v" (variant only) or "vs"
  *   (variant and segment); then the event's field/value strings.
  * Returns {"OK"}, {"DUP", first event id}, {"404"}, {"410"} or {"403", tenant}.
  */
-#define SY_LUA_FEEDBACK                                                                  \
-  "local r = redis.call('HMGET', KEYS[1], 'tn', 't', 'w', 'v')\n"                       \
-  "if not r[2] or r[4] ~= ARGV[7] then return {'404'} end\n"                             \
-  "local tm = redis.call('TIME')\n"                                                      \
-  "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"           \
-  "if now > tonumber(r[2]) + tonumber(r[3]) * 1000 then return {'410'} end\n"            \
-  "if r[1] and r[1] ~= '' and r[1] ~= ARGV[1] then return {'403', r[1]} end\n"           \
-  "if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) == 0 then\n"                       \
-  "  return {'DUP', redis.call('HGET', KEYS[2], ARGV[2])}\n"                             \
-  "end\n"                                                                                \
-  "local ttl = redis.call('PTTL', KEYS[1])\n"                                            \
-  "if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end\n"                            \
-  "local k = tonumber(ARGV[8])\n"                                                        \
-  "for j = 0, k - 1 do\n"                                                                \
-  "  local f, d, sc = ARGV[9+3*j], ARGV[10+3*j], ARGV[11+3*j]\n"                          \
-  "  redis.call('HINCRBYFLOAT', KEYS[3], f, d)\n"                                        \
-  "  if sc == 'vs' and KEYS[4] ~= '' then redis.call('HINCRBYFLOAT', KEYS[4], f, d) end\n" \
-  "end\n"                                                                                \
-  "if KEYS[4] ~= '' then redis.call('SADD', KEYS[5], ARGV[5]) end\n"                     \
-  "if ARGV[4] ~= '' then redis.call('ZREM', KEYS[6], ARGV[4]) end\n"                     \
-  "redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[6], '*', unpack(ARGV, 9 + 3 * k))\n"   \
+#define SY_LUA_FEEDBACK SY_LUA_TR_LIB                                                                        \
+  "local tm = redis.call('TIME')\n"                                                                          \
+  "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"                                \
+  "local r = tr_get(ARGV[8], string.sub(KEYS[1], #'" SY_KEY_TRACE_PREFIX "' + 1), now, tonumber(ARGV[9]))\n" \
+  "if not r or not r.t or not r.w or r.v ~= ARGV[7] then return {'404'} end\n"                               \
+  "local t, w = tonumber(r.t), tonumber(r.w)\n"                                                              \
+  "if now > t + w * 1000 then return {'410'} end\n"                                                          \
+  "if r.tn and r.tn ~= '' and r.tn ~= ARGV[1] then return {'403', r.tn} end\n"                               \
+  "if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) == 0 then\n"                                           \
+  "  return {'DUP', redis.call('HGET', KEYS[2], ARGV[2])}\n"                                                 \
+  "end\n"                                                                                                    \
+  "redis.call('PEXPIREAT', KEYS[2], t + (w + math.min(w, 3600)) * 1000)\n"                                   \
+  "local k = tonumber(ARGV[10])\n"                                                                           \
+  "for j = 0, k - 1 do\n"                                                                                    \
+  "  local f, d, sc = ARGV[11+3*j], ARGV[12+3*j], ARGV[13+3*j]\n"                                            \
+  "  redis.call('HINCRBYFLOAT', KEYS[3], f, d)\n"                                                            \
+  "  if sc == 'vs' and KEYS[4] ~= '' then redis.call('HINCRBYFLOAT', KEYS[4], f, d) end\n"                   \
+  "end\n"                                                                                                    \
+  "if KEYS[4] ~= '' then redis.call('SADD', KEYS[5], ARGV[5]) end\n"                                         \
+  "if ARGV[4] ~= '' then redis.call('ZREM', KEYS[6], ARGV[4]) end\n"                                         \
+  "redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[6], '*', unpack(ARGV, 11 + 3 * k))\n"                     \
   "return {'OK'}\n"
 
 /*
@@ -94,35 +252,38 @@
  *   ARGV[1] "sy:{E}:"   ARGV[2] at most this many   ARGV[3] stream MAXLEN
  *   ARGV[4] experiment id   ARGV[5] metric name   ARGV[6] router instance
  *   ARGV[7] schema version   ARGV[8] the router's time (RFC 3339), the events' timestamp
+ *   ARGV[9] how far back to look for a trace record (ms)
  * Returns the number counted.
  */
-#define SY_LUA_SWEEP                                                                     \
-  "local tm = redis.call('TIME')\n"                                                      \
-  "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"           \
-  "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])\n" \
-  "for _, m in ipairs(due) do\n"                                                         \
-  "  local t, v, s = string.match(m, '^([^|]*)|([^|]*)|(.*)$')\n"                        \
-  "  if t then\n"                                                                        \
-  "    local vk = ARGV[1] .. 'v:' .. v\n"                                                \
-  "    redis.call('HINCRBYFLOAT', vk, 'n', 1)\n"                                         \
-  "    redis.call('HINCRBYFLOAT', vk, 'missing_failures', 1)\n"                          \
-  "    local pr = tonumber(redis.call('HGET', '" SY_KEY_TRACE_PREFIX "' .. t, 'p') or '')\n" \
-  "    if pr and pr > 0 and pr <= 1 then\n"                                              \
-  "      redis.call('HINCRBYFLOAT', vk, 'iw', 1 / pr)\n"                                 \
-  "      redis.call('HINCRBYFLOAT', vk, 'iw2', 1 / (pr * pr))\n"                         \
-  "    end\n"                                                                            \
-  "    if s ~= '' then\n"                                                                \
-  "      redis.call('HINCRBYFLOAT', vk .. ':s:' .. s, 'n', 1)\n"                         \
-  "      redis.call('HINCRBYFLOAT', vk .. ':s:' .. s, 'missing_failures', 1)\n"          \
-  "      redis.call('SADD', ARGV[1] .. 'segments', s)\n"                                 \
-  "    end\n"                                                                            \
-  "    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'event_id', 'missing-' .. t,\n" \
-  "      'event_type', 'outcome', 'schema_version', ARGV[7], 'router_instance', ARGV[6],\n" \
-  "      'timestamp', ARGV[8], 'trace_id', t, 'experiment', ARGV[4], 'variant', v,\n" \
-  "      'outcome_metric_name', ARGV[5], 'outcome_metric_value', '0', 'outcome_missing', 'true')\n"  \
-  "  end\n"                                                                              \
-  "  redis.call('ZREM', KEYS[1], m)\n"                                                   \
-  "end\n"                                                                                \
+#define SY_LUA_SWEEP SY_LUA_TR_LIB                                                                  \
+  "local tm = redis.call('TIME')\n"                                                                 \
+  "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"                       \
+  "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])\n"            \
+  "for _, m in ipairs(due) do\n"                                                                    \
+  "  local t, v, s = string.match(m, '^([^|]*)|([^|]*)|(.*)$')\n"                                   \
+  "  if t then\n"                                                                                   \
+  "    local vk = ARGV[1] .. 'v:' .. v\n"                                                           \
+  "    redis.call('HINCRBYFLOAT', vk, 'n', 1)\n"                                                    \
+  "    redis.call('HINCRBYFLOAT', vk, 'missing_failures', 1)\n"                                     \
+  "    local tid = string.gsub(t, '%x%x', function(x) return string.char(tonumber(x, 16)) end)\n"   \
+  "    local rec = tr_get(tid, t, now, tonumber(ARGV[9]))\n"                                        \
+  "    local pr = rec and tonumber(rec.p or '')\n"                                                  \
+  "    if pr and pr > 0 and pr <= 1 then\n"                                                         \
+  "      redis.call('HINCRBYFLOAT', vk, 'iw', 1 / pr)\n"                                            \
+  "      redis.call('HINCRBYFLOAT', vk, 'iw2', 1 / (pr * pr))\n"                                    \
+  "    end\n"                                                                                       \
+  "    if s ~= '' then\n"                                                                           \
+  "      redis.call('HINCRBYFLOAT', vk .. ':s:' .. s, 'n', 1)\n"                                    \
+  "      redis.call('HINCRBYFLOAT', vk .. ':s:' .. s, 'missing_failures', 1)\n"                     \
+  "      redis.call('SADD', ARGV[1] .. 'segments', s)\n"                                            \
+  "    end\n"                                                                                       \
+  "    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'event_id', 'missing-' .. t,\n"     \
+  "      'event_type', 'outcome', 'schema_version', ARGV[7], 'router_instance', ARGV[6],\n"         \
+  "      'timestamp', ARGV[8], 'trace_id', t, 'experiment', ARGV[4], 'variant', v,\n"               \
+  "      'outcome_metric_name', ARGV[5], 'outcome_metric_value', '0', 'outcome_missing', 'true')\n" \
+  "  end\n"                                                                                         \
+  "  redis.call('ZREM', KEYS[1], m)\n"                                                              \
+  "end\n"                                                                                           \
   "return #due\n"
 
 /*

@@ -177,6 +177,7 @@ int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_stats_conf_t *cfg, ch
   if (rc < 0) {
     snprintf(err, errlen, "redis: %s", uv_strerror(rc));
     sy_journal_free(s->journal);
+    s->journal = NULL;
     free(s->stream);
     return -1;
   }
@@ -201,6 +202,7 @@ static void on_back_timer_closed(uv_handle_t *h) { closed_one(h->data); }
 void sy_stats_close(sy_stats_t *s, void (*done)(sy_stats_t *s)) {
   sy_journal_free(s->journal);
   s->journal = NULL;
+  sy_ev5_free(&s->ev5);
   s->closed = done;
   s->closing = 2;
   s->back_pending = 0;

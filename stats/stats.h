@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "proto/event5.h"
 #include "stats/journal.h"
 #include "stats/privacy.h"
 #include "stats/redis.h"
@@ -51,6 +52,9 @@ struct sy_stats_s {
   uv_timer_t back_timer;
   int back_pending;
   uint64_t back_at, back_waiting, back_acked0, back_dropped0;
+  sy_ev5_t ev5;           /* the event being built (router/events.c, shadow.c, api.c) */
+  uint64_t trace_back_ms; /* how far back a trace record is looked for: the longest
+                             attribution window and its grace (the router sets it) */
   /* the RFC 3339 time of the current second, reused within it */
   uint64_t ts_sec;
   char ts_prefix[24];

@@ -38,6 +38,8 @@ import traceback
 
 ROOT = os.environ.get("SY_SOURCE_ROOT") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "proto"))
+import event5  # noqa: E402  (proto/event5.py: the events stream's reader)
 SWITCHYARD = os.environ.get("SY_SWITCHYARD") or os.path.join(ROOT, "build", "router", "switchyard")
 MOCK_LLM = os.environ.get("SY_MOCK_LLM") or os.path.join(ROOT, "build", "bench", "mock-llm")
 
@@ -1060,11 +1062,25 @@ class RedisClient:
         flat = self.command("HGETALL", key) or []
         return dict(zip(flat[0::2], flat[1::2]))
 
+    def trace(self, tid):
+        """Trace tid's record as {field: value} ({} if there is none), found as the
+        router finds it (proto/event5.py trace_record)."""
+        return event5.trace_record(self.command, tid, int(time.time() * 1000))[1]
+
+    def trace_key(self, tid):
+        """The key that holds trace tid's record (its hour's bucket), or None."""
+        return event5.trace_record(self.command, tid, int(time.time() * 1000))[0]
+
     def stream(self, key="sy:events"):
-        """Every entry of a stream, oldest first, as (id, {field: value})."""
+        """Every entry of a stream, oldest first, as (id, {field: value}); schema 5's
+        compact events are decoded into their fields (proto/event5.py)."""
         out = []
+        refs = None
         for entry_id, flat in self.command("XRANGE", key, "-", "+") or []:
-            out.append((entry_id, dict(zip(flat[0::2], flat[1::2]))))
+            entry = dict(zip(flat[0::2], flat[1::2]))
+            if "e" in entry and refs is None:
+                refs = self.hgetall("sy:refs")
+            out.append((entry_id, event5.decode(entry, refs)))
         return out
 
 

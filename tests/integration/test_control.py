@@ -154,7 +154,7 @@ def test_operator_commands_reach_every_router(env):
           == [("pause", ""), ("resume", ""), ("promote", "b"), ("rollback", "b")],
           "decision events %r", [(e.get("decision"), e.get("variant")) for e in events])
     check(all(e["decision_reason"] and e["decided_by"].startswith("operator:") and
-              e["schema_version"] == "4" for e in events), "decision event fields %r", events[-1])
+              e["schema_version"] == "5" for e in events), "decision event fields %r", events[-1])
     code, out, err = cli("history", "chat", *url)
     check(code == 0 and "why: complaints" in out and "promote" in out, "history text %r", out)
 

@@ -125,7 +125,7 @@ class Traffic:
             for i, (tid, v) in enumerate(served):
                 if i % 4 == 3:
                     continue  # a quarter without an outcome
-                check(h.wait_until(lambda: self.rc.command("EXISTS", "sy:trace:" + tid) == 1, 5),
+                check(h.wait_until(lambda: self.rc.trace(tid) != {}, 5),
                       "trace %s never reached Redis", tid)
                 value = 1 if self.rnd.random() < RATES[v] else 0
                 resp = c.request("POST", "/switchyard/v1/outcome",

@@ -130,8 +130,8 @@ def check_duplicate(r, kind):
 def wait_trace(rc, tid, timeout_s=3):
     """Waits until the trace record has reached Redis (the journal flushes every
     events.flush_ms, asynchronously to the response)."""
-    check(h.wait_until(lambda: rc.command("EXISTS", "sy:trace:" + tid) == 1, timeout_s),
-          "trace record sy:trace:%s never reached Redis", tid)
+    check(h.wait_until(lambda: rc.trace(tid) != {}, timeout_s),
+          "trace record of %s never reached Redis", tid)
 
 
 def var_stats(rc, v, exp="chat"):
@@ -218,7 +218,7 @@ def test_feedback_moves_the_right_variant_once(env):
     tid, var = chat(router.port)
     other = "b" if var == "a" else "a"
     wait_trace(rc, tid)
-    rec = rc.hgetall("sy:trace:" + tid)
+    rec = rc.trace(tid)
     check(rec.get("e") == "chat" and rec.get("v") == var and rec.get("tn") == "acme",
           "trace record %r (served by %s)", rec, var)
 
@@ -368,8 +368,11 @@ def test_window_closes(env):
     t0 = time.time()
     tid, var = chat(router.port)
     wait_trace(rc, tid)
-    ttl = rc.command("TTL", "sy:trace:" + tid)
-    check(ttl in (3, 4), "trace TTL %s, wanted window + min(window, 1h) = 4 s", ttl)
+    rec = rc.trace(tid)
+    w = int(rec["w"])
+    left = (int(rec["t"]) + (w + min(w, 3600)) * 1000) / 1000 - time.time()
+    check(2.5 <= left <= 4.2, "trace record lives %.2f s more, wanted window + min(window, 1h)"
+          " = 4 s from the request", left)
     check_applied(outcome(router.port, tid, 1), "outcome")  # within the window
 
     time.sleep(max(0, t0 + 2.5 - time.time()))
@@ -405,7 +408,7 @@ def test_missing_failure_sweeper(env):
                   for _ in range(3)]
     for tid, _ in traces + ign_traces:
         wait_trace(rc, tid)
-    check(all(rc.hgetall("sy:trace:" + t)["e"] == "ign" for t, _ in ign_traces),
+    check(all(rc.trace(t)["e"] == "ign" for t, _ in ign_traces),
           "x-exp: ign did not route to experiment ign")
     check_applied(outcome(router.port, traces[0][0], 1), "outcome")
     check_applied(outcome(router.port, ign_traces[0][0], 1), "outcome")
@@ -602,7 +605,7 @@ def test_embedded_restart_reuses_data(env):
     check(rc.command("XLEN", "sy:events") >= 1, "the stream is empty after the restart")
     reqs = events_of(rc, tid, "request")
     check(len(reqs) == 1 and reqs[0].get("variant") == var, "A's request event: %r", reqs)
-    check(rc.hgetall("sy:trace:" + tid).get("v") == var, "A's trace record is gone")
+    check(rc.trace(tid).get("v") == var, "A's trace record is gone")
     check(close(var_stats(rc, var).get("requests", 0), 1), "A's counters: %r", var_stats(rc, var))
     # The reused data is live: router B applies an outcome to A's trace.
     check_applied(outcome(b.port, tid, 1), "outcome")
@@ -752,7 +755,7 @@ def test_client_gone_while_redis_answers(env):
     rc = h.RedisClient(redis.sock)
     env.closers.append(rc.close)
     tid, _ = chat(router.port)
-    check(h.wait_until(lambda: rc.command("EXISTS", "sy:trace:" + tid) == 1, 5), "no trace record")
+    check(h.wait_until(lambda: rc.trace(tid) != {}, 5), "no trace record")
     rc.close()
     redis.signal(signal.SIGSTOP)
     try:

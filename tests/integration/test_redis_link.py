@@ -330,9 +330,9 @@ def distinct_event_ids(redis):
         while True:
             page = c.command("XRANGE", "sy:events", start, "+", "COUNT", "2000")
             for eid, fields in page:
-                for i in range(0, len(fields), 2):
-                    if fields[i] == "event_id":
-                        ids.add(fields[i + 1])
+                ev = h.event5.decode(dict(zip(fields[0::2], fields[1::2])))
+                if "event_id" in ev:
+                    ids.add(ev["event_id"])
             if len(page) < 2000:
                 return len(ids)
             start = "(" + page[-1][0]

@@ -108,7 +108,7 @@ static void test_names(void) {
               "field %s has no event type or no description", n);
   }
   CHECK(sy_event_field_index("no_such_field") == -1);
-  CHECK(SY_EVENT_SCHEMA_VERSION == 4);
+  CHECK(SY_EVENT_SCHEMA_VERSION == 5);
 }
 
 int main(void) {

@@ -1,0 +1,87 @@
+/*
+ * numfmt.c — decimal formatting for the event path (see numfmt.h).
+ */
+#include "base/numfmt.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+size_t sy_fmt_u64(char *out, uint64_t v) {
+  char t[20];
+  size_t n = 0;
+  do {
+    t[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (size_t i = 0; i < n; i++)
+    out[i] = t[n - 1 - i];
+  return n;
+}
+
+size_t sy_fmt_i64(char *out, int64_t v) {
+  if (v >= 0)
+    return sy_fmt_u64(out, (uint64_t)v);
+  out[0] = '-';
+  return 1 + sy_fmt_u64(out + 1, (uint64_t)0 - (uint64_t)v);
+}
+
+static size_t via_printf(char *out, double v) {
+  char t[SY_NUMFMT_MAX];
+  int n = snprintf(t, sizeof t, "%.6g", v);
+  n = n < 0 ? 0 : n >= (int)sizeof t ? (int)sizeof t - 1 : n;
+  memcpy(out, t, (size_t)n);
+  return (size_t)n;
+}
+
+static const double pow10_tab[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10};
+
+size_t sy_fmt_g6(char *out, double v) {
+  double a = fabs(v);
+  if (a < 1e15 && v == floor(v))
+    return sy_fmt_i64(out, (int64_t)v);
+  if (!(a >= 1e-4 && a < 1e15)) /* tiny, huge, NaN, infinite: the exponent form */
+    return via_printf(out, v);
+  /* a = m * 10^(e - 5) with 100000 <= m < 1000000 (m rounded to an integer) */
+  int e = (int)floor(log10(a));
+  double scaled = e <= 5 ? a * pow10_tab[5 - e] : a / pow10_tab[e - 5];
+  double frac = scaled - floor(scaled);
+  if (fabs(frac - 0.5) < 1e-6) /* (nearly) halfway: the scaling's rounding error could */
+    return via_printf(out, v); /* decide it; printf rounds the exact binary value */
+  uint64_t m = (uint64_t)llround(scaled);
+  if (m >= 1000000) { /* rounding carried into a new digit: 999999.5 -> 1000000 */
+    m /= 10;
+    e++;
+  } else if (m < 100000) { /* log10 landed just below a power of ten */
+    m = (uint64_t)llround(scaled * 10);
+    e--;
+  }
+  if (e >= 6) /* 1e6 <= a < 1e15: the six digits, then zeros (printf would use 1e+06) */
+    return sy_fmt_i64(out, (int64_t)(v < 0 ? -1 : 1) * (int64_t)(m * (uint64_t)pow10_tab[e - 5]));
+  char d[6];
+  for (int i = 5; i >= 0; i--, m /= 10)
+    d[i] = (char)('0' + m % 10);
+  int last = 5; /* the last significant digit kept */
+  while (last > 0 && d[last] == '0')
+    last--;
+  size_t n = 0;
+  if (v < 0)
+    out[n++] = '-';
+  if (e < 0) { /* 0.000ddd */
+    out[n++] = '0';
+    out[n++] = '.';
+    for (int i = -1; i > e; i--)
+      out[n++] = '0';
+    for (int i = 0; i <= last; i++)
+      out[n++] = d[i];
+    return n;
+  }
+  for (int i = 0; i <= e; i++) /* e + 1 digits before the point */
+    out[n++] = d[i];
+  if (last > e) {
+    out[n++] = '.';
+    for (int i = e + 1; i <= last; i++)
+      out[n++] = d[i];
+  }
+  return n;
+}

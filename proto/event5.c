@@ -90,7 +90,7 @@ static void put_escaped(sy_ev5_t *b, const char *s, size_t n) {
   char *o = b->p + b->len;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (must_escape(c)) {
+    if (must_escape(c) || (i == 0 && c == '~')) { /* '~' first: a packed id (below) */
       *o++ = '%';
       *o++ = hex[c >> 4];
       *o++ = hex[c & 15];
@@ -118,7 +118,8 @@ void sy_ev5_begin(sy_ev5_t *b, sy_event_type_t type, const char *event_id,
   put_raw(b, "5|", 2);
   char code[2] = {sy_event_type_codes[type], '|'};
   put_raw(b, code, 2);
-  put_escaped(b, event_id, strlen(event_id));
+  if (event_id != NULL)
+    put_escaped(b, event_id, strlen(event_id));
   put_raw(b, "|", 1);
   put_escaped(b, router_instance, strlen(router_instance));
   put_raw(b, "|", 1);
@@ -143,12 +144,57 @@ static int seek(sy_ev5_t *b, sy_event_field_t f) {
   return 0;
 }
 
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int hexval(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A value of exactly 32 lowercase hex digits (trace ids, keyed hashes) is written as
+ * '~' and its 16 bytes in unpadded base64url: 23 characters instead of 32. */
+static int put_packed_id(sy_ev5_t *b, const char *s, size_t n) {
+  unsigned char raw[18] = {0};
+  if (n != SY_EV5_ID_HEX)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    int d = hexval(s[i]);
+    if (d < 0)
+      return -1;
+    raw[i / 2] = (unsigned char)(raw[i / 2] | (i % 2 ? d : d << 4));
+  }
+  if (reserve(b, SY_EV5_ID_PACKED) < 0)
+    return 0;
+  char *o = b->p + b->len;
+  *o++ = '~';
+  for (int i = 0; i < 18; i += 3) { /* 6 groups of 3 bytes (the last padded): 22 chars kept */
+    uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+    *o++ = b64url[v >> 18 & 63];
+    *o++ = b64url[v >> 12 & 63];
+    if (i < 15) {
+      *o++ = b64url[v >> 6 & 63];
+      *o++ = b64url[v & 63];
+    }
+  }
+  b->len += SY_EV5_ID_PACKED;
+  return 0;
+}
+
+static const char *const consent_names[] = {"none", "metrics", "content"};
+
 int sy_ev5_str(sy_ev5_t *b, sy_event_field_t f, const char *s, size_t n) {
   if (s == NULL || n == 0)
     return sy_ev5_slot(b->type, f) >= b->slot ? 0 : -1;
   if (seek(b, f) < 0)
     return -1;
-  put_escaped(b, s, n);
+  if (f == SY_EF_consent_scope) /* one of three names: written as its digit */
+    for (int i = 0; i < 3; i++)
+      if (strlen(consent_names[i]) == n && memcmp(consent_names[i], s, n) == 0) {
+        char d = (char)('0' + i);
+        put_raw(b, &d, 1);
+        return 0;
+      }
+  if (put_packed_id(b, s, n) < 0)
+    put_escaped(b, s, n);
   return 0;
 }
 
@@ -242,9 +288,34 @@ static int unhex(char c) {
                                         : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Unescapes s[0..n) into out (at least n + 1 bytes); returns the length. */
+/* Unescapes s[0..n) into out (at least n + 10 bytes); returns the length. A packed id
+ * comes back as its 32 hex digits. */
 static size_t unescape(const char *s, size_t n, char *out) {
   size_t o = 0;
+  if (n == SY_EV5_ID_PACKED && s[0] == '~') {
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[18] = {0};
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t k = 0;
+    for (size_t i = 1; i < n; i++) {
+      const char *p = memchr(b64url, s[i], 64);
+      if (p == NULL)
+        break;
+      acc = acc << 6 | (uint32_t)(p - b64url);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        raw[k++] = (unsigned char)(acc >> bits);
+      }
+    }
+    for (size_t i = 0; i < 16; i++) {
+      out[o++] = hex[raw[i] >> 4];
+      out[o++] = hex[raw[i] & 15];
+    }
+    out[o] = '\0';
+    return o;
+  }
   for (size_t i = 0; i < n; i++) {
     int h, l;
     if (s[i] == '%' && i + 2 < n && (h = unhex(s[i + 1])) >= 0 && (l = unhex(s[i + 2])) >= 0) {
@@ -306,7 +377,8 @@ static void emit_json_list(const char *s, size_t n, char *tmp, char *out, size_t
   out[o] = '\0';
 }
 
-int sy_ev5_decode(const char *v, size_t n, const char *ref_def, sy_ev5_field_cb cb, void *data) {
+int sy_ev5_decode(const char *v, size_t n, const char *entry_id, const char *ref_def,
+                  sy_ev5_field_cb cb, void *data) {
   pthread_once(&once, init_slots);
   enum { MAXSLOTS = SY_EV5_HEAD + SY_EF_COUNT };
   const char *at[MAXSLOTS];
@@ -320,7 +392,7 @@ int sy_ev5_decode(const char *v, size_t n, const char *ref_def, sy_ev5_field_cb 
       type = t;
   if (type < 0)
     return -1;
-  size_t tmpcap = 6 * n + 64;
+  size_t tmpcap = 6 * n + 128;
   char *tmp = malloc(tmpcap), *out = malloc(tmpcap);
   if (tmp == NULL || out == NULL) {
     free(tmp);
@@ -328,7 +400,10 @@ int sy_ev5_decode(const char *v, size_t n, const char *ref_def, sy_ev5_field_cb 
     return -1;
   }
   int count = 0;
-  cb(data, "event_id", (unescape(at[2], len[2], tmp), tmp)), count++;
+  if (len[2] > 0)
+    cb(data, "event_id", (unescape(at[2], len[2], tmp), tmp)), count++;
+  else if (entry_id != NULL)
+    cb(data, "event_id", entry_id), count++;
   cb(data, "event_type", sy_event_type_names[type]), count++;
   cb(data, "schema_version", "5"), count++;
   cb(data, "router_instance", (unescape(at[3], len[3], tmp), tmp)), count++;
@@ -375,6 +450,10 @@ int sy_ev5_decode(const char *v, size_t n, const char *ref_def, sy_ev5_field_cb 
       cb(data, sy_event_fields[f].name, out);
       break;
     default:
+      if (f == SY_EF_consent_scope && sl == 1 && s[0] >= '0' && s[0] <= '2') {
+        cb(data, sy_event_fields[f].name, consent_names[s[0] - '0']);
+        break;
+      }
       unescape(s, sl, tmp);
       cb(data, sy_event_fields[f].name, tmp);
     }

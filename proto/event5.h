@@ -9,9 +9,13 @@
  * TYPE is one letter (sy_event_type_codes); slots 6.. are the fields of events.def
  * that the type carries, in events.def's order, minus the folded ones (the envelope
  * and the ref's); trailing empty slots are left out; an empty slot is a field without
- * a value. Strings are percent-escaped for '%', '|', ',' and control bytes; int and
- * real in decimal (real: 6 significant digits); bool 1/0; list: its items joined by
- * ','. A ref's definition is experiment|variant|variant_version|prompt_version|
+ * a value. Strings are percent-escaped for '%', '|', ',' and control bytes (and a
+ * leading '~'); a string of 32 lowercase hex digits (trace ids, keyed hashes) is '~'
+ * and its 16 bytes in unpadded base64url; consent_scope a digit (0 none, 1 metrics,
+ * 2 content); int and real in decimal (real: 6
+ * significant digits); bool 1/0; list: its items joined by ','. An empty EVENT_ID:
+ * the event's id is its stream entry id (the journal's events, which Redis applies
+ * exactly once). A ref's definition is experiment|variant|variant_version|prompt_version|
  * model_id|task_type, escaped the same way.
  *
  * Pure: no I/O; the builder allocates only its own buffer.
@@ -27,6 +31,8 @@
 #define SY_EV5_FIELD "e"    /* the stream field that holds a compact event */
 #define SY_EV5_REF_LEN 12   /* hex characters of a ref id */
 #define SY_EV5_HEAD 6       /* slots before the type's own fields */
+#define SY_EV5_ID_HEX 32    /* a string of this many lowercase hex digits ... */
+#define SY_EV5_ID_PACKED 23 /* ... is stored as '~' and 22 base64url characters */
 
 typedef enum {
   SY_EVT_REQUEST = 0,
@@ -49,7 +55,8 @@ typedef struct sy_ev5_s {
 } sy_ev5_t;
 
 /* Starts an event in b (whose memory is reused across events; zero it before the
- * first use, sy_ev5_free it after the last). ref: the variant version's id, or "". */
+ * first use, sy_ev5_free it after the last). event_id NULL: the stream entry's id will
+ * be the event's. ref: the variant version's id, or "". */
 void sy_ev5_begin(sy_ev5_t *b, sy_event_type_t type, const char *event_id,
                   const char *router_instance, uint64_t ts_ms, const char *ref);
 /* Adds a field. Fields must come in events.def order; one the type does not carry, a
@@ -77,10 +84,12 @@ void sy_ev5_ref_id(const char *def, size_t n, char id[SY_EV5_REF_LEN + 1]);
 
 /* Decoding: cb gets each field of the event as schema 4 wrote it (names of
  * events.def; values as schema 4's: bool true/false, list a JSON array, time RFC
- * 3339), the ref's fields included when ref_def is given (the type's own only).
- * value is NUL-terminated. Returns the number of fields, or -1 if v is not a schema
- * 5 value. */
+ * 3339), the ref's fields included when ref_def is given (the type's own only), and
+ * entry_id (the stream entry's id, may be NULL) as the event_id of an event without
+ * its own. value is NUL-terminated. Returns the number of fields, or -1 if v is not a
+ * schema 5 value. */
 typedef void (*sy_ev5_field_cb)(void *data, const char *name, const char *value);
-int sy_ev5_decode(const char *v, size_t n, const char *ref_def, sy_ev5_field_cb cb, void *data);
+int sy_ev5_decode(const char *v, size_t n, const char *entry_id, const char *ref_def,
+                  sy_ev5_field_cb cb, void *data);
 
 #endif

@@ -6,6 +6,7 @@ integration tests read the stream through it. Python 3 standard library only.
     fields = decode(entry_fields, refs)   # entry_fields: {field: value} of one entry
                                           # refs: {ref id: definition} (HGETALL sy:refs)
 """
+import base64
 import datetime
 import os
 import re
@@ -38,18 +39,23 @@ SLOTS = {t: [f for f in FIELDS if t in f[2] and f[0] not in HEAD and f[0] not in
 
 
 def _unesc(s):
+    if len(s) == 23 and s[0] == "~":  # a packed id: 32 hex digits as base64url
+        return base64.urlsafe_b64decode(s[1:] + "==").hex()
     return urllib.parse.unquote(s, errors="surrogateescape")
 
 
-def decode(entry, refs=None):
-    """The event's fields ({name: value string}) of one stream entry (any schema)."""
+def decode(entry, refs=None, entry_id=None):
+    """The event's fields ({name: value string}) of one stream entry (any schema);
+    entry_id: the entry's stream id, the event_id of a journal event."""
     v = entry.get("e")
     if v is None or len(entry) != 1 or not v.startswith("5|"):
         return dict(entry)  # schema 1-4, and schema 5's field-by-field entries
     parts = v.split("|")
     code = parts[1]
-    out = {"event_id": _unesc(parts[2]), "event_type": TYPES.get(code, code),
-           "schema_version": "5", "router_instance": _unesc(parts[3])}
+    out = {"event_type": TYPES.get(code, code), "schema_version": "5",
+           "router_instance": _unesc(parts[3])}
+    if parts[2] != "" or entry_id is not None:
+        out["event_id"] = _unesc(parts[2]) if parts[2] != "" else entry_id
     ms = int(parts[4])
     ts = datetime.datetime.fromtimestamp(ms // 1000, datetime.timezone.utc)
     out["timestamp"] = ts.strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % (ms % 1000)
@@ -68,6 +74,8 @@ def decode(entry, refs=None):
         elif typ == "LIST":
             out[name] = "[" + ",".join('"%s"' % _unesc(x).replace("\\", "\\\\").replace('"', '\\"')
                                        for x in raw.split(",")) + "]"
+        elif name == "consent_scope" and raw in ("0", "1", "2"):
+            out[name] = ("none", "metrics", "content")[int(raw)]
         else:
             out[name] = _unesc(raw)
     return out

@@ -223,7 +223,7 @@ void sy__events_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end) 
 
   sy_ev5_t *b = &s->ev5;
   sy_journal_ref(j, v->ref, v->ref_def);
-  sy_ev5_begin(b, SY_EVT_REQUEST, sy_journal_event_id(j), s->router_instance,
+  sy_ev5_begin(b, SY_EVT_REQUEST, NULL, s->router_instance,
                sy_stats_now_ms(), v->ref);
   sy__events_envelope(b, r->trace.trace_id, ev);
   sy_ev5_real(b, SY_EF_propensity, r->propensity);

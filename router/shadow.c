@@ -522,7 +522,7 @@ static void leg_record(sy_shadow_leg_t *leg) {
   sy_stats_t *s = w->link;
   sy_ev5_t *b = &s->ev5;
   sy_journal_ref(j, v->ref, v->ref_def);
-  sy_ev5_begin(b, SY_EVT_SHADOW, sy_journal_event_id(j), s->router_instance, sy_stats_now_ms(),
+  sy_ev5_begin(b, SY_EVT_SHADOW, NULL, s->router_instance, sy_stats_now_ms(),
                v->ref);
   sy__events_envelope(b, p->trace_id, &p->ev); /* as the primary's request event has it */
   sy_ev5_real(b, SY_EF_propensity, v->shadow.fraction); /* P(mirrored to v) */

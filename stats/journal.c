@@ -247,15 +247,11 @@ void sy_journal_event_end(sy_journal_t *j) {
 void sy_journal_event5(sy_journal_t *j, const char *value, size_t len) {
   open_counted(j, "E");
   put_arg(j, value, len);
-  j->next_event++;
-  make_next_id(j);
   j->cur_nevents++;
   j->c.events++;
   if (j->cur_nevents >= j->batch_max || j->cur.len >= BATCH_MAX_BYTES)
     sy_journal_flush(j);
 }
-
-const char *sy_journal_event_id(const sy_journal_t *j) { return j->next_id; }
 
 void sy_journal_trace(sy_journal_t *j, const unsigned char tid[16], uint64_t t_ms,
                       unsigned span_s, const char *value, size_t len) {

@@ -80,13 +80,11 @@ void sy_journal_event_end(sy_journal_t *j);
 void sy_journal_record(sy_journal_t *j, const char *key, unsigned ttl_s);
 void sy_journal_record_end(sy_journal_t *j);
 /* Schema 5 (proto/event5.h): an event as its compact value (written to the stream as
- * field "e"); a trace record (trace id as its 16 bytes, routed at t_ms, kept span_s
+ * field "e"; its id is its stream entry's, Redis applying a batch once); a trace record (trace id as its 16 bytes, routed at t_ms, kept span_s
  * seconds past its hour's slice; proto/KEYS.md "Trace records"); a ref's definition,
  * written once per batch that uses it (call it before the event or record that
  * names the ref). */
 void sy_journal_event5(sy_journal_t *j, const char *value, size_t len);
-/* The id the next event will have (valid until the next event is added). */
-const char *sy_journal_event_id(const sy_journal_t *j);
 void sy_journal_trace(sy_journal_t *j, const unsigned char tid[16], uint64_t t_ms,
                       unsigned span_s, const char *value, size_t len);
 void sy_journal_ref(sy_journal_t *j, const char *id, const char *def);

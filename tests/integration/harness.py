@@ -1080,7 +1080,7 @@ class RedisClient:
             entry = dict(zip(flat[0::2], flat[1::2]))
             if "e" in entry and refs is None:
                 refs = self.hgetall("sy:refs")
-            out.append((entry_id, event5.decode(entry, refs)))
+            out.append((entry_id, event5.decode(entry, refs, entry_id)))
         return out
 
 

@@ -330,7 +330,7 @@ def distinct_event_ids(redis):
         while True:
             page = c.command("XRANGE", "sy:events", start, "+", "COUNT", "2000")
             for eid, fields in page:
-                ev = h.event5.decode(dict(zip(fields[0::2], fields[1::2])))
+                ev = h.event5.decode(dict(zip(fields[0::2], fields[1::2])), None, eid)
                 if "event_id" in ev:
                     ids.add(ev["event_id"])
             if len(page) < 2000:

@@ -96,7 +96,7 @@ def test_sigkill_redis_under_load(env):
                     "for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do "
                     "  local f = e[2] for i = 1, #f, 2 do "
                     "    local id = f[i] == 'event_id' and f[i+1] "
-                    "      or f[i] == 'e' and string.match(f[i+1], '^5|.|([^|]*)|') "
+                    "      or f[i] == 'e' and (string.match(f[i+1], '^5|.|([^|]+)|') or e[1]) "
                     "    if id and not ids[id] then ids[id] = 1 n = n + 1 end "
                     "  end end return n", 1, "sy:events")
     check(int(ids) == served, "%s distinct event ids for %d responses", ids, served)

@@ -99,6 +99,7 @@ static void test_request_round_trip(void) {
   static const char *const tries[] = {"503", "reset", "200"};
   sy_ev5_begin(&b, SY_EVT_REQUEST, "abcd-17", "host:1", 1796668891906ull, ref);
   CHECK(sy_ev5_cstr(&b, SY_EF_trace_id, "0af7651916cd43dd8448eb211c80319c") == 0);
+  CHECK(sy_ev5_cstr(&b, SY_EF_user_id, "~ABCDEFGHIJKLMNOPQRSTUV") == 0); /* looks packed */
   CHECK(sy_ev5_cstr(&b, SY_EF_tenant_id, "acme|eu") == 0);
   CHECK(sy_ev5_cstr(&b, SY_EF_consent_scope, "none") == 0);
   CHECK(sy_ev5_list(&b, SY_EF_redaction_flags, ids, 1) == 0);
@@ -113,9 +114,11 @@ static void test_request_round_trip(void) {
   CHECK(sy_ev5_list(&b, SY_EF_upstream_statuses, tries, 3) == 0);
   CHECK(sy_ev5_bool(&b, SY_EF_fallback, 1) == 0);
   CHECK(!b.oom && memchr(b.p, '\n', b.len) == NULL);
+  CHECK_MSG(memmem(b.p, b.len, "|0|", 3) != NULL, "consent none is not its digit: %.*s",
+            (int)b.len, b.p);
 
   got_t g = {0};
-  int n = sy_ev5_decode(b.p, b.len, def, collect, &g);
+  int n = sy_ev5_decode(b.p, b.len, NULL, def, collect, &g);
   CHECK_MSG(n == g.n && n > 0, "decode returned %d for %d fields", n, g.n);
   check_field(&g, "event_id", "abcd-17");
   check_field(&g, "event_type", "request");
@@ -124,6 +127,9 @@ static void test_request_round_trip(void) {
   check_field(&g, "timestamp", "2026-12-07T18:41:31.906Z");
   check_field(&g, "trace_id", "0af7651916cd43dd8448eb211c80319c");
   check_field(&g, "tenant_id", "acme|eu");
+  check_field(&g, "user_id", "~ABCDEFGHIJKLMNOPQRSTUV");
+  CHECK_MSG(memmem(b.p, b.len, "0af7651916cd43dd8448eb211c80319c", 32) == NULL,
+            "the trace id is not packed: %.*s", (int)b.len, b.p);
   check_field(&g, "consent_scope", "none");
   check_field(&g, "redaction_flags", "[\"ids\"]");
   check_field(&g, "experiment", "chat");
@@ -142,13 +148,15 @@ static void test_request_round_trip(void) {
   CHECK(get(&g, "input_hash") == NULL && get(&g, "session_id") == NULL);
   CHECK(get(&g, "feedback_type") == NULL);
 
-  /* a feedback event does not carry the request's own ref fields */
-  sy_ev5_begin(&b, SY_EVT_FEEDBACK, "abcd-a1", "host:1", 0, ref);
+  /* a feedback event does not carry the request's own ref fields; without its own id,
+   * the entry's */
+  sy_ev5_begin(&b, SY_EVT_FEEDBACK, NULL, "host:1", 0, ref);
   CHECK(sy_ev5_cstr(&b, SY_EF_trace_id, "0af7651916cd43dd8448eb211c80319c") == 0);
   CHECK(sy_ev5_cstr(&b, SY_EF_feedback_type, "thumbs") == 0);
   CHECK(sy_ev5_real(&b, SY_EF_feedback_value, -1) == 0);
   memset(&g, 0, sizeof g);
-  CHECK(sy_ev5_decode(b.p, b.len, def, collect, &g) > 0);
+  CHECK(sy_ev5_decode(b.p, b.len, "1-0", def, collect, &g) > 0);
+  check_field(&g, "event_id", "1-0");
   check_field(&g, "event_type", "feedback");
   check_field(&g, "variant_version", "v2");
   check_field(&g, "feedback_value", "-1");
@@ -156,9 +164,9 @@ static void test_request_round_trip(void) {
   CHECK(get(&g, "model_id") == NULL && get(&g, "prompt_version") == NULL);
 
   /* not schema 5 */
-  CHECK(sy_ev5_decode("4|q|x|y|0|r", 11, NULL, collect, &g) == -1);
-  CHECK(sy_ev5_decode("5|z|x|y|0|r", 11, NULL, collect, &g) == -1);
-  CHECK(sy_ev5_decode("5|q", 3, NULL, collect, &g) == -1);
+  CHECK(sy_ev5_decode("4|q|x|y|0|r", 11, NULL, NULL, collect, &g) == -1);
+  CHECK(sy_ev5_decode("5|z|x|y|0|r", 11, NULL, NULL, collect, &g) == -1);
+  CHECK(sy_ev5_decode("5|q", 3, NULL, NULL, collect, &g) == -1);
   sy_ev5_free(&b);
 }
 

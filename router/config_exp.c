@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "proto/event5.h"
+#include "proto/keys.h"
 #include "router/config_gate.h"
 #include "router/config_retry.h"
 #include "router/config_shadow.h"
@@ -388,6 +389,9 @@ static int parse_experiment(sy__yaml_walk_t *w, yaml_node_t *n, sy_experiment_co
     if (dl == 0 || (v->ref_def = strdup(def)) == NULL)
       return sy__yaml_fail(w, n, "variant '%s': its ids are too long for an event ref", v->id);
     sy_ev5_ref_id(def, dl, v->ref);
+    char key[SY_KEY_MAX];
+    if (sy_key_variant(key, sizeof key, e->id, v->id) < 0 || (v->stats_key = strdup(key)) == NULL)
+      return sy__yaml_fail(w, n, "variant '%s': out of memory", v->id);
   }
   return 0;
 }
@@ -446,6 +450,7 @@ int sy__cfg_p_experiments(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
 static void free_variant(sy_variant_conf_t *v) {
   free(v->id);
   free(v->ref_def);
+  free(v->stats_key);
   free(v->version);
   free(v->model);
   free(v->fallback_model);

@@ -182,6 +182,7 @@ typedef struct sy_variant_conf_s {
   char *fallback_model;    /* the model asked of it; NULL: the variant's own */
   char ref[13];            /* schema 5's ref id of this variant version (proto/event5.h) */
   char *ref_def;           /* and its definition */
+  char *stats_key;         /* sy:{E}:v:V, its statistics hash (proto/keys.h) */
   int line;
 } sy_variant_conf_t;
 

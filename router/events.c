@@ -15,6 +15,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,25 +94,61 @@ uint64_t sy__events_trace_back_ms(const sy_experiment_conf_t *e, size_t n) {
   return (uint64_t)most * 1000 + 120000; /* and the clocks of routers and Redis apart */
 }
 
-/* The bandit gate's sample-ratio counters (policies/gate.h, proto/KEYS.md): for every
- * variant the propensity the drawing policy gave it (and its square); for the variant
- * drawn, one assignment and its propensity. Written with the trace record, so one batch
- * holds both sides of the comparison for each request. */
+/* The counters a request moves in its variant's hash (proto/KEYS.md), as journal row
+ * fields: the fixed ones, then the latency buckets. */
+enum {
+  C_REQUESTS = 0,
+  C_ERRORS,
+  C_RETRIED,
+  C_FALLBACKS,
+  C_LAT_SUM,
+  C_TOKENS_IN,
+  C_TOKENS_OUT,
+  C_TOKENS_N,
+  C_TOKENS_SQ,
+  C_LAT0,
+  C_COUNT = C_LAT0 + SY_LAT_BUCKETS
+};
+static const char *req_fields[C_COUNT] = {"requests",   "errors",    "retried",
+                                          "fallbacks",  "lat_ms_sum", "tokens_in",
+                                          "tokens_out", "tokens_n",  "tokens_out_sq"};
+static pthread_once_t req_fields_once = PTHREAD_ONCE_INIT;
+
+static void init_req_fields(void) {
+  for (size_t i = 0; i < SY_LAT_BUCKETS; i++)
+    req_fields[C_LAT0 + i] = sy_lat_fields[i];
+}
+
+/* The bandit gate's sample-ratio counters (policies/gate.h, proto/KEYS.md). */
+enum { A_P_SUM = 0, A_P_SUM_SQ, A_ASSIGNED, A_P_OWN, A_COUNT };
+static const char *const assign_fields[A_COUNT] = {"p_sum", "p_sum_sq", "assigned", "p_own"};
+
+/* For every variant the propensity the drawing policy gave it (and its square); for the
+ * variant drawn, one assignment and its propensity. Written with the trace record, so
+ * one batch holds both sides of the comparison for each request. */
 static void count_assignment(sy_journal_t *j, const sy_experiment_conf_t *e, const sy_req_t *r,
                              const sy_policy_t *policy) {
   if (policy == NULL || e->gate.mode != SY_GATE_BANDIT)
     return;
-  char key[160];
   for (size_t k = 0; k < e->nvariants && k < policy->narms; k++) {
     double q = sy_policy_propensity(policy, k);
     if (!(q > 0) && k != r->variant)
       continue;
-    sy_key_variant(key, sizeof key, e->id, e->variants[k].id);
-    sy_journal_incr(j, key, "p_sum", q);
-    sy_journal_incr(j, key, "p_sum_sq", q * q);
+    sy_journal_row_t *row = sy_journal_row(j, e->variants[k].stats_key, assign_fields, A_COUNT);
+    if (row == NULL) {
+      sy_journal_incr(j, e->variants[k].stats_key, "p_sum", q);
+      sy_journal_incr(j, e->variants[k].stats_key, "p_sum_sq", q * q);
+      if (k == r->variant) {
+        sy_journal_incr(j, e->variants[k].stats_key, "assigned", 1);
+        sy_journal_incr(j, e->variants[k].stats_key, "p_own", q);
+      }
+      continue;
+    }
+    sy_journal_row_add(row, A_P_SUM, q);
+    sy_journal_row_add(row, A_P_SUM_SQ, q * q);
     if (k == r->variant) {
-      sy_journal_incr(j, key, "assigned", 1);
-      sy_journal_incr(j, key, "p_own", q);
+      sy_journal_row_add(row, A_ASSIGNED, 1);
+      sy_journal_row_add(row, A_P_OWN, q);
     }
   }
 }
@@ -247,23 +284,30 @@ void sy__events_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end) 
   if (!b->oom)
     sy_journal_event5(j, b->p, b->len);
 
-  char key[160];
-  sy_key_variant(key, sizeof key, e->id, v->id);
-  sy_journal_incr(j, key, "requests", 1);
-  if (end->error)
-    sy_journal_incr(j, key, "errors", 1);
-  if (retried)
-    sy_journal_incr(j, key, "retried", 1);
-  if (r->on_fallback)
-    sy_journal_incr(j, key, "fallbacks", 1);
-  sy_journal_incr(j, key, sy_lat_fields[sy_lat_bucket(ms)], 1);
-  sy_journal_incr(j, key, "lat_ms_sum", ms);
+  pthread_once(&req_fields_once, init_req_fields);
+  double add[C_COUNT] = {0};
+  int has[C_COUNT] = {0};
+  add[C_REQUESTS] = 1, has[C_REQUESTS] = 1;
+  add[C_ERRORS] = 1, has[C_ERRORS] = end->error;
+  add[C_RETRIED] = 1, has[C_RETRIED] = retried;
+  add[C_FALLBACKS] = 1, has[C_FALLBACKS] = r->on_fallback;
+  add[C_LAT_SUM] = ms, has[C_LAT_SUM] = 1;
+  add[C_LAT0 + sy_lat_bucket(ms)] = 1, has[C_LAT0 + sy_lat_bucket(ms)] = 1;
   if (ev->usage.prompt_tokens > 0)
-    sy_journal_incr(j, key, "tokens_in", (double)ev->usage.prompt_tokens);
+    add[C_TOKENS_IN] = (double)ev->usage.prompt_tokens, has[C_TOKENS_IN] = 1;
   if (ev->usage.completion_tokens >= 0) {
     double t = (double)ev->usage.completion_tokens;
-    sy_journal_incr(j, key, "tokens_out", t);
-    sy_journal_incr(j, key, "tokens_n", 1);
-    sy_journal_incr(j, key, "tokens_out_sq", t * t);
+    add[C_TOKENS_OUT] = t, has[C_TOKENS_OUT] = 1;
+    add[C_TOKENS_N] = 1, has[C_TOKENS_N] = 1;
+    add[C_TOKENS_SQ] = t * t, has[C_TOKENS_SQ] = 1;
+  }
+  sy_journal_row_t *row = sy_journal_row(j, v->stats_key, req_fields, C_COUNT);
+  for (size_t i = 0; i < C_COUNT; i++) {
+    if (!has[i])
+      continue;
+    if (row != NULL)
+      sy_journal_row_add(row, i, add[i]);
+    else
+      sy_journal_incr(j, v->stats_key, req_fields[i], add[i]);
   }
 }

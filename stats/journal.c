@@ -63,6 +63,18 @@ typedef struct agg_s {
   int used;
 } agg_t;
 
+struct sy_journal_row_s {
+  uint64_t hash;
+  size_t off; /* of the key in row_arena */
+  int used;
+  const char *const *fields;
+  uint32_t nfields, touched; /* bit i: fields[i] was added to */
+  double v[SY_JOURNAL_ROW_MAX];
+};
+
+#define ROW_SLOTS 64
+#define ROW_MAX 48 /* close the batch before the row table is this full */
+
 typedef struct send_s {
   sy_journal_t *j;
   unsigned gen;
@@ -95,6 +107,9 @@ struct sy_journal_s {
   agg_t agg[AGG_SLOTS];
   unsigned nagg;
   buf_t agg_arena;
+  sy_journal_row_t rows[ROW_SLOTS];
+  unsigned nrows;
+  buf_t row_arena;
   uint64_t next_seq, next_event;
   char next_id[80];
   char refs[REFS_MAX][REF_ID_MAX]; /* refs the open batch has written */
@@ -168,7 +183,7 @@ static void put_num(sy_journal_t *j, double x) {
 static void on_flush_timer(uv_timer_t *t) { sy_journal_flush(t->data); }
 
 static void batch_touch(sy_journal_t *j) {
-  if (j->cur_nargs == 0 && j->nagg == 0 && !j->closing)
+  if (j->cur_nargs == 0 && j->nagg == 0 && j->nrows == 0 && !j->closing)
     uv_timer_start(&j->flush_timer, on_flush_timer, j->flush_ms, 0);
 }
 
@@ -317,6 +332,47 @@ void sy_journal_incr(sy_journal_t *j, const char *key, const char *field, double
   }
 }
 
+sy_journal_row_t *sy_journal_row(sy_journal_t *j, const char *key, const char *const *fields,
+                                 size_t nfields) {
+  size_t kl = strlen(key);
+  if (nfields > SY_JOURNAL_ROW_MAX)
+    return NULL;
+  if (j->nrows >= ROW_MAX)
+    sy_journal_flush(j);
+  uint64_t h = XXH3_64bits(key, kl);
+  batch_touch(j);
+  for (size_t i = h % ROW_SLOTS;; i = (i + 1) % ROW_SLOTS) {
+    sy_journal_row_t *r = &j->rows[i];
+    if (r->used && r->hash == h && r->fields == fields &&
+        strcmp(j->row_arena.p + r->off, key) == 0)
+      return r;
+    if (!r->used) {
+      if (buf_reserve(&j->row_arena, kl + 1) < 0)
+        return NULL;
+      r->used = 1;
+      r->off = j->row_arena.len;
+      memcpy(j->row_arena.p + j->row_arena.len, key, kl + 1);
+      j->row_arena.len += kl + 1;
+      r->hash = h;
+      r->fields = fields;
+      r->nfields = (uint32_t)nfields;
+      r->touched = 0;
+      j->nrows++;
+      return r;
+    }
+  }
+}
+
+void sy_journal_row_add(sy_journal_row_t *row, size_t field, double delta) {
+  if (row == NULL || field >= row->nfields)
+    return;
+  if (!(row->touched & (1u << field))) {
+    row->touched |= 1u << field;
+    row->v[field] = 0;
+  }
+  row->v[field] += delta;
+}
+
 void sy_journal_zadd(sy_journal_t *j, const char *key, double score, const char *member) {
   open_counted(j, "Z");
   put_str(j, key);
@@ -377,10 +433,33 @@ static void spill(sy_journal_t *j) {
   j->queued_events = 0;
 }
 
+/* Writes the rows' counters as H operations and empties the row table. */
+static void put_rows(sy_journal_t *j) {
+  for (size_t i = 0; i < ROW_SLOTS && j->nrows > 0; i++) {
+    sy_journal_row_t *r = &j->rows[i];
+    if (!r->used)
+      continue;
+    const char *key = j->row_arena.p + r->off;
+    for (uint32_t f = 0; f < r->nfields; f++) {
+      if (!(r->touched & (1u << f)))
+        continue;
+      put_str(j, "H");
+      put_str(j, key);
+      put_str(j, r->fields[f]);
+      put_num(j, r->v[f]);
+    }
+    r->used = 0;
+    j->nrows--;
+  }
+  j->nrows = 0;
+  j->row_arena.len = 0;
+}
+
 void sy_journal_flush(sy_journal_t *j) {
   uv_timer_stop(&j->flush_timer);
-  if (j->cur_nargs == 0 && j->nagg == 0)
+  if (j->cur_nargs == 0 && j->nagg == 0 && j->nrows == 0)
     return;
+  put_rows(j);
   for (size_t i = 0; i < AGG_SLOTS; i++) {
     agg_t *a = &j->agg[i];
     if (!a->used)
@@ -732,7 +811,8 @@ void sy_journal_counters(const sy_journal_t *j, sy_journal_counters_t *out) {
 }
 
 int sy_journal_idle(const sy_journal_t *j) {
-  return j->cur_nargs == 0 && j->nagg == 0 && j->head == NULL && j->spool.size == 0;
+  return j->cur_nargs == 0 && j->nagg == 0 && j->nrows == 0 && j->head == NULL &&
+         j->spool.size == 0;
 }
 
 static void on_timer_closed(uv_handle_t *h) { free(h->data); }
@@ -757,6 +837,7 @@ void sy_journal_free(sy_journal_t *j) {
   free(j->jkey);
   free(j->cur.p);
   free(j->agg_arena.p);
+  free(j->row_arena.p);
   free(j->argv);
   free(j->argvlen);
   if (j->flush_timer.loop != NULL) {

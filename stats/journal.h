@@ -88,6 +88,18 @@ void sy_journal_event5(sy_journal_t *j, const char *value, size_t len);
 void sy_journal_trace(sy_journal_t *j, const unsigned char tid[16], uint64_t t_ms,
                       unsigned span_s, const char *value, size_t len);
 void sy_journal_ref(sy_journal_t *j, const char *id, const char *def);
+/* Counters by position, for a hash that takes several increments per request: the
+ * row of `key` in the open batch (created on first use), whose fields are
+ * fields[0..nfields) (a static array the caller keeps; at most SY_JOURNAL_ROW_MAX). One
+ * lookup per request instead of one per counter; summed within the batch, written as
+ * HINCRBYFLOAT when it closes. The row is valid until the next call into the journal
+ * other than sy_journal_row_add. NULL when the batch has no room (then use
+ * sy_journal_incr). */
+#define SY_JOURNAL_ROW_MAX 32
+typedef struct sy_journal_row_s sy_journal_row_t;
+sy_journal_row_t *sy_journal_row(sy_journal_t *j, const char *key, const char *const *fields,
+                                 size_t nfields);
+void sy_journal_row_add(sy_journal_row_t *row, size_t field, double delta);
 /* HINCRBYFLOAT key field delta, summed within the batch. */
 void sy_journal_incr(sy_journal_t *j, const char *key, const char *field, double delta);
 void sy_journal_zadd(sy_journal_t *j, const char *key, double score, const char *member);

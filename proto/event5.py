@@ -96,8 +96,9 @@ def trace_bucket(L, p, tid_bin):
 
 
 def trace_record(cmd, trace_hex, now_ms, back_ms=26 * 3600 * 1000):
-    """(bucket key, {field: value}) of trace trace_hex's record, found as the router
-    finds it; cmd(*args) sends one Redis command. (None, {}) when there is none."""
+    """(key, {field: value}) of trace trace_hex's record, found as the router finds it
+    (its hour's bucket, else schema 4's sy:trace:T hash); cmd(*args) sends one Redis
+    command. (None, {}) when there is none."""
     tid = bytes.fromhex(trace_hex)
     top, low = (now_ms + 300000) // SLICE_MS, (now_ms - back_ms) // SLICE_MS
     for sl in range(top, low - 1, -1):
@@ -117,4 +118,7 @@ def trace_record(cmd, trace_hex, now_ms, back_ms=26 * 3600 * 1000):
         return key, {"ref": f[0], "t": f[1], "w": f[2], "p": f[3], "s": _unesc(f[4]),
                      "tn": _unesc(f[5]), "cs": CONSENT.get(f[6], "metrics"),
                      "e": _unesc(d[0]), "v": _unesc(d[1]), "ver": _unesc(d[2])}
+    old = cmd("HGETALL", "sy:trace:" + trace_hex) or []  # schema 4's record
+    if old:
+        return "sy:trace:" + trace_hex, dict(zip(old[0::2], old[1::2]))
     return None, {}

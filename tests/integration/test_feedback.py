@@ -271,6 +271,42 @@ def test_feedback_moves_the_right_variant_once(env):
           and req.get("tenant_id") == "acme", "request event %r", req)
 
 
+def test_schema4_trace_record_still_takes_feedback(env):
+    """A rolling upgrade: a trace routed by a schema 4 router (its record the old
+    sy:trace:T hash) gets feedback and an outcome from a schema 5 router, once each,
+    and the stream then holds schema 4's and schema 5's layouts side by side."""
+    mock = env.mock()
+    out = dict(BINARY, proxies={"thumbs": 1})
+    router = env.router(config(env, mock, [experiment(outcome=out)]))
+    rc = embedded(env, router)
+    tid5, var5 = chat(router.port)  # a schema 5 record beside it
+    wait_trace(rc, tid5)
+    tid = "4" * 31 + "1"
+    now = int(time.time() * 1000)
+    rc.command("HSET", "sy:trace:" + tid, "e", "chat", "v", "b", "ver", "1", "tn", "acme",
+               "t", str(now), "p", "0.5", "s", "", "cs", "metrics", "w", "86400")
+    rc.command("EXPIRE", "sy:trace:" + tid, "90000")
+    rec = rc.trace(tid)
+    check(rec.get("v") == "b" and rec.get("e") == "chat", "schema 4 record read as %r", rec)
+    before = var_stats(rc, "b")
+    check_applied(feedback(router.port, tid, "thumbs", 1), "feedback")
+    check_duplicate(feedback(router.port, tid, "thumbs", 1), "feedback")
+    check_applied(outcome(router.port, tid, 1), "outcome")
+    st = var_stats(rc, "b")
+    check(close(st.get("fb:thumbs:n", 0) - before.get("fb:thumbs:n", 0), 1)
+          and close(st.get("outcomes", 0) - before.get("outcomes", 0), 1)
+          and close(st.get("iw", 0) - before.get("iw", 0), 4),  # two observations, 1/0.5 each
+          "variant b after feedback on a schema 4 trace: %r (before %r)", st, before)
+    fb = events_of(rc, tid, "feedback")
+    check(len(fb) == 1 and fb[0].get("variant") == "b" and fb[0].get("schema_version") == "5"
+          and fb[0].get("experiment") == "chat", "feedback event of the schema 4 trace %r", fb)
+    raw = [dict(zip(x[0::2], x[1::2])) for _, x in rc.command("XRANGE", "sy:events", "-", "+")]
+    check(any("e" in f for f in raw) and any("event_type" in f for f in raw),
+          "the stream should hold both layouts: %r", raw[:3])
+    # and the schema 5 trace, as a control
+    check_applied(feedback(router.port, tid5, "thumbs", 1), "feedback")
+
+
 def test_outcome_right_after_the_response(env):
     """proto/API.md: 404 is for a trace never routed or far past its window. A client
     that reports an outcome as soon as it has the response (an automated check, say)

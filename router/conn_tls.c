@@ -10,12 +10,19 @@
  */
 #include "router/conn_tls.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/log.h"
 #include "router/metrics.h"
 #include "router/worker.h"
+
+/* uv_buf_t may be cast to struct iovec on Unix (uv/unix.h): sy_tls_writev takes them. */
+_Static_assert(sizeof(uv_buf_t) == sizeof(struct iovec) &&
+                   offsetof(uv_buf_t, base) == offsetof(struct iovec, iov_base) &&
+                   offsetof(uv_buf_t, len) == offsetof(struct iovec, iov_len),
+               "uv_buf_t is not an iovec");
 
 #define PLAIN_CHUNK 16384 /* one TLS record's plaintext at most */
 #define LOG_EVERY_MS 60000
@@ -47,25 +54,9 @@ sy_buf_t *sy__ctls_out(sy_tls_t *t) {
 }
 
 sy_buf_t *sy__ctls_seal(sy_tls_t *t, const uv_buf_t *bufs, sy_buf_t *const *owners, unsigned n) {
-  int ok = sy_tls_ready(t);
-  size_t total = 0;
-  for (unsigned i = 0; i < n; i++)
-    total += bufs[i].len;
-  if (ok && n > 1 && total <= PLAIN_CHUNK) {
-    /* A head and its body (or an SSE event's pieces) in one record: one record's
-     * overhead, and one packet, instead of one per slice. */
-    char one[PLAIN_CHUNK];
-    size_t at = 0;
-    for (unsigned i = 0; i < n; i++) {
-      memcpy(one + at, bufs[i].base, bufs[i].len);
-      at += bufs[i].len;
-    }
-    ok = sy_tls_write(t, one, at) == SY_TLS_OK;
-  } else {
-    for (unsigned i = 0; ok && i < n; i++)
-      if (bufs[i].len > 0 && sy_tls_write(t, bufs[i].base, bufs[i].len) != SY_TLS_OK)
-        ok = 0;
-  }
+  /* A head and its body (or an SSE event's pieces) in one record: one record's
+   * overhead, and one packet, instead of one per slice. */
+  int ok = sy_tls_ready(t) && sy_tls_writev(t, (const struct iovec *)bufs, n) == SY_TLS_OK;
   for (unsigned i = 0; i < n; i++)
     sy_buf_unref(owners[i]);
   size_t pending = ok ? sy_tls_pending(t) : 0;

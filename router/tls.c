@@ -28,6 +28,7 @@
 #include <openssl/x509v3.h>
 
 #define SESSION_SLOTS 32
+#define RECORD_PLAIN 16384 /* a TLS record's plaintext at most */
 #define HOST_MAX 256
 
 typedef struct session_slot_s {
@@ -416,6 +417,34 @@ sy_tls_status_t sy_tls_write(sy_tls_t *t, const void *data, size_t len) {
     len -= n;
   }
   return SY_TLS_OK;
+}
+
+sy_tls_status_t sy_tls_writev(sy_tls_t *t, const struct iovec *iov, unsigned n) {
+  /* One record per SSL_write: each one costs the peer a record to decrypt and
+   * authenticate, so slices are gathered before they are written. */
+  if (n == 1)
+    return sy_tls_write(t, iov[0].iov_base, iov[0].iov_len);
+  char one[RECORD_PLAIN];
+  size_t at = 0;
+  sy_tls_status_t st = SY_TLS_OK;
+  for (unsigned i = 0; i < n && st == SY_TLS_OK; i++) {
+    size_t len = iov[i].iov_len;
+    if (at + len <= sizeof one) {
+      memcpy(one + at, iov[i].iov_base, len);
+      at += len;
+      continue;
+    }
+    if (at > 0)
+      st = sy_tls_write(t, one, at);
+    at = 0;
+    if (st == SY_TLS_OK && len < sizeof one) {
+      memcpy(one, iov[i].iov_base, len);
+      at = len;
+    } else if (st == SY_TLS_OK) {
+      st = sy_tls_write(t, iov[i].iov_base, len);
+    }
+  }
+  return st == SY_TLS_OK && at > 0 ? sy_tls_write(t, one, at) : st;
 }
 
 size_t sy_tls_pending(const sy_tls_t *t) {

@@ -33,6 +33,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 typedef struct sy_tls_conf_s {
   const char *ca_file;   /* PEM bundle; NULL: the system's (OpenSSL's default file) */
@@ -95,6 +96,12 @@ sy_tls_status_t sy_tls_read(sy_tls_t *t, void *out, size_t cap, size_t *got);
 /* Encrypts all of data (after the handshake). OK or ERROR; the ciphertext waits in
  * the engine until sy_tls_drain. */
 sy_tls_status_t sy_tls_write(sy_tls_t *t, const void *data, size_t len);
+/* Encrypts the n slices of iov in order, as sy_tls_write would their concatenation,
+ * in as few records as it can: consecutive slices are gathered while they fit one
+ * record (16 KB of plaintext), so a head written in pieces and its body cost the
+ * peer one record to open, not one per piece. OK or ERROR. (libuv's uv_buf_t may be
+ * cast to struct iovec on Unix.) */
+sy_tls_status_t sy_tls_writev(sy_tls_t *t, const struct iovec *iov, unsigned n);
 /* Bytes waiting to be sent to the peer. */
 size_t sy_tls_pending(const sy_tls_t *t);
 /* Moves up to cap waiting bytes into buf; returns how many. */

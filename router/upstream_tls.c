@@ -3,17 +3,25 @@
  * handshake's steps (see upstream_tls.h).
  *
  * A plain write is tried at once (uv_try_write) and only what the socket did not
- * take is queued. A TLS write encrypts the whole of its bufs into one new buffer of
- * ciphertext and writes that the same way, so its completion is the ciphertext's:
- * the caller's callback runs when the socket took the encrypted bytes.
+ * take is queued. A TLS write encrypts the whole of its bufs, gathered into as few
+ * records as they fit, into one new buffer of ciphertext and writes that the same
+ * way, so its completion is the ciphertext's: the caller's callback runs when the
+ * socket took the encrypted bytes.
  */
 #include "router/upstream_tls.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "router/buf.h"
 #include "router/http.h"
+
+/* uv_buf_t may be cast to struct iovec on Unix (uv/unix.h): sy_tls_writev takes them. */
+_Static_assert(sizeof(uv_buf_t) == sizeof(struct iovec) &&
+                   offsetof(uv_buf_t, base) == offsetof(struct iovec, iov_base) &&
+                   offsetof(uv_buf_t, len) == offsetof(struct iovec, iov_len),
+               "uv_buf_t is not an iovec");
 
 #define MAX_BUFS 8 /* bufs of one write (a request head is written as up to 3) */
 
@@ -82,9 +90,11 @@ int sy__upwrite(uv_stream_t *s, sy_tls_t *t, const uv_buf_t *bufs, unsigned n, s
     return UV_EINVAL;
   if (t == NULL)
     return write_out(s, bufs, n, NULL, cb, arg);
-  for (unsigned i = 0; i < n; i++)
-    if (bufs[i].len > 0 && sy_tls_write(t, bufs[i].base, bufs[i].len) != SY_TLS_OK)
-      return UV_EPROTO;
+  /* The pieces of a request (a head with its Host line swapped, its body) go out
+   * as one record, as nginx and HAProxy send theirs: a record each would cost the
+   * server a decryption and an authentication per piece. */
+  if (sy_tls_writev(t, (const struct iovec *)bufs, n) != SY_TLS_OK)
+    return UV_EPROTO;
   int err;
   sy_buf_t *c = drain(t, &err);
   if (c == NULL)

@@ -7,7 +7,8 @@
  * Checked: a verified handshake (the client checks the server's name), ALPN http/1.1,
  * bytes both ways, close_notify seen as CLOSED; plain HTTP fed to a server connection
  * is an error that says so (sy_tls_not_tls); a connection outlives the context it was
- * made from (the reload case); the errors of bad files name what failed.
+ * made from (the reload case); sy_tls_writev gathers slices into as few records as fit
+ * and the peer reads them back in order; the errors of bad files name what failed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,73 @@ static void test_exchange_and_outliving_ctx(void) {
   sy_tls_ctx_free(cctx);
 }
 
+/* How many TLS records the n bytes of ciphertext at p hold (-1: not whole records). */
+static int count_records(const unsigned char *p, size_t n) {
+  int records = 0;
+  size_t at = 0;
+  while (at + 5 <= n) {
+    at += 5 + ((size_t)p[at + 3] << 8 | p[at + 4]);
+    records++;
+  }
+  return at == n ? records : -1;
+}
+
+/* Writes the slices with sy_tls_writev; checks the records it made and that sv reads
+ * back their concatenation. */
+static void writev_case(sy_tls_t *cl, sy_tls_t *sv, const struct iovec *iov, unsigned n,
+                        int want_records) {
+  static unsigned char wire[65536], plain[65536], back[65536];
+  size_t total = 0;
+  for (unsigned i = 0; i < n; i++) {
+    memcpy(plain + total, iov[i].iov_base, iov[i].iov_len);
+    total += iov[i].iov_len;
+  }
+  CHECK(sy_tls_writev(cl, iov, n) == SY_TLS_OK);
+  size_t len = sy_tls_drain(cl, wire, sizeof wire);
+  int records = count_records(wire, len);
+  CHECK_MSG(records == want_records, "%u slices, %zu bytes: %d records, wanted %d", n, total,
+            records, want_records);
+  CHECK(sy_tls_feed(sv, wire, len) == 0);
+  size_t got = 0, n1 = 0;
+  while (got < sizeof back && sy_tls_read(sv, back + got, sizeof back - got, &n1) == SY_TLS_OK)
+    got += n1;
+  CHECK_MSG(got == total && memcmp(back, plain, total) == 0, "read back %zu of %zu", got, total);
+}
+
+static void test_writev_gathers(void) {
+  char err[400];
+  sy_tls_ctx_t *sctx = server_ctx(path("srv.pem"), path("srv.key"), err, sizeof err);
+  if (sctx == NULL)
+    return;
+  sy_tls_ctx_t *cctx = client_ctx();
+  sy_tls_t *cl = sy_tls_new(cctx, "localhost");
+  sy_tls_t *sv = sy_tls_accept(sctx);
+  CHECK(handshake(cl, sv) == SY_TLS_OK);
+  char tmp[64];
+  size_t got = 0;
+  CHECK(sy_tls_read(cl, tmp, sizeof tmp, &got) == SY_TLS_WANT); /* takes the tickets */
+  static char big[20000];
+  memset(big, 'b', sizeof big);
+  /* A request head written in three pieces (its Host line swapped): one record. */
+  struct iovec head[3] = {{"POST / HTTP/1.1\r\n", 17}, {"Host: x\r\n", 9},
+                          {"Content-Length: 0\r\n\r\n", 21}};
+  writev_case(cl, sv, head, 3, 1);
+  struct iovec one[1] = {{"x", 1}};
+  writev_case(cl, sv, one, 1, 1);
+  struct iovec empty[2] = {{"", 0}, {"", 0}};
+  writev_case(cl, sv, empty, 2, 0);
+  /* 16 KB fits one record exactly; a slice too big for one goes as it is (two
+   * records), with what was gathered before it and what follows in their own. */
+  struct iovec full[2] = {{big, 16000}, {big, 384}};
+  writev_case(cl, sv, full, 2, 1);
+  struct iovec mixed[3] = {{"abc", 3}, {big, sizeof big}, {"xyz", 3}};
+  writev_case(cl, sv, mixed, 3, 4);
+  sy_tls_free(sv);
+  sy_tls_free(cl);
+  sy_tls_ctx_free(cctx);
+  sy_tls_ctx_free(sctx);
+}
+
 static void test_plain_http_to_server(void) {
   char err[400];
   sy_tls_ctx_t *sctx = server_ctx(path("srv.pem"), path("srv.key"), err, sizeof err);
@@ -149,6 +217,7 @@ int main(void) {
     return 1;
   }
   test_exchange_and_outliving_ctx();
+  test_writev_gathers();
   test_plain_http_to_server();
   test_bad_files();
   dir_remove();

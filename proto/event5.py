@@ -87,12 +87,9 @@ SLICE_MS, N0 = 3600000, 8
 CONSENT = {"0": "none", "1": "metrics", "2": "content"}
 
 
-def trace_bucket(L, p, tid_bin):
-    """The bucket of a 16-byte trace id in a slice whose state is (L, p)."""
-    h = int.from_bytes(tid_bin[-6:], "big")
-    nb = N0 * 2 ** L
-    i = h % nb
-    return h % (2 * nb) if i < p else i
+def trace_bucket(g, tid_bin):
+    """The bucket of a 16-byte trace id in generation g of a slice."""
+    return int.from_bytes(tid_bin[-6:], "big") % (N0 * 2 ** g)
 
 
 def trace_record(cmd, trace_hex, now_ms, back_ms=26 * 3600 * 1000):
@@ -102,11 +99,15 @@ def trace_record(cmd, trace_hex, now_ms, back_ms=26 * 3600 * 1000):
     tid = bytes.fromhex(trace_hex)
     top, low = (now_ms + 300000) // SLICE_MS, (now_ms - back_ms) // SLICE_MS
     for sl in range(top, low - 1, -1):
-        st = cmd("HMGET", "sy:tr:%d" % sl, "L", "p")
+        st = cmd("HMGET", "sy:tr:%d" % sl, "g0", "g")
         if st[0] is None:
             continue
-        key = "sy:tr:%d:%d" % (sl, trace_bucket(int(st[0]), int(st[1]), tid))
-        v = cmd("HGET", key, tid)
+        key = v = None
+        for g in range(int(st[1]), int(st[0]) - 1, -1):
+            key = "sy:tr:%d:%d:%d" % (sl, g, trace_bucket(g, tid))
+            v = cmd("HGET", key, tid)
+            if v is not None:
+                break
         if v is None:
             continue
         f = v.split("|")

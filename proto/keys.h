@@ -26,6 +26,8 @@
 #define SY_KEY_TRACE_PREFIX "sy:trace:"     /* sy:trace:T without T (schema 4's records) */
 #define SY_KEY_TRACE_SLICE "sy:tr:"         /* sy:tr:SLICE and sy:tr:SLICE:B: trace records */
 #define SY_KEY_REFS "sy:refs"               /* hash: ref id -> a variant version's constants */
+#define SY_TRACE_SLICE_MS 3600000ull        /* a trace slice: an hour of request times */
+#define SY_TRACE_SLICE_MS_STR "3600000"     /* the same, for the scripts */
 
 /* sy:{E}: — the prefix of experiment E's keys, which the scripts extend (KEYS.md). */
 int sy_key_prefix(char *out, size_t n, const char *exp);

@@ -270,11 +270,15 @@ void sy_journal_event5(sy_journal_t *j, const char *value, size_t len) {
 
 void sy_journal_trace(sy_journal_t *j, const unsigned char tid[16], uint64_t t_ms,
                       unsigned span_s, const char *value, size_t len) {
+  /* the record's hour (its slice) and when the slice may go: its end, the window and
+   * grace, a minute more (proto/KEYS.md) */
   char num[SY_NUMFMT_MAX];
+  uint64_t slice = t_ms / SY_TRACE_SLICE_MS;
+  uint64_t expire = (slice + 1) * SY_TRACE_SLICE_MS + (uint64_t)span_s * 1000 + 60000;
   open_counted(j, "K");
   put_arg(j, (const char *)tid, 16);
-  put_arg(j, num, sy_fmt_u64(num, t_ms));
-  put_arg(j, num, sy_fmt_u64(num, span_s));
+  put_arg(j, num, sy_fmt_u64(num, slice));
+  put_arg(j, num, sy_fmt_u64(num, expire));
   put_arg(j, value, len);
 }
 

@@ -15,23 +15,18 @@
 #include "proto/keys.h"
 
 /*
- * The trace records (proto/KEYS.md, "Trace records"): hashed buckets of one hour's
- * slice of traces, grown by linear hashing so that each bucket stays a small listpack
- * (Redis' compact encoding: about 50 bytes a record). TR_LIB reads them (tr_get, which
- * also reads schema 4's sy:trace:T hashes); TR_PUT writes them (the journal script).
+ * The trace records (proto/KEYS.md, "sy:tr:"): hashed buckets of one hour's slice of
+ * traces, in generations that double (nothing is ever moved), each bucket about 40
+ * records so that Redis keeps it a listpack (its compact encoding: about 50 bytes a
+ * record). TR_LIB reads them (tr_get, which also reads schema 4's sy:trace:T hashes);
+ * TR_PUT writes them (the journal script).
  */
 #define SY_LUA_TR_LIB                                                                                  \
-  "local TR_SLICE, TR_N0, TR_LOAD = 3600000, 8, 40\n"                                                  \
+  "local TR_SLICE, TR_N0, TR_LOAD = " SY_TRACE_SLICE_MS_STR ", 8, 40\n"                                \
   "local function tr_hash(tid)\n"                                                                      \
   "  if #tid < 6 then tid = string.rep('\\0', 6 - #tid) .. tid end\n"                                  \
   "  local a, b, c, d, e, f = string.byte(tid, -6, -1)\n"                                              \
   "  return ((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f\n"                             \
-  "end\n"                                                                                              \
-  "local function tr_bucket(L, p, h)\n"                                                                \
-  "  local nb = TR_N0 * 2 ^ L\n"                                                                       \
-  "  local i = h % nb\n"                                                                               \
-  "  if i < p then i = h % (2 * nb) end\n"                                                             \
-  "  return i\n"                                                                                       \
   "end\n"                                                                                              \
   "local function tr_unesc(s)\n"                                                                       \
   "  return (string.gsub(s, '%%(%x%x)', function(x) return string.char(tonumber(x, 16)) end))\n"       \
@@ -46,11 +41,12 @@
   "  local top, low = math.floor((now + 300000) / TR_SLICE), math.floor((now - back_ms) / TR_SLICE)\n" \
   "  for sl = top, low, -1 do\n"                                                                       \
   "    local key = '" SY_KEY_TRACE_SLICE "' .. sl\n"                                                   \
-  "    local st = redis.call('HMGET', key, 'L', 'p')\n"                                                \
+  "    local st = redis.call('HMGET', key, 'g0', 'g')\n"                                               \
   "    if st[1] then\n"                                                                                \
-  "      local b = tr_bucket(tonumber(st[1]), tonumber(st[2]), h)\n"                                   \
-  "      local v = redis.call('HGET', key .. ':' .. b, tid)\n"                                         \
-  "      if v then return v end\n"                                                                     \
+  "      for g = tonumber(st[2]), tonumber(st[1]), -1 do\n"                                            \
+  "        local v = redis.call('HGET', key .. ':' .. g .. ':' .. (h % (TR_N0 * 2 ^ g)), tid)\n"       \
+  "        if v then return v end\n"                                                                   \
+  "      end\n"                                                                                        \
   "    end\n"                                                                                          \
   "  end\n"                                                                                            \
   "  return nil\n"                                                                                     \
@@ -74,71 +70,67 @@
   "          e = tr_unesc(def[1] or ''), v = tr_unesc(def[2] or ''), ver = tr_unesc(def[3] or '')}\n"  \
   "end\n"
 
-#define SY_LUA_TR_PUT                                                                                         \
-  "local tr_states = {}\n"                                                                                    \
-  "local function tr_make(st, b)\n"                                                                           \
-  "  local k = st.key .. ':' .. b\n"                                                                          \
-  "  redis.call('HSET', k, '_', '')\n"                                                                        \
-  "  redis.call('PEXPIREAT', k, st.x)\n"                                                                      \
-  "end\n"                                                                                                     \
-  "local function tr_state(sl, x)\n"                                                                          \
-  "  local st = tr_states[sl]\n"                                                                              \
-  "  if not st then\n"                                                                                        \
-  "    local key = '" SY_KEY_TRACE_SLICE "' .. sl\n"                                                          \
-  "    local r = redis.call('HMGET', key, 'L', 'p', 'n', 'x', 'c')\n"                                         \
-  "    if r[1] then\n"                                                                                        \
-  "      st = {key = key, L = tonumber(r[1]), p = tonumber(r[2]), n = tonumber(r[3]),\n"                      \
-  "            x = tonumber(r[4]), c = tonumber(r[5])}\n"                                                     \
-  "    else\n"                                                                                                \
-  "      local prev, L = tonumber(redis.call('HGET', '" SY_KEY_TRACE_SLICE "' .. (sl - 1), 'n') or '0'), 0\n" \
-  "      while TR_LOAD * TR_N0 * 2 ^ L < prev do L = L + 1 end\n"                                             \
-  "      st = {key = key, L = L, p = 0, n = 0, x = x, c = 0, dirty = true}\n"                                 \
-  "      redis.call('HSET', key, 'x', x)\n"                                                                   \
-  "      redis.call('PEXPIREAT', key, x)\n"                                                                   \
-  "    end\n"                                                                                                 \
-  "    tr_states[sl] = st\n"                                                                                  \
-  "  end\n"                                                                                                   \
-  "  if x > st.x then\n"                                                                                      \
-  "    st.x, st.dirty = x, true\n"                                                                            \
-  "    for b = 0, math.min(st.c, TR_N0 * 2 ^ st.L + st.p) - 1 do\n"                                           \
-  "      redis.call('PEXPIREAT', st.key .. ':' .. b, x)\n"                                                    \
-  "    end\n"                                                                                                 \
-  "    redis.call('PEXPIREAT', st.key, x)\n"                                                                  \
-  "  end\n"                                                                                                   \
-  "  return st\n"                                                                                             \
-  "end\n"                                                                                                     \
-  "local function tr_split(st)\n"                                                                             \
-  "  local nb = TR_N0 * 2 ^ st.L\n"                                                                           \
-  "  local src, dst = st.key .. ':' .. st.p, st.key .. ':' .. (st.p + nb)\n"                                  \
-  "  tr_make(st, st.p + nb)\n"                                                                                \
-  "  local all = redis.call('HGETALL', src)\n"                                                                \
-  "  for i = 1, #all, 2 do\n"                                                                                 \
-  "    if all[i] ~= '_' and tr_hash(all[i]) % (2 * nb) ~= st.p then\n"                                        \
-  "      redis.call('HSET', dst, all[i], all[i + 1])\n"                                                       \
-  "      redis.call('HDEL', src, all[i])\n"                                                                   \
-  "    end\n"                                                                                                 \
-  "  end\n"                                                                                                   \
-  "  st.p = st.p + 1\n"                                                                                       \
-  "  if st.p >= nb then st.L, st.p = st.L + 1, 0 end\n"                                                       \
-  "end\n"                                                                                                     \
-  "local function tr_put(tid, t, span, val)\n"                                                                \
-  "  local sl = math.floor(t / TR_SLICE)\n"                                                                   \
-  "  local st = tr_state(sl, (sl + 1) * TR_SLICE + span * 1000 + 60000)\n"                                    \
-  "  redis.call('HSET', st.key .. ':' .. tr_bucket(st.L, st.p, tr_hash(tid)), tid, val)\n"                    \
-  "  st.n = st.n + 1\n"                                                                                       \
-  "  st.dirty = true\n"                                                                                       \
-  "  if st.n > TR_LOAD * (TR_N0 * 2 ^ st.L + st.p) then tr_split(st) end\n"                                   \
-  "end\n"                                                                                                     \
-  "local function tr_save()\n"                                                                                \
-  "  for _, st in pairs(tr_states) do\n"                                                                      \
-  "    local total = TR_N0 * 2 ^ st.L + st.p\n"                                                               \
-  "    local upto = math.min(total, st.c + 128)\n"                                                            \
-  "    for b = st.c, upto - 1 do tr_make(st, b) end\n"                                                        \
-  "    if upto > st.c then st.c, st.dirty = upto, true end\n"                                                 \
-  "    if st.dirty then\n"                                                                                    \
-  "      redis.call('HSET', st.key, 'L', st.L, 'p', st.p, 'n', st.n, 'x', st.x, 'c', st.c)\n"                 \
-  "    end\n"                                                                                                 \
-  "  end\n"                                                                                                   \
+#define SY_LUA_TR_PUT                                                                                             \
+  "local tr_states = {}\n"                                                                                        \
+  "local function tr_make(st, g, b)\n"                                                                            \
+  "  local k = st.key .. ':' .. g .. ':' .. b\n"                                                                  \
+  "  redis.call('HSET', k, '_', '')\n"                                                                            \
+  "  redis.call('PEXPIREAT', k, st.x)\n"                                                                          \
+  "end\n"                                                                                                         \
+  "local function tr_state(sl, x)\n"                                                                              \
+  "  local st = tr_states[sl]\n"                                                                                  \
+  "  if not st then\n"                                                                                            \
+  "    local key = '" SY_KEY_TRACE_SLICE "' .. sl\n"                                                              \
+  "    local r = redis.call('HMGET', key, 'g0', 'g', 'n', 'total', 'x', 'c')\n"                                   \
+  "    if r[1] then\n"                                                                                            \
+  "      st = {key = key, g0 = tonumber(r[1]), g = tonumber(r[2]), n = tonumber(r[3]),\n"                         \
+  "            total = tonumber(r[4]), x = tonumber(r[5]), c = tonumber(r[6])}\n"                                 \
+  "    else\n"                                                                                                    \
+  "      local prev, g = tonumber(redis.call('HGET', '" SY_KEY_TRACE_SLICE "' .. (sl - 1), 'total') or '0'), 0\n" \
+  "      while TR_LOAD * TR_N0 * 2 ^ g < prev do g = g + 1 end\n"                                                 \
+  "      st = {key = key, g0 = g, g = g, n = 0, total = 0, x = x, c = 0, dirty = true}\n"                         \
+  "      redis.call('HSET', key, 'x', x)\n"                                                                       \
+  "      redis.call('PEXPIREAT', key, x)\n"                                                                       \
+  "    end\n"                                                                                                     \
+  "    st.nb, st.pre = TR_N0 * 2 ^ st.g, key .. ':' .. st.g .. ':'\n"                                             \
+  "    tr_states[sl] = st\n"                                                                                      \
+  "  end\n"                                                                                                       \
+  "  if x > st.x then\n"                                                                                          \
+  "    st.x, st.dirty = x, true\n"                                                                                \
+  "    for g = st.g0, st.g do\n"                                                                                  \
+  "      for b = 0, (g < st.g and TR_N0 * 2 ^ g or st.c) - 1 do\n"                                                \
+  "        redis.call('PEXPIREAT', st.key .. ':' .. g .. ':' .. b, x)\n"                                          \
+  "      end\n"                                                                                                   \
+  "    end\n"                                                                                                     \
+  "    redis.call('PEXPIREAT', st.key, x)\n"                                                                      \
+  "  end\n"                                                                                                       \
+  "  return st\n"                                                                                                 \
+  "end\n"                                                                                                         \
+  "local tr_last_sl, tr_last_x, tr_last_st\n"                                                                     \
+  "local function tr_put(tid, sl, x, val)\n"                                                                      \
+  "  local st = tr_last_st\n"                                                                                     \
+  "  if sl ~= tr_last_sl or x ~= tr_last_x then\n"                                                                \
+  "    st = tr_state(tonumber(sl), tonumber(x))\n"                                                                \
+  "    tr_last_sl, tr_last_x, tr_last_st = sl, x, st\n"                                                           \
+  "  end\n"                                                                                                       \
+  "  redis.call('HSET', st.pre .. (tr_hash(tid) % st.nb), tid, val)\n"                                            \
+  "  st.n, st.total, st.dirty = st.n + 1, st.total + 1, true\n"                                                   \
+  "  if st.n >= TR_LOAD * st.nb then\n"                                                                           \
+  "    for b = st.c, st.nb - 1 do tr_make(st, st.g, b) end\n"                                                     \
+  "    st.g, st.n, st.c, st.nb = st.g + 1, 0, 0, st.nb * 2\n"                                                     \
+  "    st.pre = st.key .. ':' .. st.g .. ':'\n"                                                                   \
+  "  end\n"                                                                                                       \
+  "end\n"                                                                                                         \
+  "local function tr_save()\n"                                                                                    \
+  "  for _, st in pairs(tr_states) do\n"                                                                          \
+  "    local upto = math.min(st.nb, st.c + 128)\n"                                                                \
+  "    for b = st.c, upto - 1 do tr_make(st, st.g, b) end\n"                                                      \
+  "    if upto > st.c then st.c, st.dirty = upto, true end\n"                                                     \
+  "    if st.dirty then\n"                                                                                        \
+  "      redis.call('HSET', st.key, 'g0', st.g0, 'g', st.g, 'n', st.n, 'total', st.total,\n"                      \
+  "                 'x', st.x, 'c', st.c)\n"                                                                      \
+  "    end\n"                                                                                                     \
+  "  end\n"                                                                                                       \
   "end\n"
 
 /*
@@ -146,8 +138,8 @@
  *   KEYS[1] sy:journal:INSTANCE   KEYS[2] the events stream
  *   ARGV[1] batch sequence number (consecutive per instance)  ARGV[2] stream MAXLEN
  *   ARGV[3] "1" to apply even after a gap   ARGV[4..] operations:
- *     E value (XADD a schema 5 event: field e)   K trace t_ms span_s value (a trace
- *     record: 16-byte trace id, routed at t_ms, kept span_s past its slice)
+ *     E value (XADD a schema 5 event: field e)   K trace slice expire value (a trace
+ *     record: 16-byte trace id, its hour, when its slice may expire (ms))
  *     R id definition (HSET sy:refs)   H key field delta (HINCRBYFLOAT)
  *     Z key score member (ZADD)
  *   and schema 4's, which spooled batches of an older router still hold:
@@ -169,7 +161,7 @@
   "  if op == 'E' then\n"                                                                     \
   "    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i+1]); i = i + 2\n" \
   "  elseif op == 'K' then\n"                                                                 \
-  "    tr_put(ARGV[i+1], tonumber(ARGV[i+2]), tonumber(ARGV[i+3]), ARGV[i+4]); i = i + 5\n"   \
+  "    tr_put(ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]); i = i + 5\n"                       \
   "  elseif op == 'H' then\n"                                                                 \
   "    redis.call('HINCRBYFLOAT', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"              \
   "  elseif op == 'R' then\n"                                                                 \

@@ -157,7 +157,7 @@ static void test_doc_matches_code(void) {
       continue;
     }
     if (strcmp(lits.s[i], "SY_KEY_TRACE_SLICE") == 0) { /* a prefix: the scripts add the rest */
-      static const char *const rows[] = {SY_KEY_TRACE_SLICE "SLICE", SY_KEY_TRACE_SLICE "SLICE:B"};
+      static const char *const rows[] = {SY_KEY_TRACE_SLICE "SLICE", SY_KEY_TRACE_SLICE "SLICE:G:B"};
       for (size_t k = 0; k < 2; k++) {
         CHECK_MSG(names_has(&doc, rows[k]), "KEYS.md's table lacks %s", rows[k]);
         names_add(&made, rows[k], strlen(rows[k]));
@@ -171,6 +171,16 @@ static void test_doc_matches_code(void) {
     CHECK_MSG(names_has(&made, doc.s[i]), "KEYS.md lists %s, which no builder of keys.h makes",
               doc.s[i]);
   free(text);
+}
+
+static void test_trace_slice(void) {
+  CHECK(strtoull(SY_TRACE_SLICE_MS_STR, NULL, 10) == SY_TRACE_SLICE_MS);
+  unsigned char b[16];
+  CHECK(sy_trace_bin("0af7651916cd43dd8448eb211c80319c", b) == 0 && b[0] == 0x0a && b[15] == 0x9c);
+  CHECK(sy_trace_bin("0af7651916cd43dd8448eb211c80319", b) == -1);
+  CHECK(sy_trace_bin("0af7651916cd43dd8448eb211c80319cc", b) == -1);
+  CHECK(sy_trace_bin("0af7651916cd43dd8448eb211c80319g", b) == -1);
+  CHECK(sy_trace_bin(NULL, b) == -1);
 }
 
 static void test_convention(void) {
@@ -210,5 +220,6 @@ int main(void) {
   test_doc_matches_code();
   test_srm_fields_documented();
   test_convention();
+  test_trace_slice();
   return CHECK_DONE();
 }

@@ -42,8 +42,13 @@ size_t sy_fmt_g6(char *out, double v) {
     return sy_fmt_i64(out, (int64_t)v);
   if (!(a >= 1e-4 && a < 1e15)) /* tiny, huge, NaN, infinite: the exponent form */
     return via_printf(out, v);
-  /* a = m * 10^(e - 5) with 100000 <= m < 1000000 (m rounded to an integer) */
-  int e = (int)floor(log10(a));
+  /* a = m * 10^(e - 5) with 100000 <= m < 1000000 (m rounded to an integer); e by
+   * comparison with the powers of ten (log10 costs more than the rest together) */
+  static const double p10[] = {1e-4, 1e-3, 1e-2, 1e-1, 1e0,  1e1,  1e2,  1e3,  1e4, 1e5,
+                               1e6,  1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14};
+  int e = -4;
+  while (e < 14 && a >= p10[e + 5])
+    e++;
   double scaled = e <= 5 ? a * pow10_tab[5 - e] : a / pow10_tab[e - 5];
   double frac = scaled - floor(scaled);
   if (fabs(frac - 0.5) < 1e-6) /* (nearly) halfway: the scaling's rounding error could */

@@ -70,19 +70,23 @@ int sy_key_trace(char *out, size_t n, const char *trace) {
   return build(out, n, SY_KEY_TRACE_PREFIX "%s", trace);
 }
 
+static signed char hexval(unsigned char c) {
+  return c >= '0' && c <= '9' ? (signed char)(c - '0')
+         : c >= 'a' && c <= 'f' ? (signed char)(c - 'a' + 10)
+         : c >= 'A' && c <= 'F' ? (signed char)(c - 'A' + 10) : -1;
+}
+
 int sy_trace_bin(const char *trace, unsigned char out[16]) {
   if (trace == NULL)
     return -1;
-  for (int i = 0; i < 32; i++) {
-    char c = trace[i];
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-    if (d < 0)
+  int bad = 0;
+  for (int i = 0; i < 16; i++) {
+    signed char hi = hexval((unsigned char)trace[2 * i]);
+    signed char lo = hi < 0 ? -1 : hexval((unsigned char)trace[2 * i + 1]);
+    bad |= (hi | lo) < 0;
+    if (bad)
       return -1;
-    if (i % 2 == 0)
-      out[i / 2] = (unsigned char)(d << 4);
-    else
-      out[i / 2] |= (unsigned char)d;
+    out[i] = (unsigned char)(hi << 4 | lo);
   }
   return trace[32] == '\0' ? 0 : -1;
 }

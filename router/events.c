@@ -221,7 +221,7 @@ void sy__events_routed(sy_worker_t *w, sy_req_t *r, const sy_policy_t *policy) {
 
 void sy__events_input(sy_worker_t *w, sy_req_t *r, const char *body, size_t n) {
   if (r->ev.on && r->ev.consent > 0 && n > 0)
-    sy_keyed_hash_hex(&w->link->hash_key, body, n, r->ev.input);
+    sy_body_hash_hex(&w->link->hash_key, body, n, r->ev.input);
 }
 
 void sy__events_envelope(sy_ev5_t *b, const char *trace_id, const sy_evctx_t *ev) {

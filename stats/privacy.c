@@ -580,6 +580,14 @@ int sy_privacy_init(void)
   return sodium_init() < 0 ? -1 : 0;
 }
 
+/* The body hash's key: BLAKE2b-128 of a context string, keyed with k. */
+static void derive_body_key(sy_hash_key_t *key)
+{
+  static const char context[] = "switchyard-input-hash-v1";
+  crypto_generichash(key->body, sizeof key->body, (const unsigned char *)context,
+                     sizeof context - 1, key->k, sizeof key->k);
+}
+
 int sy_hash_key_from_secret(sy_hash_key_t *key, const char *secret)
 {
   static const char context[] = "switchyard-id-v1"; /* 16 bytes: a valid BLAKE2b key */
@@ -587,6 +595,7 @@ int sy_hash_key_from_secret(sy_hash_key_t *key, const char *secret)
     return -1;
   crypto_generichash(key->k, sizeof key->k, (const unsigned char *)secret, strlen(secret),
                      (const unsigned char *)context, sizeof context - 1);
+  derive_body_key(key);
   return 0;
 }
 
@@ -595,6 +604,7 @@ void sy_hash_key_random(sy_hash_key_t *key)
   /* randombytes_buf works (or aborts inside libsodium) even if init failed. */
   (void)sy_privacy_init();
   randombytes_buf(key->k, sizeof key->k);
+  derive_body_key(key);
 }
 
 void sy_keyed_hash_hex(const sy_hash_key_t *key, const void *data, size_t n,
@@ -604,5 +614,14 @@ void sy_keyed_hash_hex(const sy_hash_key_t *key, const void *data, size_t n,
   unsigned char digest[16];
   crypto_generichash(digest, sizeof digest, data ? data : empty, data ? n : 0, key->k,
                      sizeof key->k);
+  sodium_bin2hex(out, SY_KEYED_HASH_HEX_SIZE, digest, sizeof digest);
+}
+
+void sy_body_hash_hex(const sy_hash_key_t *key, const void *data, size_t n,
+                      char out[SY_KEYED_HASH_HEX_SIZE])
+{
+  static const unsigned char empty[1] = {0};
+  unsigned char digest[crypto_shorthash_siphashx24_BYTES];
+  crypto_shorthash_siphashx24(digest, data ? data : empty, data ? n : 0, key->body);
   sodium_bin2hex(out, SY_KEYED_HASH_HEX_SIZE, digest, sizeof digest);
 }

@@ -114,9 +114,11 @@ char *sy_scrub(const char *text, size_t n, size_t *outlen, unsigned *flags);
  */
 int sy_privacy_init(void);
 
-/* Key of the keyed hash: 32 bytes for BLAKE2b (libsodium crypto_generichash). */
+/* Key of the keyed hashes: 32 bytes for BLAKE2b (libsodium crypto_generichash), and
+ * the 16 bytes derived from them for the body hash's SipHash. */
 typedef struct sy_hash_key_s {
   unsigned char k[32];
+  unsigned char body[16];
 } sy_hash_key_t;
 
 /* Size of sy_keyed_hash_hex's output: 32 lowercase hex digits and a NUL. */
@@ -144,5 +146,15 @@ void sy_hash_key_random(sy_hash_key_t *key);
  */
 void sy_keyed_hash_hex(const sy_hash_key_t *key, const void *data, size_t n,
                        char out[SY_KEYED_HASH_HEX_SIZE]);
+
+/*
+ * The keyed hash of a request body (an event's input_hash, schema 5): SipHash-2-4 with
+ * a 128-bit digest (libsodium crypto_shorthash_siphashx24), keyed with key->body (a
+ * key derived from key->k), as 32 lowercase hex digits and a NUL. A tenth of BLAKE2b's
+ * cost on a short body, and, like it, not reversible or recomputable without the key.
+ * (Schema 4 hashed bodies with sy_keyed_hash_hex: compare input hashes within a schema.)
+ */
+void sy_body_hash_hex(const sy_hash_key_t *key, const void *data, size_t n,
+                      char out[SY_KEYED_HASH_HEX_SIZE]);
 
 #endif

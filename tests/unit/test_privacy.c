@@ -231,6 +231,28 @@ static int is_lower_hex32(const char *s)
   return 1;
 }
 
+/* The body hash: SipHash-2-4-128 under key->body, derived from key->k. */
+static void test_body_hash(void)
+{
+  sy_hash_key_t k1, k3, kv;
+  char a[SY_KEYED_HASH_HEX_SIZE], b[SY_KEYED_HASH_HEX_SIZE];
+  CHECK(sy_hash_key_from_secret(&k1, "correct horse battery staple") == 0);
+  CHECK(sy_hash_key_from_secret(&k3, "correct horse battery stapler") == 0);
+  CHECK(memcmp(k1.body, k3.body, sizeof k1.body) != 0);
+  sy_body_hash_hex(&k1, "{\"model\":\"x\"}", 13, a);
+  sy_keyed_hash_hex(&k1, "{\"model\":\"x\"}", 13, b);
+  CHECK(is_lower_hex32(a) && strcmp(a, b) != 0); /* not the ids' BLAKE2b */
+  sy_body_hash_hex(&k3, "{\"model\":\"x\"}", 13, b);
+  CHECK(strcmp(a, b) != 0); /* another key, another hash */
+  sy_body_hash_hex(&k1, "{\"model\":\"y\"}", 13, b);
+  CHECK(strcmp(a, b) != 0);
+  /* SipHash-2-4-128's reference vector: key 00..0f, empty message */
+  for (int i = 0; i < 16; i++)
+    kv.body[i] = (unsigned char)i;
+  sy_body_hash_hex(&kv, NULL, 0, a);
+  CHECK_MSG(strcmp(a, "a3817f04ba25a8e66df67214c7550293") == 0, "siphash-2-4-128('') = %s", a);
+}
+
 static void test_keyed_hash(void)
 {
   sy_hash_key_t k1, k2, k3, kr;
@@ -359,6 +381,7 @@ int main(void)
   test_edges();
   test_redaction_json();
   test_keyed_hash();
+  test_body_hash();
   test_fuzz();
   return CHECK_DONE();
 }

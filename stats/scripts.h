@@ -148,38 +148,39 @@
  * {"GAP", last} (an earlier batch of this instance is missing: the router resends it,
  * or, if it no longer holds it, this batch with ARGV[3] = "1").
  */
-#define SY_LUA_JOURNAL SY_LUA_TR_LIB SY_LUA_TR_PUT                                            \
-  "local last = tonumber(redis.call('GET', KEYS[1]) or '-1')\n"                               \
-  "local seq = tonumber(ARGV[1])\n"                                                           \
-  "if last >= 0 and ARGV[3] ~= '1' then\n"                                                    \
-  "  if seq <= last then return 'DUP' end\n"                                                  \
-  "  if seq ~= last + 1 then return {'GAP', last} end\n"                                      \
-  "end\n"                                                                                     \
-  "local i, n = 4, #ARGV\n"                                                                   \
-  "while i <= n do\n"                                                                         \
-  "  local op = ARGV[i]\n"                                                                    \
-  "  if op == 'E' then\n"                                                                     \
-  "    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i+1]); i = i + 2\n" \
-  "  elseif op == 'K' then\n"                                                                 \
-  "    tr_put(ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]); i = i + 5\n"                       \
-  "  elseif op == 'H' then\n"                                                                 \
-  "    redis.call('HINCRBYFLOAT', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"              \
-  "  elseif op == 'R' then\n"                                                                 \
-  "    redis.call('HSET', '" SY_KEY_REFS "', ARGV[i+1], ARGV[i+2]); i = i + 3\n"              \
-  "  elseif op == 'Z' then\n"                                                                 \
-  "    redis.call('ZADD', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"                      \
-  "  elseif op == 'X' then\n"                                                                 \
-  "    local k = tonumber(ARGV[i+1])\n"                                                       \
-  "    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, i+2, i+1+k))\n"  \
-  "    i = i + 2 + k\n"                                                                       \
-  "  elseif op == 'T' then\n"                                                                 \
-  "    local k = tonumber(ARGV[i+3])\n"                                                       \
-  "    redis.call('HSET', ARGV[i+1], unpack(ARGV, i+4, i+3+k))\n"                             \
-  "    redis.call('EXPIRE', ARGV[i+1], ARGV[i+2]); i = i + 4 + k\n"                           \
-  "  else return redis.error_reply('journal: bad operation ' .. tostring(op)) end\n"          \
-  "end\n"                                                                                     \
-  "tr_save()\n"                                                                               \
-  "redis.call('SET', KEYS[1], seq, 'EX', 2592000)\n"                                          \
+#define SY_LUA_JOURNAL SY_LUA_TR_LIB SY_LUA_TR_PUT                                        \
+  "local last = tonumber(redis.call('GET', KEYS[1]) or '-1')\n"                           \
+  "local seq = tonumber(ARGV[1])\n"                                                       \
+  "if last >= 0 and ARGV[3] ~= '1' then\n"                                                \
+  "  if seq <= last then return 'DUP' end\n"                                              \
+  "  if seq ~= last + 1 then return {'GAP', last} end\n"                                  \
+  "end\n"                                                                                 \
+  "local i, n, added = 4, #ARGV, false\n"                                                 \
+  "while i <= n do\n"                                                                     \
+  "  local op = ARGV[i]\n"                                                                \
+  "  if op == 'E' then\n"                                                                 \
+  "    redis.call('XADD', KEYS[2], '*', 'e', ARGV[i+1]); i = i + 2; added = true\n"       \
+  "  elseif op == 'K' then\n"                                                             \
+  "    tr_put(ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]); i = i + 5\n"                   \
+  "  elseif op == 'H' then\n"                                                             \
+  "    redis.call('HINCRBYFLOAT', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"          \
+  "  elseif op == 'R' then\n"                                                             \
+  "    redis.call('HSET', '" SY_KEY_REFS "', ARGV[i+1], ARGV[i+2]); i = i + 3\n"          \
+  "  elseif op == 'Z' then\n"                                                             \
+  "    redis.call('ZADD', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"                  \
+  "  elseif op == 'X' then\n"                                                             \
+  "    local k = tonumber(ARGV[i+1])\n"                                                   \
+  "    redis.call('XADD', KEYS[2], '*', unpack(ARGV, i+2, i+1+k))\n"                      \
+  "    i = i + 2 + k; added = true\n"                                                     \
+  "  elseif op == 'T' then\n"                                                             \
+  "    local k = tonumber(ARGV[i+3])\n"                                                   \
+  "    redis.call('HSET', ARGV[i+1], unpack(ARGV, i+4, i+3+k))\n"                         \
+  "    redis.call('EXPIRE', ARGV[i+1], ARGV[i+2]); i = i + 4 + k\n"                       \
+  "  else return redis.error_reply('journal: bad operation ' .. tostring(op)) end\n"      \
+  "end\n"                                                                                 \
+  "tr_save()\n"                                                                           \
+  "if added then redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', ARGV[2]) end\n"              \
+  "redis.call('SET', KEYS[1], seq, 'EX', 2592000)\n"                                      \
   "return 'OK'\n"
 
 /*

@@ -119,18 +119,41 @@
  * supermartingale).
  *
  * Closed testing. Arm i is removed ("not best") once, for every set S of live arms that
- * contains i, the mean of E_l over l in S is >= 1 / alpha: log_e_closed, the smallest such log
- * mean, is >= log(1 / alpha). Why that keeps the promise: let B be the set of truly best arms.
- * If i is in B, every E_l with l in B is a mean of supermartingales, so E_B = mean over B of
- * E_l is one too, and by Ville P(ever E_B >= 1 / alpha) <= alpha. Until the first best arm
- * is removed, B is a set of live arms, so that first removal needs E_B >= 1 / alpha at that
- * look: P(some best arm is ever removed) <= alpha, ties and A/A included (Marcus, Peritz &
- * Gabriel's closure principle, 1976, with e-values as in Vovk & Wang 2021, "E-values:
- * calibration, combination and applications", Ann. Statist. 49(3)). The smallest mean over
- * the sets containing i takes i and then the others in ascending order of E_l while they
- * lower it, so it costs a sort. What it buys: with one best arm b and the rest tied below,
- * the binding set for a loser l is {b, l}, so l goes at E_l >= 2 / alpha (E_b is ~0) where a
- * union bound over the K possible best arms needed K / alpha (this gate until issue 15).
+ * contains i, an e-process E_S for H_S = "every arm of S is a best arm" is >= 1 / alpha:
+ * log_e_closed, the smallest log E_S, is >= log(1 / alpha). Why that keeps the promise: let
+ * B be the set of truly best arms; H_B is true, so P(ever E_B >= 1 / alpha) <= alpha (Ville).
+ * Until the first best arm is removed, B is a set of live arms, so that first removal needs
+ * E_B >= 1 / alpha at that look: P(some best arm is ever removed) <= alpha, ties and A/A
+ * included (Marcus, Peritz & Gabriel's closure principle, 1976, with e-values as in Vovk &
+ * Wang 2021, "E-values: calibration, combination and applications", Ann. Statist. 49(3)).
+ * Each E_S must be fixed in advance (it may depend on S and K, not on the data) and be a
+ * nonnegative supermartingale from 1 under H_S. The contrasts: for an arm x and a set T
+ * without x, D = Z_x - mean over t in T of Z_t (signs flipped when minimising) has
+ * conditional mean mu'_x - mean mu'_T, which under H_S is 0 when x is in S and T = S \ x,
+ * and <= 0 when x is not in S and T = S; a request feeds one arm, so D >= -c with c = R / f
+ * times the largest weight on the negative side (1 / |T| when maximising, 1 when
+ * minimising), and M(x, T) = the mixture of eproc.h on D / c, squares split by sign as above,
+ * is an e-process under H_S (M(j, {i}) = M_ji). With m = |S|,
+ *     m = 1:   E_{i} = E_i above;
+ *     m >= 2:  E_S = a sum_{s in S} M(s, S \ s) + o sum_{j not in S} M(j, S),
+ *              m a + (K - m) o = 1: a = o = 1/K for m >= 3; for m = 2 (K > 2), a = 0.45 on
+ *              each of the two pairs inside S and o = 0.1 / (K - 2).
+ * Why these weights: with one best arm b and the rest tied below it, a set's only strong
+ * contrast is b's: M(b, S \ b) if b is in S, M(b, S) if not. For m = 2 with b in S it is the
+ * pair (b, l), the slowest contrast there is, and 0.45 puts the set {b, l} at M(b, l) >= 2.2 /
+ * alpha, beside the singleton {l}'s (K - 1) / alpha. Every other strong contrast sets b
+ * against the mean of two or more arms; near the decision those sit at the floor, where an
+ * arm's term dominates the variance (mu / f), so averaging two halves it and the contrast's
+ * log e grows about 1.8 times as fast (three: 2.4): a larger threshold there costs less. The
+ * first closure of issue 15, the mean of the E_l over S, needed M(b, l) >= 2 (K - 1) / alpha
+ * for S = {b, l}. Computing it: for K <= 8 every set is enumerated (K 2^(K - 1) contrasts).
+ * Above 8 arms (fixed by K, so still fixed in advance) a pairwise design: E_S = sum_{s in S}
+ * (a_m sum_{j in S, j != s} M_js + o_m sum_{j not in S} M_js), a_m = 1 / (K (m - 1)), o_m =
+ * 1 / (K m), the minimax among pairwise designs for one best arm among ties (K / alpha for
+ * every set); its minimum over S is bounded below by dropping the pairs inside S that do not
+ * touch i, which makes it separable (a sort per m) and is exact for m <= 2 and S = every arm.
+ * Contrasts whose better side x is not live or breaches a guardrail count as 0 (only lowers
+ * E_S).
  *
  * Delayed outcomes: a request's outcome enters its arm's sums when it is recorded, with the
  * propensity logged at choice time; the order of recording is the e-process's time. Valid when

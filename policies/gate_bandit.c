@@ -35,7 +35,8 @@ static double pair_log_e(const sy_gate_params_t *p, const sy_gate_arm_t *j, cons
   shifted(p, i, &ai, &bi);
   double sd = p->minimize ? ai - aj : aj - ai;
   double vpos = p->minimize ? bi : bj, vneg = p->minimize ? bj : bi;
-  return sy_eproc_log_e_split(sd / c, vneg / (c * c), vpos / (c * c));
+  return sy_eproc_log_e_grid(sd / c, vneg / (c * c), vpos / (c * c), SY_EPROC_OUTCOME_LMAX,
+                             SY_EPROC_OUTCOME_N);
 }
 
 /* Returns NULL or why an arm's sums cannot come from propensities >= floor and outcomes in
@@ -171,6 +172,72 @@ static double closed_log_e(const pairs_t *pr, const sy_gate_bandit_arm_t *per, s
   return best;
 }
 
+/* Up to this many arms the closure enumerates every set (gate.h); above, the pairwise
+ * design's separable bound (closed_log_e). Fixed by K, so each set's e-process is too. */
+#define EXACT_K 8
+
+/* The share of a two-arm set's e-value on its two inside pairs (gate.h). */
+#define INSIDE2 0.9
+
+/* log M for "arm x is better than the mean of the arms in mask t" (x not in t): D = Z_x -
+ * mean over t of Z_t (signs flipped when minimising), c = (y_max - y_min) / floor times the
+ * largest weight on the negative side, the squares split by the sign of their arm's weight. */
+static double contrast_log_e(const sy_gate_params_t *p, const sy_gate_arm_t *arms, size_t k,
+                             size_t x, unsigned t) {
+  double sign = p->minimize ? -1 : 1, nt = __builtin_popcount(t), s = 0, vpos = 0, vneg = 0;
+  double wneg = 0;
+  for (size_t a = 0; a < k; a++) {
+    if (a != x && !(t >> a & 1u))
+      continue;
+    double w = a == x ? sign : -sign / nt, s1, s2;
+    shifted(p, &arms[a], &s1, &s2);
+    s += w * s1;
+    if (w > 0)
+      vpos += w * w * s2;
+    else {
+      vneg += w * w * s2;
+      wneg = fmax(wneg, -w);
+    }
+  }
+  double c = (p->y_max - p->y_min) / p->floor * wneg;
+  return sy_eproc_log_e_grid(s / c, vneg / (c * c), vpos / (c * c), SY_EPROC_OUTCOME_LMAX,
+                             SY_EPROC_OUTCOME_N);
+}
+
+/* The closure by enumeration (gate.h), K <= EXACT_K: log_closed[i] = the smallest log E_S over
+ * the sets S of live arms that contain i, E_S for |S| >= 2 the weighted sum of the contrasts
+ * "s better than the mean of S \ s" (s in S, weight a each) and "j better than the mean of S"
+ * (j not in S, weight o each); the singletons' E is the arm's own log_e. */
+static void closure_exact(const sy_gate_params_t *p, const sy_gate_arm_t *arms, size_t k,
+                          const sy_gate_bandit_arm_t *per, double *log_closed) {
+  static const double none = -INFINITY;
+  double n[EXACT_K][1u << EXACT_K];
+  unsigned live = 0, full = (1u << k) - 1;
+  for (size_t a = 0; a < k; a++)
+    live |= (unsigned)per[a].live << a;
+  for (size_t x = 0; x < k; x++)
+    for (unsigned t = 1; t <= full; t++)
+      n[x][t] = (t & ~live) || (t >> x & 1u) || !per[x].live || per[x].guard_breached >= 0
+                    ? none
+                    : contrast_log_e(p, arms, k, x, t);
+  for (size_t i = 0; i < k; i++)
+    log_closed[i] = per[i].live ? per[i].log_e : NAN;
+  double kk = (double)k;
+  for (unsigned S = 1; S <= full; S++) {
+    int m = __builtin_popcount(S);
+    if ((S & ~live) || m < 2)
+      continue;
+    double a = m == 2 && k > 2 ? 0.5 * INSIDE2 : 1 / kk;
+    double o = m == 2 && k > 2 ? (1 - INSIDE2) / (kk - 2) : 1 / kk;
+    double e = -INFINITY;
+    for (size_t x = 0; x < k; x++)
+      e = log_add(e, S >> x & 1u ? log(a) + n[x][S & ~(1u << x)] : log(o) + n[x][S]);
+    for (size_t i = 0; i < k; i++)
+      if (S >> i & 1u)
+        log_closed[i] = fmin(log_closed[i], e);
+  }
+}
+
 /* The outcome: each live arm's e-process against "it is a best arm": the sum over the
  * opponents j of M(j better than i), divided by K - 1. Opponents are the other live arms
  * that breach no guardrail (the best arm worth finding is the best acceptable one); leaving
@@ -200,11 +267,16 @@ static void outcome_tests(const sy_gate_params_t *p, const sy_gate_arm_t *arms, 
     if (a->live)
       a->log_e = pr.row[i] - log((double)k - 1);
   }
+  double exact[EXACT_K];
+  if (k <= EXACT_K && !p->given_best)
+    closure_exact(p, arms, k, per, exact);
   for (size_t i = 0; i < k; i++) {
     sy_gate_bandit_arm_t *a = &per[i];
     if (!a->live)
       continue;
-    a->log_e_closed = p->given_best ? a->log_e : closed_log_e(&pr, per, k, i);
+    a->log_e_closed = p->given_best ? a->log_e
+                      : k <= EXACT_K ? exact[i]
+                                     : closed_log_e(&pr, per, k, i);
     a->not_best = a->judged && a->log_e_closed >= out->log_threshold;
   }
   if (out->leader == k)

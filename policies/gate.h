@@ -196,26 +196,39 @@
  * (weighted feedback breaks its count identity); the count check is not.
  *
  * What it costs (bench/gate-sim bandit ab --reps 1000 --seed 1): a best arm of 0.12 among
- * 0.10s, floor 0.1: median requests to a winner K = 3 38,600, K = 5 55,900 (given_best:
- * 31,500 and 46,600), against 20,000 and 28,600 for the asymptotic sequences this replaced,
- * which removed some arm in up to 95% of A/A runs (floor 0, rate 0.01, K = 10; 2% to 91% with
- * a floor). Before issue 15's changes (closure, split squares, the 4-octave grid) it was
- * 46,100 and 68,000. Where the rest goes, in log e at the decision (about 7,000 requests per
- * unit here): the closure's binding set {best, loser} needs M(best beats loser) >= 4/alpha
- * for K = 3 (the mean over K - 1 opponents and over the set's two arms), log 80 = 4.4, where
- * one known comparison needs log 20 = 3.0; the mixture over bets (~1.1); Fan's psi against a
- * Gaussian l^2/2 (~15% at l ~ 0.2, tight here: the loser's increments sit at -1, the floor).
- * The information itself is the floor arm's: Thompson sampling gives the losers 0.1 of the
- * traffic each, and an inverse-propensity term's variance is mu / floor; a CLT test on the
- * same allocation has the same.
- *   Not done: a doubly robust increment, (y - m)/p with m a predictable pooled mean logged
- * with the propensity (Waudby-Smith et al. 2022, "Anytime-valid off-policy inference for
- * contextual bandits"): the common m cancels in a difference, and the variance falls from
- * mu/p to about mu(1 - mu)/p, so it gains about mu: measured with a bench-only patch
- * (m = pooled mean at each posterior refresh), 600 runs: 0.12 among 0.10 K = 3 38,200 ->
- * 35,400, K = 5 54,600 -> 50,200; 0.30 among 0.25 14,600 -> 11,400; the quickstart's truths
- * 3,800 -> 3,000. It needs m in the trace record and new sums from the outcome paths (api.c,
- * the sweeper's script), and a guard for outcomes recorded without it.
+ * 0.10s, floor 0.1: median requests to a winner K = 3 29,400, K = 5 45,000, against 20,000
+ * and 28,600 for the asymptotic sequences this replaced, which removed some arm in up to 95%
+ * of A/A runs (floor 0, rate 0.01, K = 10; 2% to 91% with a floor). Issue 15's steps: 46,100
+ * and 68,000 with a union bound over the K possible best arms and the 6.4-octave grid;
+ * 38,600 / 55,900 with the mean of the E_l over S, split squares and the 4-octave grid;
+ * 36,600 / 52,000 with the pairwise minimax closure (above 8 arms still); 34,200 / 49,000
+ * with the contrasts against a set's mean; 29,400 / 45,000 with the outcome grid of eproc.h.
+ * Where the rest goes: the mixture over bets (the best bet of the wide grid in hindsight, not
+ * an e-process, would decide at 23,600 / 38,200); the closure, whose binding sets are the
+ * singleton {loser} (M(best, loser) >= (K - 1) / alpha) and, for K = 3, {best, loser} (2.2 /
+ * alpha); Fan's psi against a Gaussian l^2/2 (~12% at l ~ 0.17, tight here: the loser's
+ * increments sit at -1, the floor). The information itself is the floor arm's: Thompson
+ * sampling gives the losers 0.1 of the traffic each, and an inverse-propensity term's
+ * variance is mu / floor; a CLT test on the same allocation has the same.
+ *   Not done, as they need state or sums the router does not keep (measured with bench-only
+ * patches): (1) the singleton against a predictable opponent, the arm with the largest
+ * propensity among the others when the request was routed (E_{i} = M(lead, i), no 1 / (K - 1)):
+ * K = 5 45,000 -> 42,000, K = 3 unchanged (there {best, loser} binds too); it needs, per arm
+ * i, the sums of u y' and u^2 y'^2 over the outcomes of the requests whose arm was i's lead
+ * at routing time (the trace record would carry the arm's rank among the propensities, and
+ * the top arm's id when it is second). Against everything else as allocated (y' / (1 - p_i)
+ * over the other arms' outcomes) it is slower: the other losers dilute the drift (K = 5
+ * 66,000). (2) Bets chosen from the data, per pair (aGRAPA-style plug-in l_t = clip(mean /
+ * second moment of past increments), one wealth per pair updated at each outcome): 38,600 -
+ * 39,800 for K = 3 with caps 0.3 - 0.8 and shrinkage: the increments are too skewed and their
+ * signal too weak for a plug-in to settle before the mixture has decided. (3) A doubly robust
+ * increment, (y - m)/p with m a predictable pooled mean logged with the propensity
+ * (Waudby-Smith et al. 2022, "Anytime-valid off-policy inference for contextual bandits"):
+ * the common m cancels in a difference, and the variance falls from mu/p to about
+ * mu(1 - mu)/p, so it gains about mu: measured before this closure and grid, 600 runs: 0.12
+ * among 0.10 K = 3 38,200 -> 35,400, K = 5 54,600 -> 50,200; 0.30 among 0.25 14,600 ->
+ * 11,400. It needs m in the trace record and new sums from the outcome paths (api.c, the
+ * sweeper's script), and a guard for outcomes recorded without it.
  */
 #ifndef SY_GATE_H
 #define SY_GATE_H
@@ -288,9 +301,9 @@ typedef struct sy_gate_params_s {
   double floor;        /* the allocation's exploration floor: every logged propensity of a live
                           arm is >= floor; must be > 0 in bandit mode; default 0 */
   double y_min, y_max; /* the outcome's declared range (y_min < y_max); default [0, 1] */
-  int given_best;      /* 1: bound P(a given best arm is ever removed) by alpha, threshold
-                          1/alpha; 0 (default): P(any best arm is ever removed) — ties and
-                          A/A included — threshold K/alpha (see above) */
+  int given_best;      /* 1: bound P(a given best arm is ever removed) by alpha, E_i >=
+                          1/alpha alone; 0 (default): P(any best arm is ever removed) — ties
+                          and A/A included — by the closure (see above) */
 } sy_gate_params_t;
 
 /* One sequential test, as written to an audit log. A test that did not run (off, or too

@@ -196,13 +196,14 @@
  * (weighted feedback breaks its count identity); the count check is not.
  *
  * What it costs (bench/gate-sim bandit ab --reps 1000 --seed 1): a best arm of 0.12 among
- * 0.10s, floor 0.1: median requests to a winner K = 3 29,400, K = 5 45,000, against 20,000
- * and 28,600 for the asymptotic sequences this replaced, which removed some arm in up to 95%
- * of A/A runs (floor 0, rate 0.01, K = 10; 2% to 91% with a floor). Issue 15's steps: 46,100
- * and 68,000 with a union bound over the K possible best arms and the 6.4-octave grid;
- * 38,600 / 55,900 with the mean of the E_l over S, split squares and the 4-octave grid;
- * 36,600 / 52,000 with the pairwise minimax closure (above 8 arms still); 34,200 / 49,000
- * with the contrasts against a set's mean; 29,400 / 45,000 with the outcome grid of eproc.h.
+ * 0.10s, floor 0.1: median requests to a winner K = 3 29,400, K = 5 45,000 (given_best:
+ * 27,600 and 44,200), against 20,000 and 28,600 for the asymptotic sequences this
+ * replaced, which removed some arm in up to 95% of A/A runs (floor 0, rate 0.01, K = 10; 2%
+ * to 91% with a floor). Issue 15's steps: 46,100 and 68,000 with a union bound over the K
+ * possible best arms and the 6.4-octave grid; 38,600 / 55,900 with the mean of the E_l over
+ * S, split squares and the 4-octave grid; 36,600 / 52,000 with the pairwise minimax closure
+ * (above 8 arms still); 34,200 / 49,000 with the contrasts against a set's mean; 29,400 /
+ * 45,000 with the outcome grid of eproc.h.
  * Where the rest goes: the mixture over bets (the best bet of the wide grid in hindsight, not
  * an e-process, would decide at 23,600 / 38,200); the closure, whose binding sets are the
  * singleton {loser} (M(best, loser) >= (K - 1) / alpha) and, for K = 3, {best, loser} (2.2 /

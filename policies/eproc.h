@@ -19,18 +19,32 @@
  * Ville's inequality: P(exists t: M_t >= 1/a) <= a, for every sample size at once, with no
  * CLT, whatever the dependence between the xi beyond the null.
  *
- * The mixture: l in a fixed grid l_j = 0.8 x 2^(-j/8), j = 0..31 (0.8 down to 0.055),
- * equal weights: a discretised log-uniform prior on l. Its spacing (1/8 octave) is finer than
- * the peak of l S - psi(l) V (relative width ~ 1/sqrt(2 log(1/a)), ~0.4 octave), so the sum
- * acts as the integral: against the best l in hindsight it costs about
- * log(ln(l_max / l_min)) + 0.5 log(log(1/a) / pi) in log e (Laplace's method on the log-l
- * scale), so each halving of the range saves log 2 of evidence. The range is where the
- * decisions worth making are: for the bandit gate's binary increments at the floor the best
- * l is about the relative difference of the two means (0.2 for 0.12 against 0.10), and a
- * difference under 5% is beyond bench/gate-sim's horizon anyway; a smaller l only helps
- * effects too small to find. The grid went from 6.4 octaves (down to 0.0096, 52 points) to
- * 4 in issue 15: bench/gate-sim bandit ab, 600 runs, K = 3, 0.12 among 0.10: median requests
- * to a winner 41,600 -> 38,200 (3 octaves: 36,700, but K = 5 no better).
+ * The mixture: l in a fixed grid l_j = l_max x 2^(-j/8), j < n, equal weights: a discretised
+ * log-uniform prior on l. Its spacing (1/8 octave) is finer than the peak of l S - psi(l) V
+ * (relative width ~ 1/sqrt(2 log(1/a)), ~0.4 octave), so the sum acts as the integral:
+ * against the best l in hindsight it costs about log(ln(l_max / l_min)) + 0.5 log(log(1/a) /
+ * pi) in log e (Laplace's method on the log-l scale), so each halving of the range saves
+ * log 2 of evidence, and a bet off the best by a factor r grows log e at 2r - r^2 of the
+ * best rate (r = 2: not at all). Two grids:
+ *   - the wide one, 0.8 down to 0.055 (4 octaves, 32 points; sy_eproc_log_e,
+ *     sy_eproc_log_e_split): the bandit gate's sample-ratio check, whose increments'
+ *     best l is the relative size of a mismatch, anywhere from a few percent up;
+ *   - the outcome grid, SY_EPROC_OUTCOME_LMAX 0.4 down to 0.1 (2 octaves, 17 points; gate.h,
+ *     bandit mode). For the gate's binary increments the best l is about the relative
+ *     difference of the two arms compared (0.17 for 0.12 against 0.10, whatever the floor),
+ *     so this grid is tuned to relative differences of 10% to 40%: larger ones are found
+ *     with a bet too small (up to 80%: log e grows at >= 3/4 of the best rate, and they are
+ *     found fast anyway), a 7% one at 0.8 of the rate, and one of 5% or less never (it would
+ *     need ~16 times the requests of a 20% one even at its best bet: beyond bench/gate-sim's
+ *     horizon).
+ *     Measured, bench/gate-sim bandit ab --reps 1000 --seed 1, 0.12 among 0.10, median
+ *     requests to a winner (K = 3 / K = 5): this grid 29,400 / 45,000; the wide grid 34,200
+ *     / 49,000; 3 octaves (0.8 to 0.1) 32,900 / 50,000; the best l of the wide grid in
+ *     hindsight (not an e-process: what no mixture can beat) 23,600 / 38,200. Issue 15 first
+ *     narrowed it from 6.4 octaves (down to 0.0096) to the wide grid: 41,600 -> 38,200.
+ *     Narrower still around 0.17 is faster on that benchmark (0.3 to 0.1: 26,800) and is
+ *     tuning to it; a bet chosen from the data (predictable plug-in, aGRAPA) would need
+ *     state the gate does not keep (gate.h).
  *
  * Split squares. Increments of both signs cost psi(l) x^2 above, but Fan's bound is only
  * needed for the negative ones: for u = l x >= 0, log(1 + u) >= u - u^2/2, so a nonnegative
@@ -41,8 +55,11 @@
 #ifndef SY_EPROC_H
 #define SY_EPROC_H
 
-#define SY_EPROC_NLAMBDA 32 /* l_j = SY_EPROC_LMAX x 2^(-j/8), j < SY_EPROC_NLAMBDA */
+#define SY_EPROC_NLAMBDA 32 /* the wide grid: l_j = SY_EPROC_LMAX x 2^(-j/8), j < 32 */
 #define SY_EPROC_LMAX 0.8
+#define SY_EPROC_OUTCOME_LMAX 0.4 /* the outcome grid: 0.4 x 2^(-j/8), j < 17 (to 0.1) */
+#define SY_EPROC_OUTCOME_N 17
+#define SY_EPROC_NMAX 64 /* the most points a grid may have */
 
 /*
  * log M_t for the mixture above, from s = sum xi and v = sum xi^2 (v >= 0). Returns NaN if s
@@ -58,7 +75,14 @@ double sy_eproc_log_e(double s, double v);
  */
 double sy_eproc_log_e_split(double s, double v_neg, double v_pos);
 
-/* The mixture's l_j, j < SY_EPROC_NLAMBDA (for tests and audits); NaN otherwise. */
+/*
+ * sy_eproc_log_e_split on the grid l_j = l_max x 2^(-j/8), j < n (the outcome grid:
+ * SY_EPROC_OUTCOME_LMAX, SY_EPROC_OUTCOME_N). NaN as above, and when l_max is not in (0, 1)
+ * or n not in [1, SY_EPROC_NMAX].
+ */
+double sy_eproc_log_e_grid(double s, double v_neg, double v_pos, double l_max, int n);
+
+/* The wide grid's l_j, j < SY_EPROC_NLAMBDA (for tests and audits); NaN otherwise. */
 double sy_eproc_lambda(int j);
 
 #endif

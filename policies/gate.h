@@ -119,18 +119,41 @@
  * supermartingale).
  *
  * Closed testing. Arm i is removed ("not best") once, for every set S of live arms that
- * contains i, the mean of E_l over l in S is >= 1 / alpha: log_e_closed, the smallest such log
- * mean, is >= log(1 / alpha). Why that keeps the promise: let B be the set of truly best arms.
- * If i is in B, every E_l with l in B is a mean of supermartingales, so E_B = mean over B of
- * E_l is one too, and by Ville P(ever E_B >= 1 / alpha) <= alpha. Until the first best arm
- * is removed, B is a set of live arms, so that first removal needs E_B >= 1 / alpha at that
- * look: P(some best arm is ever removed) <= alpha, ties and A/A included (Marcus, Peritz &
- * Gabriel's closure principle, 1976, with e-values as in Vovk & Wang 2021, "E-values:
- * calibration, combination and applications", Ann. Statist. 49(3)). The smallest mean over
- * the sets containing i takes i and then the others in ascending order of E_l while they
- * lower it, so it costs a sort. What it buys: with one best arm b and the rest tied below,
- * the binding set for a loser l is {b, l}, so l goes at E_l >= 2 / alpha (E_b is ~0) where a
- * union bound over the K possible best arms needed K / alpha (this gate until issue 15).
+ * contains i, an e-process E_S for H_S = "every arm of S is a best arm" is >= 1 / alpha:
+ * log_e_closed, the smallest log E_S, is >= log(1 / alpha). Why that keeps the promise: let
+ * B be the set of truly best arms; H_B is true, so P(ever E_B >= 1 / alpha) <= alpha (Ville).
+ * Until the first best arm is removed, B is a set of live arms, so that first removal needs
+ * E_B >= 1 / alpha at that look: P(some best arm is ever removed) <= alpha, ties and A/A
+ * included (Marcus, Peritz & Gabriel's closure principle, 1976, with e-values as in Vovk &
+ * Wang 2021, "E-values: calibration, combination and applications", Ann. Statist. 49(3)).
+ * Each E_S must be fixed in advance (it may depend on S and K, not on the data) and be a
+ * nonnegative supermartingale from 1 under H_S. The contrasts: for an arm x and a set T
+ * without x, D = Z_x - mean over t in T of Z_t (signs flipped when minimising) has
+ * conditional mean mu'_x - mean mu'_T, which under H_S is 0 when x is in S and T = S \ x,
+ * and <= 0 when x is not in S and T = S; a request feeds one arm, so D >= -c with c = R / f
+ * times the largest weight on the negative side (1 / |T| when maximising, 1 when
+ * minimising), and M(x, T) = the mixture of eproc.h on D / c, squares split by sign as above,
+ * is an e-process under H_S (M(j, {i}) = M_ji). With m = |S|,
+ *     m = 1:   E_{i} = E_i above;
+ *     m >= 2:  E_S = a sum_{s in S} M(s, S \ s) + o sum_{j not in S} M(j, S),
+ *              m a + (K - m) o = 1: a = o = 1/K for m >= 3; for m = 2 (K > 2), a = 0.45 on
+ *              each of the two pairs inside S and o = 0.1 / (K - 2).
+ * Why these weights: with one best arm b and the rest tied below it, a set's only strong
+ * contrast is b's: M(b, S \ b) if b is in S, M(b, S) if not. For m = 2 with b in S it is the
+ * pair (b, l), the slowest contrast there is, and 0.45 puts the set {b, l} at M(b, l) >= 2.2 /
+ * alpha, beside the singleton {l}'s (K - 1) / alpha. Every other strong contrast sets b
+ * against the mean of two or more arms; near the decision those sit at the floor, where an
+ * arm's term dominates the variance (mu / f), so averaging two halves it and the contrast's
+ * log e grows about 1.8 times as fast (three: 2.4): a larger threshold there costs less. The
+ * first closure of issue 15, the mean of the E_l over S, needed M(b, l) >= 2 (K - 1) / alpha
+ * for S = {b, l}. Computing it: for K <= 8 every set is enumerated (K 2^(K - 1) contrasts).
+ * Above 8 arms (fixed by K, so still fixed in advance) a pairwise design: E_S = sum_{s in S}
+ * (a_m sum_{j in S, j != s} M_js + o_m sum_{j not in S} M_js), a_m = 1 / (K (m - 1)), o_m =
+ * 1 / (K m), the minimax among pairwise designs for one best arm among ties (K / alpha for
+ * every set); its minimum over S is bounded below by dropping the pairs inside S that do not
+ * touch i, which makes it separable (a sort per m) and is exact for m <= 2 and S = every arm.
+ * Contrasts whose better side x is not live or breaches a guardrail count as 0 (only lowers
+ * E_S).
  *
  * Delayed outcomes: a request's outcome enters its arm's sums when it is recorded, with the
  * propensity logged at choice time; the order of recording is the e-process's time. Valid when
@@ -173,26 +196,40 @@
  * (weighted feedback breaks its count identity); the count check is not.
  *
  * What it costs (bench/gate-sim bandit ab --reps 1000 --seed 1): a best arm of 0.12 among
- * 0.10s, floor 0.1: median requests to a winner K = 3 38,600, K = 5 55,900 (given_best:
- * 31,500 and 46,600), against 20,000 and 28,600 for the asymptotic sequences this replaced,
- * which removed some arm in up to 95% of A/A runs (floor 0, rate 0.01, K = 10; 2% to 91% with
- * a floor). Before issue 15's changes (closure, split squares, the 4-octave grid) it was
- * 46,100 and 68,000. Where the rest goes, in log e at the decision (about 7,000 requests per
- * unit here): the closure's binding set {best, loser} needs M(best beats loser) >= 4/alpha
- * for K = 3 (the mean over K - 1 opponents and over the set's two arms), log 80 = 4.4, where
- * one known comparison needs log 20 = 3.0; the mixture over bets (~1.1); Fan's psi against a
- * Gaussian l^2/2 (~15% at l ~ 0.2, tight here: the loser's increments sit at -1, the floor).
- * The information itself is the floor arm's: Thompson sampling gives the losers 0.1 of the
- * traffic each, and an inverse-propensity term's variance is mu / floor; a CLT test on the
- * same allocation has the same.
- *   Not done: a doubly robust increment, (y - m)/p with m a predictable pooled mean logged
- * with the propensity (Waudby-Smith et al. 2022, "Anytime-valid off-policy inference for
- * contextual bandits"): the common m cancels in a difference, and the variance falls from
- * mu/p to about mu(1 - mu)/p, so it gains about mu: measured with a bench-only patch
- * (m = pooled mean at each posterior refresh), 600 runs: 0.12 among 0.10 K = 3 38,200 ->
- * 35,400, K = 5 54,600 -> 50,200; 0.30 among 0.25 14,600 -> 11,400; the quickstart's truths
- * 3,800 -> 3,000. It needs m in the trace record and new sums from the outcome paths (api.c,
- * the sweeper's script), and a guard for outcomes recorded without it.
+ * 0.10s, floor 0.1: median requests to a winner K = 3 29,400, K = 5 45,000 (given_best:
+ * 27,600 and 44,200), against 20,000 and 28,600 for the asymptotic sequences this
+ * replaced, which removed some arm in up to 95% of A/A runs (floor 0, rate 0.01, K = 10; 2%
+ * to 91% with a floor). Issue 15's steps: 46,100 and 68,000 with a union bound over the K
+ * possible best arms and the 6.4-octave grid; 38,600 / 55,900 with the mean of the E_l over
+ * S, split squares and the 4-octave grid; 36,600 / 52,000 with the pairwise minimax closure
+ * (above 8 arms still); 34,200 / 49,000 with the contrasts against a set's mean; 29,400 /
+ * 45,000 with the outcome grid of eproc.h.
+ * Where the rest goes: the mixture over bets (the best bet of the wide grid in hindsight, not
+ * an e-process, would decide at 23,600 / 38,200); the closure, whose binding sets are the
+ * singleton {loser} (M(best, loser) >= (K - 1) / alpha) and, for K = 3, {best, loser} (2.2 /
+ * alpha); Fan's psi against a Gaussian l^2/2 (~12% at l ~ 0.17, tight here: the loser's
+ * increments sit at -1, the floor). The information itself is the floor arm's: Thompson
+ * sampling gives the losers 0.1 of the traffic each, and an inverse-propensity term's
+ * variance is mu / floor; a CLT test on the same allocation has the same.
+ *   Not done, as they need state or sums the router does not keep (measured with bench-only
+ * patches): (1) the singleton against a predictable opponent, the arm with the largest
+ * propensity among the others when the request was routed (E_{i} = M(lead, i), no 1 / (K - 1)):
+ * K = 5 45,000 -> 42,000, K = 3 unchanged (there {best, loser} binds too); it needs, per arm
+ * i, the sums of u y' and u^2 y'^2 over the outcomes of the requests whose arm was i's lead
+ * at routing time (the trace record would carry the arm's rank among the propensities, and
+ * the top arm's id when it is second). Against everything else as allocated (y' / (1 - p_i)
+ * over the other arms' outcomes) it is slower: the other losers dilute the drift (K = 5
+ * 66,000). (2) Bets chosen from the data, per pair (aGRAPA-style plug-in l_t = clip(mean /
+ * second moment of past increments), one wealth per pair updated at each outcome): 38,600 -
+ * 39,800 for K = 3 with caps 0.3 - 0.8 and shrinkage: the increments are too skewed and their
+ * signal too weak for a plug-in to settle before the mixture has decided. (3) A doubly robust
+ * increment, (y - m)/p with m a predictable pooled mean logged with the propensity
+ * (Waudby-Smith et al. 2022, "Anytime-valid off-policy inference for contextual bandits"):
+ * the common m cancels in a difference, and the variance falls from mu/p to about
+ * mu(1 - mu)/p, so it gains about mu: measured before this closure and grid, 600 runs: 0.12
+ * among 0.10 K = 3 38,200 -> 35,400, K = 5 54,600 -> 50,200; 0.30 among 0.25 14,600 ->
+ * 11,400. It needs m in the trace record and new sums from the outcome paths (api.c, the
+ * sweeper's script), and a guard for outcomes recorded without it.
  */
 #ifndef SY_GATE_H
 #define SY_GATE_H
@@ -265,9 +302,9 @@ typedef struct sy_gate_params_s {
   double floor;        /* the allocation's exploration floor: every logged propensity of a live
                           arm is >= floor; must be > 0 in bandit mode; default 0 */
   double y_min, y_max; /* the outcome's declared range (y_min < y_max); default [0, 1] */
-  int given_best;      /* 1: bound P(a given best arm is ever removed) by alpha, threshold
-                          1/alpha; 0 (default): P(any best arm is ever removed) — ties and
-                          A/A included — threshold K/alpha (see above) */
+  int given_best;      /* 1: bound P(a given best arm is ever removed) by alpha, E_i >=
+                          1/alpha alone; 0 (default): P(any best arm is ever removed) — ties
+                          and A/A included — by the closure (see above) */
 } sy_gate_params_t;
 
 /* One sequential test, as written to an audit log. A test that did not run (off, or too

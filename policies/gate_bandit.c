@@ -17,18 +17,6 @@
 /* Relative slack of the range and floor checks, for rounding in long sums. */
 #define SLACK 1e-9
 
-/* log(sum exp(x_i)) - log(n) over x[0..n), robust to -inf terms. */
-static double log_mean_exp(const double *x, size_t n) {
-  double top = -INFINITY, sum = 0;
-  for (size_t i = 0; i < n; i++)
-    top = fmax(top, x[i]);
-  if (!isfinite(top))
-    return top;
-  for (size_t i = 0; i < n; i++)
-    sum += exp(x[i] - top);
-  return top + log(sum / (double)n);
-}
-
 /* Sum of u (y - y_min) and of u^2 (y - y_min)^2 over an arm's outcomes: the shifted
  * pseudo-outcomes' sums (gate.h). */
 static void shifted(const sy_gate_params_t *p, const sy_gate_arm_t *a, double *s1, double *s2) {
@@ -47,7 +35,8 @@ static double pair_log_e(const sy_gate_params_t *p, const sy_gate_arm_t *j, cons
   shifted(p, i, &ai, &bi);
   double sd = p->minimize ? ai - aj : aj - ai;
   double vpos = p->minimize ? bi : bj, vneg = p->minimize ? bj : bi;
-  return sy_eproc_log_e_split(sd / c, vneg / (c * c), vpos / (c * c));
+  return sy_eproc_log_e_grid(sd / c, vneg / (c * c), vpos / (c * c), SY_EPROC_OUTCOME_LMAX,
+                             SY_EPROC_OUTCOME_N);
 }
 
 /* Returns NULL or why an arm's sums cannot come from propensities >= floor and outcomes in
@@ -131,34 +120,133 @@ static int cmp_dbl(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* The closure (gate.h): the smallest log of the mean of the E_l over a set S of live arms that
- * contains i. The smallest mean over sets containing i takes i and then the other arms in
- * ascending order of E_l while each lowers the mean. */
-static double closed_log_e(const sy_gate_bandit_arm_t *per, size_t k, size_t i) {
-  double x[SY_GATE_MAX_ARMS], sum = 0;
-  size_t m = 0;
-  for (size_t l = 0; l < k; l++)
-    if (l != i && per[l].live)
-      x[m++] = per[l].log_e;
-  qsort(x, m, sizeof x[0], cmp_dbl);
-  double top = per[i].log_e, cur = top; /* log mean over S so far; sum: of exp(. - top) */
+/* log(e^a + e^b), robust to -inf. */
+static double log_add(double a, double b) {
+  double top = fmax(a, b);
   if (!isfinite(top))
     return top;
-  sum = 1;
-  for (size_t a = 0; a < m && x[a] < cur; a++) {
-    sum += exp(x[a] - top);
-    cur = top + log(sum / (double)(a + 2));
+  return top + log(exp(a - top) + exp(b - top));
+}
+
+/* The pairwise e-processes of a look: lm[j][i] = log M(j better than i) for the opponents j
+ * of i (-inf for the others: not live, or breaching a guardrail), and row[i] = log of their
+ * sum over j, R_i. */
+typedef struct pairs_s {
+  double lm[SY_GATE_MAX_ARMS][SY_GATE_MAX_ARMS];
+  double row[SY_GATE_MAX_ARMS];
+} pairs_t;
+
+/* The closure (gate.h): a lower bound on the smallest log E_S over the sets S of live arms
+ * that contain i, E_S = sum over s in S of (a_m sum_{j in S, j != s} M_js + o_m sum_{j not
+ * in S} M_js), m = |S|, a_m = 1 / (K (m - 1)), o_m = 1 / (K m) (o_1 = 1 / (K - 1)). Since
+ * a_m > o_m, E_S >= o_m (R_i + sum_{j in S, j != i} (R_j + (M_ji + M_ij) / (m - 1))): the
+ * pairs inside S that do not touch i are dropped, which leaves a sum separable in j, smallest
+ * over the m - 1 arms with the smallest terms. Exact for m <= 2 and for S = every arm. */
+static double closed_log_e(const pairs_t *pr, const sy_gate_bandit_arm_t *per, size_t k, size_t i) {
+  double c[SY_GATE_MAX_ARMS], best = per[i].log_e, kk = (double)k;
+  size_t nlive = 0;
+  for (size_t l = 0; l < k; l++)
+    nlive += (size_t)per[l].live;
+  if (!isfinite(best))
+    return best;
+  for (size_t m = 2; m <= nlive; m++) {
+    double v;
+    if (m == k) { /* every arm: a_K times the sum of all the rows */
+      v = -INFINITY;
+      for (size_t s = 0; s < k; s++)
+        v = log_add(v, pr->row[s]);
+      v -= log(kk * (kk - 1));
+    } else {
+      size_t n = 0;
+      for (size_t j = 0; j < k; j++)
+        if (j != i && per[j].live)
+          c[n++] = log_add(pr->row[j], log_add(pr->lm[j][i], pr->lm[i][j]) - log((double)m - 1));
+      qsort(c, n, sizeof c[0], cmp_dbl);
+      v = pr->row[i];
+      for (size_t a = 0; a + 1 < m; a++)
+        v = log_add(v, c[a]);
+      v -= log(kk * (double)m);
+    }
+    best = fmin(best, v);
   }
-  return cur;
+  return best;
+}
+
+/* Up to this many arms the closure enumerates every set (gate.h); above, the pairwise
+ * design's separable bound (closed_log_e). Fixed by K, so each set's e-process is too. */
+#define EXACT_K 8
+
+/* The share of a two-arm set's e-value on its two inside pairs (gate.h). */
+#define INSIDE2 0.9
+
+/* log M for "arm x is better than the mean of the arms in mask t" (x not in t): D = Z_x -
+ * mean over t of Z_t (signs flipped when minimising), c = (y_max - y_min) / floor times the
+ * largest weight on the negative side, the squares split by the sign of their arm's weight. */
+static double contrast_log_e(const sy_gate_params_t *p, const sy_gate_arm_t *arms, size_t k,
+                             size_t x, unsigned t) {
+  double sign = p->minimize ? -1 : 1, nt = __builtin_popcount(t), s = 0, vpos = 0, vneg = 0;
+  double wneg = 0;
+  for (size_t a = 0; a < k; a++) {
+    if (a != x && !(t >> a & 1u))
+      continue;
+    double w = a == x ? sign : -sign / nt, s1, s2;
+    shifted(p, &arms[a], &s1, &s2);
+    s += w * s1;
+    if (w > 0)
+      vpos += w * w * s2;
+    else {
+      vneg += w * w * s2;
+      wneg = fmax(wneg, -w);
+    }
+  }
+  double c = (p->y_max - p->y_min) / p->floor * wneg;
+  return sy_eproc_log_e_grid(s / c, vneg / (c * c), vpos / (c * c), SY_EPROC_OUTCOME_LMAX,
+                             SY_EPROC_OUTCOME_N);
+}
+
+/* The closure by enumeration (gate.h), K <= EXACT_K: log_closed[i] = the smallest log E_S over
+ * the sets S of live arms that contain i, E_S for |S| >= 2 the weighted sum of the contrasts
+ * "s better than the mean of S \ s" (s in S, weight a each) and "j better than the mean of S"
+ * (j not in S, weight o each); the singletons' E is the arm's own log_e. */
+static void closure_exact(const sy_gate_params_t *p, const sy_gate_arm_t *arms, size_t k,
+                          const sy_gate_bandit_arm_t *per, double *log_closed) {
+  static const double none = -INFINITY;
+  double n[EXACT_K][1u << EXACT_K];
+  unsigned live = 0, full = (1u << k) - 1;
+  for (size_t a = 0; a < k; a++)
+    live |= (unsigned)per[a].live << a;
+  for (size_t x = 0; x < k; x++)
+    for (unsigned t = 1; t <= full; t++)
+      n[x][t] = (t & ~live) || (t >> x & 1u) || !per[x].live || per[x].guard_breached >= 0
+                    ? none
+                    : contrast_log_e(p, arms, k, x, t);
+  for (size_t i = 0; i < k; i++)
+    log_closed[i] = per[i].live ? per[i].log_e : NAN;
+  double kk = (double)k;
+  for (unsigned S = 1; S <= full; S++) {
+    int m = __builtin_popcount(S);
+    if ((S & ~live) || m < 2)
+      continue;
+    double a = m == 2 && k > 2 ? 0.5 * INSIDE2 : 1 / kk;
+    double o = m == 2 && k > 2 ? (1 - INSIDE2) / (kk - 2) : 1 / kk;
+    double e = -INFINITY;
+    for (size_t x = 0; x < k; x++)
+      e = log_add(e, S >> x & 1u ? log(a) + n[x][S & ~(1u << x)] : log(o) + n[x][S]);
+    for (size_t i = 0; i < k; i++)
+      if (S >> i & 1u)
+        log_closed[i] = fmin(log_closed[i], e);
+  }
 }
 
 /* The outcome: each live arm's e-process against "it is a best arm": the sum over the
  * opponents j of M(j better than i), divided by K - 1. Opponents are the other live arms
  * that breach no guardrail (the best arm worth finding is the best acceptable one); leaving
- * arms out only lowers the mean over all K - 1, so the bound of gate.h still holds. Then the
- * closure over the live arms (gate.h), unless given_best. And the leader, for the audit. */
+ * arms out only lowers each E_S below its value with all K - 1, so the bound of gate.h still
+ * holds. Then the closure over the live arms (gate.h), unless given_best. And the leader, for
+ * the audit. */
 static void outcome_tests(const sy_gate_params_t *p, const sy_gate_arm_t *arms, size_t k,
                           sy_gate_bandit_t *out, sy_gate_bandit_arm_t *per) {
+  pairs_t pr; /* 33 KB at SY_GATE_MAX_ARMS 64 */
   double sign = p->minimize ? -1 : 1, best = -INFINITY;
   out->log_threshold = -log(p->alpha);
   for (size_t i = 0; i < k; i++) {
@@ -170,21 +258,25 @@ static void outcome_tests(const sy_gate_params_t *p, const sy_gate_arm_t *arms, 
       best = sign * a->mean;
       out->leader = i;
     }
-    if (!a->live)
-      continue;
-    double le[SY_GATE_MAX_ARMS];
-    size_t m = 0;
-    for (size_t j = 0; j < k; j++)
-      if (j != i)
-        le[m++] = per[j].live && per[j].guard_breached < 0 ? pair_log_e(p, &arms[j], &arms[i])
-                                                            : -INFINITY;
-    a->log_e = log_mean_exp(le, m);
+    pr.row[i] = -INFINITY;
+    for (size_t j = 0; j < k; j++) {
+      int opp = j != i && a->live && per[j].live && per[j].guard_breached < 0;
+      pr.lm[j][i] = opp ? pair_log_e(p, &arms[j], &arms[i]) : -INFINITY;
+      pr.row[i] = log_add(pr.row[i], pr.lm[j][i]);
+    }
+    if (a->live)
+      a->log_e = pr.row[i] - log((double)k - 1);
   }
+  double exact[EXACT_K];
+  if (k <= EXACT_K && !p->given_best)
+    closure_exact(p, arms, k, per, exact);
   for (size_t i = 0; i < k; i++) {
     sy_gate_bandit_arm_t *a = &per[i];
     if (!a->live)
       continue;
-    a->log_e_closed = p->given_best ? a->log_e : closed_log_e(per, k, i);
+    a->log_e_closed = p->given_best ? a->log_e
+                      : k <= EXACT_K ? exact[i]
+                                     : closed_log_e(&pr, per, k, i);
     a->not_best = a->judged && a->log_e_closed >= out->log_threshold;
   }
   if (out->leader == k)

@@ -23,9 +23,9 @@ typedef struct sy_gate_bandit_arm_s {
   int remove;                /* not_best or guard_breached: may be removed */
   double mean, se;           /* Hajek mean and its standard error (reported, not tested) */
   double log_e;              /* log of the e-process against "this arm is a best arm" */
-  double log_e_closed;       /* the closure's: the smallest log of the mean of log_e's e over
-                                the sets of live arms containing this one (gate.h); log_e
-                                itself when given_best */
+  double log_e_closed;       /* the closure's: the smallest log E_S over the sets S of live
+                                arms containing this one (gate.h; a lower bound on it above 8
+                                arms); log_e itself when given_best */
   sy_gate_test_t vs_leader;  /* the leader's advantage (in the better direction), for the
                                 audit: estimate and se as Hajek; alpha = alpha / K */
   double srm_log_e;          /* log e of the sample-ratio check (both directions, the

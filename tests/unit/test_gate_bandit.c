@@ -41,6 +41,19 @@ static void test_eproc(void) {
   CHECK(near(sy_eproc_log_e_split(20, 100, 0), sy_eproc_log_e(20, 100), 1e-12));
   CHECK(sy_eproc_log_e_split(20, 60, 40) > sy_eproc_log_e(20, 100));
   CHECK(isnan(sy_eproc_log_e_split(1, 1, -1)) && isnan(sy_eproc_log_e_split(1, NAN, 1)));
+  /* grids: the wide one is the split mixture's; the outcome grid (0.4 down to 0.1) gains
+   * where the best bet is inside it (l ~ s / v = 0.2) and loses where it is far below (0.025) */
+  CHECK(near(sy_eproc_log_e_grid(20, 60, 40, SY_EPROC_LMAX, SY_EPROC_NLAMBDA),
+             sy_eproc_log_e_split(20, 60, 40), 1e-12));
+  double lo = SY_EPROC_OUTCOME_LMAX * exp2(-0.125 * (SY_EPROC_OUTCOME_N - 1));
+  CHECK(near(lo, 0.1, 1e-12) && SY_EPROC_OUTCOME_N <= SY_EPROC_NMAX);
+  CHECK(sy_eproc_log_e_grid(20, 100, 0, SY_EPROC_OUTCOME_LMAX, SY_EPROC_OUTCOME_N) >
+        sy_eproc_log_e(20, 100) + 0.2);
+  CHECK(sy_eproc_log_e_grid(5, 200, 0, SY_EPROC_OUTCOME_LMAX, SY_EPROC_OUTCOME_N) <
+        sy_eproc_log_e(5, 200) - 0.3);
+  CHECK(near(sy_eproc_log_e_grid(0, 0, 0, 0.4, 1), 0, 1e-15));
+  CHECK(isnan(sy_eproc_log_e_grid(1, 1, 1, 1.0, 4)) && isnan(sy_eproc_log_e_grid(1, 1, 1, 0.4, 0)) &&
+        isnan(sy_eproc_log_e_grid(1, 1, 1, 0.4, SY_EPROC_NMAX + 1)));
 }
 
 /* An arm with n outcomes, s successes, every one logged at propensity q. */
@@ -57,6 +70,67 @@ static sy_gate_params_t bandit_defaults(void) {
   return p;
 }
 
+/* ---- the closure computed again, by brute force (gate.h, "Closed testing"; maximising) ---- */
+
+/* log M(x, T): x better than the mean of the arms in mask t, c = R / (f |T|). */
+static double brute_contrast(const sy_gate_params_t *p, const sy_gate_arm_t *arms, int x,
+                             unsigned t) {
+  double nt = 0, sx = arms[x].swy - p->y_min * arms[x].sw, st = 0, vt = 0;
+  for (int a = 0; a < 32; a++)
+    if (t >> a & 1u) {
+      nt += 1;
+      st += arms[a].swy - p->y_min * arms[a].sw;
+      vt += arms[a].sw2y2 - 2 * p->y_min * arms[a].sw2y + p->y_min * p->y_min * arms[a].sw2;
+    }
+  double c = (p->y_max - p->y_min) / p->floor / nt;
+  double vx = arms[x].sw2y2 - 2 * p->y_min * arms[x].sw2y + p->y_min * p->y_min * arms[x].sw2;
+  return sy_eproc_log_e_grid((sx - st / nt) / c, vt / (nt * nt * c * c), vx / (c * c),
+                             SY_EPROC_OUTCOME_LMAX, SY_EPROC_OUTCOME_N);
+}
+
+/* log E_S for K <= 8, the arms in mask live live (the others' contrasts count 0), none
+ * breaching a guardrail. */
+static double brute_set(const sy_gate_params_t *p, const sy_gate_arm_t *arms, int k,
+                        unsigned live, unsigned S) {
+  int m = __builtin_popcount(S);
+  double e = 0;
+  for (int x = 0; x < k; x++) {
+    int in = S >> x & 1u;
+    if (!(live >> x & 1u))
+      continue;
+    double w = m == 1 ? (in ? 0 : 1.0 / (k - 1))
+               : m == 2 && k > 2 ? (in ? 0.45 : 0.1 / (k - 2))
+                                 : 1.0 / k;
+    if (w > 0)
+      e += w * exp(brute_contrast(p, arms, x, in ? S & ~(1u << x) : S));
+  }
+  return log(e);
+}
+
+/* The smallest log E_S over the sets of live arms holding i; *at the set that gives it. */
+static double brute_closed(const sy_gate_params_t *p, const sy_gate_arm_t *arms, int k,
+                           unsigned live, int i, unsigned *at) {
+  double best = INFINITY;
+  for (unsigned S = 1; S < 1u << k; S++)
+    if ((S >> i & 1u) && !(S & ~live) && brute_set(p, arms, k, live, S) < best) {
+      best = brute_set(p, arms, k, live, S);
+      *at = S;
+    }
+  return best;
+}
+
+/* The pairwise design above 8 arms (gate.h): log E_S exactly, every arm live. */
+static double brute_pairwise_set(const sy_gate_params_t *p, const sy_gate_arm_t *arms, int k,
+                                 unsigned S) {
+  int m = __builtin_popcount(S);
+  double e = 0, a = m > 1 ? 1.0 / (k * (m - 1)) : 0, o = m == 1 ? 1.0 / (k - 1) : 1.0 / (k * m);
+  for (int s = 0; s < k; s++)
+    for (int j = 0; j < k && (S >> s & 1u); j++)
+      if (j != s)
+        e += (S >> j & 1u ? a : o) * exp(brute_contrast(p, arms, j, 1u << s));
+  return log(e);
+}
+
 static void test_bandit(void) {
   sy_gate_params_t p = bandit_defaults();
   p.lat_p95_ratio_max = p.tokens_ratio_max = 0; /* no latency or tokens in these arms */
@@ -68,12 +142,16 @@ static void test_bandit(void) {
   CHECK(strcmp(b.reason, "bandit:winner") == 0 && b.winner == 1 && b.leader == 1);
   CHECK(near(b.log_threshold, log(1 / 0.05), 1e-12) && per[0].not_best && per[2].not_best);
   CHECK(!per[1].not_best && per[1].log_e < 0 && per[0].log_e > b.log_threshold);
-  /* The closure: arm 0's smallest mean takes in the best arm's e, the lowest (and arm 2's,
-   * the next); the best arm's own is its e. */
-  double e01 = log(0.5 * (exp(per[0].log_e) + exp(per[1].log_e)));
-  double e012 = log((exp(per[0].log_e) + exp(per[1].log_e) + exp(per[2].log_e)) / 3);
-  CHECK(near(per[0].log_e_closed, fmin(e01, e012), 1e-9) && per[0].log_e_closed < per[0].log_e);
-  CHECK(near(per[1].log_e_closed, per[1].log_e, 1e-12));
+  /* The closure: for arm 0 the set beside the best arm binds, 0.45 M(1 better than 0) + 0.45
+   * M(0 better than 1) + 0.1 M(2 better than the mean of 0 and 1); the best arm's own e is
+   * its smallest. */
+  unsigned at = 0;
+  CHECK(near(per[0].log_e_closed, brute_closed(&p, arms, 3, 7, 0, &at), 1e-9) && at == 3);
+  CHECK(near(per[0].log_e_closed,
+             log(0.45 * exp(brute_contrast(&p, arms, 1, 1)) + 0.45 * exp(brute_contrast(&p, arms, 0, 2)) +
+                 0.1 * exp(brute_contrast(&p, arms, 2, 3))),
+             1e-9));
+  CHECK(per[0].log_e_closed < per[0].log_e && near(per[1].log_e_closed, per[1].log_e, 1e-12));
   CHECK(b.srm_check != NULL && strcmp(b.srm_check, "inverse_propensity") == 0);
   CHECK(near(per[0].vs_leader.estimate, 0.1, 1e-12) && !per[1].vs_leader.ran);
   CHECK(per[0].srm_log_e < b.srm_log_threshold);
@@ -123,9 +201,48 @@ static void test_bandit(void) {
   CHECK(sy_gate_bandit_check(&p, srm, NULL, 3, 0, 0, &b, per) != SY_GATE_HALT);
 }
 
-/* The closure needs a removed arm's e to beat the mean with every lower one: arm 1 at
- * e = 1.5 / alpha alone is enough for given_best, but not with the best arm (e ~ 0) beside
- * it. */
+/* The gate's closure against the brute force: K = 3 and 5 every arm live, K = 4 with one
+ * arm removed (sets are of live arms only), and above 8 arms a lower bound on the exact
+ * minimum of the pairwise design. */
+static void test_bandit_closure_brute(void) {
+  sy_gate_params_t p = bandit_defaults();
+  p.lat_p95_ratio_max = p.error_delta_max = p.tokens_ratio_max = 0;
+  p.alpha_srm = 0;
+  static const double succ[9] = {560, 640, 500, 610, 530, 505, 590, 620, 515};
+  sy_gate_arm_t arms[9];
+  for (int i = 0; i < 9; i++)
+    arms[i] = ipw_arm(5000, succ[i], 1.0 / 3);
+  sy_gate_bandit_t b;
+  sy_gate_bandit_arm_t per[9];
+  for (int k = 3; k <= 5; k++) {
+    int live[5] = {1, 1, 1, 1, 1};
+    if (k == 4)
+      live[3] = 0;
+    unsigned lm = 0, at = 0;
+    for (int i = 0; i < k; i++)
+      lm |= (unsigned)live[i] << i;
+    sy_gate_bandit_check(&p, arms, live, (size_t)k, k, 0, &b, per);
+    for (int i = 0; i < k; i++)
+      if (live[i])
+        CHECK_MSG(near(per[i].log_e_closed, brute_closed(&p, arms, k, lm, i, &at), 1e-9),
+                  "K %d arm %d: %g vs %g", k, i, per[i].log_e_closed,
+                  brute_closed(&p, arms, k, lm, i, &at));
+  }
+  sy_gate_bandit_check(&p, arms, NULL, 9, 9, 0, &b, per);
+  for (int i = 0; i < 9; i++) {
+    double exact = INFINITY;
+    for (unsigned S = 1; S < 1u << 9; S++)
+      if (S >> i & 1u)
+        exact = fmin(exact, brute_pairwise_set(&p, arms, 9, S));
+    CHECK_MSG(per[i].log_e_closed <= exact + 1e-9 && per[i].log_e_closed > exact - 1,
+              "K 9 arm %d: %g vs exact %g", i, per[i].log_e_closed, exact);
+  }
+}
+
+/* The closure needs every set holding a removed arm to reach 1 / alpha: arm 1, between the
+ * best arm 0 and arm 2, moved until its own e (the singleton's, enough for given_best) is
+ * past 1 / alpha while the set {0, 1} beside the best arm, which weighs M(0 better than 1) by
+ * 0.45, is not yet. */
 static void test_bandit_closure(void) {
   sy_gate_params_t p = bandit_defaults();
   p.lat_p95_ratio_max = p.error_delta_max = p.tokens_ratio_max = 0;
@@ -133,16 +250,17 @@ static void test_bandit_closure(void) {
   sy_gate_bandit_t b;
   sy_gate_bandit_arm_t per[3];
   int found = 0;
-  /* arm 0 at 0.13, arm 2 at 0.10; arm 1 between, moved until its own e is near 1.5 / alpha */
   for (double s1 = 520; s1 <= 640 && !found; s1 += 1) {
     sy_gate_arm_t arms[3] = {ipw_arm(5000, 650, q), ipw_arm(5000, s1, q), ipw_arm(5000, 500, q)};
     p.given_best = 0;
     sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per);
-    double own = per[1].log_e - b.log_threshold;
-    if (own < log(1.3) || own > log(1.7))
+    CHECK(per[1].log_e_closed <= per[1].log_e);
+    if (per[1].log_e < b.log_threshold || per[1].not_best)
       continue;
     found = 1;
-    CHECK(!per[1].not_best && per[1].log_e_closed < b.log_threshold && per[2].not_best);
+    unsigned at = 0;
+    CHECK(per[2].not_best && near(per[1].log_e_closed, brute_closed(&p, arms, 3, 7, 1, &at), 1e-9));
+    CHECK(at == 3); /* {0, 1} */
     p.given_best = 1;
     sy_gate_bandit_check(&p, arms, NULL, 3, 0, 0, &b, per);
     CHECK(per[1].not_best && near(per[1].log_e_closed, per[1].log_e, 1e-12));
@@ -310,6 +428,7 @@ static void test_bandit_level(void) {
 int main(void) {
   test_eproc();
   test_bandit_closure();
+  test_bandit_closure_brute();
   test_bandit_srm_counts();
   test_bandit();
   test_bandit_guardrails();

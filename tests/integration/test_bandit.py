@@ -138,6 +138,7 @@ def test_sessions_survive_reload(env):
         check(r.header("x-switchyard-variant") == first[i], "session r%d switched on reload", i)
 
 
+@h.timeout(60)
 def test_segment_posterior(env):
     seg = {"t1": {"a": {"n": 500, "sum": 250}, "b": {"n": 500, "sum": 50}},
            "thin": {"a": {"n": 5, "sum": 5}, "b": {"n": 5, "sum": 0}}}
@@ -145,7 +146,8 @@ def test_segment_posterior(env):
     write_stats(path, B_BETTER, seg)
     # The file is polled every 50 ms; under a loaded machine (ASan) the reload can
     # take longer than any fixed sleep: wait for it, then measure.
-    h.wait_until(lambda: shares(router, 20, {"x-tenant-id": "t1"})["a"] >= 19, 5, 0.1)
+    check(h.wait_until(lambda: shares(router, 20, {"x-tenant-id": "t1"})["a"] >= 19, 20, 0.1),
+          "the stats file's segment posterior never took effect (20 s)")
     got = shares(router, 100, {"x-tenant-id": "t1"})
     check(got["a"] >= 95, "tenant t1 has its own posterior (a better): %r", got)
     got = shares(router, 100, {"x-tenant-id": "thin"})

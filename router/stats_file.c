@@ -49,10 +49,14 @@ static void on_poll_closed(uv_handle_t *h) {
   (void)h;
 }
 
+static void on_recheck(uv_timer_t *t) { load(t->data); }
+
 void sy__stats_file_stop(sy_worker_t *w) {
   if (w->stats_polling) {
     uv_fs_poll_stop(&w->stats_poll);
     uv_close((uv_handle_t *)&w->stats_poll, on_poll_closed);
+    uv_timer_stop(&w->stats_recheck);
+    uv_close((uv_handle_t *)&w->stats_recheck, on_poll_closed);
     w->stats_polling = 0;
   }
   free(w->stats_path);
@@ -70,12 +74,18 @@ void sy__stats_file_configure(sy_worker_t *w) {
     w->stats_path = strdup(cfg->stats_file);
     if (w->stats_path == NULL)
       return;
+    unsigned every = cfg->stats_poll_ms ? cfg->stats_poll_ms : 1000;
     uv_fs_poll_init(&w->loop, &w->stats_poll);
     w->stats_poll.data = w;
-    uv_fs_poll_start(&w->stats_poll, on_change, w->stats_path,
-                     cfg->stats_poll_ms ? cfg->stats_poll_ms : 1000);
+    uv_fs_poll_start(&w->stats_poll, on_change, w->stats_path, every);
+    uv_timer_init(&w->loop, &w->stats_recheck);
+    w->stats_recheck.data = w;
     w->stats_polling = 1;
     load(w); /* do not wait a poll interval for the first snapshot */
+    /* The poll reports changes against its first stat, which the thread pool takes a
+     * moment later: a file rewritten in between (after the load above) would never be
+     * reported. One more load once that first stat is surely in closes the gap. */
+    uv_timer_start(&w->stats_recheck, on_recheck, 2 * (uint64_t)every + 100, 0);
     return;
   }
   /* Same file, new runtime (a reload): give it the statistics we have. */

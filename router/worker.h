@@ -51,6 +51,7 @@ struct sy_worker_s {
   llhttp_settings_t req_settings;
   uv_fs_poll_t stats_poll; /* watches cfg->stats_file */
   int stats_polling;
+  uv_timer_t stats_recheck; /* one more load, after the poll has its first stat */
   char *stats_path; /* the file being watched */
   json_t *stats;    /* the last snapshot read, applied again after a reload */
   uint64_t requests, errors;

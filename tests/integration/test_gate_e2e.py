@@ -137,7 +137,17 @@ def test_gate_promotes_the_better_and_rolls_back_the_worse(env):
     evs = [f for _, f in rc.stream() if f.get("event_type") == "decision"]
     check({(e["decision"], e["variant"]) for e in evs} >= {("rollback", "c"), ("promote", "b")},
           "decision events %r", [(e["decision"], e["variant"]) for e in evs])
-    # All traffic now goes to b.
+    # All traffic now goes to b, once the router has applied the state's new version
+    # (routers poll it every 250 ms: the state in Redis can be ahead of the router).
+    def applied():  # ten in a row to b: (1/3)^10 by chance before the promotion
+        cc = h.Client(router.port)
+        try:
+            return all(cc.request("POST", "/v1/chat/completions", {},
+                                  h.chat_body()).header("x-switchyard-variant") == "b"
+                       for _ in range(10))
+        finally:
+            cc.close()
+    check(h.wait_until(applied, 3, 0.05), "the router never applied the promotion")
     c = h.Client(router.port)
     served = collections.Counter(
         c.request("POST", "/v1/chat/completions", {}, h.chat_body()).header("x-switchyard-variant")

@@ -17,14 +17,14 @@
  *
  * The spool file itself (creating, locking, appending, reading back, adopting the
  * files of dead processes) is stats/spoolfile.c's; the journal keeps how far into it
- * sending and acknowledgements have come. This file builds and closes batches and owns
- * the journal's life; journal_send.c sends them and takes the replies
- * (stats/journal_int.h holds what the two share).
+ * sending and acknowledgements have come.
  */
 #include "stats/journal.h"
-#include "stats/journal_int.h"
 
 #include <math.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +35,110 @@
 #include "base/numfmt.h"
 #include "proto/events.h"
 #include "proto/keys.h"
+#include "stats/scripts.h"
+#include "stats/spool.h"
+#include "stats/spoolfile.h"
+
+#define MAX_INFLIGHT 32
+#define AGG_SLOTS 512
+#define AGG_MAX 384              /* close the batch before the table is this full */
+#define BATCH_MAX_BYTES (1u << 20)
+#define COUNT_WIDTH 6            /* "000012": the X / T argument count, patched at the end */
+#define TRIM_AFTER_BYTES (1u << 20) /* a backlog this large is given back once drained */
+#define REFS_MAX 16              /* refs remembered as written in the open batch */
+#define REF_ID_MAX 24
+
+typedef struct batch_s {
+  struct batch_s *next;
+  uint64_t seq;
+  uint32_t nevents;
+  size_t len; /* bytes of data */
+  char data[];
+} batch_t;
+
+typedef struct agg_s {
+  uint64_t hash;
+  size_t off; /* into agg_arena: "key\0field\0" */
+  double delta;
+  int used;
+} agg_t;
+
+struct sy_journal_row_s {
+  uint64_t hash;
+  size_t off; /* of the key in row_arena */
+  int used;
+  const char *const *fields;
+  uint32_t nfields, touched; /* bit i: fields[i] was added to */
+  double v[SY_JOURNAL_ROW_MAX];
+};
+
+#define ROW_SLOTS 64
+#define ROW_MAX 48 /* close the batch before the row table is this full */
+
+typedef struct send_s {
+  sy_journal_t *j;
+  unsigned gen;
+  batch_t *b;       /* memory batch, or NULL */
+  uint64_t end_off; /* spool batch: file offset just past it */
+  uint64_t seq;
+  uint32_t nevents;
+} send_t;
+
+typedef struct buf_s {
+  char *p;
+  size_t len, cap;
+} buf_t;
+
+struct sy_journal_s {
+  uv_loop_t *loop;
+  sy_redis_t *redis;
+  char *stream, *instance, *jkey;
+  char maxlen[24];
+  unsigned batch_max, flush_ms;
+  size_t queue_bytes_max;
+  uv_timer_t flush_timer;
+  int closing;
+
+  /* the open batch */
+  buf_t cur;
+  uint32_t cur_nargs, cur_nevents;
+  size_t count_off; /* offset of the open X / T count argument, or 0 */
+  size_t count_start;
+  agg_t agg[AGG_SLOTS];
+  unsigned nagg;
+  buf_t agg_arena;
+  sy_journal_row_t rows[ROW_SLOTS];
+  unsigned nrows;
+  buf_t row_arena;
+  uint64_t next_seq, next_event;
+  char next_id[80];
+  char refs[REFS_MAX][REF_ID_MAX]; /* refs the open batch has written */
+  unsigned nrefs;
+
+  /* memory queue */
+  batch_t *head, *tail, *next_send;
+  size_t queued_bytes;
+  size_t queued_peak; /* the most bytes queued since the queue was last empty */
+  uint64_t queued_events;
+
+  /* spool: the file, and how far into it sending and acknowledgements have come */
+  sy_spoolfile_t spool;
+  uint64_t send_off, ack_off;
+
+  /* sending */
+  int script_ready;
+  char sha[48];
+  unsigned gen, inflight;
+  uint64_t force_seq;
+  const char **argv;
+  size_t *argvlen;
+  size_t argcap;
+  uint64_t last_drop_log;
+
+  sy_journal_counters_t c;
+};
+
+static void pump(sy_journal_t *j);
 
 /* ---- byte buffers ---------------------------------------------------------------- */
 
@@ -280,7 +384,58 @@ void sy_journal_zadd(sy_journal_t *j, const char *key, double score, const char 
   put_str(j, member);
 }
 
-/* ---- closing batches ---------------------------------------------------------------------- */
+/* ---- the spool file ---------------------------------------------------------------- */
+
+/* Appends a batch to the spool file (stats/spoolfile.h); -1 with j->spool.err. */
+static int spool_append(sy_journal_t *j, const char *data, size_t len, uint32_t nevents) {
+  if (sy_spoolfile_append(&j->spool, data, len, nevents) < 0)
+    return -1;
+  j->c.spooled += nevents;
+  return 0;
+}
+
+static void drop(sy_journal_t *j, uint32_t nevents, const char *why) {
+  j->c.dropped += nevents;
+  uint64_t now = uv_now(j->loop);
+  if (j->last_drop_log == 0 || now - j->last_drop_log >= 1000) {
+    j->last_drop_log = now;
+    sy_log_error("journal: EVENTS DROPPED (%llu so far): %s; spool %s holds %llu bytes "
+                 "(events.spool_bytes %zu)",
+                 (unsigned long long)j->c.dropped, why, j->spool.path,
+                 (unsigned long long)j->spool.size, j->spool.cap);
+  }
+}
+
+/* Number of X and E operations in a blob (for counters). */
+static uint32_t blob_events(const char *p, size_t len) {
+  uint32_t n = 0;
+  for (size_t off = 0; off + 4 <= len;) {
+    uint32_t l;
+    memcpy(&l, p + off, 4);
+    if (l == 1 && off + 5 <= len && (p[off + 4] == 'X' || p[off + 4] == 'E'))
+      n++;
+    off += 4 + l;
+  }
+  return n;
+}
+
+/* ---- closing batches ------------------------------------------------------------------ */
+
+/* Moves every memory batch to the spool (in order); sending restarts from the file. */
+static void spill(sy_journal_t *j) {
+  batch_t *b;
+  j->gen++;
+  j->inflight = 0;
+  while ((b = j->head) != NULL) {
+    j->head = b->next;
+    if (spool_append(j, b->data, b->len, b->nevents) < 0)
+      drop(j, b->nevents, strerror(j->spool.err));
+    free(b);
+  }
+  j->tail = j->next_send = NULL;
+  j->queued_bytes = 0;
+  j->queued_events = 0;
+}
 
 /* Writes the rows' counters as H operations and empties the row table. */
 static void put_rows(sy_journal_t *j) {
@@ -331,7 +486,7 @@ void sy_journal_flush(sy_journal_t *j) {
   size_t len = 8 + kl + (size_t)sl + j->cur.len;
   batch_t *b = malloc(sizeof *b + len);
   if (b == NULL) {
-    sy__journal_drop(j, j->cur_nevents, "out of memory");
+    drop(j, j->cur_nevents, "out of memory");
   } else {
     uint32_t l1 = (uint32_t)kl, l2 = (uint32_t)sl;
     char *p = b->data;
@@ -345,8 +500,8 @@ void sy_journal_flush(sy_journal_t *j) {
     b->nevents = j->cur_nevents;
     b->len = len;
     if (j->spool.size > 0) { /* the spool is being replayed: keep order behind it */
-      if (sy__journal_spool_append(j, b->data, b->len, b->nevents) < 0)
-        sy__journal_drop(j, b->nevents, strerror(j->spool.err));
+      if (spool_append(j, b->data, b->len, b->nevents) < 0)
+        drop(j, b->nevents, strerror(j->spool.err));
       free(b);
     } else {
       if (j->tail)
@@ -364,14 +519,248 @@ void sy_journal_flush(sy_journal_t *j) {
         sy_log_warn("journal: %zu bytes waiting for Redis (events.queue_bytes %zu): moving them "
                     "to the spool %s",
                     j->queued_bytes, j->queue_bytes_max, j->spool.path);
-        sy__journal_spill(j);
+        spill(j);
       }
     }
   }
   j->cur.len = 0;
   j->cur_nargs = 0;
   j->cur_nevents = 0;
-  sy__journal_pump(j);
+  pump(j);
+}
+
+/* ---- sending ------------------------------------------------------------------------- */
+
+static void rewind_sending(sy_journal_t *j) {
+  j->gen++;
+  j->inflight = 0;
+  j->next_send = j->head;
+  j->send_off = j->ack_off;
+}
+
+/* The queue is empty again. A backlog (Redis slow or away) left its batches' memory
+ * free in the middle of the heap, where glibc keeps it: only the top of the heap is
+ * returned on free. Give it back, once per backlog of TRIM_AFTER_BYTES or more, so
+ * that the RSS after a backlog returns to the steady state. */
+static void release_backlog(sy_journal_t *j) {
+#ifdef __GLIBC__
+  if (j->queued_peak >= TRIM_AFTER_BYTES)
+    malloc_trim(0);
+#endif
+  j->queued_peak = 0;
+}
+
+static void acked(sy_journal_t *j, send_t *s, int dup) {
+  j->inflight--;
+  j->c.batches_acked++;
+  j->c.events_acked += s->nevents;
+  if (dup)
+    j->c.duplicates++;
+  if (s->b != NULL) {
+    batch_t *b = j->head; /* replies come in order: it is the head */
+    if (b == s->b) {
+      j->head = b->next;
+      if (j->head == NULL)
+        j->tail = NULL;
+      j->queued_bytes -= b->len;
+      j->queued_events -= b->nevents;
+      free(b);
+      if (j->head == NULL)
+        release_backlog(j);
+    }
+    return;
+  }
+  j->ack_off = s->end_off;
+  j->c.replayed += s->nevents;
+  sy_spoolfile_consumed(&j->spool, s->nevents);
+  if (j->ack_off >= j->spool.size) { /* replayed in full */
+    sy_spoolfile_remove(&j->spool);
+    sy_log_debug("journal: spool replayed (%llu events so far)", (unsigned long long)j->c.replayed);
+    j->send_off = j->ack_off = 0;
+  }
+}
+
+static void on_batch_reply(sy_redis_t *r, redisReply *reply, void *data) {
+  send_t *s = data;
+  sy_journal_t *j = s->j;
+  if (s->gen != j->gen) {
+    free(s);
+    return;
+  }
+  if (reply != NULL && (reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_STRING) &&
+      (strcmp(reply->str, "OK") == 0 || strcmp(reply->str, "DUP") == 0)) {
+    acked(j, s, strcmp(reply->str, "DUP") == 0);
+    free(s);
+    pump(j);
+    return;
+  }
+  if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+      reply->element[1]->type == REDIS_REPLY_INTEGER) {
+    long long last = reply->element[1]->integer;
+    sy_log_warn("journal: batch %llu: Redis has batch %lld as the last applied%s",
+                (unsigned long long)s->seq, last,
+                (long long)s->seq > last + 1 ? "; earlier batches were lost there, applying" : "");
+    if ((long long)s->seq > last + 1)
+      j->force_seq = s->seq; /* we no longer hold last+1..seq-1: Redis lost them */
+    rewind_sending(j);
+    free(s);
+    pump(j);
+    return;
+  }
+  if (reply != NULL) {
+    sy_log_error("journal: batch %llu refused: %s", (unsigned long long)s->seq,
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0)
+      j->script_ready = 0;
+    rewind_sending(j);
+    free(s);
+    sy_redis_reset(r, "journal batch refused"); /* back off before resending */
+    return;
+  }
+  rewind_sending(j); /* no reply: the connection went; resent after reconnect */
+  free(s);
+}
+
+/* Splits a blob into argv after the fixed head of the EVALSHA. */
+static int build_argv(sy_journal_t *j, const char *p, size_t len, const char *force) {
+  size_t n = 8;
+  for (size_t off = 0; off + 4 <= len; n++) {
+    uint32_t l;
+    memcpy(&l, p + off, 4);
+    off += 4 + l;
+  }
+  if (n > j->argcap) {
+    const char **a = realloc(j->argv, n * sizeof *a);
+    size_t *al = a ? realloc(j->argvlen, n * sizeof *al) : NULL;
+    if (a)
+      j->argv = a;
+    if (al == NULL)
+      return -1;
+    j->argvlen = al;
+    j->argcap = n;
+  }
+  const char **a = j->argv;
+  size_t *al = j->argvlen, i = 0, k = 0;
+  const char *args[64];
+  size_t lens[64];
+  for (size_t off = 0; off + 4 <= len && k < 2; k++) { /* journal key, seq */
+    uint32_t l;
+    memcpy(&l, p + off, 4);
+    args[k] = p + off + 4;
+    lens[k] = l;
+    off += 4 + l;
+  }
+  if (k < 2)
+    return -1;
+  a[i] = "EVALSHA", al[i++] = 7;
+  a[i] = j->sha, al[i++] = strlen(j->sha);
+  a[i] = "2", al[i++] = 1;
+  a[i] = args[0], al[i++] = lens[0];
+  a[i] = j->stream, al[i++] = strlen(j->stream);
+  a[i] = args[1], al[i++] = lens[1];
+  a[i] = j->maxlen, al[i++] = strlen(j->maxlen);
+  a[i] = force, al[i++] = 1;
+  size_t off = 8 + lens[0] + lens[1];
+  while (off + 4 <= len) {
+    uint32_t l;
+    memcpy(&l, p + off, 4);
+    a[i] = p + off + 4;
+    al[i++] = l;
+    off += 4 + l;
+  }
+  return (int)i;
+}
+
+static int send_blob(sy_journal_t *j, const char *p, size_t len, send_t *s) {
+  int argc = build_argv(j, p, len, s->seq == j->force_seq ? "1" : "0");
+  if (argc < 0 || sy_redis_command(j->redis, on_batch_reply, s, argc, j->argv, j->argvlen) < 0)
+    return -1;
+  j->inflight++;
+  j->c.batches_sent++;
+  return 0;
+}
+
+static uint64_t blob_seq(const char *p, size_t len) {
+  uint32_t l1, l2;
+  char t[24];
+  if (len < 8)
+    return 0;
+  memcpy(&l1, p, 4);
+  if (8 + (size_t)l1 > len)
+    return 0;
+  memcpy(&l2, p + 4 + l1, 4);
+  if (l2 >= sizeof t || 8 + (size_t)l1 + l2 > len)
+    return 0;
+  memcpy(t, p + 8 + l1, l2);
+  t[l2] = '\0';
+  return strtoull(t, NULL, 10);
+}
+
+static void pump(sy_journal_t *j) {
+  while (sy_redis_ready(j->redis) && j->script_ready && j->inflight < MAX_INFLIGHT) {
+    send_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+      return;
+    s->j = j;
+    s->gen = j->gen;
+    if (j->send_off < j->spool.size) {
+      const char *p;
+      ssize_t len = sy_spoolfile_read(&j->spool, j->send_off, &p);
+      if (len <= 0) {
+        sy_log_error("journal: %s: corrupt record at %llu; the rest of the spool is lost",
+                     j->spool.path, (unsigned long long)j->send_off);
+        drop(j, (uint32_t)j->spool.events, "corrupt spool record");
+        sy_spoolfile_truncate(&j->spool, j->send_off);
+        free(s);
+        continue;
+      }
+      s->end_off = j->send_off + SY_SPOOL_HDR + (uint64_t)len;
+      s->seq = blob_seq(p, (size_t)len);
+      s->nevents = blob_events(p, (size_t)len);
+      if (send_blob(j, p, (size_t)len, s) < 0) {
+        free(s);
+        return;
+      }
+      j->send_off = s->end_off;
+    } else if (j->spool.size == 0 && j->next_send != NULL) {
+      batch_t *b = j->next_send;
+      s->b = b;
+      s->seq = b->seq;
+      s->nevents = b->nevents;
+      if (send_blob(j, b->data, b->len, s) < 0) {
+        free(s);
+        return;
+      }
+      j->next_send = b->next;
+    } else {
+      free(s);
+      return;
+    }
+  }
+}
+
+static void on_script_loaded(sy_redis_t *r, redisReply *reply, void *data) {
+  sy_journal_t *j = data;
+  if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
+    if (reply != NULL)
+      sy_log_error("journal: SCRIPT LOAD failed: %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+    return;
+  }
+  snprintf(j->sha, sizeof j->sha, "%s", reply->str);
+  j->script_ready = 1;
+  if (j->spool.size > 0) /* the operator's line is stats.c's, once the backlog is through */
+    sy_log_debug("journal: replaying %llu spooled events", (unsigned long long)j->spool.events);
+  pump(j);
+}
+
+void sy_journal_redis_state(sy_journal_t *j, int up) {
+  rewind_sending(j);
+  j->script_ready = 0;
+  if (up) {
+    const char *argv[] = {"SCRIPT", "LOAD", SY_LUA_JOURNAL};
+    size_t lens[] = {6, 4, strlen(SY_LUA_JOURNAL)};
+    sy_redis_command(j->redis, on_script_loaded, j, 3, argv, lens);
+  }
 }
 
 /* ---- life cycle ------------------------------------------------------------------------ */
@@ -409,7 +798,7 @@ sy_journal_t *sy_journal_new(uv_loop_t *loop, sy_redis_t *redis, const sy_journa
     sy_journal_free(j);
     return NULL;
   }
-  j->c.spooled += sy_spoolfile_adopt_orphans(&j->spool, conf->instance, sy__journal_blob_events);
+  j->c.spooled += sy_spoolfile_adopt_orphans(&j->spool, conf->instance, blob_events);
   return j;
 }
 
@@ -439,7 +828,7 @@ void sy_journal_free(sy_journal_t *j) {
     j->closing = 1;
     sy_journal_flush(j);
     uint64_t before = j->c.spooled;
-    sy__journal_spill(j); /* unacknowledged batches wait on disk for the next start */
+    spill(j); /* unacknowledged batches wait on disk for the next start */
     if (j->c.spooled > before)
       sy_log_warn("journal: %llu unacknowledged events kept in %s for the next start",
                   (unsigned long long)(j->c.spooled - before), j->spool.path);

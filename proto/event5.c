@@ -15,7 +15,7 @@ const char sy_event_type_codes[SY_EVT_COUNT] = {'q', 'f', 'o', 's', 'd'};
 const char *const sy_event_type_names[SY_EVT_COUNT] = {"request", "feedback", "outcome",
                                                        "shadow", "decision"};
 
-/* The fields folded into the head (0) or into the ref (1..6: their place in the ref). */
+/* The fields folded into the head (0) or into the ref (1..7: their place in the ref). */
 static const struct {
   sy_event_field_t f;
   int ref; /* 0: head; else the ref slot, 1-based */
@@ -23,17 +23,17 @@ static const struct {
     {SY_EF_event_id, 0},      {SY_EF_event_type, 0},       {SY_EF_schema_version, 0},
     {SY_EF_router_instance, 0}, {SY_EF_timestamp, 0},      {SY_EF_experiment, 1},
     {SY_EF_variant, 2},       {SY_EF_variant_version, 3},  {SY_EF_prompt_version, 4},
-    {SY_EF_model_id, 5},      {SY_EF_task_type, 6},
+    {SY_EF_model_id, 5},      {SY_EF_task_type, 6},      {SY_EF_config_hash, 7},
 };
 #define NFOLDED (sizeof folded / sizeof folded[0])
-#define NREF 6
+#define NREF 7
 
 static signed char slot_of[SY_EVT_COUNT][SY_EF_COUNT];
 static sy_event_field_t field_at[SY_EVT_COUNT][SY_EF_COUNT]; /* slot - SY_EV5_HEAD -> field */
 static int nslots[SY_EVT_COUNT];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static int folded_ref(int f) { /* -1: not folded; 0: head; 1..6: ref */
+static int folded_ref(int f) { /* -1: not folded; 0: head; 1..7: ref */
   for (size_t i = 0; i < NFOLDED; i++)
     if ((int)folded[i].f == f)
       return folded[i].ref;
@@ -248,9 +248,9 @@ void sy_ev5_free(sy_ev5_t *b) {
 
 size_t sy_ev5_ref_def(char *out, size_t cap, const char *experiment, const char *variant,
                       const char *variant_version, const char *prompt_version,
-                      const char *model_id, const char *task_type) {
+                      const char *model_id, const char *task_type, const char *config_hash) {
   const char *parts[NREF] = {experiment, variant, variant_version, prompt_version, model_id,
-                             task_type};
+                             task_type,  config_hash};
   sy_ev5_t b = {0};
   for (int i = 0; i < NREF; i++) {
     if (i > 0)

@@ -16,7 +16,8 @@
  * significant digits); bool 1/0; list: its items joined by ','. An empty EVENT_ID:
  * the event's id is its stream entry id (the journal's events, which Redis applies
  * exactly once). A ref's definition is experiment|variant|variant_version|prompt_version|
- * model_id|task_type, escaped the same way.
+ * model_id|task_type|config_hash, escaped the same way; refs written before config_hash
+ * existed have the first six, and a missing part is a field without a value.
  *
  * Pure: no I/O; the builder allocates only its own buffer.
  */
@@ -78,7 +79,7 @@ int sy_ev5_slot(sy_event_type_t type, sy_event_field_t f);
  * if it did not fit. NULL strings are empty. */
 size_t sy_ev5_ref_def(char *out, size_t cap, const char *experiment, const char *variant,
                       const char *variant_version, const char *prompt_version,
-                      const char *model_id, const char *task_type);
+                      const char *model_id, const char *task_type, const char *config_hash);
 /* The ref id of a definition: SY_EV5_REF_LEN hex characters and a NUL. */
 void sy_ev5_ref_id(const char *def, size_t n, char id[SY_EV5_REF_LEN + 1]);
 

@@ -17,7 +17,8 @@ TYPES = {"q": "request", "f": "feedback", "o": "outcome", "s": "shadow", "d": "d
 BITS = {"REQ": ["q"], "FB": ["f"], "OUT": ["o"], "SHADOW": ["s"], "DECISION": ["d"],
         "ALL": ["q", "f", "o", "s", "d"]}
 HEAD = ["event_id", "event_type", "schema_version", "router_instance", "timestamp"]
-REF = ["experiment", "variant", "variant_version", "prompt_version", "model_id", "task_type"]
+REF = ["experiment", "variant", "variant_version", "prompt_version", "model_id", "task_type",
+       "config_hash"]
 
 
 def _fields():

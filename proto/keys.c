@@ -45,6 +45,7 @@ EXP_KEY(pending, "pending")
 EXP_KEY(state, "state")
 EXP_KEY(audit, "audit")
 EXP_KEY(lease, "gate:lease")
+EXP_KEY(versions, "versions")
 
 int sy_key_variant(char *out, size_t n, const char *exp, const char *var) {
   if (exp == NULL || var == NULL)

@@ -62,6 +62,8 @@ int sy_key_state(char *out, size_t n, const char *exp);
 
 /* sy:{E}:audit — the stream of E's state changes. */
 int sy_key_audit(char *out, size_t n, const char *exp);
+/* sy:{E}:versions — the version registry: which config and variant versions served E, when. */
+int sy_key_versions(char *out, size_t n, const char *exp);
 
 /* sy:{E}:gate:lease — the router instance that decides for E. */
 int sy_key_lease(char *out, size_t n, const char *exp);

@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "router/config_admin.h"
 #include "router/config_exp.h"
 #include "router/config_listen.h"
@@ -297,6 +299,19 @@ static int build(sy__yaml_walk_t *w, sy_config_t *cfg) {
   return sy__cfg_stats_finish(w, cfg);
 }
 
+/* The config's name in events and the version registry: the first 16 hex digits of the
+ * SHA-256 of its bytes as read (so an edit, even of a comment, is a new config). */
+static void config_hash(const char *yaml, size_t len, char out[17]) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char md[crypto_hash_sha256_BYTES]; /* libsodium's: allocates nothing */
+  crypto_hash_sha256(md, (const unsigned char *)yaml, len);
+  for (int i = 0; i < 8; i++) {
+    out[2 * i] = hex[md[i] >> 4];
+    out[2 * i + 1] = hex[md[i] & 15];
+  }
+  out[16] = '\0';
+}
+
 /* See config.h: parses a YAML buffer; errors name `name` and a line. */
 int sy_config_parse(const char *name, const char *yaml, size_t len, sy_config_t **out, char *err,
                     size_t errlen) {
@@ -307,6 +322,8 @@ int sy_config_parse(const char *name, const char *yaml, size_t len, sy_config_t 
   sy__yaml_init(&w, name, yaml, len, &b, err, errlen);
   if (sy__yaml_load(&w) == 0) {
     b.cfg = calloc(1, sizeof *b.cfg);
+    if (b.cfg != NULL)
+      config_hash(yaml, len, b.cfg->config_hash);
     rc = b.cfg == NULL ? sy__yaml_fail(&w, NULL, "out of memory") : build(&w, b.cfg);
     sy__yaml_unload(&w);
   }

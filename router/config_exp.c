@@ -384,8 +384,9 @@ static int parse_experiment(sy__yaml_walk_t *w, yaml_node_t *n, sy_experiment_co
   for (size_t i = 0; i < e->nvariants; i++) { /* schema 5's refs (proto/event5.h) */
     sy_variant_conf_t *v = &e->variants[i];
     char def[1024];
+    const sy__cfg_build_t *b = w->user;
     size_t dl = sy_ev5_ref_def(def, sizeof def, e->id, v->id, v->version, v->prompt_version,
-                               v->model, e->id);
+                               v->model, e->id, b->cfg->config_hash);
     if (dl == 0 || (v->ref_def = strdup(def)) == NULL)
       return sy__yaml_fail(w, n, "variant '%s': its ids are too long for an event ref", v->id);
     sy_ev5_ref_id(def, dl, v->ref);

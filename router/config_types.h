@@ -341,6 +341,8 @@ typedef struct sy_admin_conf_s {
 
 typedef struct sy_config_s {
   char *path;
+  char config_hash[17]; /* the first 16 hex digits of the SHA-256 of the file's bytes: what
+                           events and the version registry name this config by */
   sy_hostport_t *listeners; /* .tls: a TLS listener */
   sy_listen_tls_t *listen_tls; /* one per listener */
   size_t nlisteners;

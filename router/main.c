@@ -26,6 +26,7 @@
 #include "router/server.h"
 #include "router/ctl.h"
 #include "router/status.h"
+#include "router/versions.h"
 #include "stats/embedded.h"
 
 #ifndef SY_VERSION
@@ -46,6 +47,7 @@ static const char usage_main[] =
     "  rollback EXP [VARIANT]  take a candidate (or every candidate) out\n"
     "  pause EXP / resume EXP  everything to the control, and back\n"
     "  history EXP             the audit log of decisions\n"
+    "  versions EXP            which configs and variant versions served EXP, and when\n"
     "\n"
     "options:\n"
     "  --version               print the version\n"
@@ -307,6 +309,8 @@ int main(int argc, char **argv) {
     return cmd_check(argc - 2, argv + 2);
   if (strcmp(cmd, "status") == 0)
     return sy_status_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "versions") == 0)
+    return sy_versions_main(argc - 2, argv + 2);
   static const char *const ctl[] = {"promote", "rollback", "pause", "resume", "history"};
   for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; i++)
     if (strcmp(cmd, ctl[i]) == 0)

@@ -58,6 +58,26 @@ static void on_synced(sy_redis_t *r, redisReply *reply, void *data) {
   sync_req_free(q);
 }
 
+static void on_versioned(sy_redis_t *r, redisReply *reply, void *data) {
+  (void)r;
+  (void)data;
+  if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+    sy_log_warn("version registry: %s", reply->str);
+}
+
+/* The version registry (sy:{E}:versions): this config's variant versions of E are
+ * serving now. Every sync refreshes it, so its "last" is as fresh as sync_ms. */
+static void register_versions(sy_worker_t *w, const sy_experiment_conf_t *e) {
+  const char *ids[64], *vers[64];
+  size_t n = e->nvariants < 64 ? e->nvariants : 64;
+  for (size_t k = 0; k < n; k++) {
+    ids[k] = e->variants[k].id;
+    vers[k] = e->variants[k].version != NULL ? e->variants[k].version : "";
+  }
+  sy_stats_versions(w->link, e->id, w->rt->cfg->config_hash, sy_stats_now_ms(), ids, vers, n,
+                    on_versioned, NULL);
+}
+
 static void sync_experiment(sy_worker_t *w, size_t i) {
   const sy_experiment_conf_t *e = &w->rt->cfg->experiments[i];
   size_t nv = e->nvariants;
@@ -96,6 +116,7 @@ static void sync_experiment(sy_worker_t *w, size_t i) {
   if (sy_stats_sync(w->link, &x, on_synced, q) < 0)
     sync_req_free(q);
   sy_argv_free(&meta);
+  register_versions(w, e);
 }
 
 static void on_swept(sy_redis_t *r, redisReply *reply, void *data) {

@@ -33,6 +33,51 @@ int sy_stats_sync(sy_stats_t *s, const sy_sync_exp_t *x, sy_redis_reply_cb cb, v
   return rc < 0 ? -1 : 0;
 }
 
+/* See posterior.h. */
+size_t sy_stats_version_field(char *out, size_t cap, const char *config_hash, const char *variant,
+                              const char *version) {
+  size_t o = 0;
+  const char *parts[3] = {config_hash, variant, version};
+  for (int k = 0; k < 3; k++) {
+    for (const char *p = parts[k] != NULL ? parts[k] : ""; *p != '\0'; p++) {
+      const char *esc = *p == '%' ? "%25" : *p == '|' ? "%7C" : NULL;
+      size_t m = esc != NULL ? 3 : 1;
+      if (o + m + 2 > cap)
+        return 0;
+      memcpy(out + o, esc != NULL ? esc : p, m);
+      o += m;
+    }
+    if (k < 2)
+      out[o++] = '|';
+  }
+  out[o] = '\0';
+  return o;
+}
+
+/* See posterior.h. */
+int sy_stats_versions(sy_stats_t *s, const char *exp, const char *config_hash, uint64_t now_ms,
+                      const char *const *variants, const char *const *versions, size_t n,
+                      sy_redis_reply_cb cb, void *data) {
+  char key[SY_KEY_MAX], field[512];
+  if (sy_key_versions(key, sizeof key, exp) < 0)
+    return -1;
+  sy_argv_t a;
+  sy_argv_init(&a);
+  sy_argv_add(&a, "EVAL");
+  sy_argv_add(&a, SY_LUA_VERSIONS);
+  sy_argv_add(&a, "1");
+  sy_argv_add(&a, key);
+  sy_argv_num(&a, (double)now_ms);
+  for (size_t k = 0; k < n; k++)
+    if (sy_stats_version_field(field, sizeof field, config_hash, variants[k], versions[k]) > 0)
+      sy_argv_add(&a, field);
+  int rc = -1;
+  if (sy_argv_ok(&a))
+    rc = sy_redis_command(&s->redis, cb, data, (int)a.n, (const char **)a.v, a.l);
+  sy_argv_free(&a);
+  return rc < 0 ? -1 : 0;
+}
+
 static double num_of(const redisReply *r) {
   return r != NULL && r->type == REDIS_REPLY_STRING ? strtod(r->str, NULL) : 0;
 }

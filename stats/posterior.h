@@ -15,6 +15,7 @@
 #define SY_POSTERIOR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -31,6 +32,17 @@ typedef struct sy_sync_exp_s {
 
 /* Queues the sync script for one experiment. */
 int sy_stats_sync(sy_stats_t *s, const sy_sync_exp_t *x, sy_redis_reply_cb cb, void *data);
+
+/* Marks the variant versions of experiment exp under config `config_hash` as serving
+ * at now_ms in the version registry (sy:{E}:versions; ids and versions as in the
+ * config). The reply is the number of entries touched. */
+int sy_stats_versions(sy_stats_t *s, const char *exp, const char *config_hash, uint64_t now_ms,
+                      const char *const *variants, const char *const *versions, size_t n,
+                      sy_redis_reply_cb cb, void *data);
+/* A registry field: CONFIG|VARIANT|VERSION with '%' and '|' of the version escaped as
+ * %25 and %7C. Returns its length, or 0 if it does not fit in cap. */
+size_t sy_stats_version_field(char *out, size_t cap, const char *config_hash, const char *variant,
+                              const char *version);
 
 /* The sync script's reply as a posterior snapshot:
  *   {"experiments": {E: {"variants": {V: {n, sum, sumsq}}, "segments": {S: {V: ...}}}}}

@@ -410,4 +410,18 @@
   "redis.call('HSET', KEYS[1], 'srm_version', ARGV[1])\n"                                \
   "return 1\n"
 
+/*
+ * The version registry (proto/KEYS.md: sy:{E}:versions): marks each (config hash,
+ * variant, variant version) of E as serving now, keeping the first time any router did.
+ *   KEYS[1] sy:{E}:versions   ARGV[1] now (ms)   ARGV[2..] fields CONFIG|VARIANT|VERSION
+ * Returns how many fields it touched.
+ */
+#define SY_LUA_VERSIONS                                                                  \
+  "for i = 2, #ARGV do\n"                                                                \
+  "  local v = redis.call('HGET', KEYS[1], ARGV[i])\n"                                   \
+  "  local first = v and string.match(v, '^(%d+)|') or ARGV[1]\n"                        \
+  "  redis.call('HSET', KEYS[1], ARGV[i], first .. '|' .. ARGV[1])\n"                    \
+  "end\n"                                                                                \
+  "return #ARGV - 1\n"
+
 #endif

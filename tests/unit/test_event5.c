@@ -86,7 +86,8 @@ static void test_numbers(void) {
 static void test_request_round_trip(void) {
   sy_ev5_t b = {0};
   char def[512], ref[SY_EV5_REF_LEN + 1];
-  size_t dl = sy_ev5_ref_def(def, sizeof def, "chat", "b|x", "v2", "p%1", "gpt,4", "chat");
+  size_t dl = sy_ev5_ref_def(def, sizeof def, "chat", "b|x", "v2", "p%1", "gpt,4", "chat",
+                             "0123456789abcdef");
   CHECK(dl > 0 && strstr(def, "b%7Cx") != NULL && strstr(def, "p%251") != NULL &&
         strstr(def, "gpt%2C4") != NULL);
   sy_ev5_ref_id(def, dl, ref);
@@ -138,6 +139,7 @@ static void test_request_round_trip(void) {
   check_field(&g, "variant_version", "v2");
   check_field(&g, "prompt_version", "p%1");
   check_field(&g, "model_id", "gpt,4");
+  check_field(&g, "config_hash", "0123456789abcdef");
   check_field(&g, "propensity", "0.25");
   check_field(&g, "output_id", "chatcmpl-\n1%");
   check_field(&g, "status", "200");
@@ -161,7 +163,17 @@ static void test_request_round_trip(void) {
   check_field(&g, "variant_version", "v2");
   check_field(&g, "feedback_value", "-1");
   check_field(&g, "timestamp", "1970-01-01T00:00:00.000Z");
+  check_field(&g, "config_hash", "0123456789abcdef");
   CHECK(get(&g, "model_id") == NULL && get(&g, "prompt_version") == NULL);
+
+  /* a ref written before config_hash existed (six parts): no config_hash, the rest kept */
+  char old[512];
+  memcpy(old, def, dl);
+  *strrchr(old, '|') = '\0';
+  memset(&g, 0, sizeof g);
+  CHECK(sy_ev5_decode(b.p, b.len, "1-0", old, collect, &g) > 0);
+  check_field(&g, "variant_version", "v2");
+  CHECK(get(&g, "config_hash") == NULL);
 
   /* not schema 5 */
   CHECK(sy_ev5_decode("4|q|x|y|0|r", 11, NULL, NULL, collect, &g) == -1);

@@ -41,10 +41,10 @@ static int names_has(const names_t *l, const char *s) {
  * not know (a new one needs a case here). */
 static int build(const char *name, char *out, size_t n) {
   static const char *const one[] = {"prefix", "meta",  "segments", "pending",
-                                    "state",  "audit", "lease"};
+                                    "state",  "audit", "lease",    "versions"};
   static int (*const one_fn[])(char *, size_t, const char *) = {
-      sy_key_prefix, sy_key_meta, sy_key_segments, sy_key_pending,
-      sy_key_state,  sy_key_audit, sy_key_lease};
+      sy_key_prefix, sy_key_meta,  sy_key_segments, sy_key_pending,
+      sy_key_state,  sy_key_audit, sy_key_lease,    sy_key_versions};
   const char *fam = strncmp(name, "sy_key_", 7) == 0 ? name + 7 : "";
   for (size_t i = 0; i < sizeof one / sizeof one[0]; i++)
     if (strcmp(fam, one[i]) == 0)

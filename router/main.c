@@ -28,6 +28,8 @@
 #include "router/status.h"
 #include "router/versions.h"
 #include "stats/embedded.h"
+#include "warehouse/dataset.h"
+#include "warehouse/evaluate.h"
 
 #ifndef SY_VERSION
 #define SY_VERSION "0.1.0"
@@ -48,6 +50,8 @@ static const char usage_main[] =
     "  pause EXP / resume EXP  everything to the control, and back\n"
     "  history EXP             the audit log of decisions\n"
     "  versions EXP            which configs and variant versions served EXP, and when\n"
+    "  evaluate EXP ...        off-policy evaluation from the warehouse (`evaluate --help`)\n"
+    "  dataset build ...       a reproducible dataset with a manifest (`dataset --help`)\n"
     "\n"
     "options:\n"
     "  --version               print the version\n"
@@ -311,6 +315,10 @@ int main(int argc, char **argv) {
     return sy_status_main(argc - 2, argv + 2);
   if (strcmp(cmd, "versions") == 0)
     return sy_versions_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "evaluate") == 0)
+    return sy_evaluate_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "dataset") == 0)
+    return sy_dataset_main(argc - 2, argv + 2);
   static const char *const ctl[] = {"promote", "rollback", "pause", "resume", "history"};
   for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; i++)
     if (strcmp(cmd, ctl[i]) == 0)

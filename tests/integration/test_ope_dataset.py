@@ -115,7 +115,10 @@ def config(env, variants=("a", "b", "c")):
 
 
 def sy(*args):
-    return subprocess.run([h.SWITCHYARD] + list(args), capture_output=True, text=True, timeout=60)
+    p = subprocess.run([h.SWITCHYARD] + list(args), capture_output=True, text=True, timeout=60)
+    for marker in h.SANITIZER_MARKERS:
+        check(marker not in p.stderr, "switchyard %r: sanitizer report:\n%s", args, p.stderr[-3000:])
+    return p
 
 
 def expected(rows, pi, names):

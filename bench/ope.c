@@ -19,8 +19,9 @@
  * floor (default 0.05, the examples' value) and, for comparison, floor 0.
  *
  * Output: `name=value` lines, the settings first, then per floor setting and target policy
- * ope_coverage_{ips,snips,dr}_<target>, ope_bias_*, ope_ci_width_*, the mean ESS and the
- * smallest logged propensity; the headline ope_coverage_{ips,snips,dr}= and ope_ci_width_*=
+ * ope_coverage_{ips,snips,dr}_<target>, ope_bias_*, ope_ci_width_*, the coverage over the
+ * runs where evaluate raised no warning (_unwarned) and the fraction of runs it warned on,
+ * the mean ESS and the smallest logged propensity; the headline ope_coverage_{ips,snips,dr}= and ope_ci_width_*=
  * are over all (target, replication) pairs of the configured floor, ope_bias_*= is the mean
  * over targets of each target's |bias|. Export throughput is not
  * this program's: bench/events and the exporter's own bench measure it.
@@ -54,8 +55,9 @@ typedef struct acc_s {
 } acc_t;
 
 typedef struct target_res_s {
-  acc_t est[3]; /* ips, snips, dr */
-  double ess, minp, runs;
+  acc_t est[3];      /* ips, snips, dr */
+  acc_t unwarned[3]; /* the same over the runs where evaluate raised no warning */
+  double ess, minp, runs, warned;
 } target_res_t;
 
 static const char *const target_names[NTARGETS] = {"uniform", "always_best", "always_worst",
@@ -207,6 +209,13 @@ static int run_floor(const bench_opts_t *o, double floor, uint64_t seed, target_
       add(&res[j].est[0], &r.ips, truth);
       add(&res[j].est[1], &r.snips, truth);
       add(&res[j].est[2], &r.dr, truth);
+      if (r.warnings == 0) {
+        add(&res[j].unwarned[0], &r.ips, truth);
+        add(&res[j].unwarned[1], &r.snips, truth);
+        add(&res[j].unwarned[2], &r.dr, truth);
+      } else {
+        res[j].warned += 1;
+      }
       res[j].ess += r.ess;
       if (res[j].runs == 0 || r.min_p < res[j].minp)
         res[j].minp = r.min_p;
@@ -226,6 +235,12 @@ static void print_floor(const char *suffix, const target_res_t *res) {
       printf("ope_bias_%s_%s%s=%.5f\n", est_names[e], target_names[j], suffix, a->bias / c);
       printf("ope_ci_width_%s_%s%s=%.4f\n", est_names[e], target_names[j], suffix, a->width / c);
     }
+    for (int e = 0; e < 3; e++)
+      printf("ope_coverage_%s_%s_unwarned%s=%.4f\n", est_names[e], target_names[j], suffix,
+             res[j].unwarned[e].count > 0 ? res[j].unwarned[e].cover / res[j].unwarned[e].count
+                                          : NAN);
+    printf("ope_warned_fraction_%s%s=%.4f\n", target_names[j], suffix,
+           res[j].warned / res[j].runs);
     printf("ope_ess_%s%s=%.1f\n", target_names[j], suffix, res[j].ess / res[j].runs);
     printf("ope_min_propensity_%s%s=%.3g\n", target_names[j], suffix, res[j].minp);
   }

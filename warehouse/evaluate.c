@@ -254,8 +254,8 @@ static void print_json(const eval_args_t *a, const eval_data_t *d, const sy_ope_
 }
 
 static void print_est(const char *name, const sy_ope_est_t *e, const char *note) {
-  printf("  %-8s %10.4f   [%8.4f, %8.4f]  %8.4f  %s\n", name, e->value, e->lo, e->hi, e->se,
-         note);
+  printf("  %-8s %10.4f   [%8.4f, %8.4f]  %8.4f%s%s\n", name, e->value, e->lo, e->hi, e->se,
+         note[0] ? "  " : "", note);
 }
 
 static void print_text(const eval_args_t *a, const eval_data_t *d, const sy_ope_target_t *t,

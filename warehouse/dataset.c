@@ -221,8 +221,10 @@ static int write_manifest(const ds_build_t *bd, const char *schema, const char *
   json_t *cols = json_array();
   for (size_t i = 0; i < NCOLS; i++)
     json_array_append_new(cols, json_string(columns[i]));
+  char from[1024];
+  sy_wh_redact_url(bd->from, from, sizeof from);
   json_t *m = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:s,s:s,s:o,s:I,s:o,s:s}", "format",
-                        DS_FORMAT, "from", bd->from, "where", bd->where, "filter", canon,
+                        DS_FORMAT, "from", from, "where", bd->where, "filter", canon,
                         "query", sql, "query_params", params_json(p, np), "columns", cols,
                         "row_count", st->rows, "rows_file", "rows.jsonl", "rows_sha256", sha,
                         "config_hashes", json_incref(st->config_hashes),

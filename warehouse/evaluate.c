@@ -38,7 +38,8 @@ static const char usage_eval[] =
     "  greedy             all traffic to the best mean reward, cross-fitted: each half of\n"
     "                     the rows is judged against the best variant of the other half\n"
     "\n"
-    "Reward: outcome_value, or 0 when the outcome was counted missing; rows with no\n"
+    "Sources: sqlite:FILE or postgresql://USER@HOST/DB (password from PGPASSWORD or\n"
+    "~/.pgpass). Reward: outcome_value, or 0 when the outcome was counted missing; rows with no\n"
     "outcome yet are not used. Exit: 0 done, 1 nothing to evaluate or a read error,\n"
     "2 bad input.\n"
     "\n"
@@ -48,6 +49,7 @@ static const char usage_eval[] =
 
 typedef struct eval_args_s {
   const char *exp, *config, *from, *policy;
+  char shown_from[512]; /* from without a password, for reports */
   int json;
   sy_ope_opts_t opts;
 } eval_args_t;
@@ -236,7 +238,7 @@ static void print_json(const eval_args_t *a, const eval_data_t *d, const sy_ope_
                                             "text", sy_ope_warning_text(1u << k)));
   json_t *o = json_pack(
       "{s:s,s:s,s:s,s:{s:I,s:I,s:I,s:I,s:I},s:o,s:{s:o,s:o,s:o,s:o},s:o,s:o,s:o,s:o,s:o,s:o}",
-      "experiment", a->exp, "policy", a->policy, "from", a->from, "rows", "seen",
+      "experiment", a->exp, "policy", a->policy, "from", a->shown_from, "rows", "seen",
       (json_int_t)d->seen, "used", (json_int_t)d->n, "no_outcome", (json_int_t)d->no_outcome,
       "no_propensity", (json_int_t)d->no_propensity, "bad_propensity",
       (json_int_t)d->bad_propensity, "variants", vars, "estimates", "ips", jest(&r->ips),
@@ -260,7 +262,7 @@ static void print_est(const char *name, const sy_ope_est_t *e, const char *note)
 
 static void print_text(const eval_args_t *a, const eval_data_t *d, const sy_ope_target_t *t,
                        const sy_ope_result_t *r) {
-  printf("experiment %s, target policy %s, from %s\n", a->exp, a->policy, a->from);
+  printf("experiment %s, target policy %s, from %s\n", a->exp, a->policy, a->shown_from);
   printf("rows: %zu used of %zu seen (%zu without an outcome yet, %zu without a propensity, "
          "%zu with a propensity outside (0, 1])\n\n",
          d->n, d->seen, d->no_outcome, d->no_propensity, d->bad_propensity);
@@ -340,6 +342,7 @@ int sy_evaluate_main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &a);
   if (rc != 0)
     return rc == 1 ? 0 : rc;
+  sy_wh_redact_url(a.from, a.shown_from, sizeof a.shown_from);
   sy_config_t *cfg = NULL;
   eval_data_t *d = calloc(1, sizeof *d);
   sy_ope_target_t *t = calloc(1, sizeof *t);
@@ -358,7 +361,7 @@ int sy_evaluate_main(int argc, char **argv) {
     goto out;
   }
   if (read_rows(w, a.exp, d, err, sizeof err) < 0) {
-    fprintf(stderr, "switchyard evaluate: %s: %s\n", a.from, err);
+    fprintf(stderr, "switchyard evaluate: %s: %s\n", a.shown_from, err);
     rc = 1;
     goto out;
   }
@@ -366,7 +369,7 @@ int sy_evaluate_main(int argc, char **argv) {
     fprintf(stderr,
             "switchyard evaluate: no usable row of experiment '%s' in %s (%zu seen: %zu "
             "without an outcome, %zu without a propensity, %zu with a bad propensity)\n",
-            a.exp, a.from, d->seen, d->no_outcome, d->no_propensity, d->bad_propensity);
+            a.exp, a.shown_from, d->seen, d->no_outcome, d->no_propensity, d->bad_propensity);
     rc = 1;
     goto out;
   }

@@ -1,12 +1,14 @@
 /*
  * wh_read.h — read-only access to a warehouse (the `trace` table written by `switchyard
- * export`, schema version 1) for the
- * commands that read it (`evaluate`, `dataset build`): open a source URL, run one
- * parameterised query, step through the rows with typed column access. Queries only ever
- * take values as bound parameters, never spliced into the SQL text.
+ * export`, schema version 1) for the commands that read it (`evaluate`, `dataset build`):
+ * open a source URL, run one parameterised query, step through the rows with typed column
+ * access. Queries only ever take values as bound parameters, never spliced into the SQL.
  *
- * Sources: `sqlite:PATH` (opened read-only; the file must exist and have a `trace` table).
- * `postgresql://...` is refused with a clear error: these readers are SQLite-only for now.
+ * Sources: `sqlite:PATH` (opened read-only; the file must exist) and `postgresql://...` or
+ * `postgres://...` (a libpq connection URI; a password is better given by PGPASSWORD or
+ * ~/.pgpass, as the URL is printed in reports and manifests with its password removed).
+ * Either must have a `trace` table. The SQL given to sy_wh_query must be valid in both
+ * (the readers use plain SELECTs); `?` placeholders work for both.
  *
  * Errors: 0 / -1 with a message in err (the source's own message included).
  * A CLI helper: it blocks, and never runs on an event loop.
@@ -32,6 +34,10 @@ typedef enum {
   SY_WH_REAL,
   SY_WH_TEXT,
 } sy_wh_type_t;
+
+/* url with any password removed (postgresql://user:pw@host/db -> postgresql://user@host/db),
+ * in buf (at most len bytes with the NUL); other URLs as they are. Returns buf. */
+const char *sy_wh_redact_url(const char *url, char *buf, size_t len);
 
 /* Opens url read-only into *out (the caller's; sy_wh_close). -1 with err when the URL is
  * not a supported source, the file is missing, or it has no `trace` table. */

@@ -21,6 +21,7 @@ import random
 import sqlite3
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -258,19 +259,22 @@ def test_evaluate_bad_input(env):
         (["chat", "--config", cfg, "--policy", "uniform"], "--from"),
         (["chat", "--from", src, "--policy", "uniform"], "--config"),
         (["chat", "--config", cfg, "--from", src], "--policy"),
-        (["chat", "--config", cfg, "--from", "postgresql://u@h/db", "--policy", "uniform"],
-         "PostgreSQL"),
+        (["chat", "--config", cfg, "--from",
+          "postgresql://u:secret@/db?host=%s" % env.path("no-such-dir"), "--policy", "uniform"],
+         "--from postgresql://u@/db"),
         (["chat", "--config", cfg, "--from", "sqlite:" + env.path("missing.db"), "--policy",
           "uniform"], "missing.db"),
         (["chat", "--config", cfg, "--from", "sqlite:" + env.path("empty.db"), "--policy",
           "uniform"], "no `trace` table"),
-        (["chat", "--config", cfg, "--from", "mysql:x", "--policy", "uniform"], "sqlite:FILE"),
+        (["chat", "--config", cfg, "--from", "mysql:x", "--policy", "uniform"],
+         "expected sqlite:FILE or postgresql://"),
         (["chat", "--config", cfg, "--from", src, "--policy", "best"], "unknown policy 'best'"),
         (["chat", "--config", cfg, "--from", src, "--policy", "uniform", "--min-ess", "-1"],
          "--min-ess"),
     ]
     for args, needle in cases:
         p = sy("evaluate", *args)
+        check("secret" not in p.stderr, "a password in a message: %r", p.stderr)
         check(p.returncode == 2 and needle in p.stderr,
               "evaluate %r: exit %d (want 2), stderr %r (want %r)", args, p.returncode,
               p.stderr[:300], needle)
@@ -389,6 +393,128 @@ def test_dataset_filters_and_errors(env):
         p = sy("dataset", *args)
         check(p.returncode == 2 and needle in p.stderr, "dataset %r: %d %r", args, p.returncode,
               p.stderr[:200])
+
+
+# ---- PostgreSQL: the same warehouse in a real server --------------------------------
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PG_DDL = DDL.replace("INTEGER", "BIGINT").replace("REAL", "DOUBLE PRECISION")
+
+
+class Postgres:
+    """A private PostgreSQL 15 (Debian's postgresql-15) on a unix socket in its own
+    directory and a free port number; as the `postgres` user when the test runs as root
+    (the server refuses root)."""
+
+    def __init__(self, env):
+        import pwd
+        import tempfile
+        self.dir = tempfile.mkdtemp(prefix="sy-pg-")
+        self.port = h.free_port()
+        self.as_user = []
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        data = os.path.join(self.dir, "data")
+        p = subprocess.run(self.as_user + [PG_BIN + "/initdb", "-D", data, "-A", "trust", "-U",
+                           "postgres", "--no-sync"], capture_output=True, text=True, timeout=120)
+        check(p.returncode == 0, "initdb: %s", p.stderr[-2000:])
+        self.log = open(os.path.join(self.dir, "server.log"), "w")
+        self.proc = subprocess.Popen(
+            self.as_user + [PG_BIN + "/postgres", "-D", data, "-k", self.dir, "-p", str(self.port),
+                            "-c", "listen_addresses=", "-c", "fsync=off"],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        env.closers.append(self.stop)
+        for _ in range(300):
+            if os.path.exists(os.path.join(self.dir, ".s.PGSQL.%d" % self.port)) and \
+                    self.psql("postgres", "SELECT 1").returncode == 0:
+                return
+            check(self.proc.poll() is None, "postgres exited: %s", self.tail())
+            time.sleep(0.1)
+        raise h.Failure("postgres did not start: " + self.tail())
+
+    def tail(self):
+        with open(os.path.join(self.dir, "server.log")) as f:
+            return f.read()[-2000:]
+
+    def psql(self, db, sql):
+        return subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.dir, "-p",
+                               str(self.port), "-U", "postgres", "-d", db],
+                              input=sql, capture_output=True, text=True, timeout=120)
+
+    def url(self, db, password=None):
+        import urllib.parse
+        return "postgresql://postgres%s@/%s?host=%s&port=%d" % (
+            ":" + password if password else "", db, urllib.parse.quote(self.dir, safe=""), self.port)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()  # smart shutdown; fast enough with no client left
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait(5)
+        self.log.close()
+        import shutil
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def pg_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, str):
+        return "'" + v.replace("'", "''") + "'"
+    return repr(v)
+
+
+def load_pg(pg, db, rows):
+    sql = ["CREATE DATABASE %s;" % db, "\\c %s" % db, PG_DDL,
+           "INSERT INTO meta VALUES ('warehouse_schema_version', '1');"]
+    for r in rows:
+        sql.append("INSERT INTO trace (%s) VALUES (%s);" % (", ".join(COLS), ", ".join(
+            pg_literal(r.get(c)) for c in COLS)))
+    p = pg.psql("postgres", "\n".join(sql))
+    check(p.returncode == 0, "psql: %s", p.stderr[-2000:])
+
+
+def test_postgresql_same_answers_as_sqlite(env):
+    rows = chat_rows()
+    make_db(env.path("w.db"), rows)
+    pg = Postgres(env)
+    load_pg(pg, "warehouse", rows)
+    cfg = config(env)
+    for spec in ("always:b", "greedy", "split:a=70,c=30"):
+        out = []
+        for src in ("sqlite:" + env.path("w.db"), pg.url("warehouse", "secret")):
+            p = sy("evaluate", "chat", "--config", cfg, "--from", src, "--policy", spec, "--json")
+            check(p.returncode == 0, "evaluate %s from %s: %d %s", spec, src, p.returncode, p.stderr)
+            check("secret" not in p.stdout, "the password in the report")
+            j = json.loads(p.stdout)
+            del j["from"]
+            out.append(j)
+        check(out[0] == out[1], "%s: SQLite and PostgreSQL answers differ:\n%r\n%r", spec,
+              out[0]["estimates"], out[1]["estimates"])
+    where = "experiment=chat,tenant=t1,outcome=any"
+    d_sq, d_pg, d_pg2 = env.path("sq"), env.path("pg"), env.path("pg2")
+    p = sy("dataset", "build", "--from", "sqlite:" + env.path("w.db"), "--to", d_sq, "--where", where)
+    check(p.returncode == 0, "sqlite build: %s", p.stderr)
+    p = sy("dataset", "build", "--from", pg.url("warehouse", "secret"), "--to", d_pg, "--where", where)
+    check(p.returncode == 0, "postgresql build: %s", p.stderr)
+    check(read(os.path.join(d_sq, "rows.jsonl")) == read(os.path.join(d_pg, "rows.jsonl")),
+          "rows.jsonl differs between SQLite and PostgreSQL")
+    m = json.loads(read(os.path.join(d_pg, "manifest.json")))
+    check(m["from"] == pg.url("warehouse"), "manifest from %r (password not removed?)", m["from"])
+    p = sy("dataset", "build", "--manifest", os.path.join(d_pg, "manifest.json"), "--to", d_pg2)
+    check(p.returncode == 0, "postgresql rebuild: %s", p.stderr)
+    for f in ("rows.jsonl", "manifest.json"):
+        check(read(os.path.join(d_pg, f)) == read(os.path.join(d_pg2, f)), "%s differs", f)
+    p = sy("evaluate", "chat", "--config", cfg, "--from", pg.url("nodb"), "--policy", "uniform")
+    check(p.returncode == 2 and "nodb" in p.stderr, "missing database: %d %r", p.returncode, p.stderr)
+
+
+test_postgresql_same_answers_as_sqlite.watchdog_seconds = 120
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ static const char usage_ds[] =
     "sorted) and DIR/manifest.json (the filter, the query, the row count, the SHA-256 of\n"
     "rows.jsonl, the config hashes and variant versions involved). Building from a\n"
     "manifest again gives byte-identical files, or exits 1 if the warehouse's rows changed.\n"
+    "DIR is created if missing (its parent must exist). Sources: sqlite:FILE or\n"
+    "postgresql://USER@HOST/DB (password from PGPASSWORD or ~/.pgpass).\n"
     "\n"
     "FILTER: comma-separated KEY=VALUE, each key at most once:\n"
     "  experiment=ID  variant=ID  tenant=ID\n"

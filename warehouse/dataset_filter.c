@@ -52,7 +52,9 @@ int sy_ds_parse_time(const char *s, int64_t *ms) {
     if (strcmp(rest, "Z") != 0)
       return -1;
   }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+  /* Before 1970 is refused: ms since the epoch are non-negative here, as in the canonical
+   * text (digits only). */
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
     return -1;
   *ms = utc_ms(y, mo, d, h, mi, sec, frac);
   return 0;

@@ -7,7 +7,8 @@
  *   key     := experiment | variant | tenant | since | until | outcome
  *   value   := 1 to 127 of [A-Za-z0-9_.:@/+-]
  *   since, until: ms since the epoch (digits), or YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SS[.mmm]Z
- *                 (UTC); since is inclusive, until exclusive, both on the request's ts_ms
+ *                 (UTC, 1970 or later); since is inclusive, until exclusive, both on the
+ *                 request's ts_ms
  *   outcome: present (outcome_value is not NULL) | missing (outcome_value is NULL: none
  *            arrived yet, or the sweeper counted it missing) | any (default)
  *

@@ -45,6 +45,7 @@ static void test_filter(void) {
   CHECK(sy_ds_parse_time("2000-03-01T00:00:00Z", &ms) == 0 && ms == 951868800000LL);
   CHECK(sy_ds_parse_time("2026-12-07T10:00:00", &ms) < 0); /* no zone: refused */
   CHECK(sy_ds_parse_time("2026-13-01", &ms) < 0);
+  CHECK(sy_ds_parse_time("1969-12-31", &ms) < 0); /* negative ms would not round-trip */
   CHECK(sy_ds_parse_time("2026-12-07T10:00:00.25Z", &ms) < 0);
   const char *bad[] = {"experiment=a b", "experiment='x'", "variant=a;b", "tenant=",
                        "since=1,since=2", "until=0x10", "foo=1", ",", "a=1=2"};

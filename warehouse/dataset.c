@@ -92,19 +92,19 @@ static json_t *child(json_t *obj, const char *key) {
 }
 
 /* The current row as a JSON object; the JSON-text columns embedded when they parse. */
-static json_t *row_json(sy_wh_t *w) {
+static json_t *row_json(sy_whr_t *w) {
   json_t *o = json_object();
   for (size_t i = 0; i < NCOLS; i++) {
     json_t *v;
-    switch (sy_wh_type(w, (int)i)) {
-    case SY_WH_INT:
-      v = json_integer(sy_wh_int(w, (int)i));
+    switch (sy_whr_type(w, (int)i)) {
+    case SY_WHR_INT:
+      v = json_integer(sy_whr_int(w, (int)i));
       break;
-    case SY_WH_REAL:
-      v = json_real(sy_wh_real(w, (int)i));
+    case SY_WHR_REAL:
+      v = json_real(sy_whr_real(w, (int)i));
       break;
-    case SY_WH_TEXT: {
-      const char *s = sy_wh_text(w, (int)i);
+    case SY_WHR_TEXT: {
+      const char *s = sy_whr_text(w, (int)i);
       v = NULL;
       if (strcmp(columns[i], "feedback") == 0 || strcmp(columns[i], "shadow") == 0)
         v = json_loads(s, JSON_DECODE_ANY, NULL);
@@ -120,14 +120,14 @@ static json_t *row_json(sy_wh_t *w) {
   return o;
 }
 
-static void note_row(sy_wh_t *w, ds_stats_t *st) {
+static void note_row(sy_whr_t *w, ds_stats_t *st) {
   st->rows++;
-  const char *h = sy_wh_text(w, 4);
+  const char *h = sy_whr_text(w, 4);
   if (h == NULL)
     st->no_config_hash++;
   else
     bump(st->config_hashes, h);
-  const char *e = sy_wh_text(w, 1), *v = sy_wh_text(w, 2), *ver = sy_wh_text(w, 3);
+  const char *e = sy_whr_text(w, 1), *v = sy_whr_text(w, 2), *ver = sy_whr_text(w, 3);
   bump(child(child(st->variant_versions, e ? e : ""), v ? v : ""), ver ? ver : "");
 }
 
@@ -144,29 +144,29 @@ static int write_file(const char *path, const char *buf, size_t len, char *err, 
 }
 
 /* Pins an open until to the largest selected ts_ms + 1 (no rows: left open). */
-static int pin_until(sy_wh_t *w, sy_ds_filter_t *f, char *err, size_t errlen) {
+static int pin_until(sy_whr_t *w, sy_ds_filter_t *f, char *err, size_t errlen) {
   if (f->has_until)
     return 0;
   char cond[1024], sql[1200];
-  sy_wh_param_t p[SY_DS_MAX_PARAMS];
+  sy_whr_param_t p[SY_DS_MAX_PARAMS];
   size_t np = sy_ds_filter_sql(f, cond, sizeof cond, p);
   snprintf(sql, sizeof sql, "SELECT MAX(ts_ms) FROM trace WHERE %s", cond);
-  if (sy_wh_query(w, sql, p, np, err, errlen) < 0 || sy_wh_step(w, err, errlen) < 0)
+  if (sy_whr_query(w, sql, p, np, err, errlen) < 0 || sy_whr_step(w, err, errlen) < 0)
     return -1;
-  if (sy_wh_type(w, 0) != SY_WH_NULL) {
+  if (sy_whr_type(w, 0) != SY_WHR_NULL) {
     f->has_until = 1;
-    f->until_ms = sy_wh_int(w, 0) + 1;
+    f->until_ms = sy_whr_int(w, 0) + 1;
   }
   return 0;
 }
 
 /* Streams the rows into dir/rows.jsonl; the hex SHA-256 into sha. */
-static int write_rows(sy_wh_t *w, const char *sql, const sy_wh_param_t *p, size_t np,
+static int write_rows(sy_whr_t *w, const char *sql, const sy_whr_param_t *p, size_t np,
                       const char *to, ds_stats_t *st, char sha[65], char *err, size_t errlen) {
   char path[4096], tmp[4200];
   snprintf(path, sizeof path, "%s/rows.jsonl", to);
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  if (sy_wh_query(w, sql, p, np, err, errlen) < 0)
+  if (sy_whr_query(w, sql, p, np, err, errlen) < 0)
     return -1;
   FILE *f = fopen(tmp, "wb");
   EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -175,7 +175,7 @@ static int write_rows(sy_wh_t *w, const char *sql, const sy_wh_param_t *p, size_
   if (rc < 0)
     snprintf(err, errlen, "%.900s: %s", tmp, f ? "sha256 unavailable" : strerror(errno));
   int more;
-  while (rc == 0 && (more = sy_wh_step(w, err, errlen)) != 0) {
+  while (rc == 0 && (more = sy_whr_step(w, err, errlen)) != 0) {
     if (more < 0) {
       rc = -1;
       break;
@@ -208,7 +208,7 @@ static int write_rows(sy_wh_t *w, const char *sql, const sy_wh_param_t *p, size_
   return rc;
 }
 
-static json_t *params_json(const sy_wh_param_t *p, size_t np) {
+static json_t *params_json(const sy_whr_param_t *p, size_t np) {
   json_t *a = json_array();
   for (size_t i = 0; i < np; i++)
     json_array_append_new(a, p[i].is_int ? json_integer(p[i].i) : json_string(p[i].s));
@@ -216,7 +216,7 @@ static json_t *params_json(const sy_wh_param_t *p, size_t np) {
 }
 
 static int write_manifest(const ds_build_t *bd, const char *schema, const char *sql,
-                          const sy_wh_param_t *p, size_t np, ds_stats_t *st,
+                          const sy_whr_param_t *p, size_t np, ds_stats_t *st,
                           const char *sha, char *err, size_t errlen) {
   char canon[1024], path[4096];
   sy_ds_filter_canonical(&bd->f, canon, sizeof canon);
@@ -224,7 +224,7 @@ static int write_manifest(const ds_build_t *bd, const char *schema, const char *
   for (size_t i = 0; i < NCOLS; i++)
     json_array_append_new(cols, json_string(columns[i]));
   char from[1024];
-  sy_wh_redact_url(bd->from, from, sizeof from);
+  sy_whr_redact_url(bd->from, from, sizeof from);
   json_t *m = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:s,s:s,s:o,s:I,s:o,s:s}", "format",
                         DS_FORMAT, "from", from, "where", bd->where, "filter", canon,
                         "query", sql, "query_params", params_json(p, np), "columns", cols,
@@ -247,22 +247,22 @@ static int write_manifest(const ds_build_t *bd, const char *schema, const char *
 /* Builds a dataset; returns the exit status (dataset.h). */
 static int build(ds_build_t *bd) {
   char err[1024], schema[64], cond[1024], sql[2048], sha[65] = "";
-  sy_wh_t *w = NULL;
-  if (sy_wh_open(bd->from, &w, err, sizeof err) < 0) {
+  sy_whr_t *w = NULL;
+  if (sy_whr_open(bd->from, &w, err, sizeof err) < 0) {
     fprintf(stderr, "switchyard dataset: %s\n", err);
     return 2;
   }
-  sy_wh_schema_version(w, schema, sizeof schema);
+  sy_whr_schema_version(w, schema, sizeof schema);
   if (mkdir(bd->to, 0755) < 0 && errno != EEXIST) {
     fprintf(stderr, "switchyard dataset: --to %s: %s\n", bd->to, strerror(errno));
-    sy_wh_close(w);
+    sy_whr_close(w);
     return 1;
   }
   ds_stats_t st = {0, 0, json_object(), json_object()};
   int rc = 1;
   if (pin_until(w, &bd->f, err, sizeof err) < 0)
     goto fail;
-  sy_wh_param_t p[SY_DS_MAX_PARAMS];
+  sy_whr_param_t p[SY_DS_MAX_PARAMS];
   size_t np = sy_ds_filter_sql(&bd->f, cond, sizeof cond, p);
   int off = snprintf(sql, sizeof sql, "SELECT ");
   for (size_t i = 0; i < NCOLS; i++)
@@ -289,7 +289,7 @@ fail:
 done:
   json_decref(st.config_hashes);
   json_decref(st.variant_versions);
-  sy_wh_close(w);
+  sy_whr_close(w);
   return rc;
 }
 

@@ -178,7 +178,7 @@ size_t sy_ds_filter_canonical(const sy_ds_filter_t *f, char *buf, size_t len) {
 }
 
 /* The SQL condition (dataset_filter.h). */
-size_t sy_ds_filter_sql(const sy_ds_filter_t *f, char *sql, size_t len, sy_wh_param_t *params) {
+size_t sy_ds_filter_sql(const sy_ds_filter_t *f, char *sql, size_t len, sy_whr_param_t *params) {
   size_t np = 0;
   int off = snprintf(sql, len, "ts_ms IS NOT NULL");
   const struct {
@@ -189,15 +189,15 @@ size_t sy_ds_filter_sql(const sy_ds_filter_t *f, char *sql, size_t len, sy_wh_pa
   for (size_t i = 0; i < 3; i++)
     if (text[i].value[0]) {
       off += snprintf(sql + off, len > (size_t)off ? len - (size_t)off : 0, "%s", text[i].cond);
-      params[np++] = (sy_wh_param_t){0, 0, text[i].value};
+      params[np++] = (sy_whr_param_t){0, 0, text[i].value};
     }
   if (f->has_since) {
     off += snprintf(sql + off, len > (size_t)off ? len - (size_t)off : 0, " AND ts_ms >= ?");
-    params[np++] = (sy_wh_param_t){1, f->since_ms, NULL};
+    params[np++] = (sy_whr_param_t){1, f->since_ms, NULL};
   }
   if (f->has_until) {
     off += snprintf(sql + off, len > (size_t)off ? len - (size_t)off : 0, " AND ts_ms < ?");
-    params[np++] = (sy_wh_param_t){1, f->until_ms, NULL};
+    params[np++] = (sy_whr_param_t){1, f->until_ms, NULL};
   }
   if (f->outcome != SY_DS_OUTCOME_ANY)
     snprintf(sql + off, len > (size_t)off ? len - (size_t)off : 0, "%s",

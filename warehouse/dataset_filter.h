@@ -59,7 +59,7 @@ size_t sy_ds_filter_canonical(const sy_ds_filter_t *f, char *buf, size_t len);
  * placeholders, in sql (at most len bytes with the NUL), and their values in params (room
  * for SY_DS_MAX_PARAMS; the text values point into f). Returns the number of parameters.
  */
-size_t sy_ds_filter_sql(const sy_ds_filter_t *f, char *sql, size_t len, sy_wh_param_t *params);
+size_t sy_ds_filter_sql(const sy_ds_filter_t *f, char *sql, size_t len, sy_whr_param_t *params);
 
 /* Parses a time value as the grammar's since/until (ms since the epoch); -1 if malformed. */
 int sy_ds_parse_time(const char *s, int64_t *ms);

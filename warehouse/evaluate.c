@@ -159,24 +159,24 @@ static int push_row(eval_data_t *d, sy_ope_row_t r) {
 }
 
 /* Reads exp's rows from w into d. Returns 0, or -1 with err. */
-static int read_rows(sy_wh_t *w, const char *exp, eval_data_t *d, char *err, size_t errlen) {
-  sy_wh_param_t p = {0, 0, exp};
-  if (sy_wh_query(w,
+static int read_rows(sy_whr_t *w, const char *exp, eval_data_t *d, char *err, size_t errlen) {
+  sy_whr_param_t p = {0, 0, exp};
+  if (sy_whr_query(w,
                   "SELECT variant, propensity, outcome_value, outcome_missing FROM trace "
                   "WHERE experiment = ? ORDER BY ts_ms, trace_id",
                   &p, 1, err, errlen) < 0)
     return -1;
   int rc;
-  while ((rc = sy_wh_step(w, err, errlen)) == 1) {
+  while ((rc = sy_whr_step(w, err, errlen)) == 1) {
     d->seen++;
-    if (sy_wh_type(w, 0) == SY_WH_NULL || sy_wh_type(w, 1) == SY_WH_NULL) {
+    if (sy_whr_type(w, 0) == SY_WHR_NULL || sy_whr_type(w, 1) == SY_WHR_NULL) {
       d->no_propensity++; /* no request event (yet), or one logged without a propensity */
       continue;
     }
-    double prop = sy_wh_real(w, 1), r;
-    if (sy_wh_type(w, 2) != SY_WH_NULL)
-      r = sy_wh_real(w, 2);
-    else if (sy_wh_type(w, 3) != SY_WH_NULL && sy_wh_int(w, 3) == 1)
+    double prop = sy_whr_real(w, 1), r;
+    if (sy_whr_type(w, 2) != SY_WHR_NULL)
+      r = sy_whr_real(w, 2);
+    else if (sy_whr_type(w, 3) != SY_WHR_NULL && sy_whr_int(w, 3) == 1)
       r = 0;
     else {
       d->no_outcome++;
@@ -186,7 +186,7 @@ static int read_rows(sy_wh_t *w, const char *exp, eval_data_t *d, char *err, siz
       d->bad_propensity++;
       continue;
     }
-    int arm = arm_of(d, sy_wh_text(w, 0));
+    int arm = arm_of(d, sy_whr_text(w, 0));
     if (arm < 0 || push_row(d, (sy_ope_row_t){(size_t)arm, prop, r}) < 0) {
       snprintf(err, errlen, "too many variants or out of memory");
       return -1;
@@ -342,11 +342,11 @@ int sy_evaluate_main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &a);
   if (rc != 0)
     return rc == 1 ? 0 : rc;
-  sy_wh_redact_url(a.from, a.shown_from, sizeof a.shown_from);
+  sy_whr_redact_url(a.from, a.shown_from, sizeof a.shown_from);
   sy_config_t *cfg = NULL;
   eval_data_t *d = calloc(1, sizeof *d);
   sy_ope_target_t *t = calloc(1, sizeof *t);
-  sy_wh_t *w = NULL;
+  sy_whr_t *w = NULL;
   char err[1024];
   if (d == NULL || t == NULL) {
     fprintf(stderr, "switchyard evaluate: out of memory\n");
@@ -355,7 +355,7 @@ int sy_evaluate_main(int argc, char **argv) {
   }
   if ((rc = setup(&a, &cfg, d, t)) != 0)
     goto out;
-  if (sy_wh_open(a.from, &w, err, sizeof err) < 0) {
+  if (sy_whr_open(a.from, &w, err, sizeof err) < 0) {
     fprintf(stderr, "switchyard evaluate: %s\n", err);
     rc = 2;
     goto out;
@@ -385,7 +385,7 @@ int sy_evaluate_main(int argc, char **argv) {
     print_text(&a, d, t, &r);
   rc = 0;
 out:
-  sy_wh_close(w);
+  sy_whr_close(w);
   if (d != NULL)
     data_free(d);
   free(d);

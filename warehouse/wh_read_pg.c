@@ -21,7 +21,7 @@
 
 #define PG_MAX_PARAMS 16
 
-struct sy_wh_pg_s {
+struct sy_whr_pg_s {
   PGconn *conn;
   PGresult *row; /* the current single-row result, or NULL */
   int busy;      /* a query was sent and its results are not all read */
@@ -36,7 +36,7 @@ static void pg_err(char *err, size_t errlen, const char *what, PGconn *c) {
 }
 
 /* Reads and frees whatever the last query still has to give. */
-static void drain(sy_wh_pg_t *p) {
+static void drain(sy_whr_pg_t *p) {
   PQclear(p->row);
   p->row = NULL;
   if (!p->busy)
@@ -48,9 +48,9 @@ static void drain(sy_wh_pg_t *p) {
 }
 
 /* Connects (wh_read_pg.h). */
-int sy__wh_pg_open(const char *url, sy_wh_pg_t **out, char *err, size_t errlen) {
+int sy__whr_pg_open(const char *url, sy_whr_pg_t **out, char *err, size_t errlen) {
   *out = NULL;
-  sy_wh_pg_t *p = calloc(1, sizeof *p);
+  sy_whr_pg_t *p = calloc(1, sizeof *p);
   if (p == NULL) {
     snprintf(err, errlen, "out of memory");
     return -1;
@@ -61,7 +61,7 @@ int sy__wh_pg_open(const char *url, sy_wh_pg_t **out, char *err, size_t errlen) 
   p->conn = PQconnectdbParams(keys, vals, 1);
   if (p->conn == NULL || PQstatus(p->conn) != CONNECTION_OK) {
     pg_err(err, errlen, "connect", p->conn);
-    sy__wh_pg_close(p);
+    sy__whr_pg_close(p);
     return -1;
   }
   *out = p;
@@ -88,7 +88,7 @@ static char *number_placeholders(const char *sql) {
 }
 
 /* Sends a query (wh_read_pg.h). */
-int sy__wh_pg_query(sy_wh_pg_t *p, const char *sql, const sy_wh_param_t *params, size_t n,
+int sy__whr_pg_query(sy_whr_pg_t *p, const char *sql, const sy_whr_param_t *params, size_t n,
                     char *err, size_t errlen) {
   drain(p);
   if (n > PG_MAX_PARAMS) {
@@ -119,7 +119,7 @@ int sy__wh_pg_query(sy_wh_pg_t *p, const char *sql, const sy_wh_param_t *params,
 }
 
 /* Steps (wh_read_pg.h). */
-int sy__wh_pg_step(sy_wh_pg_t *p, char *err, size_t errlen) {
+int sy__whr_pg_step(sy_whr_pg_t *p, char *err, size_t errlen) {
   PQclear(p->row);
   p->row = NULL;
   if (!p->busy) {
@@ -147,32 +147,32 @@ int sy__wh_pg_step(sy_wh_pg_t *p, char *err, size_t errlen) {
 }
 
 /* Column type (wh_read_pg.h). */
-sy_wh_type_t sy__wh_pg_type(sy_wh_pg_t *p, int col) {
+sy_whr_type_t sy__whr_pg_type(sy_whr_pg_t *p, int col) {
   if (p->row == NULL || col >= PQnfields(p->row) || PQgetisnull(p->row, 0, col))
-    return SY_WH_NULL;
+    return SY_WHR_NULL;
   switch (PQftype(p->row, col)) {
   case OID_INT2:
   case OID_INT4:
   case OID_INT8:
-    return SY_WH_INT;
+    return SY_WHR_INT;
   case OID_FLOAT4:
   case OID_FLOAT8:
   case OID_NUMERIC:
-    return SY_WH_REAL;
+    return SY_WHR_REAL;
   default:
-    return SY_WH_TEXT;
+    return SY_WHR_TEXT;
   }
 }
 
 /* The value's text, NULL for NULL (wh_read_pg.h). */
-const char *sy__wh_pg_text(sy_wh_pg_t *p, int col) {
+const char *sy__whr_pg_text(sy_whr_pg_t *p, int col) {
   if (p->row == NULL || col >= PQnfields(p->row) || PQgetisnull(p->row, 0, col))
     return NULL;
   return PQgetvalue(p->row, 0, col);
 }
 
 /* Closes (wh_read_pg.h). */
-void sy__wh_pg_close(sy_wh_pg_t *p) {
+void sy__whr_pg_close(sy_whr_pg_t *p) {
   if (p == NULL)
     return;
   if (p->conn != NULL && PQstatus(p->conn) == CONNECTION_OK)

@@ -15,17 +15,17 @@
 
 #include "warehouse/wh_read.h"
 
-typedef struct sy_wh_pg_s sy_wh_pg_t;
+typedef struct sy_whr_pg_s sy_whr_pg_t;
 
-/* Connects to url (a libpq connection URI); the caller owns *out (sy__wh_pg_close). */
-int sy__wh_pg_open(const char *url, sy_wh_pg_t **out, char *err, size_t errlen);
-/* As sy_wh_query / sy_wh_step and the column accessors of wh_read.h. */
-int sy__wh_pg_query(sy_wh_pg_t *p, const char *sql, const sy_wh_param_t *params, size_t n,
+/* Connects to url (a libpq connection URI); the caller owns *out (sy__whr_pg_close). */
+int sy__whr_pg_open(const char *url, sy_whr_pg_t **out, char *err, size_t errlen);
+/* As sy_whr_query / sy_whr_step and the column accessors of wh_read.h. */
+int sy__whr_pg_query(sy_whr_pg_t *p, const char *sql, const sy_whr_param_t *params, size_t n,
                     char *err, size_t errlen);
-int sy__wh_pg_step(sy_wh_pg_t *p, char *err, size_t errlen);
-sy_wh_type_t sy__wh_pg_type(sy_wh_pg_t *p, int col);
-const char *sy__wh_pg_text(sy_wh_pg_t *p, int col);
+int sy__whr_pg_step(sy_whr_pg_t *p, char *err, size_t errlen);
+sy_whr_type_t sy__whr_pg_type(sy_whr_pg_t *p, int col);
+const char *sy__whr_pg_text(sy_whr_pg_t *p, int col);
 /* Closes the connection after draining any open query; p may be NULL. */
-void sy__wh_pg_close(sy_wh_pg_t *p);
+void sy__whr_pg_close(sy_whr_pg_t *p);
 
 #endif

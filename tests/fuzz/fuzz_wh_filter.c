@@ -40,7 +40,7 @@ static void check_filter(const char *s) {
   REQUIRE(sy_ds_filter_parse(c1, &g, err, sizeof err) == 0);
   sy_ds_filter_canonical(&g, c2, sizeof c2);
   REQUIRE(strcmp(c1, c2) == 0);
-  sy_wh_param_t p[SY_DS_MAX_PARAMS];
+  sy_whr_param_t p[SY_DS_MAX_PARAMS];
   size_t np = sy_ds_filter_sql(&f, sql, sizeof sql, p), q = 0;
   REQUIRE(strpbrk(sql, "'\"") == NULL);
   for (const char *c = sql; *c; c++)

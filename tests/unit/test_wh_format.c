@@ -16,7 +16,7 @@
 static void test_filter(void) {
   sy_ds_filter_t f, g;
   char err[256], canon[512], canon2[512], sql[1024];
-  sy_wh_param_t p[SY_DS_MAX_PARAMS];
+  sy_whr_param_t p[SY_DS_MAX_PARAMS];
   CHECK(sy_ds_filter_parse("outcome=present, tenant=t1,experiment=chat,variant=a,since=1000,"
                            "until=2026-12-07T10:00:00.250Z",
                            &f, err, sizeof err) == 0);

@@ -46,6 +46,9 @@ EXP_KEY(state, "state")
 EXP_KEY(audit, "audit")
 EXP_KEY(lease, "gate:lease")
 EXP_KEY(versions, "versions")
+EXP_KEY(exp_events, "events")
+EXP_KEY(exp_refs, "refs")
+EXP_KEY(exp_trace_slice, "tr:")
 
 int sy_key_variant(char *out, size_t n, const char *exp, const char *var) {
   if (exp == NULL || var == NULL)
@@ -96,4 +99,10 @@ int sy_key_journal(char *out, size_t n, const char *instance) {
   if (instance == NULL)
     return fail(out, n);
   return build(out, n, "sy:journal:%s", instance);
+}
+
+int sy_key_exp_journal(char *out, size_t n, const char *exp, const char *instance) {
+  if (exp == NULL || instance == NULL)
+    return fail(out, n);
+  return build(out, n, "sy:{%s}:journal:%s", exp, instance);
 }

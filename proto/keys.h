@@ -71,4 +71,21 @@ int sy_key_lease(char *out, size_t n, const char *exp);
 /* sy:journal:I — the last batch applied for router instance I. */
 int sy_key_journal(char *out, size_t n, const char *instance);
 
+/* Redis Cluster mode (proto/KEYS.md "Cluster layout"): what is global on one server
+ * lives under each experiment's hash tag instead, so that every script touches one
+ * slot. */
+
+/* sy:{E}:events — E's events stream (cluster mode). */
+int sy_key_exp_events(char *out, size_t n, const char *exp);
+
+/* sy:{E}:journal:I — the last batch of E's journal applied for instance I (cluster mode). */
+int sy_key_exp_journal(char *out, size_t n, const char *exp, const char *instance);
+
+/* sy:{E}:refs — the refs E's trace records and events name (cluster mode). */
+int sy_key_exp_refs(char *out, size_t n, const char *exp);
+
+/* sy:{E}:tr: — the prefix of E's trace slices and buckets (cluster mode); the scripts
+ * add SLICE and SLICE:G:B. */
+int sy_key_exp_trace_slice(char *out, size_t n, const char *exp);
+
 #endif

@@ -55,6 +55,7 @@
 #include "router/status.h"
 #include "router/worker.h"
 #include "stats/stats.h"
+#include "stats/store.h"
 
 #include "dashboard_html.h"
 
@@ -390,7 +391,7 @@ static admin_job_t *job_new(sy_conn_t *c, int kind) {
   j->c = c;
   j->kind = kind;
   j->req.data = j;
-  if (sy_redis_addr_for(cfg->redis.url, cfg->data_dir, &j->addr, err, sizeof err) < 0) {
+  if (sy_cli_config_addr(cfg, &j->addr, err, sizeof err) < 0) {
     respond_error(c, 500, "internal_error", "%s", err);
     job_free(j);
     return NULL;
@@ -464,8 +465,8 @@ static void route_ready(sy_conn_t *c) {
   sy_worker_t *w = c->w;
   int loaded = w->rt != NULL && !w->draining;
   int redis_on = w->link != NULL;
-  int redis_up = redis_on && sy_redis_ready(&w->link->redis);
-  int spool = redis_on && w->link->journal != NULL && sy_journal_spool_ok(w->link->journal);
+  int redis_up = redis_on && sy_stats_ready(w->link);
+  int spool = redis_on && sy_stats_events(w->link) && sy_stats_spool_ok(w->link);
   int ready = loaded && (!redis_on || redis_up || spool);
   json_t *o = json_pack("{s:b,s:s,s:s,s:s}", "ready", ready, "config",
                         loaded ? "loaded" : "draining", "redis",
@@ -494,9 +495,9 @@ static void route_metrics(sy_conn_t *c) {
 
 static json_t *router_facts(sy_worker_t *w) {
   const char *inst = w->link != NULL ? w->link->router_instance : "";
-  const char *redis = w->link == NULL                   ? "disabled"
-                      : sy_redis_ready(&w->link->redis) ? "up"
-                                                        : "down";
+  const char *redis = w->link == NULL           ? "disabled"
+                      : sy_stats_ready(w->link) ? "up"
+                                                : "down";
   double up = (double)(uv_now(&w->loop) - w->started_ms) / 1000.0;
   return json_pack("{s:s,s:s,s:f,s:s}", "instance", inst, "redis", redis, "uptime_s", up, "version",
                    SY_VERSION);

@@ -17,6 +17,7 @@
 #include "router/runtime.h"
 #include "router/worker.h"
 #include "stats/stats.h"
+#include "stats/store.h"
 
 static sy_mentry_t *entry_for(sy_worker_t *w, const sy_req_t *r) {
   sy_exprt_t *x = &r->rt->exps[r->exp];
@@ -68,8 +69,8 @@ void sy__metrics_refresh(sy_worker_t *w) {
   sy_mslot_t *s = w->mslot;
   if (s == NULL)
     return;
-  s->redis_up = w->link != NULL && sy_redis_ready(&w->link->redis);
-  s->redis_down_ms = w->link != NULL ? sy_redis_down_ms(&w->link->redis) : 0;
+  s->redis_up = w->link != NULL && sy_stats_ready(w->link);
+  s->redis_down_ms = w->link != NULL ? sy_stats_down_ms(w->link) : 0;
   /* Every configured variant has its series from the start, at zero: a rate() over
    * a series that appears only with its first request misses that request. */
   for (size_t i = 0; w->rt != NULL && i < w->rt->cfg->nexperiments; i++) {
@@ -77,10 +78,10 @@ void sy__metrics_refresh(sy_worker_t *w) {
     for (size_t v = 0; v < e->nvariants; v++)
       sy_metrics_entry(s, e->id, e->variants[v].id);
   }
-  if (w->link == NULL || w->link->journal == NULL)
+  if (w->link == NULL || !sy_stats_events(w->link))
     return;
   sy_journal_counters_t c;
-  sy_journal_counters(w->link->journal, &c);
+  sy_stats_journal_counters(w->link, &c);
   s->events_queued = c.queued_events;
   s->events_spooled = s->spooled_base + c.spooled;
   s->events_replayed = s->replayed_base + c.replayed;

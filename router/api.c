@@ -34,6 +34,7 @@
 #include "router/worker.h"
 #include "stats/feedback.h"
 #include "stats/privacy.h"
+#include "stats/store.h"
 
 #define API_PREFIX "/switchyard/"
 
@@ -190,19 +191,35 @@ static void health(sy_conn_t *c) {
     respond_json(c, 200, b, NULL);
     return;
   }
-  json_object_set_new(b, "redis", json_string(sy_redis_ready(&s->redis) ? "up" : "down"));
+  json_object_set_new(b, "redis", json_string(sy_stats_ready(s) ? "up" : "down"));
   json_object_set_new(b, "instance", json_string(s->instance));
   json_object_set_new(b, "router_instance", json_string(s->router_instance));
   json_object_set_new(b, "redis_connects", json_integer((json_int_t)s->redis.connects));
   json_object_set_new(b, "redis_disconnects", json_integer((json_int_t)s->redis.disconnects));
   json_object_set_new(b, "redis_down_seconds",
-                      json_real((double)sy_redis_down_ms(&s->redis) / 1000.0));
-  if (!sy_redis_ready(&s->redis) && s->redis.last_error[0] != '\0')
-    json_object_set_new(b, "redis_error", json_string(s->redis.last_error));
+                      json_real((double)sy_stats_down_ms(s) / 1000.0));
+  if (!sy_stats_ready(s) && sy_stats_error(s)[0] != '\0')
+    json_object_set_new(b, "redis_error", json_string(sy_stats_error(s)));
+  if (s->cluster != NULL) {
+    char labels[16][64];
+    int up[16];
+    size_t n = sy_cluster_primaries(s->cluster, labels, up, 16);
+    json_t *p = json_object();
+    for (size_t i = 0; i < n && i < 16; i++)
+      json_object_set_new(p, labels[i], json_string(up[i] ? "up" : "down"));
+    sy_cluster_counters_t ck;
+    sy_cluster_counters(s->cluster, &ck);
+    json_object_set_new(b, "redis_cluster",
+                        json_pack("{s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "primaries", p, "moved",
+                                  (json_int_t)ck.moved, "ask", (json_int_t)ck.ask, "refreshes",
+                                  (json_int_t)ck.refreshes, "parked", (json_int_t)ck.parked,
+                                  "park_expired", (json_int_t)ck.park_expired, "unreplicated",
+                                  (json_int_t)ck.unreplicated));
+  }
   json_object_set_new(b, "redis_timeouts", json_integer((json_int_t)s->redis.timeouts));
-  if (s->journal != NULL) {
+  if (sy_stats_events(s)) {
     sy_journal_counters_t k;
-    sy_journal_counters(s->journal, &k);
+    sy_stats_journal_counters(s, &k);
     json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "events", (json_int_t)k.events,
                           "events_acked", (json_int_t)k.events_acked, "queued_events",
                           (json_int_t)k.queued_events, "queued_bytes", (json_int_t)k.queued_bytes,
@@ -702,8 +719,8 @@ void sy__api_start(sy_conn_t *c) {
   op->kind = kind;
   op->key = key;
   sy_stats_t *s = c->w->link;
-  if (s != NULL && s->journal != NULL)
-    sy_journal_flush(s->journal); /* our own recent trace records go first */
+  if (s != NULL)
+    sy_stats_flush(s); /* our own recent trace records go first */
   if (s == NULL || lookup(op) < 0) {
     op_free(op);
     api_error(c, 503, "unavailable", "stats_unavailable",

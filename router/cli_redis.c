@@ -44,11 +44,31 @@ static int addr_from_config(const char *prog, const char *path, sy_redis_addr_t 
   if (cfg->redis.timeout_ms > 0)
     *timeout_ms = cfg->redis.timeout_ms;
   /* the server's function: the same address the routers of this config use */
-  int rc = sy_redis_addr_for(cfg->redis.url, cfg->data_dir, addr, err, sizeof err);
+  int rc = sy_cli_config_addr(cfg, addr, err, sizeof err);
   if (rc < 0)
     sy_cli_err(prog, "%s", err);
   sy_config_free(cfg);
   return rc;
+}
+
+int sy_cli_config_addr(const sy_config_t *cfg, sy_redis_addr_t *addr, char *err, size_t errlen) {
+  if (cfg->redis.ncluster == 0)
+    return sy_redis_addr_for(cfg->redis.url, cfg->data_dir, addr, err, errlen);
+  const char *seed = cfg->redis.cluster[0];
+  const char *colon = strrchr(seed, ':');
+  memset(addr, 0, sizeof *addr);
+  size_t hl = colon ? (size_t)(colon - seed) : 0;
+  if (hl > 1 && seed[0] == '[' && seed[hl - 1] == ']') { /* [v6]:port */
+    seed++;
+    hl -= 2;
+  }
+  if (colon == NULL || hl == 0 || hl >= sizeof addr->host) {
+    snprintf(err, errlen, "redis.cluster[0]: not host:port");
+    return -1;
+  }
+  memcpy(addr->host, seed, hl);
+  addr->port = (unsigned)strtoul(colon + 1, NULL, 10);
+  return 0;
 }
 
 int sy_cli_redis_addr(const char *prog, const char *url, const char *config,

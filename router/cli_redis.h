@@ -23,4 +23,13 @@ void sy_cli_err(const char *prog, const char *fmt, ...) __attribute__((format(pr
 int sy_cli_redis_addr(const char *prog, const char *url, const char *config,
                       sy_redis_addr_t *addr, unsigned *timeout_ms);
 
+struct sy_config_s;
+/*
+ * The address the one-shot commands and the admin API use for a loaded config: its
+ * url, the embedded server's socket, or (redis.cluster) its first seed node, from
+ * which redis_sync.h follows redirections. Returns 0, or -1 with err.
+ */
+int sy_cli_config_addr(const struct sy_config_s *cfg, sy_redis_addr_t *addr, char *err,
+                       size_t errlen);
+
 #endif

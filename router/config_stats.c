@@ -206,7 +206,45 @@ static int p_redis_url_env(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
   return check_redis_url(w, v, s, obj);
 }
 
+/* cluster: [host:port, ...] — the seed nodes of a Redis Cluster. */
+static int p_redis_cluster(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
+                           const sy__yaml_field_t *f) {
+  sy_redis_conf_t *r = obj;
+  if (v->type != YAML_SEQUENCE_NODE)
+    return sy__yaml_fail(w, v, "must be a list of seed nodes, e.g. [10.0.0.11:6379, 10.0.0.12:6379]");
+  size_t n = sy__yaml_nitems(v);
+  if (n == 0)
+    return sy__yaml_fail(w, v, "is empty: name at least one seed node (host:port)");
+  if (n > 64)
+    return sy__yaml_fail(w, v, "at most 64 seed nodes");
+  r->cluster = calloc(n, sizeof *r->cluster);
+  if (r->cluster == NULL)
+    return sy__yaml_fail(w, v, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    yaml_node_t *it = sy__yaml_item(w, v, i);
+    size_t old = sy__yaml_path_index(w, i);
+    const char *s;
+    char *host = NULL;
+    uint16_t port = 0;
+    int rc = sy__yaml_get_nonempty(w, it, &s);
+    if (rc == 0 && (strchr(s, '/') != NULL || strchr(s, '@') != NULL))
+      rc = sy__yaml_fail(w, it, "a seed is host:port, not a URL ('%.64s')", s);
+    if (rc == 0)
+      rc = sy__yaml_parse_hostport(w, it, s, 0, &host, &port);
+    free(host);
+    if (rc == 0)
+      rc = sy__yaml_set_str(w, it, &r->cluster[r->ncluster], s);
+    sy__yaml_path_pop(w, old);
+    if (rc < 0)
+      return -1;
+    r->ncluster++;
+  }
+  return 0;
+}
+
 static const sy__yaml_field_t redis_fields[] = {
+    {"cluster", p_redis_cluster, 0, 0, 0, 0, NULL},
+    {"wait_replicas", sy__yaml_p_uint, offsetof(sy_redis_conf_t, wait_replicas), 0, 16, 0, NULL},
     {"enabled", sy__yaml_p_bool, offsetof(sy_redis_conf_t, enabled), 0, 0, 0, NULL},
     {"url", p_redis_url, 0, 0, 0, 0, NULL},
     {"url_env", p_redis_url_env, 0, 0, 0, 0, NULL},
@@ -220,7 +258,12 @@ static const sy__yaml_field_t redis_fields[] = {
 };
 
 int sy__cfg_p_redis(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
-  return sy__yaml_walk_map(w, v, redis_fields, &((sy_config_t *)obj)->redis);
+  sy_redis_conf_t *r = &((sy_config_t *)obj)->redis;
+  if (sy__yaml_walk_map(w, v, redis_fields, r) < 0)
+    return -1;
+  if (r->url != NULL && r->ncluster > 0)
+    return sy__yaml_fail(w, v, "give url (one server) or cluster (seed nodes), not both");
+  return 0;
 }
 
 static int p_stream_name(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
@@ -409,6 +452,9 @@ void sy__cfg_stats_free(sy_config_t *cfg) {
   free(cfg->data_dir);
   free(cfg->redis.url);
   free(cfg->redis.server);
+  for (size_t i = 0; i < cfg->redis.ncluster; i++)
+    free(cfg->redis.cluster[i]);
+  free(cfg->redis.cluster);
   free(cfg->events.stream);
   free(cfg->hash_key);
   for (size_t i = 0; i < cfg->napi_keys; i++) {

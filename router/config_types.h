@@ -309,6 +309,9 @@ typedef struct sy_redis_conf_s {
   unsigned timeout_ms;         /* per-command timeout, default 2000 */
   unsigned connect_timeout_ms; /* resolve + connect + handshake, default timeout_ms */
   unsigned reconnect_max_ms;   /* the longest wait between reconnect attempts, default 2000 */
+  char **cluster;              /* Redis Cluster seed nodes, "host:port" (none: one server) */
+  size_t ncluster;
+  unsigned wait_replicas;      /* cluster: WAIT for this many replicas after each write */
 } sy_redis_conf_t;
 
 typedef struct sy_events_conf_s {

@@ -27,6 +27,7 @@
 #include "router/worker.h"
 #include "stats/redis_sync.h"
 #include "stats/scripts.h"
+#include "stats/store.h"
 
 #define POLL_MS 250
 
@@ -157,7 +158,7 @@ static void on_polled(sy_redis_t *r, redisReply *reply, void *data) {
 }
 
 static void poll_all(sy_worker_t *w) {
-  if (w->link == NULL || w->rt == NULL || !sy_redis_ready(&w->link->redis))
+  if (w->link == NULL || w->rt == NULL || !sy_stats_usable(w->link))
     return;
   for (size_t i = 0; i < w->rt->cfg->nexperiments; i++) {
     const char *id = w->rt->cfg->experiments[i].id;
@@ -170,7 +171,7 @@ static void poll_all(sy_worker_t *w) {
     sy_key_state(key, sizeof key, id);
     const char *argv[] = {"HGETALL", key};
     size_t lens[] = {7, strlen(key)};
-    if (sy_redis_command(&w->link->redis, on_polled, q, 2, argv, lens) < 0)
+    if (sy_stats_command(w->link, key, 0, on_polled, q, 2, argv, lens) < 0)
       free(q);
   }
 }
@@ -214,7 +215,7 @@ static void init_state(sy_worker_t *w, const sy_experiment_conf_t *e) {
   }
   for (size_t j = 0; j < n; j++)
     lens[j] = strlen(argv[j]);
-  if (sy_redis_command(&w->link->redis, on_init, exp, (int)n, argv, lens) == 0)
+  if (sy_stats_command(w->link, k_state, 0, on_init, exp, (int)n, argv, lens) == 0)
     exp = NULL;
 out:
   free(exp);
@@ -223,7 +224,7 @@ out:
 }
 
 void sy__control_sync(sy_worker_t *w) {
-  if (w->link == NULL || w->rt == NULL || !sy_redis_ready(&w->link->redis))
+  if (w->link == NULL || w->rt == NULL || !sy_stats_usable(w->link))
     return;
   for (size_t i = 0; i < w->rt->cfg->nexperiments; i++)
     init_state(w, &w->rt->cfg->experiments[i]);

@@ -29,6 +29,7 @@
 #include "router/upstream.h"
 #include "router/worker.h"
 #include "stats/privacy.h"
+#include "stats/store.h"
 
 static const char *const consent_names[] = {"none", "metrics", "content"};
 
@@ -193,10 +194,12 @@ static size_t trace_value(char *o, const sy_variant_conf_t *v, uint64_t now, uns
 }
 
 void sy__events_routed(sy_worker_t *w, sy_req_t *r, const sy_policy_t *policy) {
-  if (w->link == NULL || w->link->journal == NULL || r->exp < 0)
+  if (w->link == NULL || r->exp < 0)
     return;
-  sy_journal_t *j = w->link->journal;
   const sy_experiment_conf_t *e = &r->rt->cfg->experiments[r->exp];
+  sy_journal_t *j = sy_stats_journal(w->link, e->id);
+  if (j == NULL)
+    return;
   const sy_variant_conf_t *v = &e->variants[r->variant];
   r->ev.on = 1;
   capture(w, r, e);
@@ -247,12 +250,14 @@ static void tries_list(sy_ev5_t *b, const sy_req_t *r) {
 }
 
 void sy__events_done(sy_worker_t *w, sy_req_t *r, const sy_exchange_end_t *end) {
-  if (!r->ev.on || w->link == NULL || w->link->journal == NULL)
+  if (!r->ev.on || w->link == NULL)
     return;
   r->ev.on = 0;
   sy_stats_t *s = w->link;
-  sy_journal_t *j = s->journal;
   const sy_experiment_conf_t *e = &r->rt->cfg->experiments[r->exp];
+  sy_journal_t *j = sy_stats_journal(s, e->id);
+  if (j == NULL)
+    return;
   const sy_variant_conf_t *v = &e->variants[r->variant];
   const sy_evctx_t *ev = &r->ev;
   double ms = end->ms;

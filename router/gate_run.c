@@ -44,6 +44,7 @@
 #include "proto/latency.h"
 #include "router/runtime.h"
 #include "router/worker.h"
+#include "stats/store.h"
 #include "stats/scripts.h"
 
 #define TICK_MS 500
@@ -148,10 +149,12 @@ static void write_change(sy_worker_t *w, const sy_experiment_conf_t *e, sy_ctl_c
            (unsigned long long)++w->api_seq);
   sy_stats_timestamp(s, ts);
   sy_ctl_change_event(c, e->id, event_id, s->router_instance, ts, SY_EVENT_SCHEMA_VERSION);
-  int argc = sy_ctl_change_argv(c, SY_LUA_CONTROL, e->id, version, s->stream, s->maxlen, keys,
+  char stream[SY_KEY_MAX];
+  sy_stats_stream(s, e->id, stream, sizeof stream);
+  int argc = sy_ctl_change_argv(c, SY_LUA_CONTROL, e->id, version, stream, s->maxlen, keys,
                                 argv, lens);
   gate_req_t *q = req_new(w, e->id);
-  if (q != NULL && sy_redis_command(&s->redis, on_written, q, argc, argv, lens) < 0)
+  if (q != NULL && sy_stats_command(s, keys[0], 0, on_written, q, argc, argv, lens) < 0)
     free(q);
   sy_log_info("gate %s: %s %s: %s", e->id, c->audit[0][1], c->audit[1][1], c->reason);
 }
@@ -481,7 +484,7 @@ static void write_baseline(sy_worker_t *w, view_t *v) {
   }
   for (size_t j = 0; j < n; j++)
     lens[j] = strlen(argv[j]);
-  if (sy_redis_command(&w->link->redis, on_baseline, q, (int)n, argv, lens) == 0)
+  if (sy_stats_command(w->link, key, 0, on_baseline, q, (int)n, argv, lens) == 0)
     q = NULL;
 out:
   free(q);
@@ -639,7 +642,7 @@ static void read_and_decide(sy_worker_t *w, const sy_experiment_conf_t *e) {
     argv[n++] = e->variants[j].id;
   for (size_t j = 0; j < n; j++)
     lens[j] = strlen(argv[j]);
-  if (sy_redis_command(&w->link->redis, on_read, q, (int)n, argv, lens) == 0)
+  if (sy_stats_command(w->link, k_state, 0, on_read, q, (int)n, argv, lens) == 0)
     q = NULL;
 out:
   free(q);
@@ -668,13 +671,13 @@ static void look(sy_worker_t *w, size_t i) {
   for (size_t j = 0; j < 6; j++)
     lens[j] = strlen(argv[j]);
   gate_req_t *q = req_new(w, e->id);
-  if (q != NULL && sy_redis_command(&w->link->redis, on_lease, q, 6, argv, lens) < 0)
+  if (q != NULL && sy_stats_command(w->link, key, 0, on_lease, q, 6, argv, lens) < 0)
     free(q);
 }
 
 static void on_tick(uv_timer_t *t) {
   sy_worker_t *w = t->data;
-  if (w->link == NULL || w->rt == NULL || !sy_redis_ready(&w->link->redis) || w->draining)
+  if (w->link == NULL || w->rt == NULL || !sy_stats_usable(w->link) || w->draining)
     return;
   uint64_t now = uv_now(&w->loop);
   for (size_t i = 0; i < w->rt->cfg->nexperiments; i++) {

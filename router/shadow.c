@@ -39,6 +39,7 @@
 #include "router/upstream.h"
 #include "router/upstream_h1.h"
 #include "router/worker.h"
+#include "stats/store.h"
 
 #define MINUTE_MS 60000
 
@@ -146,11 +147,12 @@ static void count(sy_worker_t *w, const sy_experiment_conf_t *e, const sy_varian
                   const char *field, double delta) {
   if (w->report != NULL)
     w->report->shadow_count(w, e, v, field);
-  if (w->link == NULL || w->link->journal == NULL)
+  sy_journal_t *j = w->link != NULL ? sy_stats_journal(w->link, e->id) : NULL;
+  if (j == NULL)
     return;
   char key[SY_KEY_MAX];
   if (sy_key_variant(key, sizeof key, e->id, v->id) >= 0)
-    sy_journal_incr(w->link->journal, key, field, delta);
+    sy_journal_incr(j, key, field, delta);
 }
 
 /* ---- which requests are mirrored ----------------------------------------------------- */
@@ -510,10 +512,10 @@ static void leg_counters(sy_worker_t *w, const sy_experiment_conf_t *e, const sy
 static void leg_record(sy_shadow_leg_t *leg) {
   sy_shadow_pair_t *p = leg->pair;
   sy_worker_t *w = p->w;
-  if (w->link == NULL || w->link->journal == NULL)
-    return;
-  sy_journal_t *j = w->link->journal;
   const sy_experiment_conf_t *e = &p->rt->cfg->experiments[p->exp];
+  sy_journal_t *j = w->link != NULL ? sy_stats_journal(w->link, e->id) : NULL;
+  if (j == NULL)
+    return;
   const sy_variant_conf_t *v = &e->variants[leg->variant];
   int ok = leg->complete && leg->status >= 200 && leg->status < 300;
   int error = !leg->complete || leg->status == 0 || leg->status >= 500;

@@ -25,6 +25,7 @@
 #include "router/runtime.h"
 #include "router/worker.h"
 #include "stats/posterior.h"
+#include "stats/store.h"
 
 #define STOP_WAIT_MS 3000
 #define SWEEP_LIMIT 1000u
@@ -137,9 +138,18 @@ static void sweep_experiment(sy_worker_t *w, const sy_experiment_conf_t *e) {
 }
 
 void sy__sync_now(sy_worker_t *w) {
-  if (w->link == NULL || w->rt == NULL || !sy_redis_ready(&w->link->redis))
+  if (w->link == NULL || w->rt == NULL)
     return;
   const sy_config_t *cfg = w->rt->cfg;
+  if (w->link->cluster != NULL) { /* where feedback looks, and a journal each */
+    char *ids[64];
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->nexperiments && n < 64; i++)
+      ids[n++] = cfg->experiments[i].id;
+    sy_stats_set_experiments(w->link, ids, n);
+  }
+  if (!sy_stats_usable(w->link))
+    return;
   for (size_t i = 0; i < cfg->nexperiments; i++) {
     const sy_experiment_conf_t *e = &cfg->experiments[i];
     sync_experiment(w, i);
@@ -183,7 +193,10 @@ int sy__sync_open(sy_worker_t *w, char *err, size_t errlen) {
                         cfg->events.batch_max,
                         cfg->events.flush_ms,
                         cfg->events.queue_bytes,
-                        cfg->events.spool_bytes};
+                        cfg->events.spool_bytes,
+                        (const char *const *)cfg->redis.cluster,
+                        cfg->redis.ncluster,
+                        cfg->redis.wait_replicas};
   if (sy_stats_open(w->link, &w->loop, &sc, err, errlen) < 0) {
     free(w->link);
     w->link = NULL;
@@ -191,6 +204,8 @@ int sy__sync_open(sy_worker_t *w, char *err, size_t errlen) {
   }
   w->link->on_up = on_up;
   w->link->up_data = w;
+  if (w->link->cluster != NULL)
+    sy__sync_now(w); /* the experiments' journals now: they adopt spools left behind */
   uv_timer_start(&w->sync_timer, on_sync_timer, cfg->events.sync_ms, cfg->events.sync_ms);
   sy__control_open(w);
   sy__gate_open(w);
@@ -210,9 +225,8 @@ static void close_link(sy_worker_t *w) {
 
 static void on_stop_tick(uv_timer_t *t) {
   sy_worker_t *w = t->data;
-  sy_journal_t *j = w->link->journal;
-  if (j == NULL || sy_journal_idle(j) || uv_now(&w->loop) >= w->stop_deadline ||
-      !sy_redis_ready(&w->link->redis))
+  if (!sy_stats_events(w->link) || sy_stats_idle(w->link) ||
+      uv_now(&w->loop) >= w->stop_deadline || !sy_stats_usable(w->link))
     close_link(w);
 }
 
@@ -223,8 +237,8 @@ void sy__sync_close(sy_worker_t *w, void (*done)(sy_worker_t *w)) {
     sy__control_close(w);
     sy__gate_close(w);
   }
-  if (w->link != NULL && w->link->journal != NULL && sy_redis_ready(&w->link->redis)) {
-    sy_journal_flush(w->link->journal);
+  if (w->link != NULL && sy_stats_events(w->link) && sy_stats_usable(w->link)) {
+    sy_stats_flush(w->link);
     w->stop_deadline = uv_now(&w->loop) + STOP_WAIT_MS;
     uv_timer_start(&w->stop_timer, on_stop_tick, 10, 10);
   } else {

@@ -92,6 +92,7 @@ typedef struct buf_s {
 struct sy_journal_s {
   uv_loop_t *loop;
   sy_redis_t *redis;
+  sy_cluster_t *cluster; /* cluster mode: batches go there */
   char *stream, *instance, *jkey;
   char maxlen[24];
   unsigned batch_max, flush_ms;
@@ -610,11 +611,13 @@ static void on_batch_reply(sy_redis_t *r, redisReply *reply, void *data) {
   if (reply != NULL) {
     sy_log_error("journal: batch %llu refused: %s", (unsigned long long)s->seq,
                  reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
+        j->cluster == NULL)
       j->script_ready = 0;
     rewind_sending(j);
     free(s);
-    sy_redis_reset(r, "journal batch refused"); /* back off before resending */
+    if (r != NULL)
+      sy_redis_reset(r, "journal batch refused"); /* back off before resending */
     return;
   }
   rewind_sending(j); /* no reply: the connection went; resent after reconnect */
@@ -673,8 +676,15 @@ static int build_argv(sy_journal_t *j, const char *p, size_t len, const char *fo
 
 static int send_blob(sy_journal_t *j, const char *p, size_t len, send_t *s) {
   int argc = build_argv(j, p, len, s->seq == j->force_seq ? "1" : "0");
-  if (argc < 0 || sy_redis_command(j->redis, on_batch_reply, s, argc, j->argv, j->argvlen) < 0)
+  if (argc < 0)
     return -1;
+  if (j->cluster != NULL) { /* routed by the batch's own journal key (KEYS[1]) */
+    if (sy_cluster_command(j->cluster, j->argv[3], j->argvlen[3], SY_CLUSTER_DURABLE,
+                           on_batch_reply, s, argc, j->argv, j->argvlen) < 0)
+      return -1;
+  } else if (sy_redis_command(j->redis, on_batch_reply, s, argc, j->argv, j->argvlen) < 0) {
+    return -1;
+  }
   j->inflight++;
   j->c.batches_sent++;
   return 0;
@@ -696,8 +706,14 @@ static uint64_t blob_seq(const char *p, size_t len) {
   return strtoull(t, NULL, 10);
 }
 
+static int link_ready(const sy_journal_t *j) {
+  if (j->cluster != NULL)
+    return sy_cluster_ready_for(j->cluster, j->jkey, strlen(j->jkey));
+  return sy_redis_ready(j->redis);
+}
+
 static void pump(sy_journal_t *j) {
-  while (sy_redis_ready(j->redis) && j->script_ready && j->inflight < MAX_INFLIGHT) {
+  while (link_ready(j) && j->script_ready && j->inflight < MAX_INFLIGHT) {
     send_t *s = calloc(1, sizeof *s);
     if (s == NULL)
       return;
@@ -753,6 +769,15 @@ static void on_script_loaded(sy_redis_t *r, redisReply *reply, void *data) {
   pump(j);
 }
 
+void sy_journal_use_cluster(sy_journal_t *j, sy_cluster_t *c) {
+  j->cluster = c;
+  sy_cluster_script(c, SY_LUA_JOURNAL, j->sha);
+  j->script_ready = 1;
+  pump(j);
+}
+
+void sy_journal_kick(sy_journal_t *j) { pump(j); }
+
 void sy_journal_redis_state(sy_journal_t *j, int up) {
   rewind_sending(j);
   j->script_ready = 0;
@@ -777,14 +802,17 @@ sy_journal_t *sy_journal_new(uv_loop_t *loop, sy_redis_t *redis, const sy_journa
   sy_spoolfile_init(&j->spool);
   j->stream = strdup(conf->stream);
   j->instance = strdup(conf->instance);
-  size_t kl = strlen(conf->instance) + 16;
+  size_t kl = strlen(conf->instance) + 16 + (conf->key ? strlen(conf->key) : 0);
   j->jkey = malloc(kl);
   if (j->stream == NULL || j->instance == NULL || j->jkey == NULL) {
     snprintf(err, errlen, "journal: out of memory");
     sy_journal_free(j);
     return NULL;
   }
-  sy_key_journal(j->jkey, kl, conf->instance);
+  if (conf->key != NULL)
+    snprintf(j->jkey, kl, "%s", conf->key);
+  else
+    sy_key_journal(j->jkey, kl, conf->instance);
   snprintf(j->maxlen, sizeof j->maxlen, "%lu", conf->maxlen);
   j->batch_max = conf->batch_max;
   j->flush_ms = conf->flush_ms;

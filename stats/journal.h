@@ -30,6 +30,7 @@
 
 #include <uv.h>
 
+#include "stats/cluster.h"
 #include "stats/redis.h"
 
 typedef struct sy_journal_s sy_journal_t;
@@ -56,11 +57,19 @@ typedef struct sy_journal_conf_s {
   unsigned long maxlen;
   unsigned batch_max, flush_ms;
   size_t queue_bytes, spool_bytes;
+  const char *key;         /* the dedupe key; NULL: sy:journal:INSTANCE */
 } sy_journal_conf_t;
 
 /* Creates the journal (adopting orphaned spool files). Returns NULL with err. */
 sy_journal_t *sy_journal_new(uv_loop_t *loop, sy_redis_t *redis, const sy_journal_conf_t *conf,
                              char *err, size_t errlen);
+/* Redis Cluster mode (stats/store.c): batches go through the cluster client, routed
+ * by the journal's key (so conf.key, conf.stream and the trace records must share
+ * one hash tag), as EVALSHA of a script the client loads on each node on NOSCRIPT,
+ * and acknowledged after WAIT (SY_CLUSTER_DURABLE). */
+void sy_journal_use_cluster(sy_journal_t *j, sy_cluster_t *c);
+/* Cluster mode: the shard may take batches again (the map was read, a link came up). */
+void sy_journal_kick(sy_journal_t *j);
 /* Redis came up (after its handshake) or went down: stats/stats.c forwards these. */
 void sy_journal_redis_state(sy_journal_t *j, int up);
 

@@ -7,6 +7,7 @@
 #include "proto/events.h"
 #include "proto/keys.h"
 #include "stats/scripts.h"
+#include "stats/store.h"
 
 int sy_stats_sync(sy_stats_t *s, const sy_sync_exp_t *x, sy_redis_reply_cb cb, void *data) {
   char meta[SY_KEY_MAX], prefix[SY_KEY_MAX];
@@ -16,20 +17,30 @@ int sy_stats_sync(sy_stats_t *s, const sy_sync_exp_t *x, sy_redis_reply_cb cb, v
   sy_argv_init(&a);
   sy_argv_add(&a, "EVAL");
   sy_argv_add(&a, SY_LUA_SYNC);
-  sy_argv_add(&a, "1");
+  /* one server: the script adds E to sy:experiments; in a cluster that set is on
+   * another slot, so it gets its own SADD below */
+  sy_argv_add(&a, s->cluster != NULL ? "1" : "2");
   sy_argv_add(&a, meta);
+  if (s->cluster == NULL)
+    sy_argv_add(&a, SY_KEY_EXPERIMENTS);
   sy_argv_add(&a, prefix);
   sy_argv_add(&a, x->id);
   sy_argv_num(&a, (double)x->nvariants);
   for (size_t k = 0; k < x->nvariants; k++)
     sy_argv_add(&a, x->variants[k]);
   sy_argv_append(&a, x->meta);
-  sy_argv_pair(&a, "stream", s->stream);
+  char stream[SY_KEY_MAX];
+  sy_argv_pair(&a, "stream", sy_stats_stream(s, x->id, stream, sizeof stream));
   sy_argv_pair(&a, "maxlen", s->maxlen);
   int rc = -1;
   if (sy_argv_ok(&a))
-    rc = sy_redis_command(&s->redis, cb, data, (int)a.n, (const char **)a.v, a.l);
+    rc = sy_stats_command(s, meta, 0, cb, data, (int)a.n, (const char **)a.v, a.l);
   sy_argv_free(&a);
+  if (rc == 0 && s->cluster != NULL) {
+    const char *argv[] = {"SADD", SY_KEY_EXPERIMENTS, x->id};
+    size_t lens[] = {4, strlen(SY_KEY_EXPERIMENTS), strlen(x->id)};
+    sy_stats_command(s, SY_KEY_EXPERIMENTS, 0, NULL, NULL, 3, argv, lens);
+  }
   return rc < 0 ? -1 : 0;
 }
 
@@ -121,6 +132,9 @@ json_t *sy_stats_sync_snapshot(const redisReply *reply, const char *exp, char *c
 int sy_stats_sweep(sy_stats_t *s, const char *exp, const char *metric, unsigned limit,
                    sy_redis_reply_cb cb, void *data) {
   char pending[SY_KEY_MAX], prefix[SY_KEY_MAX], ts[32], ver[16], lim[16], back[24];
+  char stream[SY_KEY_MAX], tpre[SY_KEY_MAX];
+  sy_stats_stream(s, exp, stream, sizeof stream);
+  sy_stats_trace_prefix(s, exp, tpre, sizeof tpre);
   if (sy_key_pending(pending, sizeof pending, exp) < 0 ||
       sy_key_prefix(prefix, sizeof prefix, exp) < 0)
     return -1;
@@ -128,10 +142,11 @@ int sy_stats_sweep(sy_stats_t *s, const char *exp, const char *metric, unsigned 
   snprintf(lim, sizeof lim, "%u", limit);
   snprintf(back, sizeof back, "%llu", (unsigned long long)s->trace_back_ms);
   sy_stats_timestamp(s, ts);
-  const char *argv[] = {"EVAL", SY_LUA_SWEEP, "2",    pending, s->stream,          prefix, lim,
-                        s->maxlen, exp,       metric, s->router_instance, ver, ts, back};
+  const char *argv[] = {"EVAL",    SY_LUA_SWEEP, "2",    pending, stream,
+                        prefix,    lim,          s->maxlen, exp, metric,
+                        s->router_instance, ver, ts,     back,    tpre};
   size_t n = sizeof argv / sizeof argv[0], lens[sizeof argv / sizeof argv[0]];
   for (size_t k = 0; k < n; k++)
     lens[k] = strlen(argv[k]);
-  return sy_redis_command(&s->redis, cb, data, (int)n, argv, lens) < 0 ? -1 : 0;
+  return sy_stats_command(s, pending, 0, cb, data, (int)n, argv, lens) < 0 ? -1 : 0;
 }

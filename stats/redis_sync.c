@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
@@ -49,12 +50,53 @@ static redisReply *checked(sy_rsync_t *r, redisReply *reply) {
   return reply;
 }
 
-redisReply *sy_rsync_vcommand(sy_rsync_t *r, const char *fmt, va_list ap) {
-  if (r->c == NULL) {
-    sy_rsync_fail(r, "redis: not connected");
-    return NULL;
+/* A Redis Cluster redirection ("MOVED 3999 127.0.0.1:6381", "ASK ..."): connects to
+ * the node named (ASKING first for ASK). Returns 1 if the command should be sent
+ * again there, 0 if the reply is not a redirection, -1 with r->err if the node
+ * cannot be reached. */
+static int follow(sy_rsync_t *r, const redisReply *reply) {
+  if (reply == NULL || reply->type != REDIS_REPLY_ERROR)
+    return 0;
+  int ask = strncmp(reply->str, "ASK ", 4) == 0;
+  if (!ask && strncmp(reply->str, "MOVED ", 6) != 0)
+    return 0;
+  const char *sp = strchr(reply->str + (ask ? 4 : 6), ' ');
+  const char *colon = sp ? strrchr(sp, ':') : NULL;
+  if (colon == NULL || (size_t)(colon - sp - 1) >= sizeof r->addr.host)
+    return 0;
+  sy_redis_addr_t to = r->addr;
+  memcpy(to.host, sp + 1, (size_t)(colon - sp - 1));
+  to.host[colon - sp - 1] = '\0';
+  to.port = (unsigned)strtoul(colon + 1, NULL, 10);
+  to.is_unix = 0;
+  to.db = 0; /* a cluster has one database */
+  sy_rsync_close(r);
+  if (sy_rsync_connect(r, &to, r->timeout_ms) < 0)
+    return -1;
+  if (ask) {
+    redisReply *a = redisCommand(r->c, "ASKING");
+    freeReplyObject(a);
   }
-  return checked(r, redisvCommand(r->c, fmt, ap));
+  return 1;
+}
+
+redisReply *sy_rsync_vcommand(sy_rsync_t *r, const char *fmt, va_list ap) {
+  for (int hops = 0;; hops++) {
+    if (r->c == NULL) {
+      sy_rsync_fail(r, "redis: not connected");
+      return NULL;
+    }
+    va_list aq;
+    va_copy(aq, ap);
+    redisReply *reply = redisvCommand(r->c, fmt, aq);
+    va_end(aq);
+    int f = hops < 5 ? follow(r, reply) : 0;
+    if (f == 0)
+      return checked(r, reply);
+    freeReplyObject(reply);
+    if (f < 0)
+      return NULL;
+  }
 }
 
 redisReply *sy_rsync_command(sy_rsync_t *r, const char *fmt, ...) {
@@ -66,11 +108,19 @@ redisReply *sy_rsync_command(sy_rsync_t *r, const char *fmt, ...) {
 }
 
 redisReply *sy_rsync_argv(sy_rsync_t *r, int argc, const char **argv, const size_t *lens) {
-  if (r->c == NULL) {
-    sy_rsync_fail(r, "redis: not connected");
-    return NULL;
+  for (int hops = 0;; hops++) {
+    if (r->c == NULL) {
+      sy_rsync_fail(r, "redis: not connected");
+      return NULL;
+    }
+    redisReply *reply = redisCommandArgv(r->c, argc, argv, lens);
+    int f = hops < 5 ? follow(r, reply) : 0;
+    if (f == 0)
+      return checked(r, reply);
+    freeReplyObject(reply);
+    if (f < 0)
+      return NULL;
   }
-  return checked(r, redisCommandArgv(r->c, argc, argv, lens));
 }
 
 redisReply *sy_rsync_get_reply(sy_rsync_t *r) {
@@ -94,6 +144,9 @@ int sy_rsync_connect(sy_rsync_t *r, const sy_redis_addr_t *a, unsigned timeout_m
   struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
   char name[400];
   r->err[0] = '\0';
+  if (a != &r->addr)
+    r->addr = *a;
+  r->timeout_ms = timeout_ms;
   addr_name(a, name, sizeof name);
   r->c = a->is_unix ? redisConnectUnixWithTimeout(a->path, tv)
                     : redisConnectWithTimeout(a->host, (int)a->port, tv);

@@ -23,10 +23,15 @@
 typedef struct sy_rsync_s {
   redisContext *c; /* NULL until connected */
   char err[512];   /* why the last call failed */
+  sy_redis_addr_t addr; /* where c is connected (a cluster redirection moves it) */
+  unsigned timeout_ms;
 } sy_rsync_t;
 
 /* Connects (and AUTH, SELECT) with timeout_ms for the connect and for each reply.
- * Returns 0, or -1 with r->err (r->c is then NULL). */
+ * Returns 0, or -1 with r->err (r->c is then NULL). On Redis Cluster, any node will
+ * do: sy_rsync_command and sy_rsync_argv follow MOVED and ASK replies (connecting to
+ * the node named, with the same credentials); a pipeline (sy_rsync_get_reply) does
+ * not, so its commands should be about the slot of the command before it. */
 int sy_rsync_connect(sy_rsync_t *r, const sy_redis_addr_t *a, unsigned timeout_ms);
 /* Closes the connection (r can be connected again). */
 void sy_rsync_close(sy_rsync_t *r);

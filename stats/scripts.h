@@ -23,6 +23,12 @@
  */
 #define SY_LUA_TR_LIB                                                                                  \
   "local TR_SLICE, TR_N0, TR_LOAD = " SY_TRACE_SLICE_MS_STR ", 8, 40\n"                                \
+  "local TR_SL, TR_REFS, TR_LEGACY = '" SY_KEY_TRACE_SLICE "', '" SY_KEY_REFS "', true\n"              \
+  "local function tr_use(pre)\n"                                                                       \
+  "  if pre and pre ~= '' and pre ~= 'sy:' then\n"                                                     \
+  "    TR_SL, TR_REFS, TR_LEGACY = pre .. 'tr:', pre .. 'refs', false\n"                               \
+  "  end\n"                                                                                            \
+  "end\n"                                                                                              \
   "local function tr_hash(tid)\n"                                                                      \
   "  if #tid < 6 then tid = string.rep('\\0', 6 - #tid) .. tid end\n"                                  \
   "  local a, b, c, d, e, f = string.byte(tid, -6, -1)\n"                                              \
@@ -40,7 +46,7 @@
   "  local h = tr_hash(tid)\n"                                                                         \
   "  local top, low = math.floor((now + 300000) / TR_SLICE), math.floor((now - back_ms) / TR_SLICE)\n" \
   "  for sl = top, low, -1 do\n"                                                                       \
-  "    local key = '" SY_KEY_TRACE_SLICE "' .. sl\n"                                                   \
+  "    local key = TR_SL .. sl\n"                                                   \
   "    local st = redis.call('HMGET', key, 'g0', 'g')\n"                                               \
   "    if st[1] then\n"                                                                                \
   "      for g = tonumber(st[2]), tonumber(st[1]), -1 do\n"                                            \
@@ -55,6 +61,7 @@
   "local function tr_get(tid, hex, now, back_ms)\n"                                                    \
   "  local v = tr_find(tid, now, back_ms)\n"                                                           \
   "  if not v then\n"                                                                                  \
+  "    if not TR_LEGACY then return nil end\n"                                                     \
   "    local old = redis.call('HGETALL', '" SY_KEY_TRACE_PREFIX "' .. hex)\n"                          \
   "    if #old == 0 then return nil end\n"                                                             \
   "    local r = {}\n"                                                                                 \
@@ -64,7 +71,7 @@
   "  local f = tr_split_bar(v)\n"                                                                      \
   "  local t, w = tonumber(f[2]) or 0, tonumber(f[3]) or 0\n"                                          \
   "  if now > t + (w + math.min(w, 3600)) * 1000 then return nil end\n"                                \
-  "  local def = tr_split_bar(redis.call('HGET', '" SY_KEY_REFS "', f[1]) or '')\n"                    \
+  "  local def = tr_split_bar(redis.call('HGET', TR_REFS, f[1]) or '')\n"                    \
   "  return {ref = f[1], t = f[2], w = f[3], p = f[4], s = tr_unesc(f[5] or ''),\n"                    \
   "          tn = tr_unesc(f[6] or ''), cs = TR_CONSENT[f[7] or '1'] or 'metrics',\n"                  \
   "          e = tr_unesc(def[1] or ''), v = tr_unesc(def[2] or ''), ver = tr_unesc(def[3] or '')}\n"  \
@@ -80,13 +87,13 @@
   "local function tr_state(sl, x)\n"                                                                              \
   "  local st = tr_states[sl]\n"                                                                                  \
   "  if not st then\n"                                                                                            \
-  "    local key = '" SY_KEY_TRACE_SLICE "' .. sl\n"                                                              \
+  "    local key = TR_SL .. sl\n"                                                              \
   "    local r = redis.call('HMGET', key, 'g0', 'g', 'n', 'total', 'x', 'c')\n"                                   \
   "    if r[1] then\n"                                                                                            \
   "      st = {key = key, g0 = tonumber(r[1]), g = tonumber(r[2]), n = tonumber(r[3]),\n"                         \
   "            total = tonumber(r[4]), x = tonumber(r[5]), c = tonumber(r[6])}\n"                                 \
   "    else\n"                                                                                                    \
-  "      local prev, g = tonumber(redis.call('HGET', '" SY_KEY_TRACE_SLICE "' .. (sl - 1), 'total') or '0'), 0\n" \
+  "      local prev, g = tonumber(redis.call('HGET', TR_SL .. (sl - 1), 'total') or '0'), 0\n" \
   "      while TR_LOAD * TR_N0 * 2 ^ g < prev do g = g + 1 end\n"                                                 \
   "      st = {key = key, g0 = g, g = g, n = 0, total = 0, x = x, c = 0, dirty = true}\n"                         \
   "      redis.call('HSET', key, 'x', x)\n"                                                                       \
@@ -149,6 +156,7 @@
  * or, if it no longer holds it, this batch with ARGV[3] = "1").
  */
 #define SY_LUA_JOURNAL SY_LUA_TR_LIB SY_LUA_TR_PUT                                        \
+  "tr_use(string.match(KEYS[1], '^(.*)journal:[^:]*$'))\n"                                \
   "local last = tonumber(redis.call('GET', KEYS[1]) or '-1')\n"                           \
   "local seq = tonumber(ARGV[1])\n"                                                       \
   "if last >= 0 and ARGV[3] ~= '1' then\n"                                                \
@@ -165,7 +173,7 @@
   "  elseif op == 'H' then\n"                                                             \
   "    redis.call('HINCRBYFLOAT', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"          \
   "  elseif op == 'R' then\n"                                                             \
-  "    redis.call('HSET', '" SY_KEY_REFS "', ARGV[i+1], ARGV[i+2]); i = i + 3\n"          \
+  "    redis.call('HSET', TR_REFS, ARGV[i+1], ARGV[i+2]); i = i + 3\n"          \
   "  elseif op == 'Z' then\n"                                                             \
   "    redis.call('ZADD', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4\n"                  \
   "  elseif op == 'X' then\n"                                                             \
@@ -187,10 +195,13 @@
  * Reads trace T's record (any schema): a flat array of field/value strings as schema
  * 4's HGETALL gave (e, v, ver, tn, t, p, s, cs, w; ref for a schema 5 record), or an
  * empty array when there is none.
+ *   KEYS[1] the refs hash: sy:refs, or sy:{E}:refs in cluster mode (its prefix says
+ *   where the trace records are)
  *   ARGV[1] the 16-byte trace id   ARGV[2] its 32 hex digits   ARGV[3] how far back to
  *   look (ms: the longest window and its grace)
  */
 #define SY_LUA_TRACE_GET SY_LUA_TR_LIB                                                    \
+  "tr_use(string.sub(KEYS[1], 1, -5))\n"                                                  \
   "local tm = redis.call('TIME')\n"                                                       \
   "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"             \
   "local r = tr_get(ARGV[1], ARGV[2], now, tonumber(ARGV[3]))\n"                          \
@@ -203,7 +214,9 @@
 
 /*
  * Applies one feedback or outcome call, once per (trace, type or metric).
- *   KEYS[1] sy:trace:T (schema 4's record, read when there is no newer one)
+ *   KEYS[1] the refs hash: sy:refs, or sy:{E}:refs in cluster mode (its prefix says
+ *   where the trace records are; schema 4's sy:trace:T, T from KEYS[2], is read on one
+ *   server only)
  *   KEYS[2] sy:{E}:applied:T   KEYS[3] sy:{E}:v:V
  *   KEYS[4] sy:{E}:v:V:s:S or ""   KEYS[5] sy:{E}:segments   KEYS[6] sy:{E}:pending
  *   KEYS[7] the events stream
@@ -218,7 +231,8 @@
 #define SY_LUA_FEEDBACK SY_LUA_TR_LIB                                                                        \
   "local tm = redis.call('TIME')\n"                                                                          \
   "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"                                \
-  "local r = tr_get(ARGV[8], string.sub(KEYS[1], #'" SY_KEY_TRACE_PREFIX "' + 1), now, tonumber(ARGV[9]))\n" \
+  "tr_use(string.sub(KEYS[1], 1, -5))\n"                                                                     \
+  "local r = tr_get(ARGV[8], string.sub(KEYS[2], -32), now, tonumber(ARGV[9]))\n" \
   "if not r or not r.t or not r.w or r.v ~= ARGV[7] then return {'404'} end\n"                               \
   "local t, w = tonumber(r.t), tonumber(r.w)\n"                                                              \
   "if now > t + w * 1000 then return {'410'} end\n"                                                          \
@@ -246,9 +260,11 @@
  *   ARGV[4] experiment id   ARGV[5] metric name   ARGV[6] router instance
  *   ARGV[7] schema version   ARGV[8] the router's time (RFC 3339), the events' timestamp
  *   ARGV[9] how far back to look for a trace record (ms)
+ *   ARGV[10] (cluster mode) "sy:{E}:", where E's trace records are
  * Returns the number counted.
  */
 #define SY_LUA_SWEEP SY_LUA_TR_LIB                                                                  \
+  "tr_use(ARGV[10])\n"                                                                              \
   "local tm = redis.call('TIME')\n"                                                                 \
   "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"                       \
   "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])\n"            \
@@ -281,13 +297,14 @@
 
 /*
  * One experiment's posterior refresh, and the router's view written for dashboards.
- *   KEYS[1] sy:{E}:meta   ARGV[1] "sy:{E}:"   ARGV[2] experiment id
+ *   KEYS[1] sy:{E}:meta   KEYS[2] (one server only) sy:experiments, which gets E
+ *   ARGV[1] "sy:{E}:"   ARGV[2] experiment id
  *   ARGV[3] k variants, then their ids, then meta field/value strings
  * Returns {{n, sum, sumsq} per variant, {{segment, {n, sum, sumsq} per variant}, ...}}.
  */
 #define SY_LUA_SYNC                                                                      \
   "local p, k = ARGV[1], tonumber(ARGV[3])\n"                                            \
-  "redis.call('SADD', '" SY_KEY_EXPERIMENTS "', ARGV[2])\n"                               \
+  "if KEYS[2] then redis.call('SADD', KEYS[2], ARGV[2]) end\n"                               \
   "if #ARGV > 3 + k then redis.call('HSET', KEYS[1], unpack(ARGV, 4 + k)) end\n"         \
   "local vs = {}\n"                                                                      \
   "for j = 1, k do\n"                                                                    \

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "stats/store.h"
 
 /* mkdir -p, mode 0700 for what it creates. */
 static int make_dirs(const char *path) {
@@ -124,7 +125,7 @@ int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_stats_conf_t *cfg, ch
   sy_redis_addr_t addr;
   memset(s, 0, sizeof *s);
   s->loop = loop;
-  if (sy_redis_addr_for(cfg->redis_url, cfg->data_dir, &addr, err, errlen) < 0)
+  if (cfg->ncluster == 0 && sy_redis_addr_for(cfg->redis_url, cfg->data_dir, &addr, err, errlen) < 0)
     return -1;
   if (sy_privacy_init() < 0) {
     snprintf(err, errlen, "libsodium failed to initialise");
@@ -148,6 +149,24 @@ int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_stats_conf_t *cfg, ch
     snprintf(err, errlen, "out of memory");
     return -1;
   }
+  if (cfg->ncluster > 0) { /* stats/store.c: a journal per experiment, on the cluster */
+    if (make_dirs(cfg->data_dir) < 0) {
+      snprintf(err, errlen, "data_dir %s: cannot create: %s", cfg->data_dir, strerror(errno));
+      free(s->stream);
+      return -1;
+    }
+    int rc = uv_timer_init(loop, &s->back_timer);
+    s->back_timer.data = s;
+    if (rc < 0 || sy__stats_cluster_open(s, cfg, err, errlen) < 0) {
+      if (rc < 0)
+        snprintf(err, errlen, "redis: %s", uv_strerror(rc));
+      else
+        uv_close((uv_handle_t *)&s->back_timer, NULL);
+      free(s->stream);
+      return -1;
+    }
+    return 0;
+  }
   if (cfg->events) {
     char spool[4200];
     if (make_dirs(cfg->data_dir) < 0) {
@@ -163,7 +182,8 @@ int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_stats_conf_t *cfg, ch
                             cfg->batch_max,
                             cfg->flush_ms,
                             cfg->queue_bytes,
-                            cfg->spool_bytes};
+                            cfg->spool_bytes,
+                            NULL};
     s->journal = sy_journal_new(loop, &s->redis, &jc, err, errlen);
     if (s->journal == NULL) {
       free(s->stream);
@@ -199,6 +219,8 @@ static void on_redis_closed(sy_redis_t *r) {
 
 static void on_back_timer_closed(uv_handle_t *h) { closed_one(h->data); }
 
+static void on_cluster_closed(sy_stats_t *s) { closed_one(s); }
+
 void sy_stats_close(sy_stats_t *s, void (*done)(sy_stats_t *s)) {
   sy_journal_free(s->journal);
   s->journal = NULL;
@@ -207,7 +229,10 @@ void sy_stats_close(sy_stats_t *s, void (*done)(sy_stats_t *s)) {
   s->closing = 2;
   s->back_pending = 0;
   uv_close((uv_handle_t *)&s->back_timer, on_back_timer_closed);
-  sy_redis_close(&s->redis, on_redis_closed);
+  if (s->cluster != NULL)
+    sy__stats_cluster_close(s, on_cluster_closed);
+  else
+    sy_redis_close(&s->redis, on_redis_closed);
 }
 
 uint64_t sy_stats_now_ms(void) {

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "proto/event5.h"
+#include "stats/cluster.h"
 #include "stats/journal.h"
 #include "stats/privacy.h"
 #include "stats/redis.h"
@@ -30,7 +31,17 @@ typedef struct sy_stats_conf_s {
   unsigned long maxlen;    /* its approximate cap */
   unsigned batch_max, flush_ms;
   size_t queue_bytes, spool_bytes;
+  /* Redis Cluster (redis.cluster): seed nodes "host:port"; 0 seeds: one server */
+  const char *const *cluster;
+  size_t ncluster;
+  unsigned wait_replicas; /* cluster: WAIT for this many replicas after each write */
 } sy_stats_conf_t;
+
+/* Cluster mode: the journal of one experiment (stats/store.c). */
+typedef struct sy_exp_journal_s {
+  char *exp;
+  sy_journal_t *j;
+} sy_exp_journal_t;
 
 /* Called when the connection comes up (after the journal has been told). */
 typedef void (*sy_stats_up_cb)(sy_stats_t *s, void *data);
@@ -38,7 +49,18 @@ typedef void (*sy_stats_up_cb)(sy_stats_t *s, void *data);
 struct sy_stats_s {
   uv_loop_t *loop;
   sy_redis_t redis;
-  sy_journal_t *journal;     /* NULL with events.enabled: false */
+  sy_journal_t *journal;     /* NULL with events.enabled: false, and in cluster mode */
+  /* cluster mode (stats/store.h): the client, one journal per experiment, the
+   * experiments served (feedback looks for a trace in each) */
+  sy_cluster_t *cluster;
+  sy_exp_journal_t *xj;
+  size_t nxj, xjcap;
+  char **exps;
+  size_t nexps;
+  int events, cluster_was_ready;
+  char *data_dir;
+  sy_journal_conf_t jconf; /* what each experiment's journal is made from */
+  void (*cluster_closed)(sy_stats_t *s);
   sy_hash_key_t hash_key;
   char instance[40];         /* random per start: journal key, event ids */
   char router_instance[128]; /* host:pid, the events' router_instance */

@@ -77,7 +77,7 @@ static void gate_p95(double *ctl, double *cand) {
 
 /* latency_p95_ms of variants a and b in the status JSON. */
 static void json_p95(redisContext *ctx, double *pa, double *pb) {
-  sy_rsync_t conn = {ctx, ""}, *c = &conn;
+  sy_rsync_t conn = {.c = ctx}, *c = &conn;
   json_t *arr = NULL;
   *pa = *pb = NAN;
   CHECK_MSG(sy_status_collect(c, "chat", &arr) == 0, "%s", c->err);

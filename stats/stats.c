@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "base/log.h"
-#include "stats/store.h"
 
 /* mkdir -p, mode 0700 for what it creates. */
 static int make_dirs(const char *path) {
@@ -120,6 +119,76 @@ static void random_hex(char *out, size_t bytes) {
   out[2 * bytes] = '\0';
 }
 
+/* ---- cluster mode: open and close ------------------------------------------------------ */
+
+/* The map was read or a node came up: journals waiting for their shard may send. */
+static void on_cluster_change(sy_cluster_t *c, void *data) {
+  sy_stats_t *s = data;
+  for (size_t i = 0; i < s->nxj; i++)
+    sy_journal_kick(s->xj[i].j);
+  int ready = sy_cluster_ready(c);
+  if (ready && !s->cluster_was_ready) {
+    char labels[8][64];
+    int up[8];
+    size_t n = sy_cluster_primaries(c, labels, up, 8);
+    sy_log_info("redis cluster up: %zu primaries (%s%s%s%s)", n, n > 0 ? labels[0] : "",
+                n > 1 ? ", " : "", n > 1 ? labels[1] : "", n > 2 ? ", ..." : "");
+    s->cluster_was_ready = 1;
+    if (s->on_up != NULL)
+      s->on_up(s, s->up_data);
+  }
+}
+
+static int cluster_open(sy_stats_t *s, const sy_stats_conf_t *cfg, char *err, size_t errlen) {
+  sy_cluster_opts_t co;
+  memset(&co, 0, sizeof co);
+  co.redis = cfg->redis;
+  co.wait_replicas = cfg->wait_replicas;
+  s->events = cfg->events;
+  s->data_dir = strdup(cfg->data_dir);
+  s->jconf = (sy_journal_conf_t){NULL,           s->instance,     NULL,
+                                 cfg->maxlen,    cfg->batch_max,  cfg->flush_ms,
+                                 cfg->queue_bytes, cfg->spool_bytes, NULL};
+  if (s->data_dir == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  s->cluster = sy_cluster_new(s->loop, cfg->cluster, cfg->ncluster, &co, on_cluster_change, s,
+                              err, errlen);
+  if (s->cluster == NULL) {
+    free(s->data_dir);
+    s->data_dir = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+static void on_cluster_gone(void *data) {
+  sy_stats_t *s = data;
+  void (*done)(sy_stats_t *) = s->cluster_closed;
+  free(s->data_dir);
+  s->data_dir = NULL;
+  if (done != NULL)
+    done(s);
+}
+
+static void cluster_close(sy_stats_t *s, void (*done)(sy_stats_t *s)) {
+  for (size_t i = 0; i < s->nxj; i++) {
+    sy_journal_free(s->xj[i].j);
+    free(s->xj[i].exp);
+  }
+  free(s->xj);
+  s->xj = NULL;
+  s->nxj = s->xjcap = 0;
+  for (size_t i = 0; i < s->nexps; i++)
+    free(s->exps[i]);
+  free(s->exps);
+  s->exps = NULL;
+  s->nexps = 0;
+  s->cluster_closed = done;
+  sy_cluster_close(s->cluster, on_cluster_gone, s);
+}
+
 int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_stats_conf_t *cfg, char *err,
                   size_t errlen) {
   sy_redis_addr_t addr;
@@ -157,7 +226,7 @@ int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_stats_conf_t *cfg, ch
     }
     int rc = uv_timer_init(loop, &s->back_timer);
     s->back_timer.data = s;
-    if (rc < 0 || sy__stats_cluster_open(s, cfg, err, errlen) < 0) {
+    if (rc < 0 || cluster_open(s, cfg, err, errlen) < 0) {
       if (rc < 0)
         snprintf(err, errlen, "redis: %s", uv_strerror(rc));
       else
@@ -221,6 +290,7 @@ static void on_back_timer_closed(uv_handle_t *h) { closed_one(h->data); }
 
 static void on_cluster_closed(sy_stats_t *s) { closed_one(s); }
 
+
 void sy_stats_close(sy_stats_t *s, void (*done)(sy_stats_t *s)) {
   sy_journal_free(s->journal);
   s->journal = NULL;
@@ -230,7 +300,7 @@ void sy_stats_close(sy_stats_t *s, void (*done)(sy_stats_t *s)) {
   s->back_pending = 0;
   uv_close((uv_handle_t *)&s->back_timer, on_back_timer_closed);
   if (s->cluster != NULL)
-    sy__stats_cluster_close(s, on_cluster_closed);
+    cluster_close(s, on_cluster_closed);
   else
     sy_redis_close(&s->redis, on_redis_closed);
 }

@@ -53,8 +53,4 @@ int sy_stats_idle(const sy_stats_t *s);
 int sy_stats_spool_ok(const sy_stats_t *s);
 void sy_stats_journal_counters(const sy_stats_t *s, sy_journal_counters_t *out);
 
-/* stats.c's cluster half: opens the client; closes it and the journals. */
-int sy__stats_cluster_open(sy_stats_t *s, const sy_stats_conf_t *cfg, char *err, size_t errlen);
-void sy__stats_cluster_close(sy_stats_t *s, void (*done)(sy_stats_t *s));
-
 #endif

@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include "router/config.h"
+#include "stats/redis_sync.h"
 
 void sy_cli_err(const char *prog, const char *fmt, ...) {
   va_list ap;
@@ -68,6 +69,39 @@ int sy_cli_config_addr(const sy_config_t *cfg, sy_redis_addr_t *addr, char *err,
   }
   memcpy(addr->host, seed, hl);
   addr->port = (unsigned)strtoul(colon + 1, NULL, 10);
+  return 0;
+}
+
+int sy_cli_cluster_check(const sy_config_t *cfg, char *err, size_t errlen) {
+  for (size_t i = 0; i < cfg->redis.ncluster; i++) {
+    sy_redis_addr_t a;
+    sy_rsync_t c = {0};
+    if (sy_cli_config_addr(cfg, &a, err, errlen) < 0)
+      return -1;
+    const char *seed = cfg->redis.cluster[i], *colon = strrchr(seed, ':');
+    size_t hl = (size_t)(colon - seed);
+    if (seed[0] == '[') {
+      seed++;
+      hl -= 2;
+    }
+    if (hl >= sizeof a.host)
+      continue;
+    memcpy(a.host, seed, hl);
+    a.host[hl] = '\0';
+    a.port = (unsigned)strtoul(colon + 1, NULL, 10);
+    if (sy_rsync_connect(&c, &a, cfg->redis.connect_timeout_ms ? cfg->redis.connect_timeout_ms
+                                                               : cfg->redis.timeout_ms) < 0)
+      continue;
+    redisReply *r = redisCommand(c.c, "CLUSTER INFO");
+    int bad = r != NULL && r->type == REDIS_REPLY_ERROR;
+    if (bad)
+      snprintf(err, errlen, "redis.cluster[%zu]: %s is not a Redis Cluster node (it answers: %.200s)",
+               i, cfg->redis.cluster[i], r->str);
+    freeReplyObject(r);
+    sy_rsync_close(&c);
+    if (bad)
+      return -1;
+  }
   return 0;
 }
 

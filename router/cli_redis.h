@@ -32,4 +32,12 @@ struct sy_config_s;
 int sy_cli_config_addr(const struct sy_config_s *cfg, sy_redis_addr_t *addr, char *err,
                        size_t errlen);
 
+/*
+ * Before serving with redis.cluster (blocking, before any loop runs): asks each seed
+ * for CLUSTER INFO. Returns -1 with err naming redis.cluster when a seed answers but
+ * is not a cluster node (cluster support disabled); 0 otherwise, also when no seed
+ * answers (the router starts and keeps trying, as with one server that is down).
+ */
+int sy_cli_cluster_check(const struct sy_config_s *cfg, char *err, size_t errlen);
+
 #endif

@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "router/metrics.h"
 #include "router/server.h"
+#include "router/cli_redis.h"
 #include "router/ctl.h"
 #include "router/status.h"
 #include "router/versions.h"
@@ -271,6 +272,13 @@ static int cmd_serve(int argc, char **argv) {
    * (bench/soak: RSS 3-5x after a Redis hiccup). Pinned, they are mapped and unmapped. */
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
+  if (cfg->redis.enabled && cfg->redis.ncluster > 0 &&
+      sy_cli_cluster_check(cfg, err, sizeof err) < 0) {
+    fprintf(stderr, "switchyard: %s\n", err);
+    sy_log_error("%s", err);
+    sy_config_free(cfg);
+    return 1;
+  }
   sy_embedded_t emb;
   if (embedded_start(cfg, &emb) < 0) {
     sy_config_free(cfg);

@@ -369,7 +369,9 @@ static void on_wait(sy_redis_t *r, redisReply *reply, void *data) {
 }
 
 static const char *script_body(const sy_cluster_t *c, const cmd_t *m) {
-  if (m->argc < 2 || strcasecmp(m->argv[0], "EVALSHA") != 0 || m->lens[1] != 40)
+  /* the copied arguments are not NUL-terminated */
+  if (m->argc < 2 || m->lens[0] != 7 || strncasecmp(m->argv[0], "EVALSHA", 7) != 0 ||
+      m->lens[1] != 40)
     return NULL;
   for (unsigned i = 0; i < c->nscripts; i++)
     if (memcmp(c->scripts[i].sha, m->argv[1], 40) == 0)

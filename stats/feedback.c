@@ -103,7 +103,8 @@ int sy_stats_feedback_apply(sy_stats_t *s, const sy_fb_apply_t *fa, sy_redis_rep
       sy_key_segments(k_segs, sizeof k_segs, fa->experiment) < 0 ||
       sy_key_pending(k_pend, sizeof k_pend, fa->experiment) < 0)
     return -1;
-  k_seg[0] = '\0';
+  /* no segment: KEYS[4] is not written, but must be in E's slot (a cluster checks) */
+  snprintf(k_seg, sizeof k_seg, "%s", k_segs);
   if (seg[0] != '\0' && sy_key_segment(k_seg, sizeof k_seg, fa->experiment, fa->variant, seg) < 0)
     return -1;
   sy_argv_t a;

@@ -218,7 +218,8 @@
  *   where the trace records are; schema 4's sy:trace:T, T from KEYS[2], is read on one
  *   server only)
  *   KEYS[2] sy:{E}:applied:T   KEYS[3] sy:{E}:v:V
- *   KEYS[4] sy:{E}:v:V:s:S or ""   KEYS[5] sy:{E}:segments   KEYS[6] sy:{E}:pending
+ *   KEYS[4] sy:{E}:v:V:s:S (without a segment, any key of E: not written)
+ *   KEYS[5] sy:{E}:segments   KEYS[6] sy:{E}:pending
  *   KEYS[7] the events stream
  *   ARGV[1] tenant of the caller's key   ARGV[2] the applied field (fb:TYPE / out:METRIC)
  *   ARGV[3] event id   ARGV[4] pending member to remove, or ""   ARGV[5] segment, or ""
@@ -245,9 +246,9 @@
   "for j = 0, k - 1 do\n"                                                                                    \
   "  local f, d, sc = ARGV[11+3*j], ARGV[12+3*j], ARGV[13+3*j]\n"                                            \
   "  redis.call('HINCRBYFLOAT', KEYS[3], f, d)\n"                                                            \
-  "  if sc == 'vs' and KEYS[4] ~= '' then redis.call('HINCRBYFLOAT', KEYS[4], f, d) end\n"                   \
+  "  if sc == 'vs' and ARGV[5] ~= '' then redis.call('HINCRBYFLOAT', KEYS[4], f, d) end\n"                   \
   "end\n"                                                                                                    \
-  "if KEYS[4] ~= '' then redis.call('SADD', KEYS[5], ARGV[5]) end\n"                                         \
+  "if ARGV[5] ~= '' then redis.call('SADD', KEYS[5], ARGV[5]) end\n"                                         \
   "if ARGV[4] ~= '' then redis.call('ZREM', KEYS[6], ARGV[4]) end\n"                                         \
   "redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[6], '*', unpack(ARGV, 11 + 3 * k))\n"                     \
   "return {'OK'}\n"

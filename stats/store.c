@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <xxhash.h>
 
@@ -72,6 +73,10 @@ static sy_journal_t *exp_journal(sy_stats_t *s, const char *exp) {
   if (sy_key_exp_events(stream, sizeof stream, exp) < 0 ||
       sy_key_exp_journal(key, sizeof key, exp, s->instance) < 0)
     return NULL;
+  snprintf(dir, sizeof dir, "%s/spool", s->data_dir);
+  mkdir(dir, 0700); /* the parent of the experiments' spool directories */
+  snprintf(dir, sizeof dir, "%s/spool/x-%016llx", s->data_dir,
+           (unsigned long long)XXH3_64bits(exp, strlen(exp)));
   sy_journal_conf_t jc = s->jconf;
   jc.spool_dir = dir;
   jc.stream = stream;

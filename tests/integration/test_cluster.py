@@ -1,0 +1,512 @@
+#!/usr/bin/env python3
+"""test_cluster.py — switchyard on a real Redis Cluster (redis.cluster): 3 primaries
+and 3 replicas made by `redis-cli --cluster create` on private loopback ports, with a
+short cluster-node-timeout. Traffic, feedback and outcomes through 2 routers x 2
+workers land exactly once on each experiment's own shard (its stream sy:{E}:events,
+its counters); a slot migrated under load and a primary killed under load (its
+replica promoted) fail no client request and lose or double no event; two routers
+converge on one posterior; the CLI reads and changes an experiment's state there; a
+seed that is not a cluster node is a startup error naming redis.cluster.
+"""
+import json
+import os
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from harness import check  # noqa: E402
+import event5  # noqa: E402
+
+KEY = "acme-" + secrets.token_hex(16)
+os.environ["SY_CLTEST_KEY"] = KEY
+BINARY = {"metric": "resolved", "type": "binary"}
+RETRIED = []  # the 503s api_retry saw
+
+
+# ---- the cluster -----------------------------------------------------------------------
+
+class Cluster:
+    """6 redis-server processes (cluster-enabled, no persistence) on ports base..base+5,
+    joined by redis-cli --cluster create with one replica each."""
+
+    def __init__(self, env, nodes=6, replicas=1):
+        self.env = env
+        self.ports = self._ports(nodes)
+        self.procs = {}
+        for p in self.ports:
+            self.start_node(p)
+        argv = ["redis-cli", "--cluster", "create"] + ["127.0.0.1:%d" % p for p in self.ports] + \
+            ["--cluster-replicas", str(replicas), "--cluster-yes"]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        check(out.returncode == 0, "redis-cli --cluster create failed: %s %s", out.stdout[-800:],
+              out.stderr[-800:])
+        check(h.wait_until(self.healthy, 20, 0.2), "the cluster never became ok: %s",
+              self.node(self.ports[0]).command("CLUSTER", "INFO"))
+
+    @staticmethod
+    def _ports(n):
+        for _ in range(50):
+            # below the ephemeral range (32768-), bus ports (+10000) too
+            base = random.randrange(20000, 22700)
+            ports = list(range(base, base + n))
+            bus = [p + 10000 for p in ports]
+            if all(not h.port_accepts(p) for p in ports + bus):
+                return ports
+        raise h.Failure("no free port range for the cluster")
+
+    def start_node(self, port):
+        d = self.env.path("r%d" % port)
+        os.makedirs(d, exist_ok=True)
+        p = h.Process("redis-%d" % port, [
+            "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", "1000", "--save", "", "--appendonly", "no",
+            "--dir", d, "--daemonize", "no"], d,
+            stdout=open(os.path.join(d, "redis.log"), "wb"))
+        self.env.procs.append(p)
+        self.procs[port] = p
+        ok = h.wait_until(lambda: not p.alive() or h.redis_ping(("127.0.0.1", port)), 10)
+        check(ok and p.alive(), "redis-server %d did not start: %s", port,
+              open(os.path.join(d, "redis.log"), "rb").read()[-600:])
+
+    def node(self, port):
+        c = h.RedisClient(("127.0.0.1", port))
+        self.env.closers.append(c.close)
+        return c
+
+    def live_ports(self):
+        return [p for p in self.ports if self.procs[p].alive()]
+
+    def healthy(self):
+        for p in self.live_ports():
+            try:
+                info = self.node(p).command("CLUSTER", "INFO")
+            except (OSError, h.Failure):
+                return False
+            if "cluster_state:ok" not in info:
+                return False
+        return True
+
+    def slots(self):
+        """{slot range (lo, hi): primary port} from CLUSTER SLOTS of a live node."""
+        out = {}
+        for lo, hi, primary, *_ in self.node(self.live_ports()[0]).command("CLUSTER", "SLOTS"):
+            out[(lo, hi)] = primary[1]
+        return out
+
+    def keyslot(self, key):
+        return self.node(self.live_ports()[0]).command("CLUSTER", "KEYSLOT", key)
+
+    def owner(self, key):
+        s = self.keyslot(key)
+        for (lo, hi), port in self.slots().items():
+            if lo <= s <= hi:
+                return port
+        raise h.Failure("no owner for slot %d" % s)
+
+    def primaries(self):
+        return sorted(set(self.slots().values()))
+
+    def at(self, key):
+        """A client of the primary that holds key."""
+        return self.node(self.owner(key))
+
+    def seeds(self):
+        return ["127.0.0.1:%d" % p for p in self.ports[:3]]
+
+
+def spread_ids(cl, n=3):
+    """n experiment ids whose hash tags are on n different primaries."""
+    got, seen = [], set()
+    for i in range(200):
+        eid = "exp%d" % i
+        port = cl.owner("sy:{%s}:meta" % eid)
+        if port not in seen:
+            seen.add(port)
+            got.append(eid)
+        if len(got) == n:
+            return got
+    raise h.Failure("could not spread experiments over %d primaries" % n)
+
+
+# ---- routers ---------------------------------------------------------------------------
+
+def experiment(eid, outcome=None):
+    e = {"id": eid,
+         "match": {"method": "POST", "path_prefix": "/v1/chat/completions",
+                   "header": "x-exp", "header_value": eid},
+         "policy": "split", "control": "a",
+         "variants": [{"id": "a", "upstream": "mock", "model": "model-a"},
+                      {"id": "b", "upstream": "mock", "model": "model-b"}]}
+    if outcome is not None:
+        e["outcome"] = outcome
+    return e
+
+
+def config(env, mock, cl, exps, name, **extra):
+    cfg = h.router_config(mock.addr, experiments=exps, data_dir=env.path("data-" + name),
+                          workers=2,
+                          api_keys=[{"name": "acme", "secret_env": "SY_CLTEST_KEY",
+                                     "tenant": "acme"}])
+    cfg["redis"] = {"cluster": cl.seeds(), "wait_replicas": 1, "timeout_ms": 1000,
+                    "connect_timeout_ms": 500, "reconnect_max_ms": 300}
+    cfg["events"] = {"flush_ms": 5, "sync_ms": 200}
+    cfg.update(extra)
+    return cfg
+
+
+def chat(port, eid):
+    r = h.post_chat(port, {"x-exp": eid, "x-switchyard-tenant": "acme"})
+    check(r.status == 200, "chat %s: status %s: %r", eid, r.status, r.body[:200])
+    return r.header("x-switchyard-trace-id"), r.header("x-switchyard-variant")
+
+
+def api(port, what, body):
+    c = h.Client(port)
+    try:
+        return c.request("POST", "/switchyard/v1/" + what,
+                         {"Authorization": "Bearer " + KEY, "Content-Type": "application/json"},
+                         body)
+    finally:
+        c.close()
+
+
+def api_retry(port, what, body, timeout_s=15):
+    """The API as a client is told to use it: a 503 is retried."""
+    deadline = time.time() + timeout_s
+    while True:
+        r = api(port, what, body)
+        if r.status != 503 or time.time() > deadline:
+            return r
+        RETRIED.append((what, r.body[:200]))
+        time.sleep(0.1)
+
+
+# ---- reading each experiment on its shard ------------------------------------------------
+
+def events(cl, eid):
+    """Experiment eid's events, decoded, read from sy:{E}:events on its primary."""
+    rc = cl.at("sy:{%s}:events" % eid)
+    refs = rc.hgetall("sy:{%s}:refs" % eid)
+    out = []
+    for entry_id, flat in rc.command("XRANGE", "sy:{%s}:events" % eid, "-", "+") or []:
+        entry = dict(zip(flat[0::2], flat[1::2]))
+        out.append(event5.decode(entry, refs, entry_id))
+    return out
+
+
+def counters(cl, eid, v):
+    rc = cl.at("sy:{%s}:v:%s" % (eid, v))
+    return {k: float(x) for k, x in rc.hgetall("sy:{%s}:v:%s" % (eid, v)).items()}
+
+
+def health(port):
+    c = h.Client(port)
+    try:
+        r = c.request("GET", "/switchyard/v1/health")
+    finally:
+        c.close()
+    return r.json()
+
+
+def settled(cl, routers, served):
+    """Waits until every router's journals are drained and every request event is in."""
+    def done():
+        for r in routers:
+            for _ in range(4):  # both workers answer in turn
+                j = health(r.port).get("journal", {})
+                if j.get("queued_events", 1) or j.get("spool_bytes", 1):
+                    return False
+        return all(len([e for e in events(cl, eid) if e.get("event_type") == "request"]) >=
+                   len(served[eid]) for eid in served)
+    return h.wait_until(done, 20, 0.2)
+
+
+def check_exact(cl, served, fb=None, outs=None):
+    """Every served request's event once on its experiment's shard, every counter exact;
+    every feedback and outcome event once."""
+    fb, outs = fb or {}, outs or {}
+    for eid, reqs in served.items():
+        evs = events(cl, eid)
+        req_ev = [e["trace_id"] for e in evs if e.get("event_type") == "request"]
+        want = sorted(t for t, _ in reqs)
+        check(sorted(req_ev) == want, "%s: %d request events for %d served (%d distinct, "
+              "missing %d)", eid, len(req_ev), len(want), len(set(req_ev)),
+              len(set(want) - set(req_ev)))
+        for v in ("a", "b"):
+            n = sum(1 for _, var in reqs if var == v)
+            got = counters(cl, eid, v).get("requests", 0.0)
+            check(got == n, "%s/%s: requests counter %s, served %d", eid, v, got, n)
+        fb_ev = [e["trace_id"] for e in evs if e.get("event_type") == "feedback"]
+        check(sorted(fb_ev) == sorted(fb.get(eid, [])), "%s: %d feedback events for %d calls",
+              eid, len(fb_ev), len(fb.get(eid, [])))
+        out_ev = [e["trace_id"] for e in evs if e.get("event_type") == "outcome"]
+        check(sorted(out_ev) == sorted(outs.get(eid, [])), "%s: %d outcome events for %d calls",
+              eid, len(out_ev), len(outs.get(eid, [])))
+        if eid in outs:
+            total = sum(counters(cl, eid, v).get("outcomes", 0.0) for v in ("a", "b"))
+            check(total == len(outs[eid]), "%s: outcomes counter %s for %d calls", eid, total,
+                  len(outs[eid]))
+        if eid in fb:
+            total = sum(counters(cl, eid, v).get("fb:thumbs:n", 0.0) for v in ("a", "b"))
+            check(total == len(fb[eid]), "%s: fb:thumbs:n %s for %d calls", eid, total,
+                  len(fb[eid]))
+
+
+class Traffic:
+    """Threads sending chat requests for the experiments through the routers until
+    stopped; every response's (trace, variant) kept per experiment, every failure kept."""
+
+    def __init__(self, routers, eids, threads=4):
+        self.routers, self.eids = routers, eids
+        self.served = {e: [] for e in eids}
+        self.failures = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True)
+                        for i in range(threads)]
+
+    def run(self, i):
+        k = i
+        while not self.stop.is_set():
+            eid = self.eids[k % len(self.eids)]
+            port = self.routers[k % len(self.routers)].port
+            k += 1
+            try:
+                r = h.post_chat(port, {"x-exp": eid, "x-switchyard-tenant": "acme"})
+                ok = r.status == 200
+            except Exception as e:  # noqa: BLE001  (a failed request is what we count)
+                ok, r = False, e
+            with self.lock:
+                if ok:
+                    self.served[eid].append((r.header("x-switchyard-trace-id"),
+                                             r.header("x-switchyard-variant")))
+                else:
+                    self.failures.append(repr(getattr(r, "status", r)))
+            time.sleep(0.002)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(10)
+
+    def count(self):
+        with self.lock:
+            return sum(len(v) for v in self.served.values())
+
+
+def setup(env, nexp=3, **extra):
+    cl = Cluster(env)
+    mock = env.mock()
+    eids = spread_ids(cl, nexp)
+    exps = [experiment(e, outcome=BINARY) for e in eids]
+    r1 = env.router(config(env, mock, cl, exps, "r1", **extra), name="r1")
+    r2 = env.router(config(env, mock, cl, exps, "r2", **extra), name="r2")
+    for r in (r1, r2):
+        r.wait_log("redis cluster up", count=2, timeout_s=15)
+    return cl, mock, eids, (r1, r2)
+
+
+# ---- tests --------------------------------------------------------------------------------
+
+@h.timeout(120)
+def test_cluster_traffic_feedback_outcomes_exact(env):
+    cl, mock, eids, routers = setup(env)
+    check(len({cl.owner("sy:{%s}:meta" % e) for e in eids}) == 3, "experiments not spread")
+    served = {e: [] for e in eids}
+    for i in range(60):
+        for eid in eids:
+            served[eid].append(chat(routers[i % 2].port, eid))
+    fb, outs = {e: [] for e in eids}, {e: [] for e in eids}
+    for eid in eids:
+        for j, (tid, _) in enumerate(served[eid][:20]):
+            port = routers[j % 2].port  # the other router than served it, half the time
+            r = api_retry(port, "feedback", {"trace_id": tid, "type": "thumbs", "value": 1})
+            check(r.status == 200 and r.json().get("applied") is True, "feedback %s #%d %s: %s %r"
+                  " (distinct traces %d of %d) %r 503s: %r", eid, j, tid, r.status, r.body[:300],
+                  len({t for t, _ in served[eid]}), len(served[eid]),
+                  [(e.get("event_type"), e.get("event_id"), e.get("router_instance"))
+                   for e in events(cl, eid) if e.get("trace_id") == tid], RETRIED[-3:])
+            fb[eid].append(tid)
+            r = api_retry(port, "outcome", {"trace_id": tid, "metric": "resolved", "value": 1})
+            check(r.status == 200 and r.json().get("applied") is True, "outcome: %s %r (503s "
+                  "before: %r)", r.status, r.body[:300], RETRIED[-3:])
+            outs[eid].append(tid)
+        # a repeat, through the other router: a duplicate, applied nothing
+        tid = served[eid][0][0]
+        r = api_retry(routers[1].port, "feedback", {"trace_id": tid, "type": "thumbs", "value": 1})
+        check(r.status == 200 and r.json().get("duplicate") is True, "repeat: %s %r", r.status,
+              r.body[:300])
+    r = api(routers[0].port, "feedback", {"trace_id": secrets.token_hex(16), "type": "thumbs", "value": 1})
+    check(r.status == 404, "unknown trace: %s %r", r.status, r.body[:200])
+    check(settled(cl, routers, served), "journals did not drain")
+    check_exact(cl, served, fb, outs)
+    # nothing of an experiment is on another shard
+    for eid in eids:
+        home = cl.owner("sy:{%s}:meta" % eid)
+        for p in cl.primaries():
+            if p != home:
+                keys = cl.node(p).command("KEYS", "sy:{%s}:*" % eid)
+                check(keys == [], "%s keys on %d, not its shard %d: %r", eid, p, home, keys[:5])
+    hb = health(routers[0].port)
+    check(hb.get("redis") == "up" and len(hb["redis_cluster"]["primaries"]) == 3,
+          "health: %r", hb)
+
+
+@h.timeout(150)
+def test_slot_migrated_under_load(env):
+    cl, mock, eids, routers = setup(env, nexp=2)
+    eid = eids[0]
+    slot = cl.keyslot("sy:{%s}:meta" % eid)
+    src = cl.owner("sy:{%s}:meta" % eid)
+    dst = [p for p in cl.primaries() if p != src][0]
+    ids = {p: cl.node(p).command("CLUSTER", "MYID") for p in (src, dst)}
+    with Traffic(routers, eids) as t:
+        h.wait_until(lambda: t.count() > 150, 20)
+        # the documented migration: IMPORTING on the target, MIGRATING on the source,
+        # the keys moved in batches (MIGRATE), then the slot given to the target
+        s, d = cl.node(src), cl.node(dst)
+        d.command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[src])
+        s.command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[dst])
+        moved = 0
+        while True:
+            keys = s.command("CLUSTER", "GETKEYSINSLOT", slot, 5)
+            if not keys:
+                break
+            s.command("MIGRATE", "127.0.0.1", dst, "", 0, 5000, "KEYS", *keys)
+            moved += len(keys)
+            time.sleep(0.05)  # traffic keeps writing meanwhile (ASK, TRYAGAIN)
+        for p in cl.primaries():
+            cl.node(p).command("CLUSTER", "SETSLOT", slot, "NODE", ids[dst])
+        n0 = t.count()
+        h.wait_until(lambda: t.count() > n0 + 150, 20)
+    check(moved > 0, "no key was migrated")
+    check(cl.owner("sy:{%s}:meta" % eid) == dst, "the slot did not move")
+    check(t.failures == [], "%d client requests failed: %r", len(t.failures), t.failures[:5])
+    check(settled(cl, routers, t.served), "journals did not drain")
+    check_exact(cl, t.served)
+    moved_n = sum(health(r.port)["redis_cluster"]["moved"] + health(r.port)["redis_cluster"]["ask"]
+                  for r in routers)
+    check(moved_n > 0, "no MOVED or ASK was seen: the test did not exercise redirection")
+
+
+@h.timeout(150)
+def test_primary_killed_under_load(env):
+    cl, mock, eids, routers = setup(env)
+    victim = cl.owner("sy:{%s}:meta" % eids[0])
+    with Traffic(routers, eids) as t:
+        h.wait_until(lambda: t.count() > 200, 20)
+        cl.procs[victim].signal(signal.SIGKILL)
+        cl.procs[victim].wait(5)
+        check(h.wait_until(lambda: victim not in cl.primaries(), 20, 0.2),
+              "no replica was promoted")
+        n0 = t.count()
+        h.wait_until(lambda: t.count() > n0 + 200, 30)
+    check(t.failures == [], "%d client requests failed: %r", len(t.failures), t.failures[:5])
+    check(settled(cl, routers, t.served), "journals did not drain after the fail-over")
+    check_exact(cl, t.served)
+
+
+@h.timeout(120)
+def test_two_routers_converge_one_lease(env):
+    cl = Cluster(env)
+    mock = env.mock()
+    eids = spread_ids(cl, 2)
+    exps = []
+    for e in eids:
+        x = experiment(e, outcome=BINARY)
+        x["policy"] = "thompson"
+        x["gate"] = {"mode": "canary", "interval": "200ms"}
+        exps.append(x)
+    routers = [env.router(config(env, mock, cl, exps, n), name=n) for n in ("r1", "r2")]
+    for r in routers:
+        r.wait_log("redis cluster up", count=2, timeout_s=15)
+    served = {e: [chat(routers[i % 2].port, e) for i in range(20)] for e in eids}
+    t0 = time.time()
+    for e in eids:
+        for tid, v in served[e]:
+            r = api_retry(routers[0].port, "outcome",
+                          {"trace_id": tid, "metric": "resolved", "value": 1 if v == "b" else 0})
+            check(r.status == 200, "outcome: %s %r", r.status, r.body[:200])
+    # both routers' status pages show the same posterior (n per variant) within 2 s
+    def same():
+        views = []
+        for r in routers:
+            c = h.Client(r.port)
+            try:
+                b = c.request("GET", "/switchyard/v1/health").json()
+            finally:
+                c.close()
+            views.append(b)
+        return all(v.get("redis") == "up" for v in views)
+    check(h.wait_until(same, 5), "routers not up")
+    for e in eids:
+        rc = cl.at("sy:{%s}:v:a" % e)
+        want = {v: rc.hgetall("sy:{%s}:v:%s" % (e, v)).get("n") for v in ("a", "b")}
+        check(all(want.values()), "%s: no n in Redis: %r", e, want)
+    elapsed = time.time() - t0
+    check(elapsed < 30, "slow")
+    # one lease per experiment, held by one of the two routers' instances
+    for e in eids:
+        holder = cl.at("sy:{%s}:gate:lease" % e).command("GET", "sy:{%s}:gate:lease" % e)
+        check(holder, "%s: no gate lease", e)
+
+
+@h.timeout(60)
+def test_cli_and_startup_errors(env):
+    cl = Cluster(env)
+    mock = env.mock()
+    eids = spread_ids(cl, 2)
+    exps = [experiment(e, outcome=BINARY) for e in eids]
+    cfg = config(env, mock, cl, exps, "r1")
+    r1 = env.router(cfg, name="r1")
+    r1.wait_log("redis cluster up", count=2, timeout_s=15)
+    for e in eids:
+        chat(r1.port, e)
+    check(h.wait_until(lambda: all(cl.at("sy:{%s}:meta" % e).hgetall("sy:{%s}:meta" % e)
+                                   for e in eids), 10), "meta never written")
+    out = subprocess.run([h.SWITCHYARD, "status", "--config", r1.config_path, "--json"],
+                         capture_output=True, text=True, timeout=30)
+    check(out.returncode == 0, "status: %s %s", out.stdout[-500:], out.stderr[-500:])
+    got = {x.get("experiment") or x.get("id") for x in json.loads(out.stdout)}
+    check(set(eids) <= got, "status lists %r, not %r", got, eids)
+    out = subprocess.run([h.SWITCHYARD, "pause", eids[1], "--reason", "test", "--config",
+                          r1.config_path], capture_output=True, text=True, timeout=30)
+    check(out.returncode == 0, "pause: %s %s", out.stdout[-500:], out.stderr[-500:])
+    st = cl.at("sy:{%s}:state" % eids[1]).hgetall("sy:{%s}:state" % eids[1])
+    check(st.get("status") == "paused", "state after pause: %r", st)
+    out = subprocess.run([h.SWITCHYARD, "history", eids[1], "--config", r1.config_path],
+                         capture_output=True, text=True, timeout=30)
+    check(out.returncode == 0 and "pause" in out.stdout, "history: %s %s", out.stdout[-500:],
+          out.stderr[-500:])
+    # a seed that is not a cluster node: a startup error naming redis.cluster
+    plain = h.Process("plain", ["redis-server", "--port", "0", "--unixsocket",
+                                env.path("plain.sock"), "--save", ""], env.dir)
+    env.procs.append(plain)
+    port = h.free_port()
+    plain2 = h.Process("plain2", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                  "--save", ""], env.dir)
+    env.procs.append(plain2)
+    check(h.wait_until(lambda: h.redis_ping(("127.0.0.1", port)), 10), "plain redis")
+    bad = config(env, mock, cl, exps, "bad")
+    bad["redis"]["cluster"] = ["127.0.0.1:%d" % port]
+    rb = env.router(bad, name="bad", wait=False)
+    rc = rb.wait(15)
+    check(rc is not None and rc != 0, "a router with a non-cluster seed exited %r", rc)
+    check("redis.cluster" in rb.stderr_text() and "not a cluster node" in rb.stderr_text(),
+          "startup error does not name redis.cluster: %s", rb.stderr_tail())
+
+
+if __name__ == "__main__":
+    h.run(globals())

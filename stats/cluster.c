@@ -30,6 +30,7 @@ typedef struct node_s {
   char host[64];
   unsigned port;
   int in_map;
+  unsigned replicas; /* in the map: a primary's replicas (WAIT only where there are some) */
 } node_t;
 
 typedef struct cmd_s {
@@ -214,7 +215,7 @@ static void apply_map(sy_cluster_t *c, node_t *from, const redisReply *reply) {
   unsigned covered = 0;
   memset(slots, 0, sizeof slots);
   for (unsigned i = 0; i < c->nnodes; i++)
-    c->nodes[i]->in_map = 0;
+    c->nodes[i]->in_map = 0, c->nodes[i]->replicas = 0;
   for (size_t i = 0; i < reply->elements; i++) {
     const redisReply *e = reply->element[i];
     long long lo, hi, port;
@@ -230,6 +231,7 @@ static void apply_map(sy_cluster_t *c, node_t *from, const redisReply *reply) {
     if (n == NULL || lo < 0 || hi >= SY_CLUSTER_SLOTS || lo > hi)
       continue;
     n->in_map = 1;
+    n->replicas = (unsigned)(e->elements - 3);
     for (long long s = lo; s <= hi; s++) {
       if (slots[s] == 0)
         covered++;
@@ -363,7 +365,8 @@ static void on_wait(sy_redis_t *r, redisReply *reply, void *data) {
     finish(m, r, NULL);
     return;
   }
-  if (reply->type != REDIS_REPLY_INTEGER || reply->integer < (long long)m->c->opts.wait_replicas)
+  unsigned want = m->c->opts.wait_replicas, have = ((node_t *)r)->replicas;
+  if (reply->type != REDIS_REPLY_INTEGER || reply->integer < (long long)(want < have ? want : have))
     m->c->k.unreplicated++;
   finish(m, r, m->saved);
 }
@@ -456,10 +459,14 @@ static void on_reply(sy_redis_t *r, redisReply *reply, void *data) {
   }
   if (reply->type == REDIS_REPLY_ERROR && !c->closing && handle_error(m, n, reply->str))
     return;
-  if ((m->flags & SY_CLUSTER_DURABLE) && c->opts.wait_replicas > 0 &&
+  /* WAIT blocks the link until the replicas answer or wait_ms: only where the map
+   * says there are replicas (after a fail-over the new primary has none until the old
+   * one comes back), and for no more of them than there are */
+  if ((m->flags & SY_CLUSTER_DURABLE) && c->opts.wait_replicas > 0 && n->replicas > 0 &&
       reply->type != REDIS_REPLY_ERROR && !c->closing) {
     char nr[16], ms[16];
-    snprintf(nr, sizeof nr, "%u", c->opts.wait_replicas);
+    snprintf(nr, sizeof nr, "%u",
+             c->opts.wait_replicas < n->replicas ? c->opts.wait_replicas : n->replicas);
     snprintf(ms, sizeof ms, "%u", c->opts.wait_ms);
     const char *argv[] = {"WAIT", nr, ms};
     size_t lens[] = {4, strlen(nr), strlen(ms)};

@@ -121,6 +121,21 @@ static const err_case_t STATS_ERRORS[] = {
      "t.yaml:3: redis.url: rediss:// (TLS) is not supported; use redis:// or unix://"},
     {BASE "redis: {url: \"http://h\"}\n",
      "t.yaml:3: redis.url: must be a redis://host:port/db or unix:///path URL"},
+    /* redis.cluster (Redis Cluster seed nodes) */
+    {BASE "redis: {url: \"redis://h\", cluster: [10.0.0.11:6379]}\n",
+     "t.yaml:3: redis: give url (one server) or cluster (seed nodes), not both"},
+    {BASE "redis:\n  cluster: [10.0.0.11:6379]\n  url: \"redis://h\"\n",
+     "t.yaml:4: redis: give url (one server) or cluster (seed nodes), not both"},
+    {BASE "redis: {cluster: []}\n",
+     "t.yaml:3: redis.cluster: is empty: name at least one seed node (host:port)"},
+    {BASE "redis: {cluster: 10.0.0.11:6379}\n",
+     "t.yaml:3: redis.cluster: must be a list of seed nodes, e.g. [10.0.0.11:6379, 10.0.0.12:6379]"},
+    {BASE "redis: {cluster: [10.0.0.11:6379, 10.0.0.12]}\n",
+     "t.yaml:3: redis.cluster[1]: expected host:port, got '10.0.0.12'"},
+    {BASE "redis: {cluster: [10.0.0.11:0]}\n", "t.yaml:3: redis.cluster[0]: port must be an integer in 1..65535, got '10.0.0.11:0'"},
+    {BASE "redis: {cluster: [\"redis://10.0.0.11:6379\"]}\n",
+     "t.yaml:3: redis.cluster[0]: a seed is host:port, not a URL ('redis://10.0.0.11:6379')"},
+    {BASE "redis: {cluster: [10.0.0.11:6379], wait_replicas: 17}\n", "t.yaml:3: redis.wait_replicas: must be an integer in 0..16"},
     {BASE "events: {maxlen: 10}\n", "t.yaml:3: events.maxlen: must be an integer in 1000..1099511627776"},
     {BASE "privacy: {hash_key_env: SY_TEST_UNSET_VAR}\n",
      "t.yaml:3: privacy.hash_key_env: environment variable SY_TEST_UNSET_VAR is not set"},
@@ -349,6 +364,18 @@ static void test_key_rate(void) {
   CHECK_MSG(strstr(err, "burst must be at least 1") != NULL, "%s", err);
 }
 
+/* redis.cluster: the shape, seeds kept as written. */
+static void test_redis_cluster(void) {
+  sy_config_t *cfg = parse_ok(BASE "redis:\n  cluster: [10.0.0.11:6379, 10.0.0.12:6379, "
+                                   "\"[fd00::13]:6379\"]\n  wait_replicas: 1\n");
+  if (cfg != NULL) {
+    CHECK(cfg->redis.ncluster == 3 && cfg->redis.url == NULL && cfg->redis.wait_replicas == 1);
+    CHECK(cfg->redis.ncluster == 3 && strcmp(cfg->redis.cluster[0], "10.0.0.11:6379") == 0 &&
+          strcmp(cfg->redis.cluster[2], "[fd00::13]:6379") == 0);
+    sy_config_free(cfg);
+  }
+}
+
 /* redis.url_env: the URL, password included, from the environment. */
 static void test_redis_url_env(void) {
   setenv("SY_TEST_REDIS_URL", "redis://:s3cret@10.0.0.9:6380/2", 1);
@@ -379,5 +406,6 @@ int main(void) {
   test_eject();
   test_key_rate();
   test_redis_url_env();
+  test_redis_cluster();
   return CHECK_DONE();
 }

@@ -146,13 +146,19 @@ static void run_parked(sy_cluster_t *c) {
 static void on_node_state(sy_redis_t *r, int up, void *data) {
   node_t *n = data;
   sy_cluster_t *c = n->c;
-  (void)r;
   if (c->closing)
     return;
   if (!up) {
     c->refresh_wanted = 1; /* a fail-over may follow: read the map from a live node */
+    if (n->in_map)
+      sy_log_warn("redis cluster: primary %s:%u down: %s; its slots' events wait in memory "
+                  "and in the spool (a replica may take over)",
+                  n->host, n->port, r->last_error);
     return;
   }
+  if (n->in_map && r->disconnects > 0)
+    sy_log_info("redis cluster: %s:%u back after %.1f s", n->host, n->port,
+                (double)r->last_outage_ms / 1000.0);
   if (!c->mapped || c->refresh_wanted)
     refresh_now(c);
   run_parked(c);

@@ -489,8 +489,11 @@ def test_two_routers_converge_one_lease(env):
     while time.time() < t_end:  # the gate ticks every 200 ms: the lease stays with one
         holders.add(cl.at(lease).command("GET", lease))
         time.sleep(0.1)
-    check(len(holders) == 1 and holders <= instances, "lease holders %r (instances %r)",
-          holders, instances)
+    # one holder throughout (GET may find none for a moment if a loaded machine delays
+    # a renewal past the lease's 3 intervals; never two)
+    held = holders - {None}
+    check(len(held) == 1 and held <= instances, "lease holders %r (instances %r)", holders,
+          instances)
     check(cl.at("sy:{%s}:gate:lease" % eids[0]).command("GET", "sy:{%s}:gate:lease" % eids[0])
           is None, "an experiment without a gate has a lease")
 
@@ -539,4 +542,4 @@ def test_cli_and_startup_errors(env):
 
 
 if __name__ == "__main__":
-    h.run(globals())
+    sys.exit(h.run(globals()))

@@ -323,6 +323,7 @@ static void park(cmd_t *m) {
     return;
   }
   c->k.parked++;
+  m->redirects = 0; /* the bound is on redirections in a row, without a pause */
   m->next = NULL;
   if (c->parked_tail)
     c->parked_tail->next = m;
@@ -388,10 +389,13 @@ static const char *script_body(const sy_cluster_t *c, const cmd_t *m) {
   return NULL;
 }
 
+/* A fail-over or a migration in progress. "non local key" is a script's fence
+ * (stats/scripts.h SY_LUA_FENCE) refused while its slot migrates: nothing was written. */
 static int retryable(const char *e) {
   return strncmp(e, "TRYAGAIN", 8) == 0 || strncmp(e, "CLUSTERDOWN", 11) == 0 ||
          strncmp(e, "MASTERDOWN", 10) == 0 || strncmp(e, "LOADING", 7) == 0 ||
-         strncmp(e, "READONLY", 8) == 0;
+         strncmp(e, "READONLY", 8) == 0 ||
+         strstr(e, "Script attempted to access a non local key") != NULL;
 }
 
 /* MOVED/ASK: the node named in "MOVED 3999 127.0.0.1:6381"; NULL if unparsable. */

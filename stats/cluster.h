@@ -14,7 +14,8 @@
  *   NOSCRIPT               an EVALSHA of a script registered with
  *                          sy_cluster_script: SCRIPT LOAD on that node, then the
  *                          command again (once);
- *   TRYAGAIN, CLUSTERDOWN, MASTERDOWN, LOADING, READONLY
+ *   TRYAGAIN, CLUSTERDOWN, MASTERDOWN, LOADING, READONLY, and a script whose fence
+ *   (stats/scripts.h SY_LUA_FENCE) was refused because its slot is migrating
  *                          a fail-over or a migration in progress: the command waits
  *                          (parked) and is sent again when the map or a link changes,
  *                          for at most park_ms; then its callback gets NULL.

@@ -15,6 +15,18 @@
 #include "proto/keys.h"
 
 /*
+ * The fence every script runs first, before it reads or writes anything: one
+ * multi-key command on KEYS[1] and a key of the same slot that never exists. On one
+ * server, or on a cluster slot that is not being migrated, it is a no-op. While the
+ * slot is migrating (resharding), Redis refuses it on the source (the probe is
+ * missing: ASK) and on the target (multi-key with a missing key: TRYAGAIN), so the
+ * script fails before its first write instead of writing half of its keys on one
+ * node and half on the other; stats/cluster.c holds and resends it until the slot has
+ * moved. proto/KEYS.md: "KEYS[1]:~" is never written.
+ */
+#define SY_LUA_FENCE "redis.call('EXISTS', KEYS[1], KEYS[1] .. ':~')\n"
+
+/*
  * The trace records (proto/KEYS.md, "sy:tr:"): hashed buckets of one hour's slice of
  * traces, in generations that double (nothing is ever moved), each bucket about 40
  * records so that Redis keeps it a listpack (its compact encoding: about 50 bytes a
@@ -155,7 +167,7 @@
  * {"GAP", last} (an earlier batch of this instance is missing: the router resends it,
  * or, if it no longer holds it, this batch with ARGV[3] = "1").
  */
-#define SY_LUA_JOURNAL SY_LUA_TR_LIB SY_LUA_TR_PUT                                        \
+#define SY_LUA_JOURNAL SY_LUA_FENCE SY_LUA_TR_LIB SY_LUA_TR_PUT                                       \
   "tr_use(string.match(KEYS[1], '^(.*)journal:[^:]*$'))\n"                                \
   "local last = tonumber(redis.call('GET', KEYS[1]) or '-1')\n"                           \
   "local seq = tonumber(ARGV[1])\n"                                                       \
@@ -200,7 +212,7 @@
  *   ARGV[1] the 16-byte trace id   ARGV[2] its 32 hex digits   ARGV[3] how far back to
  *   look (ms: the longest window and its grace)
  */
-#define SY_LUA_TRACE_GET SY_LUA_TR_LIB                                                    \
+#define SY_LUA_TRACE_GET SY_LUA_FENCE SY_LUA_TR_LIB                                                    \
   "tr_use(string.sub(KEYS[1], 1, -5))\n"                                                  \
   "local tm = redis.call('TIME')\n"                                                       \
   "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"             \
@@ -229,7 +241,7 @@
  *   (variant and segment); then the event's field/value strings.
  * Returns {"OK"}, {"DUP", first event id}, {"404"}, {"410"} or {"403", tenant}.
  */
-#define SY_LUA_FEEDBACK SY_LUA_TR_LIB                                                                        \
+#define SY_LUA_FEEDBACK SY_LUA_FENCE SY_LUA_TR_LIB                                                                        \
   "local tm = redis.call('TIME')\n"                                                                          \
   "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"                                \
   "tr_use(string.sub(KEYS[1], 1, -5))\n"                                                                     \
@@ -264,7 +276,7 @@
  *   ARGV[10] (cluster mode) "sy:{E}:", where E's trace records are
  * Returns the number counted.
  */
-#define SY_LUA_SWEEP SY_LUA_TR_LIB                                                                  \
+#define SY_LUA_SWEEP SY_LUA_FENCE SY_LUA_TR_LIB                                                                  \
   "tr_use(ARGV[10])\n"                                                                              \
   "local tm = redis.call('TIME')\n"                                                                 \
   "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"                       \
@@ -303,7 +315,7 @@
  *   ARGV[3] k variants, then their ids, then meta field/value strings
  * Returns {{n, sum, sumsq} per variant, {{segment, {n, sum, sumsq} per variant}, ...}}.
  */
-#define SY_LUA_SYNC                                                                      \
+#define SY_LUA_SYNC SY_LUA_FENCE                                                         \
   "local p, k = ARGV[1], tonumber(ARGV[3])\n"                                            \
   "if KEYS[2] then redis.call('SADD', KEYS[2], ARGV[2]) end\n"                               \
   "if #ARGV > 3 + k then redis.call('HSET', KEYS[1], unpack(ARGV, 4 + k)) end\n"         \
@@ -330,7 +342,7 @@
  *   ARGV[4] experiment id   ARGV[5] k, then k (variant, initial stage) pairs
  * Returns the state's version.
  */
-#define SY_LUA_STATE_INIT                                                                \
+#define SY_LUA_STATE_INIT SY_LUA_FENCE                                                   \
   "local created = redis.call('HSETNX', KEYS[1], 'status', 'running')\n"                 \
   "local added = {}\n"                                                                   \
   "for j = 0, tonumber(ARGV[5]) - 1 do\n"                                                \
@@ -365,7 +377,7 @@
  *   then the decision event's field/value pairs (may be none)
  * Returns {"OK", new version, audit entry id} or {"CONFLICT", current version}.
  */
-#define SY_LUA_CONTROL                                                                   \
+#define SY_LUA_CONTROL SY_LUA_FENCE                                                      \
   "local cur = redis.call('HGET', KEYS[1], 'version') or '0'\n"                          \
   "if ARGV[1] ~= '' and ARGV[1] ~= cur then return {'CONFLICT', cur} end\n"              \
   "local n = tonumber(ARGV[4])\n"                                                        \
@@ -394,7 +406,7 @@
  *   KEYS[1] sy:{E}:gate:lease   ARGV[1] the caller (router instance)   ARGV[2] TTL (ms)
  * Returns 1 if the caller holds the lease now, else 0.
  */
-#define SY_LUA_LEASE                                                                     \
+#define SY_LUA_LEASE SY_LUA_FENCE                                                        \
   "local cur = redis.call('GET', KEYS[1])\n"                                             \
   "if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"        \
   "if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"    \
@@ -407,7 +419,7 @@
  * Returns {state (HGETALL), {sec, usec}, meta's updated_ms or "", HGETALL of each
  * variant in ARGV order}.
  */
-#define SY_LUA_GATE_READ                                                                 \
+#define SY_LUA_GATE_READ SY_LUA_FENCE                                                    \
   "local out = {redis.call('HGETALL', KEYS[1]), redis.call('TIME'),\n"                   \
   "  redis.call('HGET', ARGV[1] .. 'meta', 'updated_ms') or ''}\n"                       \
   "for j = 2, #ARGV do\n"                                                                \
@@ -422,7 +434,7 @@
  *   KEYS[1] sy:{E}:state   ARGV[1] version   ARGV[2..] field/value pairs (base:V)
  * Returns 1 if written, 0 if the state moved on.
  */
-#define SY_LUA_BASELINE                                                                  \
+#define SY_LUA_BASELINE SY_LUA_FENCE                                                     \
   "if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end\n"             \
   "if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end\n"                 \
   "redis.call('HSET', KEYS[1], 'srm_version', ARGV[1])\n"                                \

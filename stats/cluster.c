@@ -31,10 +31,15 @@ typedef struct node_s {
   unsigned port;
   int in_map;
   unsigned replicas; /* in the map: a primary's replicas (WAIT only where there are some) */
+  /* SY_CLUSTER_DURABLE commands answered, waiting for a WAIT: `next` are those the
+   * next WAIT will cover; `covered` those of the WAIT in flight (one at most: a WAIT
+   * covers every write before it on the link, so one serves all that came before) */
+  struct cmd_s *next_head, *next_tail, *covered;
+  int wait_inflight;
 } node_t;
 
 typedef struct cmd_s {
-  struct cmd_s *next; /* parked */
+  struct cmd_s *next; /* parked, or in a node's WAIT lists */
   sy_cluster_t *c;
   sy_redis_reply_cb cb;
   void *data;
@@ -366,16 +371,56 @@ static redisReply *reply_copy(const redisReply *r) {
 
 static void on_reply(sy_redis_t *r, redisReply *reply, void *data);
 
+static void send_wait(node_t *n);
+
+/* The WAIT in flight on node n answered (reply NULL: the link went, and whether the
+ * writes survive is unknown): every command it covered is done. */
 static void on_wait(sy_redis_t *r, redisReply *reply, void *data) {
-  cmd_t *m = data;
-  if (reply == NULL) { /* the node went: whether the write survives is unknown */
-    finish(m, r, NULL);
+  node_t *n = data;
+  sy_cluster_t *c = n->c;
+  unsigned want = c->opts.wait_replicas < n->replicas ? c->opts.wait_replicas : n->replicas;
+  int short_of = reply == NULL || reply->type != REDIS_REPLY_INTEGER ||
+                 reply->integer < (long long)want;
+  cmd_t *m = n->covered;
+  n->covered = NULL;
+  n->wait_inflight = 0;
+  while (m != NULL) {
+    cmd_t *next = m->next;
+    if (reply != NULL && short_of)
+      c->k.unreplicated++;
+    finish(m, r, reply == NULL ? NULL : m->saved);
+    m = next;
+  }
+  if (n->next_head != NULL)
+    send_wait(n);
+}
+
+/* Sends WAIT for every command answered since the last one. */
+static void send_wait(node_t *n) {
+  sy_cluster_t *c = n->c;
+  char nr[16], ms[16];
+  unsigned want = c->opts.wait_replicas < n->replicas ? c->opts.wait_replicas : n->replicas;
+  snprintf(nr, sizeof nr, "%u", want ? want : 1);
+  snprintf(ms, sizeof ms, "%u", c->opts.wait_ms);
+  const char *argv[] = {"WAIT", nr, ms};
+  size_t lens[] = {4, strlen(nr), strlen(ms)};
+  n->covered = n->next_head;
+  n->next_head = n->next_tail = NULL;
+  if (sy_redis_command(&n->r, on_wait, n, 3, argv, lens) == 0) {
+    n->wait_inflight = 1;
     return;
   }
-  unsigned want = m->c->opts.wait_replicas, have = ((node_t *)r)->replicas;
-  if (reply->type != REDIS_REPLY_INTEGER || reply->integer < (long long)(want < have ? want : have))
-    m->c->k.unreplicated++;
-  finish(m, r, m->saved);
+  /* not sent: the link is gone (the writes' fate is unknown), or too busy */
+  int up = sy_redis_ready(&n->r);
+  cmd_t *m = n->covered;
+  n->covered = NULL;
+  while (m != NULL) {
+    cmd_t *next = m->next;
+    if (up)
+      c->k.unreplicated++;
+    finish(m, &n->r, up ? m->saved : NULL);
+    m = next;
+  }
 }
 
 static const char *script_body(const sy_cluster_t *c, const cmd_t *m) {
@@ -473,17 +518,17 @@ static void on_reply(sy_redis_t *r, redisReply *reply, void *data) {
    * says there are replicas (after a fail-over the new primary has none until the old
    * one comes back), and for no more of them than there are */
   if ((m->flags & SY_CLUSTER_DURABLE) && c->opts.wait_replicas > 0 && n->replicas > 0 &&
-      reply->type != REDIS_REPLY_ERROR && !c->closing) {
-    char nr[16], ms[16];
-    snprintf(nr, sizeof nr, "%u",
-             c->opts.wait_replicas < n->replicas ? c->opts.wait_replicas : n->replicas);
-    snprintf(ms, sizeof ms, "%u", c->opts.wait_ms);
-    const char *argv[] = {"WAIT", nr, ms};
-    size_t lens[] = {4, strlen(nr), strlen(ms)};
-    m->saved = reply_copy(reply);
-    if (m->saved != NULL && sy_redis_command(r, on_wait, m, 3, argv, lens) == 0)
-      return;
-    c->k.unreplicated++;
+      reply->type != REDIS_REPLY_ERROR && !c->closing &&
+      (m->saved = reply_copy(reply)) != NULL) {
+    m->next = NULL;
+    if (n->next_tail)
+      n->next_tail->next = m;
+    else
+      n->next_head = m;
+    n->next_tail = m;
+    if (!n->wait_inflight)
+      send_wait(n);
+    return;
   }
   finish(m, r, m->saved != NULL ? m->saved : reply);
 }

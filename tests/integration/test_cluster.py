@@ -25,6 +25,8 @@ import event5  # noqa: E402
 
 KEY = "acme-" + secrets.token_hex(16)
 os.environ["SY_CLTEST_KEY"] = KEY
+ADMIN_TOKEN = "admin-" + secrets.token_hex(16)
+os.environ["SY_CLTEST_ADMIN"] = ADMIN_TOKEN
 BINARY = {"metric": "resolved", "type": "binary"}
 RETRIED = []  # the 503s api_retry saw
 
@@ -555,6 +557,8 @@ def test_cli_and_startup_errors(env):
     eids = spread_ids(cl, 2)
     exps = [experiment(e, outcome=BINARY) for e in eids]
     cfg = config(env, mock, cl, exps, "r1")
+    admin_port = h.free_port()
+    cfg["admin"] = {"listen": "127.0.0.1:%d" % admin_port, "token_env": "SY_CLTEST_ADMIN"}
     r1 = env.router(cfg, name="r1")
     r1.wait_log("redis cluster up", count=2, timeout_s=15)
     for e in eids:
@@ -575,6 +579,25 @@ def test_cli_and_startup_errors(env):
                          capture_output=True, text=True, timeout=30)
     check(out.returncode == 0 and "pause" in out.stdout, "history: %s %s", out.stdout[-500:],
           out.stderr[-500:])
+    # the admin API: the list, and a change (rollback of b in the first experiment)
+    def admin(method, path, body=None):
+        c = h.Client(admin_port)
+        try:
+            hdrs = {"authorization": "Bearer " + ADMIN_TOKEN}
+            if body is not None:
+                hdrs["content-type"] = "application/json"
+            return c.request(method, path, hdrs, body)
+        finally:
+            c.close()
+    r = admin("GET", "/api/experiments")
+    check(r.status == 200, "admin list: %s %r", r.status, r.body[:300])
+    got = {x.get("id") for x in json.loads(r.body).get("experiments", [])}
+    check(set(eids) <= got, "admin lists %r, not %r", got, eids)
+    r = admin("POST", "/api/experiments/%s/rollback" % eids[0], {"variant": "b", "reason": "t"})
+    check(r.status == 200, "admin rollback: %s %r", r.status, r.body[:300])
+    st = cl.at("sy:{%s}:state" % eids[0]).hgetall("sy:{%s}:state" % eids[0])
+    check(st.get("v:b") == "rolled_back", "state after the admin rollback: %r", st)
+
     # a seed that is not a cluster node: a startup error naming redis.cluster
     port = h.free_port()
     plain2 = h.Process("plain2", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",

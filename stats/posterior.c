@@ -84,7 +84,7 @@ int sy_stats_versions(sy_stats_t *s, const char *exp, const char *config_hash, u
       sy_argv_add(&a, field);
   int rc = -1;
   if (sy_argv_ok(&a))
-    rc = sy_redis_command(&s->redis, cb, data, (int)a.n, (const char **)a.v, a.l);
+    rc = sy_stats_command(s, key, 0, cb, data, (int)a.n, (const char **)a.v, a.l);
   sy_argv_free(&a);
   return rc < 0 ? -1 : 0;
 }

@@ -446,7 +446,7 @@
  *   KEYS[1] sy:{E}:versions   ARGV[1] now (ms)   ARGV[2..] fields CONFIG|VARIANT|VERSION
  * Returns how many fields it touched.
  */
-#define SY_LUA_VERSIONS                                                                  \
+#define SY_LUA_VERSIONS SY_LUA_FENCE                                                     \
   "for i = 2, #ARGV do\n"                                                                \
   "  local v = redis.call('HGET', KEYS[1], ARGV[i])\n"                                   \
   "  local first = v and string.match(v, '^(%d+)|') or ARGV[1]\n"                        \

@@ -424,6 +424,7 @@ void sy__cfg_stats_defaults(sy_config_t *cfg) {
   cfg->redis.enabled = 1;
   cfg->redis.timeout_ms = 2000;
   cfg->redis.reconnect_max_ms = 2000;
+  cfg->redis.wait_replicas = 1; /* cluster only; skipped on primaries without replicas */
   cfg->events.enabled = 1;
   cfg->events.maxlen = 1000000;
   cfg->events.batch_max = 256;

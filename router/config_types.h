@@ -311,7 +311,8 @@ typedef struct sy_redis_conf_s {
   unsigned reconnect_max_ms;   /* the longest wait between reconnect attempts, default 2000 */
   char **cluster;              /* Redis Cluster seed nodes, "host:port" (none: one server) */
   size_t ncluster;
-  unsigned wait_replicas;      /* cluster: WAIT for this many replicas after each write */
+  unsigned wait_replicas;      /* cluster: WAIT for this many replicas after each write
+                                  (default 1; skipped on a primary without replicas) */
 } sy_redis_conf_t;
 
 typedef struct sy_events_conf_s {

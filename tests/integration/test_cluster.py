@@ -166,7 +166,8 @@ def config(env, mock, cl, exps, name, **extra):
                           workers=2,
                           api_keys=[{"name": "acme", "secret_env": "SY_CLTEST_KEY",
                                      "tenant": "acme"}])
-    cfg["redis"] = {"cluster": cl.seeds(), "wait_replicas": 1, "timeout_ms": 2000,
+    # wait_replicas: 1 is the default (WAIT where a primary has a replica)
+    cfg["redis"] = {"cluster": cl.seeds(), "timeout_ms": 2000,
                     "connect_timeout_ms": 500, "reconnect_max_ms": 300}
     cfg["events"] = {"flush_ms": 5, "sync_ms": 200}
     cfg.update(extra)

@@ -367,11 +367,16 @@ static void test_key_rate(void) {
 /* redis.cluster: the shape, seeds kept as written. */
 static void test_redis_cluster(void) {
   sy_config_t *cfg = parse_ok(BASE "redis:\n  cluster: [10.0.0.11:6379, 10.0.0.12:6379, "
-                                   "\"[fd00::13]:6379\"]\n  wait_replicas: 1\n");
+                                   "\"[fd00::13]:6379\"]\n");
   if (cfg != NULL) {
     CHECK(cfg->redis.ncluster == 3 && cfg->redis.url == NULL && cfg->redis.wait_replicas == 1);
     CHECK(cfg->redis.ncluster == 3 && strcmp(cfg->redis.cluster[0], "10.0.0.11:6379") == 0 &&
           strcmp(cfg->redis.cluster[2], "[fd00::13]:6379") == 0);
+    sy_config_free(cfg);
+  }
+  cfg = parse_ok(BASE "redis: {cluster: [10.0.0.11:6379], wait_replicas: 0}\n");
+  if (cfg != NULL) {
+    CHECK(cfg->redis.wait_replicas == 0); /* never WAIT */
     sy_config_free(cfg);
   }
 }

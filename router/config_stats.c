@@ -298,6 +298,7 @@ static const sy__yaml_field_t redis_fields[] = {
      NULL},
     {"db", p_redis_db, 0, 0, 0, 0, NULL},
     {"wait_replicas", sy__yaml_p_uint, offsetof(sy_redis_conf_t, wait_replicas), 0, 16, 0, NULL},
+    {"wait_strict", sy__yaml_p_bool, offsetof(sy_redis_conf_t, wait_strict), 0, 0, 0, NULL},
     {"wait_timeout_ms", sy__yaml_p_uint, offsetof(sy_redis_conf_t, wait_timeout_ms), 1, 60000, 0,
      NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
@@ -318,6 +319,8 @@ int sy__cfg_p_redis(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yam
                          "(with url, put them in the URL)");
   if (r->username != NULL && r->password == NULL)
     return sy__yaml_fail(w, v, "username needs password_env");
+  if (r->wait_strict && r->wait_replicas == 0)
+    return sy__yaml_fail(w, v, "wait_strict needs wait_replicas (1 or more)");
   if (r->wait_replicas > 0 && r->wait_timeout_ms >= r->timeout_ms)
     return sy__yaml_fail(w, v, "wait_timeout_ms (%u) must be less than timeout_ms (%u)",
                          r->wait_timeout_ms, r->timeout_ms);

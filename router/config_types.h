@@ -323,6 +323,8 @@ typedef struct sy_redis_conf_s {
   unsigned wait_replicas;      /* a journal batch counts as written once on this many replicas
                                   (WAIT), default 0: on the primary alone */
   unsigned wait_timeout_ms;    /* the WAIT's timeout, default 100 */
+  int wait_strict;             /* a short WAIT: batch not acknowledged (spooled, resent);
+                                  default 0: acknowledged on the primary alone */
 } sy_redis_conf_t;
 
 typedef struct sy_events_conf_s {

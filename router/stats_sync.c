@@ -162,7 +162,7 @@ int sy__sync_open(sy_worker_t *w, char *err, size_t errlen) {
                         cfg->data_dir,
                         {cfg->redis.timeout_ms, cfg->redis.connect_timeout_ms,
                          cfg->redis.reconnect_max_ms, 0, cfg->redis.wait_replicas,
-                         cfg->redis.wait_timeout_ms},
+                         cfg->redis.wait_timeout_ms, cfg->redis.wait_strict},
                         cfg->hash_key,
                         cfg->events.enabled,
                         cfg->events.stream,

@@ -246,7 +246,8 @@ void sy_redis_reset(sy_redis_t *r, const char *why) {
 
 static void became_ready(sy_redis_t *r) {
   r->state = SY_REDIS_READY;
-  r->backoff_ms = 0;
+  if (!r->wait_penalty) /* a strict WAIT came back short: keep backing off until one does not */
+    r->backoff_ms = 0;
   r->connects++;
   if (r->down_since != 0) {
     r->last_outage_ms = uv_now(r->loop) - r->down_since;

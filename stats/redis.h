@@ -70,6 +70,7 @@ typedef struct sy_redis_opts_s {
   unsigned ping_ms;            /* an idle link is PINGed this often; 0: 1000 */
   unsigned wait_replicas;      /* sy_redis_command_durable: WAIT for this many replicas */
   unsigned wait_timeout_ms;    /* ... at most this long; 0: 100 */
+  int wait_strict;             /* a short WAIT fails the commands (else: they pass) */
 } sy_redis_opts_t;
 
 struct sy_redis_resolve_s;
@@ -112,6 +113,7 @@ struct sy_redis_s {
   struct sy_redis_durable_s *dur_head, *dur_tail; /* durable commands not yet passed on */
   int wait_inflight;              /* a WAIT is in the pipeline */
   uint64_t wait_seq;              /* the last WAIT's number */
+  int wait_penalty;               /* the link was reset for a short WAIT (wait_strict) */
   char last_error[256];
   char logged_error[256];        /* the attempt error last logged (not repeated) */
   uint64_t logged_at;

@@ -120,9 +120,13 @@ static void log_short(sy_redis_t *r, const redisReply *reply) {
     return;
   r->wait_logged_at = now;
   if (reply->type == REDIS_REPLY_INTEGER)
-    sy_log_warn("redis: WAIT %u: only %lld replica(s) acknowledged within %u ms; writes are on "
-                "the primary alone until replicas catch up (%llu short so far)",
+    sy_log_warn("redis: WAIT %u: only %lld replica(s) acknowledged within %u ms; %s (%llu short "
+                "so far)",
                 r->opts.wait_replicas, reply->integer, r->opts.wait_timeout_ms,
+                r->opts.wait_strict ? "batches are not acknowledged (redis.wait_strict): events "
+                                      "wait in memory and in the spool until replicas are back"
+                                    : "batches are acknowledged on the primary alone until "
+                                      "replicas catch up",
                 (unsigned long long)r->wait_short);
   else
     sy_log_warn("redis: WAIT refused: %.200s", reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
@@ -135,8 +139,25 @@ static void on_wait(sy_redis_t *r, redisReply *reply, void *data) {
                                  reply->integer < (long long)r->opts.wait_replicas);
   if (short_) {
     r->wait_short++;
-    r->wait_skip_until = uv_now(r->loop) + SKIP_MS;
     log_short(r, reply);
+    if (r->opts.wait_strict) {
+      /* not acknowledged: the covered commands fail (the journal resends them, from
+       * the spool if need be), and the link starts again after backoff */
+      while (r->dur_head != NULL && r->dur_head->wait_id == id)
+        pass_on(r, r->dur_head, NULL);
+      for (durable_t *d = r->dur_head; d != NULL; d = d->next)
+        d->direct = 1;
+      char why[160];
+      snprintf(why, sizeof why, "redis.wait_replicas: fewer than %u replica(s) acknowledged "
+               "within %u ms (wait_strict)", r->opts.wait_replicas, r->opts.wait_timeout_ms);
+      r->wait_penalty = 1;
+      sy_redis_reset(r, why);
+      return;
+    }
+    r->wait_skip_until = uv_now(r->loop) + SKIP_MS;
+  } else if (reply != NULL && r->wait_penalty) {
+    r->wait_penalty = 0;
+    r->backoff_ms = 0;
   }
   if (reply == NULL || short_)
     for (durable_t *d = r->dur_head; d != NULL; d = d->next)

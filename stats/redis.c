@@ -81,6 +81,8 @@ const char *sy_redis_label(const sy_redis_t *r, char *buf, size_t n) {
   return buf;
 }
 
+uint64_t sy_redis_switches(const sy_redis_t *r) { return r->switches; }
+
 uint64_t sy_redis_down_ms(const sy_redis_t *r) {
   if (r->state == SY_REDIS_READY || r->down_since == 0)
     return 0;
@@ -548,6 +550,8 @@ static void on_asked(void *data, int ok, const sy_redis_hostport_t *p, const cha
     return;
   }
   if (strcmp(p->host, r->addr.host) != 0 || p->port != r->addr.port) {
+    if (r->addr.host[0] != '\0')
+      r->switches++; /* counted once, however the link learnt of it */
     sy_log_info("redis sentinel: master '%s' is at %s:%u", r->addr.master, p->host, p->port);
     snprintf(r->addr.host, sizeof r->addr.host, "%s", p->host);
     r->addr.port = p->port;

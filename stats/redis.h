@@ -107,7 +107,7 @@ struct sy_redis_s {
   void *state_data;
   void (*on_closed)(sy_redis_t *r);
   struct sy_sentinel_s *sentinel; /* with addr.nsentinels: the asking and the watch */
-  uint64_t connects, disconnects, timeouts;
+  uint64_t connects, disconnects, timeouts, switches;
   uint64_t waits, wait_short;     /* WAITs sent and come back short (stats/redis_wait.c) */
   uint64_t wait_skip_until, wait_logged_at;
   struct sy_redis_durable_s *dur_head, *dur_tail; /* durable commands not yet passed on */
@@ -127,6 +127,8 @@ int sy_redis_open(sy_redis_t *r, uv_loop_t *loop, const sy_redis_addr_t *addr,
 static inline int sy_redis_ready(const sy_redis_t *r) { return r->state == SY_REDIS_READY; }
 /* Milliseconds the link has been down now (0 while it is up). */
 uint64_t sy_redis_down_ms(const sy_redis_t *r);
+/* Master switches followed so far (Redis Sentinel; 0 otherwise). */
+uint64_t sy_redis_switches(const sy_redis_t *r);
 /* "host:port" or "unix:/path", for logs. */
 const char *sy_redis_label(const sy_redis_t *r, char *buf, size_t n);
 /* Sends a command (argv with lengths). Returns 0 (cb will be called exactly once)

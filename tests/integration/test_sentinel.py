@@ -27,6 +27,9 @@ import harness as h
 from harness import check
 
 MASTER = "sy"
+TOKEN = "sentinel-admin-token-0123456789"
+TOKEN_ENV = "SY_TEST_SENTINEL_ADMIN_TOKEN"
+os.environ[TOKEN_ENV] = TOKEN  # the routers this test starts inherit it
 
 
 def cli(port, *args):
@@ -121,7 +124,25 @@ def sentinel_config(env, mock, s, name, **redis):
          "reconnect_max_ms": 500}
     r.update(redis)
     return h.router_config(mock.addr, workers=2, data_dir=env.path(name + "-data"), redis=r,
-                           events={"queue_bytes": 65536, "flush_ms": 5})
+                           events={"queue_bytes": 65536, "flush_ms": 5},
+                           admin={"listen": "127.0.0.1:%d" % h.free_port(),
+                                  "token_env": TOKEN_ENV})
+
+
+def admin(router, method, path, body=None):
+    """One request to the router's admin listener (its port from the config)."""
+    port = int(router.admin_listen.rsplit(":", 1)[1])
+    c = h.Client(port)
+    try:
+        return c.request(method, path, {"authorization": "Bearer " + TOKEN}, body)
+    finally:
+        c.close()
+
+
+def start_router(env, cfg, name):
+    r = env.router(cfg, name=name)
+    r.admin_listen = cfg["admin"]["listen"]
+    return r
 
 
 def failover_under_load(env, wait):
@@ -133,8 +154,8 @@ def failover_under_load(env, wait):
     counters, journal "lost" log lines, new primary's port)."""
     mock = env.mock()
     s = Sentinels(env)
-    routers = [env.router(sentinel_config(env, mock, s, "r%d" % i, **wait),
-                          name="switchyard%d" % i) for i in range(2)]
+    routers = [start_router(env, sentinel_config(env, mock, s, "r%d" % i, **wait),
+                            "switchyard%d" % i) for i in range(2)]
     for r in routers:
         check(h.wait_until(lambda: health(r.port)["redis"] == "up", 10),
               "router not up on the sentinels' primary: %s", r.stderr_tail())
@@ -206,7 +227,15 @@ def test_failover_under_load(env):
         check(hj["redis"] == "up" and hj["redis_server"].startswith("127.0.0.1:%d " % new),
               "health after the fail-over: %r", hj)
 
-    # The CLI finds the new primary through the sentinels too.
+    # /metrics: both workers of each router followed one switch.
+    for r in routers:
+        text = admin(r, "GET", "/metrics").body.decode()
+        check("switchyard_redis_master_switches_total 2\n" in text and
+              "switchyard_redis_up 1\n" in text, "/metrics after the fail-over: %s",
+              [l for l in text.splitlines() if "redis" in l])
+    # The admin API and the CLI find the new primary through the sentinels too.
+    resp = admin(routers[1], "GET", "/api/experiments/chat")
+    check(resp.status == 200, "admin API: %d %r", resp.status, resp.body[:300])
     out = subprocess.run([h.SWITCHYARD, "status", "chat", "--json", "--config",
                           routers[0].config_path], capture_output=True, text=True, timeout=20)
     check(out.returncode == 0, "status: exit %d: %s", out.returncode, out.stderr)
@@ -221,7 +250,7 @@ def test_cli_and_unknown_master(env):
     mock = env.mock()
     s = Sentinels(env)
     good = sentinel_config(env, mock, s, "good")
-    router = env.router(good, name="good")
+    router = start_router(env, good, "good")
     check(h.wait_until(lambda: health(router.port)["redis"] == "up", 10), "router not up")
     for i in range(5):
         check(h.post_chat(router.port, {"x-user-id": "u%d" % i}).status == 200, "request %d", i)
@@ -239,12 +268,15 @@ def test_cli_and_unknown_master(env):
                          capture_output=True, text=True, timeout=20)
     check(out.returncode == 0 and "pause" in out.stdout, "history: %d %s %s", out.returncode,
           out.stdout, out.stderr)
+    resp = admin(router, "POST", "/api/experiments/chat/resume", {"reason": "admin api"})
+    check(resp.status == 200 and b"done" in resp.body, "admin resume: %d %r", resp.status,
+          resp.body)
 
     # A master name the sentinels do not know: the router serves (events wait in the
     # spool), logs an error naming redis.master and each sentinel asked, keeps asking.
     bad = sentinel_config(env, mock, s, "bad")
     bad["redis"]["master"] = "nosuch"
-    r2 = env.router(bad, name="bad")
+    r2 = start_router(env, bad, "bad")
     hits = r2.wait_log(r"redis\.master: no sentinel knows a master named 'nosuch'", timeout_s=10)
     for p in s.ports:
         check("127.0.0.1:%d" % p in hits[0]["msg"], "sentinel %d not named: %r", p, hits[0])
@@ -256,6 +288,9 @@ def test_cli_and_unknown_master(env):
                          capture_output=True, text=True, timeout=30)
     check(out.returncode != 0 and "redis.master" in out.stderr and "nosuch" in out.stderr,
           "status with an unknown master: %d %r", out.returncode, out.stderr)
+    resp = admin(r2, "GET", "/api/experiments/chat")
+    check(resp.status == 503 and b"nosuch" in resp.body, "admin API, unknown master: %d %r",
+          resp.status, resp.body)
 
 
 BAD = [

@@ -47,6 +47,7 @@ struct sy_sentinel_s {
   sy_sentinel_answer_cb answer_cb;
   void *answer_data;
   unsigned gen;       /* the link's latest ask */
+  job_t *link_job;    /* the link's ask in flight, or NULL */
   unsigned jobs;      /* asks in flight */
   int own_asking;     /* the watch's own ask is in flight */
   unsigned next_start;
@@ -216,6 +217,8 @@ static void job_done(uv_work_t *req, int status) {
   s->jobs--;
   if (j->gen == 0)
     s->own_asking = 0;
+  if (s->link_job == j)
+    s->link_job = NULL;
   if (s->closing) {
     free(j);
     maybe_free(s);
@@ -270,6 +273,8 @@ static void start_job(sy_sentinel_t *s, unsigned gen) {
   s->jobs++;
   if (gen == 0)
     s->own_asking = 1;
+  else
+    s->link_job = j;
 }
 
 int sy_sentinel_ask(sy_sentinel_t *s, sy_sentinel_answer_cb cb, void *data) {
@@ -277,6 +282,14 @@ int sy_sentinel_ask(sy_sentinel_t *s, sy_sentinel_answer_cb cb, void *data) {
     return -1;
   if (++s->gen == 0)
     s->gen = 1;
+  if (s->link_job != NULL) {
+    /* an ask given up on is still running (a sentinel slow to answer): its answer,
+     * when it comes, is this one's, rather than a second thread blocked the same way */
+    s->link_job->gen = s->gen;
+    s->answer_cb = cb;
+    s->answer_data = data;
+    return 0;
+  }
   unsigned jobs = s->jobs;
   start_job(s, s->gen);
   if (s->jobs == jobs)

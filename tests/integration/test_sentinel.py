@@ -18,6 +18,7 @@ refusing each bad redis: shape with the field named.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -227,12 +228,13 @@ def test_failover_under_load(env):
         check(hj["redis"] == "up" and hj["redis_server"].startswith("127.0.0.1:%d " % new),
               "health after the fail-over: %r", hj)
 
-    # /metrics: both workers of each router followed one switch.
+    # /metrics: both workers of each router followed the switch (at least once each:
+    # sentinels that disagree for a moment can make a worker switch back and forth).
     for r in routers:
         text = admin(r, "GET", "/metrics").body.decode()
-        check("switchyard_redis_master_switches_total 2\n" in text and
-              "switchyard_redis_up 1\n" in text, "/metrics after the fail-over: %s",
-              [l for l in text.splitlines() if "redis" in l])
+        m = re.search(r"^switchyard_redis_master_switches_total (\d+)$", text, re.M)
+        check(m is not None and int(m.group(1)) >= 2 and "switchyard_redis_up 1\n" in text,
+              "/metrics after the fail-over: %s", [l for l in text.splitlines() if "redis" in l])
     # The admin API and the CLI find the new primary through the sentinels too.
     resp = admin(routers[1], "GET", "/api/experiments/chat")
     check(resp.status == 200, "admin API: %d %r", resp.status, resp.body[:300])

@@ -194,7 +194,7 @@ int sy_sentinel_ask_sync(const sy_redis_addr_t *a, unsigned timeout_ms, unsigned
   }
   char asked[1024];
   snprintf(asked, sizeof asked, "%s", why);
-  if (unknown == a->nsentinels)
+  if (unknown > 0) /* every sentinel that answered does not know it */
     snprintf(err, errlen,
              "redis.master: no sentinel knows a master named '%s' (asked %s); check "
              "redis.master against the sentinels' `sentinel monitor` lines",

@@ -274,14 +274,27 @@ def test_cli_and_unknown_master(env):
     check(resp.status == 200 and b"done" in resp.body, "admin resume: %d %r", resp.status,
           resp.body)
 
+    # The sentinel the workers watch fail-overs on dies: each worker's watch moves to
+    # another sentinel (the one that answers when it asks again).
+    watched = router.wait_log(r"watching fail-overs of master 'sy'", count=2)
+    first = "127.0.0.1:%d" % s.ports[0]
+    check(all(first in l["msg"] for l in watched), "watching: %r", watched)
+    s.procs[0].signal(signal.SIGKILL)
+    router.wait_log(r"sentinel %s: fail-over watch lost" % re.escape(first), count=2)
+    moved = router.wait_log(r"watching fail-overs of master 'sy'", count=4, timeout_s=10)[2:]
+    check(all(first not in l["msg"] for l in moved), "the watch did not move: %r", moved)
+    check(h.post_chat(router.port, {"x-user-id": "after"}).status == 200, "serving")
+
     # A master name the sentinels do not know: the router serves (events wait in the
     # spool), logs an error naming redis.master and each sentinel asked, keeps asking.
     bad = sentinel_config(env, mock, s, "bad")
     bad["redis"]["master"] = "nosuch"
     r2 = start_router(env, bad, "bad")
     hits = r2.wait_log(r"redis\.master: no sentinel knows a master named 'nosuch'", timeout_s=10)
-    for p in s.ports:
+    for p in s.ports[1:]:
         check("127.0.0.1:%d" % p in hits[0]["msg"], "sentinel %d not named: %r", p, hits[0])
+    check("127.0.0.1:%d (cannot connect" % s.ports[0] in hits[0]["msg"],
+          "the dead sentinel's answer: %r", hits[0])
     check(h.post_chat(r2.port, {"x-user-id": "x"}).status == 200, "serving without Redis")
     hj = health(r2.port)
     check(hj["redis"] == "down" and "nosuch" in hj.get("redis_error", ""), "health: %r", hj)

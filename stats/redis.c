@@ -307,6 +307,14 @@ static void on_role(sy_redis_t *r, redisReply *reply, void *data) {
     drop_link(r);
     return;
   }
+  if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOPERM", 6) == 0) {
+    /* an ACL user without ROLE: the sentinels' word is taken, and a -READONLY reply
+     * would still end the link */
+    log_attempt_error(r, 1, "ROLE not permitted (NOPERM): cannot check it is the primary");
+    if (--r->handshake_left == 0)
+      became_ready(r);
+    return;
+  }
   on_handshake(r, reply, data); /* "master", or an error to report as the handshake's */
 }
 

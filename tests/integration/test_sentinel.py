@@ -308,6 +308,33 @@ def test_cli_and_unknown_master(env):
           resp.status, resp.body)
 
 
+@h.timeout(60)
+def test_a_replica_named_by_the_sentinels_is_refused(env):
+    """A sentinel whose answer is a replica (here: one monitoring the replica under
+    another name; in life, a stale answer mid-fail-over): the link's ROLE check refuses
+    it, logs why, and keeps asking; nothing is written to the replica."""
+    mock = env.mock()
+    s = Sentinels(env)
+    port = h.free_port()
+    d = env.path("sentinel-rep")
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "sentinel.conf")
+    h.write_file(conf, "port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor rep 127.0.0.1 %d 1\n"
+                 "sentinel down-after-milliseconds rep 60000\n" % (port, d, s.replica_port))
+    env.procs.append(h.Process("sentinel-rep", ["redis-server", conf, "--sentinel"], env.dir))
+    check(h.wait_until(lambda: cli(port, "PING") == "PONG", 10), "sentinel-rep did not start")
+    cfg = sentinel_config(env, mock, s, "rep")
+    cfg["redis"].update({"sentinels": ["127.0.0.1:%d" % port], "master": "rep"})
+    r = start_router(env, cfg, "rep")
+    r.wait_log(r"not the primary of 'rep' \(ROLE slave\); asking the sentinels again", count=2,
+               timeout_s=10)
+    check(h.post_chat(r.port, {"x-user-id": "x"}).status == 200, "serving")
+    time.sleep(1)
+    hj = health(r.port)
+    check(hj["redis"] == "down" and "ROLE slave" in hj.get("redis_error", ""), "health: %r", hj)
+    check(cli(s.replica_port, "EXISTS", "sy:events") == "0", "something was written")
+
+
 BAD = [
     ("both", {"url": "redis://127.0.0.1:6379", "sentinels": ["127.0.0.1:26379"], "master": "m"},
      "redis.sentinels: give url or sentinels, not both"),

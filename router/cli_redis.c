@@ -22,6 +22,30 @@ void sy_cli_err(const char *prog, const char *fmt, ...) {
   va_end(ap);
 }
 
+int sy_config_redis_addr(const sy_config_t *cfg, sy_redis_addr_t *addr, char *err,
+                         size_t errlen) {
+  const sy_redis_conf_t *r = &cfg->redis;
+  if (r->nsentinels == 0)
+    return sy_redis_addr_for(r->url, cfg->data_dir, addr, err, errlen);
+  memset(addr, 0, sizeof *addr);
+  if (r->nsentinels > SY_REDIS_MAX_SENTINELS) {
+    snprintf(err, errlen, "redis.sentinels: at most %d", SY_REDIS_MAX_SENTINELS);
+    return -1;
+  }
+  for (size_t i = 0; i < r->nsentinels; i++) {
+    snprintf(addr->sentinels[i].host, sizeof addr->sentinels[i].host, "%s", r->sentinel_hosts[i]);
+    addr->sentinels[i].port = r->sentinel_ports[i];
+  }
+  addr->nsentinels = (unsigned)r->nsentinels;
+  snprintf(addr->master, sizeof addr->master, "%s", r->master);
+  snprintf(addr->username, sizeof addr->username, "%s", r->username ? r->username : "");
+  snprintf(addr->password, sizeof addr->password, "%s", r->password ? r->password : "");
+  snprintf(addr->sentinel_password, sizeof addr->sentinel_password, "%s",
+           r->sentinel_password ? r->sentinel_password : "");
+  addr->db = r->db;
+  return 0;
+}
+
 static int parse_url(const char *prog, const char *url, sy_redis_addr_t *addr) {
   char err[256] = "";
   if (sy_redis_url_parse(url, addr, err, sizeof(err)) < 0) {
@@ -43,8 +67,8 @@ static int addr_from_config(const char *prog, const char *path, sy_redis_addr_t 
   }
   if (cfg->redis.timeout_ms > 0)
     *timeout_ms = cfg->redis.timeout_ms;
-  /* the server's function: the same address the routers of this config use */
-  int rc = sy_redis_addr_for(cfg->redis.url, cfg->data_dir, addr, err, sizeof err);
+  /* the same address the routers of this config use */
+  int rc = sy_config_redis_addr(cfg, addr, err, sizeof err);
   if (rc < 0)
     sy_cli_err(prog, "%s", err);
   sy_config_free(cfg);

@@ -6,9 +6,22 @@
 #ifndef SY_CLI_REDIS_H
 #define SY_CLI_REDIS_H
 
+#include <stddef.h>
+
 #include "stats/redis_url.h"
 
 #define SY_CLI_TIMEOUT_MS 2000u
+
+struct sy_config_s;
+
+/*
+ * Where the redis section of cfg says Redis is, for the routers, the admin API and
+ * the one-shot commands alike: its Sentinel setup (sentinels, master, username,
+ * password, db, sentinel password), else its url, else the embedded server's socket
+ * in data_dir. Returns 0, or -1 with a one-line reason in err (no password in it).
+ */
+int sy_config_redis_addr(const struct sy_config_s *cfg, sy_redis_addr_t *addr, char *err,
+                         size_t errlen);
 
 /* Reports a problem of `prog` on stderr as "PROG: message". */
 void sy_cli_err(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -35,6 +35,7 @@
 #include "base/numfmt.h"
 #include "proto/events.h"
 #include "proto/keys.h"
+#include "stats/redis_wait.h"
 #include "stats/scripts.h"
 #include "stats/spool.h"
 #include "stats/spoolfile.h"
@@ -673,7 +674,8 @@ static int build_argv(sy_journal_t *j, const char *p, size_t len, const char *fo
 
 static int send_blob(sy_journal_t *j, const char *p, size_t len, send_t *s) {
   int argc = build_argv(j, p, len, s->seq == j->force_seq ? "1" : "0");
-  if (argc < 0 || sy_redis_command(j->redis, on_batch_reply, s, argc, j->argv, j->argvlen) < 0)
+  if (argc < 0 ||
+      sy_redis_command_durable(j->redis, on_batch_reply, s, argc, j->argv, j->argvlen) < 0)
     return -1;
   j->inflight++;
   j->c.batches_sent++;

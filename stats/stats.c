@@ -124,7 +124,9 @@ int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_stats_conf_t *cfg, ch
   sy_redis_addr_t addr;
   memset(s, 0, sizeof *s);
   s->loop = loop;
-  if (sy_redis_addr_for(cfg->redis_url, cfg->data_dir, &addr, err, errlen) < 0)
+  if (cfg->addr != NULL)
+    addr = *cfg->addr;
+  else if (sy_redis_addr_for(cfg->redis_url, cfg->data_dir, &addr, err, errlen) < 0)
     return -1;
   if (sy_privacy_init() < 0) {
     snprintf(err, errlen, "libsodium failed to initialise");

@@ -30,6 +30,8 @@ typedef struct sy_stats_conf_s {
   unsigned long maxlen;    /* its approximate cap */
   unsigned batch_max, flush_ms;
   size_t queue_bytes, spool_bytes;
+  const sy_redis_addr_t *addr; /* when not NULL, where Redis is (a Sentinel setup, say),
+                                  instead of redis_url */
 } sy_stats_conf_t;
 
 /* Called when the connection comes up (after the journal has been told). */

@@ -391,7 +391,7 @@ static admin_job_t *job_new(sy_conn_t *c, int kind) {
   j->c = c;
   j->kind = kind;
   j->req.data = j;
-  if (sy_cli_config_addr(cfg, &j->addr, err, sizeof err) < 0) {
+  if (sy_config_redis_addr(cfg, &j->addr, err, sizeof err) < 0) {
     respond_error(c, 500, "internal_error", "%s", err);
     job_free(j);
     return NULL;

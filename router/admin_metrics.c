@@ -71,6 +71,10 @@ void sy__metrics_refresh(sy_worker_t *w) {
     return;
   s->redis_up = w->link != NULL && sy_stats_ready(w->link);
   s->redis_down_ms = w->link != NULL ? sy_stats_down_ms(w->link) : 0;
+  if (w->link != NULL) {
+    s->redis_switches = s->switches_base + sy_redis_switches(&w->link->redis);
+    s->redis_wait_short = s->wait_short_base + w->link->redis.wait_short;
+  }
   /* Every configured variant has its series from the start, at zero: a rate() over
    * a series that appears only with its first request misses that request. */
   for (size_t i = 0; w->rt != NULL && i < w->rt->cfg->nexperiments; i++) {

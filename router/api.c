@@ -194,6 +194,8 @@ static void health(sy_conn_t *c) {
   json_object_set_new(b, "redis", json_string(sy_stats_ready(s) ? "up" : "down"));
   json_object_set_new(b, "instance", json_string(s->instance));
   json_object_set_new(b, "router_instance", json_string(s->router_instance));
+  char label[400];
+  json_object_set_new(b, "redis_server", json_string(sy_redis_label(&s->redis, label, sizeof label)));
   json_object_set_new(b, "redis_connects", json_integer((json_int_t)s->redis.connects));
   json_object_set_new(b, "redis_disconnects", json_integer((json_int_t)s->redis.disconnects));
   json_object_set_new(b, "redis_down_seconds",

@@ -6,9 +6,23 @@
 #ifndef SY_CLI_REDIS_H
 #define SY_CLI_REDIS_H
 
+#include <stddef.h>
+
 #include "stats/redis_url.h"
 
 #define SY_CLI_TIMEOUT_MS 2000u
+
+struct sy_config_s;
+
+/*
+ * Where the redis section of cfg says Redis is, for the routers, the admin API and
+ * the one-shot commands alike: its Sentinel setup (sentinels, master, username,
+ * password, db, sentinel password), else its url, else the embedded server's socket
+ * in data_dir; with redis.cluster, its first seed node (with username and password),
+ * from which redis_sync.h follows redirections (the routers use the seeds list). Returns 0, or -1 with a one-line reason in err (no password in it).
+ */
+int sy_config_redis_addr(const struct sy_config_s *cfg, sy_redis_addr_t *addr, char *err,
+                         size_t errlen);
 
 /* Reports a problem of `prog` on stderr as "PROG: message". */
 void sy_cli_err(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -22,15 +36,6 @@ void sy_cli_err(const char *prog, const char *fmt, ...) __attribute__((format(pr
  */
 int sy_cli_redis_addr(const char *prog, const char *url, const char *config,
                       sy_redis_addr_t *addr, unsigned *timeout_ms);
-
-struct sy_config_s;
-/*
- * The address the one-shot commands and the admin API use for a loaded config: its
- * url, the embedded server's socket, or (redis.cluster) its first seed node, from
- * which redis_sync.h follows redirections. Returns 0, or -1 with err.
- */
-int sy_cli_config_addr(const struct sy_config_s *cfg, sy_redis_addr_t *addr, char *err,
-                       size_t errlen);
 
 /*
  * Before serving with redis.cluster (blocking, before any loop runs): asks each seed

@@ -181,6 +181,8 @@ static int check_redis_url(sy__yaml_walk_t *w, yaml_node_t *v, const char *s, vo
   sy_redis_conf_t *r = obj;
   if (r->url != NULL)
     return sy__yaml_fail(w, v, "give url or url_env, not both");
+  if (r->nsentinels > 0)
+    return sy__yaml_fail(w, v, "give url or sentinels, not both");
   if (strncmp(s, "rediss://", 9) == 0)
     return sy__yaml_fail(w, v, "rediss:// (TLS) is not supported; use redis:// or unix://");
   if (strncmp(s, "redis://", 8) != 0 && strncmp(s, "unix://", 7) != 0)
@@ -204,6 +206,46 @@ static int p_redis_url_env(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
   if (get_env(w, v, &s) < 0)
     return -1;
   return check_redis_url(w, v, s, obj);
+}
+
+/* ---- redis: Sentinel ---- */
+
+#define SENTINELS_MAX 8 /* SY_REDIS_MAX_SENTINELS (stats/redis_url.h) */
+#define SENTINEL_PORT 26379
+
+static int p_sentinels(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  sy_redis_conf_t *r = obj;
+  if (r->url != NULL)
+    return sy__yaml_fail(w, v, "give url or sentinels, not both");
+  if (v->type != YAML_SEQUENCE_NODE)
+    return sy__yaml_fail(w, v, "must be a list of host:port (the sentinels)");
+  size_t n = sy__yaml_nitems(v);
+  if (n == 0)
+    return sy__yaml_fail(w, v, "needs at least one sentinel host:port");
+  if (n > SENTINELS_MAX)
+    return sy__yaml_fail(w, v, "at most %d sentinels", SENTINELS_MAX);
+  r->sentinel_hosts = calloc(n, sizeof *r->sentinel_hosts);
+  r->sentinel_ports = calloc(n, sizeof *r->sentinel_ports);
+  if (r->sentinel_hosts == NULL || r->sentinel_ports == NULL)
+    return sy__yaml_fail(w, v, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    yaml_node_t *item = sy__yaml_item(w, v, i);
+    size_t old = sy__yaml_path_index(w, i);
+    const char *t;
+    int rc = sy__yaml_get_nonempty(w, item, &t);
+    if (rc == 0)
+      rc = sy__yaml_parse_hostport(w, item, t, SENTINEL_PORT, &r->sentinel_hosts[i],
+                                   &r->sentinel_ports[i]);
+    r->nsentinels = i + 1; /* freed in full even when a later item fails */
+    for (size_t j = 0; rc == 0 && j < i; j++)
+      if (strcmp(r->sentinel_hosts[j], r->sentinel_hosts[i]) == 0 &&
+          r->sentinel_ports[j] == r->sentinel_ports[i])
+        rc = sy__yaml_fail(w, item, "duplicate sentinel (same as entry %zu)", j);
+    sy__yaml_path_pop(w, old);
+    if (rc < 0)
+      return -1;
+  }
+  return 0;
 }
 
 /* cluster: [host:port, ...] — the seed nodes of a Redis Cluster. */
@@ -242,9 +284,40 @@ static int p_redis_cluster(sy__yaml_walk_t *w, yaml_node_t *v, void *obj,
   return 0;
 }
 
+/* The name the sentinels monitor (`sentinel monitor NAME ...`): no spaces. */
+static int p_master(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  const char *s;
+  if (sy__yaml_get_nonempty(w, v, &s) < 0)
+    return -1;
+  if (strlen(s) > 127)
+    return sy__yaml_fail(w, v, "must be at most 127 characters");
+  for (const char *p = s; *p != '\0'; p++)
+    if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+      return sy__yaml_fail(w, v, "must not contain spaces or control characters");
+  return sy__yaml_set_str(w, v, &((sy_redis_conf_t *)obj)->master, s);
+}
+
+
+static int p_secret(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  const char *val = NULL;
+  if (get_env(w, v, &val) < 0)
+    return -1;
+  if (strlen(val) > 255)
+    return sy__yaml_fail(w, v, "the password in %.64s is longer than 255 bytes", sy__yaml_text(v));
+  return sy__yaml_set_str(w, v, SY__YAML_FIELD_PTR(obj, f, char *), val);
+}
+
+static int p_redis_db(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
+  long long n;
+  if (sy__yaml_get_int(w, v, 0, 2147483647, &n) < 0)
+    return -1;
+  ((sy_redis_conf_t *)obj)->db = (unsigned)n;
+  ((sy_redis_conf_t *)obj)->has_db = 1;
+  return 0;
+}
+
 static const sy__yaml_field_t redis_fields[] = {
     {"cluster", p_redis_cluster, 0, 0, 0, 0, NULL},
-    {"wait_replicas", sy__yaml_p_uint, offsetof(sy_redis_conf_t, wait_replicas), 0, 16, 0, NULL},
     {"enabled", sy__yaml_p_bool, offsetof(sy_redis_conf_t, enabled), 0, 0, 0, NULL},
     {"url", p_redis_url, 0, 0, 0, 0, NULL},
     {"url_env", p_redis_url_env, 0, 0, 0, 0, NULL},
@@ -254,6 +327,17 @@ static const sy__yaml_field_t redis_fields[] = {
      600000, 0, NULL},
     {"reconnect_max_ms", sy__yaml_p_uint, offsetof(sy_redis_conf_t, reconnect_max_ms), 100, 600000,
      0, NULL},
+    {"sentinels", p_sentinels, 0, 0, 0, 0, NULL},
+    {"master", p_master, 0, 0, 0, 0, NULL},
+    {"username", sy__yaml_p_str, offsetof(sy_redis_conf_t, username), 0, 0, 0, NULL},
+    {"password_env", p_secret, offsetof(sy_redis_conf_t, password), 0, 0, 0, NULL},
+    {"sentinel_password_env", p_secret, offsetof(sy_redis_conf_t, sentinel_password), 0, 0, 0,
+     NULL},
+    {"db", p_redis_db, 0, 0, 0, 0, NULL},
+    {"wait_replicas", sy__yaml_p_uint, offsetof(sy_redis_conf_t, wait_replicas), 0, 16, 0, NULL},
+    {"wait_strict", sy__yaml_p_bool, offsetof(sy_redis_conf_t, wait_strict), 0, 0, 0, NULL},
+    {"wait_timeout_ms", sy__yaml_p_uint, offsetof(sy_redis_conf_t, wait_timeout_ms), 1, 60000, 0,
+     NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -263,6 +347,30 @@ int sy__cfg_p_redis(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yam
     return -1;
   if (r->url != NULL && r->ncluster > 0)
     return sy__yaml_fail(w, v, "give url (one server) or cluster (seed nodes), not both");
+  if (r->nsentinels > 0 && r->ncluster > 0)
+    return sy__yaml_fail(w, v, "give sentinels or cluster (seed nodes), not both");
+  if (r->ncluster > 0 && r->has_db)
+    return sy__yaml_fail(w, v, "db: a Redis Cluster has database 0 only");
+  if (r->nsentinels > 0 && r->master == NULL)
+    return sy__yaml_fail(w, v, "sentinels needs master (the name the sentinels monitor)");
+  if (r->nsentinels == 0 && r->master != NULL)
+    return sy__yaml_fail(w, v, "master is for a Sentinel setup: give sentinels too");
+  if (r->nsentinels == 0 && r->ncluster == 0 &&
+      (r->password || r->username || r->sentinel_password || r->has_db))
+    return sy__yaml_fail(w, v,
+                         "username, password_env, sentinel_password_env and db go with sentinels "
+                         "(with url, put them in the URL)");
+  if (r->ncluster > 0 && r->sentinel_password)
+    return sy__yaml_fail(w, v, "sentinel_password_env goes with sentinels, not cluster");
+  if (r->username != NULL && r->password == NULL)
+    return sy__yaml_fail(w, v, "username needs password_env");
+  if (r->wait_strict && r->wait_replicas == 0)
+    return sy__yaml_fail(w, v, "wait_strict needs wait_replicas (1 or more)");
+  if (r->wait_replicas > 0 && r->wait_timeout_ms >= r->timeout_ms)
+    return sy__yaml_fail(w, v, "wait_timeout_ms (%u) must be less than timeout_ms (%u)",
+                         r->wait_timeout_ms, r->timeout_ms);
+  if (r->username != NULL && strlen(r->username) > 127)
+    return sy__yaml_fail(w, v, "username must be at most 127 characters");
   return 0;
 }
 
@@ -424,7 +532,7 @@ void sy__cfg_stats_defaults(sy_config_t *cfg) {
   cfg->redis.enabled = 1;
   cfg->redis.timeout_ms = 2000;
   cfg->redis.reconnect_max_ms = 2000;
-  cfg->redis.wait_replicas = 1; /* cluster only; skipped on primaries without replicas */
+  cfg->redis.wait_timeout_ms = 100;
   cfg->events.enabled = 1;
   cfg->events.maxlen = 1000000;
   cfg->events.batch_max = 256;
@@ -452,6 +560,14 @@ int sy__cfg_stats_finish(sy__yaml_walk_t *w, sy_config_t *cfg) {
 void sy__cfg_stats_free(sy_config_t *cfg) {
   free(cfg->data_dir);
   free(cfg->redis.url);
+  for (size_t i = 0; i < cfg->redis.nsentinels; i++)
+    free(cfg->redis.sentinel_hosts[i]);
+  free(cfg->redis.sentinel_hosts);
+  free(cfg->redis.sentinel_ports);
+  free(cfg->redis.master);
+  free(cfg->redis.username);
+  free(cfg->redis.password);
+  free(cfg->redis.sentinel_password);
   free(cfg->redis.server);
   for (size_t i = 0; i < cfg->redis.ncluster; i++)
     free(cfg->redis.cluster[i]);

@@ -309,10 +309,25 @@ typedef struct sy_redis_conf_s {
   unsigned timeout_ms;         /* per-command timeout, default 2000 */
   unsigned connect_timeout_ms; /* resolve + connect + handshake, default timeout_ms */
   unsigned reconnect_max_ms;   /* the longest wait between reconnect attempts, default 2000 */
-  char **cluster;              /* Redis Cluster seed nodes, "host:port" (none: one server) */
+  /* Sentinel: `sentinels: [host:port, ...]` and `master: NAME` instead of url (the
+   * data nodes' AUTH and db from password_env / username / db). */
+  char **sentinel_hosts;       /* nsentinels host names or addresses */
+  uint16_t *sentinel_ports;    /* default 26379 */
+  size_t nsentinels;
+  char *master;
+  char *username;              /* data nodes' ACL user, with password_env */
+  char *password;              /* data nodes' AUTH, read from password_env */
+  char *sentinel_password;     /* the sentinels' AUTH, read from sentinel_password_env */
+  unsigned db;                 /* data nodes' database, default 0 */
+  int has_db;                  /* db was given */
+  unsigned wait_replicas;      /* a journal batch counts as written once on this many replicas
+                                  (WAIT), default 0: on the primary alone */
+  unsigned wait_timeout_ms;    /* the WAIT's timeout, default 100 */
+  int wait_strict;             /* a short WAIT: batch not acknowledged (spooled, resent);
+                                  default 0: acknowledged on the primary alone */
+  char **cluster;              /* Redis Cluster seed nodes, "host:port" (none: not a cluster);
+                                  wait_replicas / wait_timeout_ms apply there too */
   size_t ncluster;
-  unsigned wait_replicas;      /* cluster: WAIT for this many replicas after each write
-                                  (default 1; skipped on a primary without replicas) */
 } sy_redis_conf_t;
 
 typedef struct sy_events_conf_s {

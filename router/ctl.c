@@ -58,7 +58,7 @@ static const char usage_ctl[] =
     "  --reason TEXT   why (recorded in the audit log; recommended)\n"
     "  --limit N       history: the last N entries (default 50)\n"
     "  --json          history: JSON lines\n"
-    "  --config FILE   find Redis through FILE's redis section\n"
+    "  --config FILE   find Redis through FILE's redis section (url or sentinels)\n"
     "  --redis URL     redis://[[user]:password@]host[:port][/db] or unix:///path\n"
     "Without --config or --redis the URL comes from $SWITCHYARD_REDIS_URL.\n"
     "\n"

@@ -134,11 +134,13 @@ static pid_t spawn_worker(const char *path, sy_config_t *cfg, const sigset_t *ol
   exit(sy_worker_run(path, cfg, m, index));
 }
 
-/* The embedded Redis (no redis.url): started before any worker, stopped last. */
+/* The embedded Redis (no redis.url, no redis.sentinels): started before any worker,
+ * stopped last. */
 static int embedded_start(const sy_config_t *cfg, sy_embedded_t *emb) {
   char err[1024];
   memset(emb, 0, sizeof *emb);
-  if (!cfg->redis.enabled || cfg->redis.url != NULL || cfg->redis.ncluster > 0)
+  if (!cfg->redis.enabled || cfg->redis.url != NULL || cfg->redis.nsentinels > 0 ||
+      cfg->redis.ncluster > 0)
     return 0;
   if (sy_embedded_start(emb, cfg->data_dir, cfg->redis.server, 10000, err, sizeof err) < 0) {
     fprintf(stderr, "switchyard: embedded redis: %s\n", err);

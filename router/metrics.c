@@ -42,6 +42,8 @@ sy_mslot_t *sy_metrics_attach(sy_metrics_t *m, unsigned i) {
   s->spooled_base = s->events_spooled;
   s->replayed_base = s->events_replayed;
   s->dropped_base = s->events_dropped;
+  s->switches_base = s->redis_switches;
+  s->wait_short_base = s->redis_wait_short;
   s->events_queued = 0;
   s->redis_up = 0;
   s->held_body[0] = 0;
@@ -283,7 +285,7 @@ static void per_variant(const sy_metrics_t *m, sy_mtext_t *t) {
 
 static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
   uint64_t q = 0, sp = 0, rp = 0, dr = 0, up = 0, workers = 0, down_ms = 0, held = 0, refused = 0;
-  uint64_t ltls = 0;
+  uint64_t ltls = 0, switches = 0, wshort = 0;
   for (unsigned k = 0; k < m->nslots; k++) {
     const sy_mslot_t *s = &m->slots[k];
     if (s->pid == 0)
@@ -299,6 +301,8 @@ static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
     held += s->held_body[0];
     refused += s->held_body[1];
     ltls += s->listener_tls_errors;
+    switches += s->redis_switches;
+    wshort += s->redis_wait_short;
   }
   sy_mtext_printf(t,
                   "# HELP switchyard_events_queued Events waiting in memory for Redis.\n"
@@ -334,9 +338,18 @@ static void per_process(const sy_metrics_t *m, sy_mtext_t *t) {
                   "# HELP switchyard_listener_tls_errors_total Client connections to a TLS "
                   "listener closed for a failed or timed-out handshake (plain HTTP included).\n"
                   "# TYPE switchyard_listener_tls_errors_total counter\n"
-                  "switchyard_listener_tls_errors_total %llu\n",
+                  "switchyard_listener_tls_errors_total %llu\n"
+                  "# HELP switchyard_redis_master_switches_total Fail-overs the workers followed "
+                  "(Redis Sentinel: the master moved).\n"
+                  "# TYPE switchyard_redis_master_switches_total counter\n"
+                  "switchyard_redis_master_switches_total %llu\n"
+                  "# HELP switchyard_redis_wait_short_total WAITs after event batches that fewer "
+                  "replicas than redis.wait_replicas acknowledged in time.\n"
+                  "# TYPE switchyard_redis_wait_short_total counter\n"
+                  "switchyard_redis_wait_short_total %llu\n",
                   (unsigned long long)held, (unsigned long long)refused,
-                  (unsigned long long)ltls);
+                  (unsigned long long)ltls, (unsigned long long)switches,
+                  (unsigned long long)wshort);
 }
 
 /* The per-upstream TLS counters summed over the slots. Label values are upstream

@@ -62,6 +62,9 @@ typedef struct sy_mslot_s {
   uint64_t nupstreams;
   sy_mupstream_t up[SY_M_UPSTREAMS];
   uint64_t listener_tls_errors; /* TLS handshakes refused or timed out on the listener */
+  /* Redis Sentinel: master switches followed, and WAITs come back short
+   * (redis.wait_replicas); with the totals of the slot's earlier processes */
+  uint64_t redis_switches, redis_wait_short, switches_base, wait_short_base;
 } sy_mslot_t;
 
 typedef struct sy_metrics_s {

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "base/log.h"
+#include "router/cli_redis.h"
 #include "router/control.h"
 #include "router/events.h"
 #include "router/exchange.h"
@@ -182,10 +183,17 @@ int sy__sync_open(sy_worker_t *w, char *err, size_t errlen) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
+  sy_redis_addr_t addr;
+  if (sy_config_redis_addr(cfg, &addr, err, errlen) < 0) {
+    free(w->link);
+    w->link = NULL;
+    return -1;
+  }
   sy_stats_conf_t sc = {cfg->redis.url,
                         cfg->data_dir,
                         {cfg->redis.timeout_ms, cfg->redis.connect_timeout_ms,
-                         cfg->redis.reconnect_max_ms, 0},
+                         cfg->redis.reconnect_max_ms, 0, cfg->redis.wait_replicas,
+                         cfg->redis.wait_timeout_ms, cfg->redis.wait_strict},
                         cfg->hash_key,
                         cfg->events.enabled,
                         cfg->events.stream,
@@ -194,9 +202,9 @@ int sy__sync_open(sy_worker_t *w, char *err, size_t errlen) {
                         cfg->events.flush_ms,
                         cfg->events.queue_bytes,
                         cfg->events.spool_bytes,
+                        &addr,
                         (const char *const *)cfg->redis.cluster,
-                        cfg->redis.ncluster,
-                        cfg->redis.wait_replicas};
+                        cfg->redis.ncluster};
   if (sy_stats_open(w->link, &w->loop, &sc, err, errlen) < 0) {
     free(w->link);
     w->link = NULL;

@@ -187,6 +187,8 @@ static node_t *node_get(sy_cluster_t *c, const char *host, unsigned port) {
   memset(&a, 0, sizeof a);
   snprintf(a.host, sizeof a.host, "%s", host);
   a.port = port;
+  snprintf(a.username, sizeof a.username, "%s", c->opts.username);
+  snprintf(a.password, sizeof a.password, "%s", c->opts.password);
   if (sy_redis_open(&n->r, c->loop, &a, &c->opts.redis, on_node_state, n) < 0) {
     free(n);
     return NULL;
@@ -388,7 +390,8 @@ static void on_wait(sy_redis_t *r, redisReply *reply, void *data) {
     cmd_t *next = m->next;
     if (reply != NULL && short_of)
       c->k.unreplicated++;
-    finish(m, r, reply == NULL ? NULL : m->saved);
+    /* strict: a write not on enough replicas is not acknowledged (resent: DUP if kept) */
+    finish(m, r, reply == NULL || (short_of && c->opts.wait_strict) ? NULL : m->saved);
     m = next;
   }
   if (n->next_head != NULL)
@@ -418,7 +421,7 @@ static void send_wait(node_t *n) {
     cmd_t *next = m->next;
     if (up)
       c->k.unreplicated++;
-    finish(m, &n->r, up ? m->saved : NULL);
+    finish(m, &n->r, up && !c->opts.wait_strict ? m->saved : NULL);
     m = next;
   }
 }

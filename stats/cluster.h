@@ -26,7 +26,7 @@
  * `WAIT wait_replicas wait_ms` on the same node, and its callback runs after that
  * (with a copy of the first reply): a write acknowledged to the caller has reached a
  * replica, so a fail-over does not lose it (unless WAIT timed out: counted in
- * `unreplicated`).
+ * `unreplicated`, and with wait_strict answered NULL, as not acknowledged).
  *
  * Error convention (stats/): 0 / -1.
  */
@@ -54,6 +54,9 @@ typedef struct sy_cluster_opts_s {
   unsigned park_ms;       /* how long a command waits out a fail-over; 0: 5000 */
   unsigned wait_replicas; /* SY_CLUSTER_DURABLE: WAIT for this many replicas; 0: none */
   unsigned wait_ms;       /* ... for at most this long; 0: 200 */
+  int wait_strict;        /* a short WAIT: the commands get NULL (not acknowledged) */
+  char username[128];     /* every node's AUTH ("" for none) */
+  char password[256];
 } sy_cluster_opts_t;
 
 typedef struct sy_cluster_counters_s {

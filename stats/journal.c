@@ -35,6 +35,7 @@
 #include "base/numfmt.h"
 #include "proto/events.h"
 #include "proto/keys.h"
+#include "stats/redis_wait.h"
 #include "stats/scripts.h"
 #include "stats/spool.h"
 #include "stats/spoolfile.h"
@@ -682,7 +683,8 @@ static int send_blob(sy_journal_t *j, const char *p, size_t len, send_t *s) {
     if (sy_cluster_command(j->cluster, j->argv[3], j->argvlen[3], SY_CLUSTER_DURABLE,
                            on_batch_reply, s, argc, j->argv, j->argvlen) < 0)
       return -1;
-  } else if (sy_redis_command(j->redis, on_batch_reply, s, argc, j->argv, j->argvlen) < 0) {
+  } else if (sy_redis_command_durable(j->redis, on_batch_reply, s, argc, j->argv, j->argvlen) <
+             0) {
     return -1;
   }
   j->inflight++;

@@ -19,21 +19,22 @@
  * any reason, hiredis calls each pending command's callback with a NULL reply (we
  * pass that on), then our disconnect callback, which schedules the next attempt.
  *
- * The libuv adapter is our own, not hiredis 0.14's adapters/libuv.h: that one
- * returns early when the poll reports an error status, and libuv reports a refused
- * non-blocking TCP connect exactly that way (POLLERR), so hiredis never learned
- * that its connect had failed and the link stayed in "connecting" for ever.
+ * The libuv adapter is stats/redis_ev.c's. With a Sentinel setup (addr.nsentinels)
+ * every attempt starts in ASKING: stats/sentinel.c asks the sentinels for the
+ * primary's address off the loop, the handshake ends with ROLE (a replica is
+ * refused), and a +switch-master from the sentinels' channel ends the link at once.
  */
 #include "stats/redis.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "stats/redis_ev.h"
+#include "stats/sentinel.h"
 
 #define BACKOFF_MIN_MS 100
 #define DEFAULT_TIMEOUT_MS 2000
@@ -59,6 +60,7 @@ typedef struct sy_redis_resolve_s {
 } resolve_t;
 
 static void start_attempt(sy_redis_t *r);
+static void log_attempt_error(sy_redis_t *r, int level, const char *what);
 
 static void set_error(sy_redis_t *r, const char *what, const char *detail) {
   snprintf(r->last_error, sizeof r->last_error, "%s%s%s", what, detail ? ": " : "",
@@ -68,6 +70,10 @@ static void set_error(sy_redis_t *r, const char *what, const char *detail) {
 const char *sy_redis_label(const sy_redis_t *r, char *buf, size_t n) {
   if (r->addr.is_unix)
     snprintf(buf, n, "unix:%s", r->addr.path);
+  else if (r->addr.nsentinels > 0 && r->addr.host[0] == '\0')
+    snprintf(buf, n, "master '%s' (not located yet)", r->addr.master);
+  else if (r->addr.nsentinels > 0)
+    snprintf(buf, n, "%s:%u (master '%s')", r->addr.host, r->addr.port, r->addr.master);
   else if (strchr(r->addr.host, ':') != NULL)
     snprintf(buf, n, "[%s]:%u", r->addr.host, r->addr.port);
   else
@@ -75,90 +81,12 @@ const char *sy_redis_label(const sy_redis_t *r, char *buf, size_t n) {
   return buf;
 }
 
+uint64_t sy_redis_switches(const sy_redis_t *r) { return r->switches; }
+
 uint64_t sy_redis_down_ms(const sy_redis_t *r) {
   if (r->state == SY_REDIS_READY || r->down_since == 0)
     return 0;
   return uv_now(r->loop) - r->down_since;
-}
-
-/* ---- the libuv adapter ------------------------------------------------------------- */
-
-typedef struct ev_s {
-  redisAsyncContext *ac; /* NULL once hiredis has let go (cleanup) */
-  uv_poll_t poll;
-  int events;
-} ev_t;
-
-static void ev_poll_cb(uv_poll_t *h, int status, int events) {
-  ev_t *e = h->data;
-  if (e->ac == NULL)
-    return;
-  if (status < 0) {
-    /* libuv has stopped the handle (POLLERR): a refused connect, a reset. Let
-     * hiredis find out and tear down: a connect in progress reads SO_ERROR in its
-     * write handler, an established connection gets the error from read(). If it
-     * finds nothing, the handle stays stopped and the deadlines end the link. */
-    if (e->ac->c.flags & REDIS_CONNECTED)
-      redisAsyncHandleRead(e->ac);
-    else
-      redisAsyncHandleWrite(e->ac);
-    return;
-  }
-  if (events & UV_READABLE)
-    redisAsyncHandleRead(e->ac);
-  if (e->ac != NULL && (events & UV_WRITABLE))
-    redisAsyncHandleWrite(e->ac);
-}
-
-static void ev_update(ev_t *e) {
-  if (e->events)
-    uv_poll_start(&e->poll, e->events, ev_poll_cb);
-  else
-    uv_poll_stop(&e->poll);
-}
-
-static void ev_add_read(void *p) {
-  ((ev_t *)p)->events |= UV_READABLE;
-  ev_update(p);
-}
-static void ev_del_read(void *p) {
-  ((ev_t *)p)->events &= ~UV_READABLE;
-  ev_update(p);
-}
-static void ev_add_write(void *p) {
-  ((ev_t *)p)->events |= UV_WRITABLE;
-  ev_update(p);
-}
-static void ev_del_write(void *p) {
-  ((ev_t *)p)->events &= ~UV_WRITABLE;
-  ev_update(p);
-}
-
-static void ev_closed(uv_handle_t *h) { free(h->data); }
-
-static void ev_cleanup(void *p) {
-  ev_t *e = p;
-  e->ac = NULL;
-  uv_close((uv_handle_t *)&e->poll, ev_closed);
-}
-
-static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop) {
-  ev_t *e = calloc(1, sizeof *e);
-  if (e == NULL)
-    return -1;
-  if (uv_poll_init(loop, &e->poll, ac->c.fd) != 0) {
-    free(e);
-    return -1;
-  }
-  e->ac = ac;
-  e->poll.data = e;
-  ac->ev.data = e;
-  ac->ev.addRead = ev_add_read;
-  ac->ev.delRead = ev_del_read;
-  ac->ev.addWrite = ev_add_write;
-  ac->ev.delWrite = ev_del_write;
-  ac->ev.cleanup = ev_cleanup;
-  return 0;
 }
 
 /* ---- commands -------------------------------------------------------------------------- */
@@ -180,12 +108,21 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
   sy_redis_t *r = c->r;
   sy_redis_reply_cb cb = c->cb;
   void *data = c->data;
+  const redisReply *rep = reply;
   unlink_cmd(r, c);
   r->npending--;
   c->next = r->free_cmds;
   r->free_cmds = c;
+  /* A primary turned replica (a fail-over it missed, or a DNS name now pointing at a
+   * replica): every write will be refused. Reconnect (asking the sentinels again). */
+  int readonly = rep != NULL && rep->type == REDIS_REPLY_ERROR && rep->str != NULL &&
+                 strstr(rep->str, "READONLY") != NULL;
   if (cb)
     cb(r, reply, data);
+  if (readonly && r->ac == ac && r->state == SY_REDIS_READY) {
+    log_attempt_error(r, 1, "the server is a replica now (READONLY); reconnecting");
+    sy_redis_reset(r, "the server is a replica now (READONLY)");
+  }
 }
 
 /* Writes a command on the current connection, whatever the state. */
@@ -311,7 +248,8 @@ void sy_redis_reset(sy_redis_t *r, const char *why) {
 
 static void became_ready(sy_redis_t *r) {
   r->state = SY_REDIS_READY;
-  r->backoff_ms = 0;
+  if (!r->wait_penalty) /* a strict WAIT came back short: keep backing off until one does not */
+    r->backoff_ms = 0;
   r->connects++;
   if (r->down_since != 0) {
     r->last_outage_ms = uv_now(r->loop) - r->down_since;
@@ -352,6 +290,34 @@ static void on_handshake(sy_redis_t *r, redisReply *reply, void *data) {
     became_ready(r);
 }
 
+/* ROLE, with a Sentinel setup: the server the sentinels named must be a master; a
+ * replica (the sentinels' answer was stale, or a fail-over is under way) is dropped
+ * and the sentinels are asked again after a short backoff. */
+static void on_role(sy_redis_t *r, redisReply *reply, void *data) {
+  if (r->state != SY_REDIS_HANDSHAKE || data != r->ac || reply == NULL)
+    return;
+  if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+      reply->element[0]->type == REDIS_REPLY_STRING &&
+      strcmp(reply->element[0]->str, "master") != 0) {
+    char what[200];
+    snprintf(what, sizeof what, "not the primary of '%.100s' (ROLE %.20s); asking the sentinels again",
+             r->addr.master, reply->element[0]->str);
+    set_error(r, what, NULL);
+    log_attempt_error(r, 1, what);
+    drop_link(r);
+    return;
+  }
+  if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOPERM", 6) == 0) {
+    /* an ACL user without ROLE: the sentinels' word is taken, and a -READONLY reply
+     * would still end the link */
+    log_attempt_error(r, 1, "ROLE not permitted (NOPERM): cannot check it is the primary");
+    if (--r->handshake_left == 0)
+      became_ready(r);
+    return;
+  }
+  on_handshake(r, reply, data); /* "master", or an error to report as the handshake's */
+}
+
 static void start_handshake(sy_redis_t *r) {
   const char *argv[3];
   size_t lens[3];
@@ -377,6 +343,11 @@ static void start_handshake(sy_redis_t *r) {
     if (send_cmd(r, on_handshake, tag, 2, argv, lens) == 0)
       r->handshake_left++;
   }
+  if (r->addr.nsentinels > 0) {
+    argv[0] = "ROLE", lens[0] = 4;
+    if (send_cmd(r, on_role, tag, 1, argv, lens) == 0)
+      r->handshake_left++;
+  }
   /* PING last: a Redis still loading its data answers it -LOADING. */
   argv[0] = "PING", lens[0] = 4;
   if (send_cmd(r, on_handshake, tag, 1, argv, lens) == 0)
@@ -395,14 +366,6 @@ static void attempt_failed(sy_redis_t *r) {
   went_down(r);
 }
 
-static void keepalive(int fd) {
-  int on = 1, idle = 5, intvl = 2, cnt = 3;
-  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
-}
-
 static void on_connect(const redisAsyncContext *ac, int status) {
   sy_redis_t *r = ac->data;
   if (r == NULL || r->ac != ac)
@@ -413,7 +376,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     return;
   }
   if (!r->addr.is_unix)
-    keepalive(ac->c.fd);
+    sy_redis_ev_keepalive(ac->c.fd);
   start_handshake(r);
 }
 
@@ -450,7 +413,7 @@ static void connect_peer(sy_redis_t *r) {
     return;
   }
   ac->data = r;
-  if (ev_attach(ac, r->loop) < 0) {
+  if (sy_redis_ev_attach(ac, r->loop) < 0) {
     redisAsyncFree(ac);
     set_error(r, "connect", "cannot attach to the loop");
     attempt_failed(r);
@@ -532,13 +495,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
   connect_peer(r);
 }
 
-/* One attempt: resolve the name again (a Redis restarted elsewhere under the same
- * name is found), then connect. */
-static void start_attempt(sy_redis_t *r) {
-  if (r->state == SY_REDIS_CLOSED)
-    return;
-  r->attempts++;
-  r->attempt_started = uv_now(r->loop);
+/* Resolve the name again (a Redis restarted elsewhere under the same name is
+ * found), then connect. */
+static void resolve_and_connect(sy_redis_t *r) {
   if (r->addr.is_unix) {
     connect_peer(r);
     return;
@@ -585,17 +544,90 @@ static void start_attempt(sy_redis_t *r) {
   r->state = SY_REDIS_RESOLVING;
 }
 
+/* ---- Sentinel ------------------------------------------------------------------------ */
+
+/* The sentinels' answer to this attempt's ask. */
+static void on_asked(void *data, int ok, const sy_redis_hostport_t *p, const char *err) {
+  sy_redis_t *r = data;
+  if (r->state != SY_REDIS_ASKING)
+    return; /* given up on (deadline) */
+  if (!ok) {
+    set_error(r, err, NULL);
+    log_attempt_error(r, 2, err);
+    attempt_failed(r);
+    return;
+  }
+  if (strcmp(p->host, r->addr.host) != 0 || p->port != r->addr.port) {
+    if (r->addr.host[0] != '\0')
+      r->switches++; /* counted once, however the link learnt of it */
+    sy_log_info("redis sentinel: master '%s' is at %s:%u", r->addr.master, p->host, p->port);
+    snprintf(r->addr.host, sizeof r->addr.host, "%s", p->host);
+    r->addr.port = p->port;
+    r->naddrs = 0; /* a new name: resolve it afresh */
+  }
+  r->attempt_started = uv_now(r->loop); /* the connect's own deadline */
+  resolve_and_connect(r);
+}
+
+/* The sentinels moved the master: whatever the link is doing with the old one ends
+ * now, and the next attempt (asking again) starts at once, without backoff. */
+static void on_switch(void *data, const sy_redis_hostport_t *p) {
+  sy_redis_t *r = data;
+  if (r->state == SY_REDIS_CLOSED || r->state == SY_REDIS_ASKING)
+    return; /* an ask under way gets the new answer or fails over by itself */
+  if (r->state == SY_REDIS_READY && strcmp(p->host, r->addr.host) == 0 && p->port == r->addr.port)
+    return; /* already there */
+  sy_log_warn("redis: following the fail-over of '%s' to %s:%u (%llu events' batches in flight "
+              "are resent there; the spool covers the gap)",
+              r->addr.master, p->host, p->port, (unsigned long long)r->npending);
+  set_error(r, "the sentinels switched the master", NULL);
+  if (r->state == SY_REDIS_RESOLVING)
+    r->resolving = NULL; /* its result, when it comes, is dropped */
+  if (r->ac != NULL)
+    drop_link(r); /* went_down schedules a retry; replaced just below */
+  else
+    went_down(r);
+  uv_timer_start(&r->retry_timer, on_retry, 0, 0);
+}
+
+/* One attempt: with a Sentinel setup, ask where the primary is first. */
+static void start_attempt(sy_redis_t *r) {
+  if (r->state == SY_REDIS_CLOSED)
+    return;
+  r->attempts++;
+  r->attempt_started = uv_now(r->loop);
+  if (r->sentinel != NULL) {
+    r->state = SY_REDIS_ASKING;
+    if (sy_sentinel_ask(r->sentinel, on_asked, r) < 0) {
+      set_error(r, "sentinel", "cannot start asking (out of memory)");
+      attempt_failed(r);
+    }
+    return;
+  }
+  resolve_and_connect(r);
+}
+
 /* Every deadline: an attempt that has taken too long, the oldest command unanswered
  * too long, and the idle PING. */
 static void on_tick(uv_timer_t *t) {
   sy_redis_t *r = t->data;
   uint64_t now = uv_now(r->loop);
   switch (r->state) {
+  case SY_REDIS_ASKING:
+    /* each sentinel may take a connect and a reply */
+    if (now - r->attempt_started >=
+        (uint64_t)r->opts.connect_timeout_ms * (2 * r->addr.nsentinels + 1)) {
+      set_error(r, "the sentinels did not answer in time", NULL);
+      log_attempt_error(r, 1, r->last_error);
+      r->timeouts++;
+      attempt_failed(r);
+    }
+    break;
   case SY_REDIS_RESOLVING:
   case SY_REDIS_CONNECTING:
   case SY_REDIS_HANDSHAKE:
     if (now - r->attempt_started >= r->opts.connect_timeout_ms) {
-      static const char *const what[] = {"", "resolving timed out", "connect timed out",
+      static const char *const what[] = {"", "", "resolving timed out", "connect timed out",
                                          "no answer to the handshake (timed out)"};
       set_error(r, what[r->state], NULL);
       r->timeouts++;
@@ -652,6 +684,16 @@ int sy_redis_open(sy_redis_t *r, uv_loop_t *loop, const sy_redis_addr_t *addr,
     return rc;
   r->retry_timer.data = r->tick_timer.data = r;
   r->handles = 2;
+  if (addr->nsentinels > 0) {
+    r->addr.host[0] = '\0'; /* not known until the sentinels say */
+    r->addr.port = 0;
+    r->sentinel = sy_sentinel_new(loop, addr, r->opts.connect_timeout_ms, on_switch, r);
+    if (r->sentinel == NULL) {
+      uv_close((uv_handle_t *)&r->retry_timer, NULL);
+      uv_close((uv_handle_t *)&r->tick_timer, NULL);
+      return UV_ENOMEM;
+    }
+  }
   unsigned shortest =
       r->opts.timeout_ms < r->opts.connect_timeout_ms ? r->opts.timeout_ms : r->opts.connect_timeout_ms;
   unsigned tick = shortest / 4 < 250 ? shortest / 4 + 1 : 250;
@@ -676,6 +718,7 @@ static void handle_done(sy_redis_t *r) {
 }
 
 static void on_handle_closed(uv_handle_t *h) { handle_done(h->data); }
+static void on_sentinel_closed(void *data) { handle_done(data); }
 
 void sy_redis_close(sy_redis_t *r, void (*on_closed)(sy_redis_t *r)) {
   if (r->state == SY_REDIS_CLOSED)
@@ -691,6 +734,11 @@ void sy_redis_close(sy_redis_t *r, void (*on_closed)(sy_redis_t *r)) {
   }
   if (ac != NULL)
     redisAsyncFree(ac);
+  if (r->sentinel != NULL) {
+    r->handles++;
+    sy_sentinel_close(r->sentinel, on_sentinel_closed, r);
+    r->sentinel = NULL;
+  }
   uv_close((uv_handle_t *)&r->retry_timer, on_handle_closed);
   uv_close((uv_handle_t *)&r->tick_timer, on_handle_closed);
 }

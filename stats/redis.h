@@ -17,6 +17,12 @@
  *     peer that vanished without a RST is noticed with no traffic, and TCP keepalive;
  *   - a bound on the commands in flight.
  *
+ * With a Sentinel setup (addr.nsentinels > 0, stats/sentinel.h) each attempt first
+ * asks the sentinels for the primary (off the loop), the handshake ends with ROLE
+ * (a server that is not a master is dropped and the sentinels asked again after a
+ * short backoff), a -READONLY reply ends the link, and a fail-over announced by the
+ * sentinels (+switch-master) ends it at once and reconnects without backoff.
+ *
  * Commands are pipelined: each is written as soon as the socket takes it, replies
  * come back in order. Nothing here blocks the loop. While the link is not READY,
  * sy_redis_command refuses at once (returns -1); callers decide whether to queue
@@ -45,10 +51,11 @@ typedef void (*sy_redis_reply_cb)(sy_redis_t *r, redisReply *reply, void *data);
 /* The connection became ready (up = 1: connected, handshake sent) or went down. */
 typedef void (*sy_redis_state_cb)(sy_redis_t *r, int up, void *data);
 
-/* DOWN (waiting for the next attempt) -> RESOLVING -> CONNECTING -> HANDSHAKE ->
- * READY; any failure goes back to DOWN. CLOSED is final. */
+/* DOWN (waiting for the next attempt) -> [ASKING the sentinels ->] RESOLVING ->
+ * CONNECTING -> HANDSHAKE -> READY; any failure goes back to DOWN. CLOSED is final. */
 typedef enum {
   SY_REDIS_DOWN = 0,
+  SY_REDIS_ASKING,
   SY_REDIS_RESOLVING,
   SY_REDIS_CONNECTING,
   SY_REDIS_HANDSHAKE,
@@ -61,9 +68,13 @@ typedef struct sy_redis_opts_s {
   unsigned connect_timeout_ms; /* resolve + connect + handshake; 0: timeout_ms */
   unsigned backoff_max_ms;     /* the longest wait between attempts; 0: 2000 */
   unsigned ping_ms;            /* an idle link is PINGed this often; 0: 1000 */
+  unsigned wait_replicas;      /* sy_redis_command_durable: WAIT for this many replicas */
+  unsigned wait_timeout_ms;    /* ... at most this long; 0: 100 */
+  int wait_strict;             /* a short WAIT fails the commands (else: they pass) */
 } sy_redis_opts_t;
 
 struct sy_redis_resolve_s;
+struct sy_sentinel_s;
 
 typedef struct sy_redis_cmd_s sy_redis_cmd_t;
 
@@ -95,7 +106,14 @@ struct sy_redis_s {
   sy_redis_state_cb on_state;
   void *state_data;
   void (*on_closed)(sy_redis_t *r);
-  uint64_t connects, disconnects, timeouts;
+  struct sy_sentinel_s *sentinel; /* with addr.nsentinels: the asking and the watch */
+  uint64_t connects, disconnects, timeouts, switches;
+  uint64_t waits, wait_short;     /* WAITs sent and come back short (stats/redis_wait.c) */
+  uint64_t wait_skip_until, wait_logged_at;
+  struct sy_redis_durable_s *dur_head, *dur_tail; /* durable commands not yet passed on */
+  int wait_inflight;              /* a WAIT is in the pipeline */
+  uint64_t wait_seq;              /* the last WAIT's number */
+  int wait_penalty;               /* the link was reset for a short WAIT (wait_strict) */
   char last_error[256];
   char logged_error[256];        /* the attempt error last logged (not repeated) */
   uint64_t logged_at;
@@ -109,6 +127,8 @@ int sy_redis_open(sy_redis_t *r, uv_loop_t *loop, const sy_redis_addr_t *addr,
 static inline int sy_redis_ready(const sy_redis_t *r) { return r->state == SY_REDIS_READY; }
 /* Milliseconds the link has been down now (0 while it is up). */
 uint64_t sy_redis_down_ms(const sy_redis_t *r);
+/* Master switches followed so far (Redis Sentinel; 0 otherwise). */
+uint64_t sy_redis_switches(const sy_redis_t *r);
 /* "host:port" or "unix:/path", for logs. */
 const char *sy_redis_label(const sy_redis_t *r, char *buf, size_t n);
 /* Sends a command (argv with lengths). Returns 0 (cb will be called exactly once)

@@ -5,11 +5,15 @@
  */
 #include "stats/redis_sync.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 
 json_t *sy_redis_hash_json(const redisReply *r) {
   json_t *o = json_object();
@@ -140,7 +144,8 @@ static void addr_name(const sy_redis_addr_t *a, char *buf, size_t len) {
     snprintf(buf, len, "%s:%u", a->host, a->port);
 }
 
-int sy_rsync_connect(sy_rsync_t *r, const sy_redis_addr_t *a, unsigned timeout_ms) {
+/* Connects to the one server a names (host:port or unix path), AUTH, SELECT. */
+static int connect_one(sy_rsync_t *r, const sy_redis_addr_t *a, unsigned timeout_ms) {
   struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
   char name[400];
   r->err[0] = '\0';
@@ -176,6 +181,111 @@ int sy_rsync_connect(sy_rsync_t *r, const sy_redis_addr_t *a, unsigned timeout_m
     return -1;
   }
   return 0;
+}
+
+/* One sentinel's answer: 1 (found), 0 (it does not know the master), -1 (no answer:
+ * why in r->err). */
+static int ask_one(sy_rsync_t *r, const sy_redis_addr_t *a, const sy_redis_hostport_t *sn,
+                   unsigned timeout_ms, sy_redis_hostport_t *primary, char *ip) {
+  sy_redis_addr_t sa;
+  memset(&sa, 0, sizeof sa);
+  snprintf(sa.host, sizeof sa.host, "%s", sn->host);
+  sa.port = sn->port;
+  snprintf(sa.password, sizeof sa.password, "%s", a->sentinel_password);
+  if (connect_one(r, &sa, timeout_ms) < 0)
+    return -1;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  ip[0] = '\0';
+  if (getpeername(r->c->fd, (struct sockaddr *)&ss, &sl) == 0)
+    inet_ntop(ss.ss_family,
+              ss.ss_family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                                       : (void *)&((struct sockaddr_in *)&ss)->sin_addr,
+              ip, 64);
+  redisReply *rep = sy_rsync_command(r, "SENTINEL get-master-addr-by-name %s", a->master);
+  int rc = -1;
+  if (rep == NULL) {
+    /* r->err says why */
+  } else if (rep->type == REDIS_REPLY_NIL) {
+    rc = 0;
+  } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+             rep->element[0]->type == REDIS_REPLY_STRING &&
+             rep->element[1]->type == REDIS_REPLY_STRING && atoi(rep->element[1]->str) > 0 &&
+             atoi(rep->element[1]->str) < 65536) {
+    snprintf(primary->host, sizeof primary->host, "%s", rep->element[0]->str);
+    primary->port = (unsigned)atoi(rep->element[1]->str);
+    rc = 1;
+  } else {
+    sy_rsync_fail(r, "unexpected answer to SENTINEL get-master-addr-by-name");
+  }
+  freeReplyObject(rep);
+  sy_rsync_close(r);
+  return rc;
+}
+
+int sy_sentinel_ask_sync(const sy_redis_addr_t *a, unsigned timeout_ms, unsigned start,
+                         sy_redis_hostport_t *primary, unsigned *answered, char *sentinel_ip,
+                         char *err, size_t errlen) {
+  size_t off = 0;
+  unsigned unknown = 0;
+  char *why = err;
+  why[0] = '\0';
+  for (unsigned k = 0; k < a->nsentinels; k++) {
+    unsigned i = (start + k) % a->nsentinels;
+    const sy_redis_hostport_t *sn = &a->sentinels[i];
+    sy_rsync_t r = {0};
+    int rc = ask_one(&r, a, sn, timeout_ms, primary, sentinel_ip);
+    if (rc == 1) {
+      *answered = i;
+      return 0;
+    }
+    unknown += rc == 0;
+    if (off < errlen)
+      off += (size_t)snprintf(why + off, errlen - off, "%s%s:%u (%.160s)", k ? ", " : "",
+                              sn->host, sn->port, rc == 0 ? "does not know it" : r.err);
+  }
+  char asked[1024];
+  snprintf(asked, sizeof asked, "%s", why);
+  if (unknown > 0) /* every sentinel that answered does not know it */
+    snprintf(err, errlen,
+             "redis.master: no sentinel knows a master named '%s' (asked %s); check "
+             "redis.master against the sentinels' `sentinel monitor` lines",
+             a->master, asked);
+  else
+    snprintf(err, errlen, "redis.master '%s': no sentinel gave the primary's address (asked %s)",
+             a->master, asked);
+  return -1;
+}
+
+int sy_rsync_connect(sy_rsync_t *r, const sy_redis_addr_t *a, unsigned timeout_ms) {
+  if (a->nsentinels == 0)
+    return connect_one(r, a, timeout_ms);
+  sy_redis_addr_t d = *a;
+  unsigned start = 0;
+  for (int tries = 0;; tries++) {
+    sy_redis_hostport_t p;
+    char ip[64];
+    if (sy_sentinel_ask_sync(a, timeout_ms, start, &p, &start, ip, r->err, sizeof r->err) < 0)
+      return -1;
+    snprintf(d.host, sizeof d.host, "%s", p.host);
+    d.port = p.port;
+    if (connect_one(r, &d, timeout_ms) == 0) {
+      redisReply *role = sy_rsync_command(r, "ROLE");
+      int master = role != NULL && role->type == REDIS_REPLY_ARRAY && role->elements > 0 &&
+                   role->element[0]->type == REDIS_REPLY_STRING &&
+                   strcmp(role->element[0]->str, "master") == 0;
+      freeReplyObject(role);
+      if (master)
+        return 0;
+      sy_rsync_fail(r, "Redis at %s:%u, the primary of '%s' by the sentinels, is not a master "
+                       "(a fail-over in progress?)", d.host, d.port, a->master);
+      sy_rsync_close(r);
+    }
+    if (tries == 2)
+      return -1;
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
 }
 
 void sy_rsync_close(sy_rsync_t *r) {

@@ -28,11 +28,23 @@ typedef struct sy_rsync_s {
 } sy_rsync_t;
 
 /* Connects (and AUTH, SELECT) with timeout_ms for the connect and for each reply.
+ * With a Sentinel setup (a->nsentinels > 0) the sentinels are asked for the
+ * primary first (sy_sentinel_ask_sync) and the server found must say ROLE master
+ * (asked again, up to 3 times 300 ms apart, while a fail-over settles).
  * Returns 0, or -1 with r->err (r->c is then NULL). On Redis Cluster, any node will
  * do: sy_rsync_command and sy_rsync_argv follow MOVED and ASK replies (connecting to
  * the node named, with the same credentials); a pipeline (sy_rsync_get_reply) does
  * not, so its commands should be about the slot of the command before it. */
 int sy_rsync_connect(sy_rsync_t *r, const sy_redis_addr_t *a, unsigned timeout_ms);
+/* Blocking (a CLI, or libuv's thread pool): asks a's sentinels, in turn from index
+ * start (mod a->nsentinels), for the primary of a->master (SENTINEL
+ * get-master-addr-by-name), with timeout_ms for each connect and each reply.
+ * Returns 0 with *primary, *answered (the index of the sentinel that answered) and
+ * sentinel_ip (its numeric address, for a later subscription; size >= 64), or -1 with
+ * a line in err naming redis.master and every sentinel asked with its answer. */
+int sy_sentinel_ask_sync(const sy_redis_addr_t *a, unsigned timeout_ms, unsigned start,
+                         sy_redis_hostport_t *primary, unsigned *answered, char *sentinel_ip,
+                         char *err, size_t errlen);
 /* Closes the connection (r can be connected again). */
 void sy_rsync_close(sy_rsync_t *r);
 /* A command's reply (free it with freeReplyObject), or NULL with r->err on a

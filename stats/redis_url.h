@@ -8,6 +8,14 @@
 
 #include <stddef.h>
 
+/* A Sentinel setup names at most this many sentinels. */
+#define SY_REDIS_MAX_SENTINELS 8
+
+typedef struct sy_redis_hostport_s {
+  char host[256]; /* a name, an IPv4 address, or an IPv6 address without brackets */
+  unsigned port;
+} sy_redis_hostport_t;
+
 typedef struct sy_redis_addr_s {
   int is_unix;
   char host[256];     /* tcp: a name, an IPv4 address, or an IPv6 address without brackets */
@@ -16,6 +24,15 @@ typedef struct sy_redis_addr_s {
   unsigned db;        /* default 0 */
   char password[256]; /* "" if none */
   char username[128]; /* "" if none (ACL user) */
+  /* Sentinel (redis.sentinels, redis.master): when nsentinels > 0 the primary's
+   * host and port are not known in advance: they are asked of these sentinels
+   * (SENTINEL get-master-addr-by-name MASTER) before each connection, and host/port
+   * above hold the last answer ("" / 0 before the first). password, username and db
+   * are the data nodes'; sentinel_password the sentinels' own AUTH ("" if none). */
+  unsigned nsentinels;
+  sy_redis_hostport_t sentinels[SY_REDIS_MAX_SENTINELS];
+  char master[128];
+  char sentinel_password[256];
 } sy_redis_addr_t;
 
 /*

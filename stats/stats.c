@@ -143,7 +143,14 @@ static int cluster_open(sy_stats_t *s, const sy_stats_conf_t *cfg, char *err, si
   sy_cluster_opts_t co;
   memset(&co, 0, sizeof co);
   co.redis = cfg->redis;
-  co.wait_replicas = cfg->wait_replicas;
+  co.wait_replicas = cfg->redis.wait_replicas; /* the cluster's own WAIT (cluster.h) */
+  co.wait_ms = cfg->redis.wait_timeout_ms;
+  co.wait_strict = cfg->redis.wait_strict;
+  co.redis.wait_replicas = 0; /* not the links' */
+  if (cfg->addr != NULL) {
+    snprintf(co.username, sizeof co.username, "%s", cfg->addr->username);
+    snprintf(co.password, sizeof co.password, "%s", cfg->addr->password);
+  }
   s->events = cfg->events;
   s->data_dir = strdup(cfg->data_dir);
   s->jconf = (sy_journal_conf_t){NULL,           s->instance,     NULL,
@@ -194,7 +201,10 @@ int sy_stats_open(sy_stats_t *s, uv_loop_t *loop, const sy_stats_conf_t *cfg, ch
   sy_redis_addr_t addr;
   memset(s, 0, sizeof *s);
   s->loop = loop;
-  if (cfg->ncluster == 0 && sy_redis_addr_for(cfg->redis_url, cfg->data_dir, &addr, err, errlen) < 0)
+  if (cfg->addr != NULL)
+    addr = *cfg->addr;
+  else if (cfg->ncluster == 0 &&
+           sy_redis_addr_for(cfg->redis_url, cfg->data_dir, &addr, err, errlen) < 0)
     return -1;
   if (sy_privacy_init() < 0) {
     snprintf(err, errlen, "libsodium failed to initialise");

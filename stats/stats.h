@@ -31,10 +31,13 @@ typedef struct sy_stats_conf_s {
   unsigned long maxlen;    /* its approximate cap */
   unsigned batch_max, flush_ms;
   size_t queue_bytes, spool_bytes;
-  /* Redis Cluster (redis.cluster): seed nodes "host:port"; 0 seeds: one server */
+  const sy_redis_addr_t *addr; /* when not NULL, where Redis is (a Sentinel setup, say),
+                                  instead of redis_url */
+  /* Redis Cluster (redis.cluster): seed nodes "host:port"; 0 seeds: not a cluster.
+   * redis.wait_replicas / wait_timeout_ms apply to each primary; addr gives the
+   * nodes' username and password */
   const char *const *cluster;
   size_t ncluster;
-  unsigned wait_replicas; /* cluster: WAIT for this many replicas after each write */
 } sy_stats_conf_t;
 
 /* Cluster mode: the journal of one experiment (stats/store.c). */

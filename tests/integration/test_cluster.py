@@ -166,8 +166,9 @@ def config(env, mock, cl, exps, name, **extra):
                           workers=2,
                           api_keys=[{"name": "acme", "secret_env": "SY_CLTEST_KEY",
                                      "tenant": "acme"}])
-    # wait_replicas: 1 is the default (WAIT where a primary has a replica)
-    cfg["redis"] = {"cluster": cl.seeds(), "timeout_ms": 2000,
+    # WAIT for a replica (where a primary has one) before a write counts, strictly
+    cfg["redis"] = {"cluster": cl.seeds(), "wait_replicas": 1, "wait_strict": True,
+                    "timeout_ms": 2000,
                     "connect_timeout_ms": 500, "reconnect_max_ms": 300}
     cfg["events"] = {"flush_ms": 5, "sync_ms": 200}
     cfg.update(extra)

@@ -21,8 +21,9 @@ from harness import check  # noqa: E402
 EXAMPLES = sorted(glob.glob(os.path.join(h.ROOT, "deploy", "examples", "*.yaml")))
 # The examples the README and deploy/ refer to; a missing one is a failure too.
 EXPECTED = ("minimal", "model-bandit", "prompt-ab", "retrieval-canary", "multi-tenant", "openai",
-            "azure-openai", "anthropic", "vllm-fallback")
-ENV_REF = re.compile(r"\b(?:secret_env|token_env|hash_key_env)\s*:\s*([A-Za-z_][A-Za-z0-9_]*)"
+            "azure-openai", "anthropic", "vllm-fallback", "sentinel")
+ENV_REF = re.compile(r"\b(?:secret_env|token_env|hash_key_env|password_env|sentinel_password_env)"
+                     r"\s*:\s*([A-Za-z_][A-Za-z0-9_]*)"
                      r"|\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 

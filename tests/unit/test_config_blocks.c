@@ -369,16 +369,26 @@ static void test_redis_cluster(void) {
   sy_config_t *cfg = parse_ok(BASE "redis:\n  cluster: [10.0.0.11:6379, 10.0.0.12:6379, "
                                    "\"[fd00::13]:6379\"]\n");
   if (cfg != NULL) {
-    CHECK(cfg->redis.ncluster == 3 && cfg->redis.url == NULL && cfg->redis.wait_replicas == 1);
+    CHECK(cfg->redis.ncluster == 3 && cfg->redis.url == NULL && cfg->redis.wait_replicas == 0);
     CHECK(cfg->redis.ncluster == 3 && strcmp(cfg->redis.cluster[0], "10.0.0.11:6379") == 0 &&
           strcmp(cfg->redis.cluster[2], "[fd00::13]:6379") == 0);
     sy_config_free(cfg);
   }
-  cfg = parse_ok(BASE "redis: {cluster: [10.0.0.11:6379], wait_replicas: 0}\n");
+  cfg = parse_ok(BASE "redis: {cluster: [10.0.0.11:6379], wait_replicas: 1, wait_strict: true,\n"
+                      "        username: app, password_env: SY_TEST_REDIS_URL}\n");
   if (cfg != NULL) {
-    CHECK(cfg->redis.wait_replicas == 0); /* never WAIT */
+    CHECK(cfg->redis.wait_replicas == 1 && cfg->redis.wait_strict == 1);
+    CHECK(cfg->redis.username != NULL && cfg->redis.password != NULL);
     sy_config_free(cfg);
   }
+  char err[512];
+  sy_config_t *bad = NULL;
+  CHECK(parse(BASE "redis: {cluster: [10.0.0.11:6379], sentinels: [10.0.0.9:26379], master: m}\n",
+              &bad, err, sizeof err) == -1);
+  CHECK_MSG(strstr(err, "t.yaml:3: redis: give sentinels or cluster (seed nodes), not both") == err,
+            "%s", err);
+  CHECK(parse(BASE "redis: {cluster: [10.0.0.11:6379], db: 2}\n", &bad, err, sizeof err) == -1);
+  CHECK_MSG(strstr(err, "db: a Redis Cluster has database 0 only") != NULL, "%s", err);
 }
 
 /* redis.url_env: the URL, password included, from the environment. */
@@ -400,8 +410,93 @@ static void test_redis_url_env(void) {
             "%s", err);
 }
 
+/* redis: a Sentinel setup, and each shape refused with the field named. */
+static const err_case_t SENTINEL_ERRORS[] = {
+    {BASE "redis: {url: \"redis://h\", sentinels: [\"s1:26379\"], master: m}\n",
+     "t.yaml:3: redis.sentinels: give url or sentinels, not both"},
+    {BASE "redis: {sentinels: [\"s1:26379\"], master: m, url_env: SY_TEST_S_URL}\n",
+     "t.yaml:3: redis.sentinels: give url or sentinels, not both"},
+    {BASE "redis: {sentinels: [], master: m}\n",
+     "t.yaml:3: redis.sentinels: needs at least one sentinel host:port"},
+    {BASE "redis: {sentinels: \"s1:26379\", master: m}\n",
+     "t.yaml:3: redis.sentinels: must be a list of host:port (the sentinels)"},
+    {BASE "redis: {sentinels: [\"s1:26379\"]}\n",
+     "t.yaml:3: redis: sentinels needs master (the name the sentinels monitor)"},
+    {BASE "redis: {master: m}\n",
+     "t.yaml:3: redis: master is for a Sentinel setup: give sentinels too"},
+    {BASE "redis: {sentinels: [\"s1:0\"], master: m}\n",
+     "t.yaml:3: redis.sentinels[0]: port must be an integer in 1..65535, got 's1:0'"},
+    {BASE "redis: {sentinels: [\"s1:x\"], master: m}\n",
+     "t.yaml:3: redis.sentinels[0]: port must be an integer in 1..65535, got 's1:x'"},
+    {BASE "redis: {sentinels: [\"::1:26379\"], master: m}\n",
+     "t.yaml:3: redis.sentinels[0]: an IPv6 address must be written [address]:port"},
+    {BASE "redis: {sentinels: [\"a b:1\"], master: m}\n",
+     "t.yaml:3: redis.sentinels[0]: invalid host in 'a b:1'"},
+    {BASE "redis: {sentinels: [\"s1:1\", \"s1:1\"], master: m}\n",
+     "t.yaml:3: redis.sentinels[1]: duplicate sentinel (same as entry 0)"},
+    {BASE "redis: {sentinels: [a:1, b:1, c:1, d:1, e:1, f:1, g:1, h:1, i:1], master: m}\n",
+     "t.yaml:3: redis.sentinels: at most 8 sentinels"},
+    {BASE "redis: {sentinels: [\"s1:1\"], master: \"my master\"}\n",
+     "t.yaml:3: redis.master: must not contain spaces or control characters"},
+    {BASE "redis: {url: \"redis://h\", db: 2}\n",
+     "t.yaml:3: redis: username, password_env, sentinel_password_env and db go with sentinels "
+     "(with url, put them in the URL)"},
+    {BASE "redis: {sentinels: [\"s1:1\"], master: m, password_env: SY_TEST_UNSET_VAR}\n",
+     "t.yaml:3: redis.password_env: environment variable SY_TEST_UNSET_VAR is not set"},
+    {BASE "redis: {sentinels: [\"s1:1\"], master: m, username: u}\n",
+     "t.yaml:3: redis: username needs password_env"},
+    {BASE "redis: {url: \"redis://h\", wait_strict: true}\n",
+     "t.yaml:3: redis: wait_strict needs wait_replicas (1 or more)"},
+    {BASE "redis: {url: \"redis://h\", wait_replicas: 1, timeout_ms: 100}\n",
+     "t.yaml:3: redis: wait_timeout_ms (100) must be less than timeout_ms (100)"},
+    {BASE "redis: {url: \"redis://h\", wait_replicas: 17}\n",
+     "t.yaml:3: redis.wait_replicas: must be an integer in 0..16"},
+};
+
+static const char SENTINEL[] =
+    BASE "redis:\n  sentinels: [10.0.0.1:26379, \"sentinel-b\", \"[::1]:26380\"]\n"
+         "  master: mymaster\n  username: app\n  password_env: SY_TEST_REDIS_PW\n"
+         "  sentinel_password_env: SY_TEST_SENTINEL_PW\n  db: 3\n"
+         "  wait_replicas: 1\n  wait_strict: true\n";
+
+static void test_sentinel_config(void) {
+  setenv("SY_TEST_REDIS_PW", "data-secret", 1);
+  setenv("SY_TEST_SENTINEL_PW", "sentinel-secret", 1);
+  setenv("SY_TEST_S_URL", "redis://10.0.0.9:6380", 1);
+  sy_config_t *cfg = parse_ok(SENTINEL);
+  if (cfg != NULL) {
+    const sy_redis_conf_t *r = &cfg->redis;
+    CHECK(r->url == NULL && r->nsentinels == 3 && strcmp(r->master, "mymaster") == 0);
+    CHECK(strcmp(r->sentinel_hosts[0], "10.0.0.1") == 0 && r->sentinel_ports[0] == 26379);
+    CHECK(strcmp(r->sentinel_hosts[1], "sentinel-b") == 0 && r->sentinel_ports[1] == 26379);
+    CHECK(strcmp(r->sentinel_hosts[2], "::1") == 0 && r->sentinel_ports[2] == 26380);
+    CHECK(strcmp(r->username, "app") == 0 && strcmp(r->password, "data-secret") == 0);
+    CHECK(strcmp(r->sentinel_password, "sentinel-secret") == 0 && r->db == 3);
+    CHECK(r->wait_replicas == 1 && r->wait_strict && r->wait_timeout_ms == 100);
+    sy_config_free(cfg);
+  }
+  unsetenv("SY_TEST_UNSET_VAR");
+  for (size_t i = 0; i < sizeof SENTINEL_ERRORS / sizeof SENTINEL_ERRORS[0]; i++) {
+    char err[512];
+    sy_config_t *bad = NULL;
+    int rc = parse(SENTINEL_ERRORS[i].yaml, &bad, err, sizeof err);
+    CHECK_MSG(rc == -1 && bad == NULL, "sentinel case %zu: rc %d", i, rc);
+    CHECK_MSG(rc == 0 || strcmp(err, SENTINEL_ERRORS[i].want) == 0,
+              "sentinel case %zu:\n  got  %s\n  want %s", i, err, SENTINEL_ERRORS[i].want);
+  }
+  /* the passwords never appear in an error */
+  char err[512];
+  sy_config_t *bad = NULL;
+  CHECK(parse(BASE "redis: {sentinels: [\"s1:1\"], master: m, password_env: SY_TEST_REDIS_PW, "
+                   "url: \"redis://h\"}\n",
+              &bad, err, sizeof err) == -1);
+  CHECK_MSG(strstr(err, "data-secret") == NULL, "%s", err);
+}
+
 int main(void) {
   test_stats_blocks();
+  test_sentinel_config();
+  test_out_of_memory(SENTINEL);
   test_stats_errors();
   test_out_of_memory(STATS);
   test_shadow_blocks();

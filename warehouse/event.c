@@ -66,20 +66,23 @@ static size_t keep(sy_wh_event_t *ev, const char *s, size_t n) {
   return off;
 }
 
-static void add(sy_wh_event_t *ev, const char *name, const char *value, size_t vlen) {
+/* Adds a field; with dedupe, a repeated name's last value wins, in the first one's
+ * place (XADD takes repeated names; the schema 5 decoder never repeats one). */
+static void add(sy_wh_event_t *ev, const char *name, const char *value, size_t vlen,
+                int dedupe) {
   if (ev->n >= SY_WH_EV_MAXF || ev->oom)
     return;
-  /* a repeated field: the last value wins, in the first one's place */
   size_t i = 0;
-  while (i < ev->n && strcmp(ev->arena + ev->off_name[i], name) != 0)
+  while (dedupe && i < ev->n && strcmp(ev->arena + ev->off_name[i], name) != 0)
     i++;
+  i = dedupe ? i : ev->n;
   if (i == ev->n)
     ev->off_name[ev->n++] = keep(ev, name, strlen(name));
   ev->off_value[i] = keep(ev, value, vlen);
 }
 
 static void on_field(void *data, const char *name, const char *value) {
-  add(data, name, value, strlen(value));
+  add(data, name, value, strlen(value), 0);
 }
 
 int sy_wh_ev5_ref(const char *v, size_t n, char *id, size_t cap) {
@@ -137,7 +140,7 @@ static int has(const sy_wh_event_t *ev, const char *name) {
  * contract field, the type and the time. */
 static int finish(sy_wh_event_t *ev, const char *entry_id, char *err, size_t cap) {
   if (entry_id != NULL && !ev->oom && !has(ev, "event_id"))
-    add(ev, "event_id", entry_id, strlen(entry_id));
+    add(ev, "event_id", entry_id, strlen(entry_id), 0);
   if (ev->oom) {
     snprintf(err, cap, "out of memory");
     return -1;
@@ -180,7 +183,7 @@ int sy_wh_event_parse(sy_wh_event_t *ev, const char *const *names, const char *c
       return finish(ev, entry_id, err, cap);
     }
   for (size_t i = 0; i < nfields; i++)
-    add(ev, names[i], values[i], lens[i]);
+    add(ev, names[i], values[i], lens[i], 1);
   return finish(ev, entry_id, err, cap);
 }
 

@@ -46,7 +46,7 @@ typedef struct {
   int64_t now;
   sy_sid_t max_seen[SY_WH_MAX_STREAMS];
   /* totals */
-  long long read, applied, dups, other_tenant, unreadable, gone;
+  long long read, applied, dups, other_tenant, unreadable, gone, older;
 } ex_t;
 
 static int64_t now_ms(void) {
@@ -122,6 +122,11 @@ static int on_entry(void *data, const sy_sentry_t *e) {
   const char *tn = x->ev.f[SY_EF_tenant_id];
   if (x->o->tenant != NULL && (tn == NULL || strcmp(tn, x->o->tenant) != 0)) {
     x->other_tenant++;
+    return 0;
+  }
+  /* what --retain would delete at once is not written at all */
+  if (x->o->retain_ms > 0 && x->ev.ts_ms >= 0 && x->ev.ts_ms < x->now - x->o->retain_ms) {
+    x->older++;
     return 0;
   }
   sy_wh_event_consent(&x->ev);
@@ -317,8 +322,9 @@ static int pass(ex_t *x) {
 
 static void summary(const ex_t *x, double secs) {
   printf("export: %lld entries read, %lld applied, %lld already applied, %lld of other "
-         "tenants, %lld unreadable, %lld lost (trimmed or deleted before export); %.3f s\n",
-         x->read, x->applied, x->dups, x->other_tenant, x->unreadable, x->gone, secs);
+         "tenants, %lld unreadable, %lld lost (trimmed or deleted before export), %lld older "
+         "than --retain; %.3f s\n",
+         x->read, x->applied, x->dups, x->other_tenant, x->unreadable, x->gone, x->older, secs);
   fflush(stdout);
 }
 

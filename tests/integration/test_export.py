@@ -136,9 +136,12 @@ class Postgres:
         return "postgresql:///%s?host=%s&port=%d&user=sy" % (db, self.sock, self.port)
 
     def psql(self, db, sql):
+        """The query's output as CSV; None when a table it names does not exist yet."""
         r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--csv",
                             "-P", "null=" + NULL, "-d", self.url(db), "-c", sql],
                            capture_output=True, text=True, timeout=60)
+        if r.returncode != 0 and "relation" in r.stderr and "does not exist" in r.stderr:
+            return None  # the exporter has not created it yet
         check(r.returncode == 0, "psql %r: %s", sql, r.stderr)
         return r.stdout
 
@@ -161,7 +164,7 @@ class PgSink:
 
     def rows(self, sql):
         out = PG.psql(self.db, sql)
-        if not out.strip():
+        if out is None or not out.strip():
             return []
         rd = csv.DictReader(io.StringIO(out))
         return [{k: (None if v == NULL else v) for k, v in r.items()} for r in rd]

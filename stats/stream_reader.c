@@ -187,6 +187,8 @@ int sy_sreader_info(sy_rsync_t *r, const char *stream, const char *group, sy_sin
   if (fe != NULL && fe->type == REDIS_REPLY_ARRAY && fe->elements >= 1)
     flat_sid(fe->element[0], &out->first);
   freeReplyObject(x);
+  if (group == NULL)
+    return 0;
   if ((x = sy_rsync_command(r, "XINFO GROUPS %s", stream)) == NULL)
     return -1;
   for (size_t j = 0; x->type == REDIS_REPLY_ARRAY && j < x->elements; j++) {

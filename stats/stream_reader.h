@@ -56,8 +56,9 @@ long sy_sreader_read(sy_rsync_t *r, const char *group, const char *consumer,
 long sy_sreader_ack(sy_rsync_t *r, const char *stream, const char *group,
                     const char *const *ids, size_t n);
 
-/* What XINFO STREAM and XINFO GROUPS say about a stream and one group. -1 where
- * Redis did not say (entries_added before Redis 7, a group not found). */
+/* What XINFO STREAM and XINFO GROUPS say about a stream and one group (group NULL:
+ * the stream only, one round trip). -1 where Redis did not say (entries_added
+ * before Redis 7, a group not found or not asked for). */
 typedef struct sy_sinfo_s {
   long long length;
   sy_sid_t first, last;     /* first entry (0-0 when empty), last generated id */

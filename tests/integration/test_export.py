@@ -583,6 +583,14 @@ def test_trimmed_stream_warns(env):
     out, err = export(env, bare_config(env, redis), sink.url, "--once")
     check("about %d entries were trimmed" % (total - 100) in err, "no trim warning: %s", err)
     check(count(sink, "SELECT count(*) AS n FROM events") == 100, "rows of a trimmed stream")
+    # trimmed past the group's position later: the next run says how many it missed
+    more = fill(redis, 1000, "--seed", "2")
+    rc.command("XTRIM", "sy:events", "MAXLEN", "300")
+    out, err = export(env, bare_config(env, redis), sink.url, "--once", name="export2")
+    check("about %d entries were trimmed" % (more - 300) in err, "no trim warning: %s", err)
+    check(count(sink, "SELECT count(*) AS n FROM events") == 400, "rows after the second trim")
+    out, err = export(env, bare_config(env, redis), sink.url, "--once", name="export3")
+    check("trimmed" not in err and summary(out)["read"] == 0, "a warning again: %s", err)
 
 
 @h.timeout(60)

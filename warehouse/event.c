@@ -151,7 +151,8 @@ static int finish(sy_wh_event_t *ev, const char *entry_id, char *err, size_t cap
     int k = field_index(ev->name[i]);
     if (k >= 0)
       ev->f[k] = ev->value[i][0] ? ev->value[i] : NULL;
-    else if (strcmp(ev->name[i], "config_hash") == 0 && ev->value[i][0])
+    /* by name, whether or not events.def lists it yet */
+    if (strcmp(ev->name[i], "config_hash") == 0 && ev->value[i][0])
       ev->config_hash = ev->value[i];
   }
   const char *t = ev->f[SY_EF_event_type];

@@ -329,6 +329,14 @@ static int pass(ex_t *x) {
   return 0;
 }
 
+/* A new database connection (the old one may be what failed: a PostgreSQL restart). */
+static int reopen_sink(ex_t *x) {
+  if (x->sink != NULL)
+    x->sink->ops->close(x->sink);
+  x->sink = x->ap.sink = sy_wh_sink_open(x->o->to, x->err, sizeof x->err);
+  return x->sink != NULL ? 0 : -1;
+}
+
 static void summary(const ex_t *x, double secs) {
   printf("export: %lld entries read, %lld applied, %lld already applied, %lld of other "
          "tenants, %lld unreadable, %lld lost (trimmed or deleted before export), %lld older "
@@ -376,9 +384,13 @@ int sy_wh_export_run(const sy_wh_opts_t *o) {
      * read again (the pending pass), and applied at most once */
     sy_log_error("export: %s; retrying in 1 s", x.err);
     nap(1000);
-    while (!stop_sig && connect_redis(&x) < 0) {
+    while (!stop_sig && (reopen_sink(&x) < 0 || connect_redis(&x) < 0)) {
       sy_log_error("export: %s; retrying in 1 s", x.err);
       nap(1000);
+    }
+    if (x.sink == NULL) { /* stopped while the database was away */
+      rc = stop_sig ? 0 : 1;
+      break;
     }
   }
   if (stop_sig)
@@ -386,7 +398,8 @@ int sy_wh_export_run(const sy_wh_opts_t *o) {
   summary(&x, (double)(now_ms() - t0) / 1000.0);
 out:
   sy_rsync_close(&x.r);
-  x.sink->ops->close(x.sink);
+  if (x.sink != NULL)
+    x.sink->ops->close(x.sink);
   sy_wh_apply_free(&x.ap);
   sy_wh_event_free(&x.ev);
   for (size_t i = 0; i < x.nrefs; i++)

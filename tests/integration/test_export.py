@@ -113,6 +113,13 @@ class Postgres:
                                                              self.log_tail())
             return
 
+    def restart(self):
+        # -l: the server must not inherit pg_ctl's pipes (run() would wait for it)
+        r = self._run([PG_BIN + "/pg_ctl", "-D", self.data, "-l",
+                       os.path.join(self.dir, "postgres.log"), "-m", "fast", "-w", "-t", "60",
+                       "restart"], timeout=90)
+        check(r.returncode == 0, "pg_ctl restart: %s %s", r.stderr, self.log_tail())
+
     def log_tail(self):
         try:
             with open(os.path.join(self.dir, "postgres.log")) as f:
@@ -551,6 +558,17 @@ def follow_case(env, sink):
     total += fill(redis, 500, "--seed", "9")
     check(h.wait_until(lambda: count(sink, "SELECT count(*) AS n FROM events") == total, 60),
           "follow missed the second fill")
+    # Redis restarted (empty: no persistence), and the database too: it reconnects
+    redis.stop()
+    if isinstance(sink, PgSink):
+        PG.restart()
+    check(h.wait_until(lambda: "retrying" in p.stderr_text(), 10), "no retry: %s",
+          p.stderr_tail())
+    redis = h.redis_server(env)
+    total += fill(redis, 300, "--seed", "10")
+    check(h.wait_until(lambda: count(sink, "SELECT count(*) AS n FROM events") == total, 60),
+          "follow after the restart: %d of %d rows: %s",
+          count(sink, "SELECT count(*) AS n FROM events"), total, p.stderr_tail())
     p.signal(signal.SIGTERM)
     rc = p.wait(10)
     out.close()

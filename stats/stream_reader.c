@@ -82,9 +82,52 @@ static long walk_entries(sy_rsync_t *r, size_t si, const redisReply *list, sy_se
   return n;
 }
 
+/* Appends XACK stream group ids... to the connection's output; -1 if out of memory. */
+static int append_ack(sy_rsync_t *r, const char *group, const sy_sack_t *a) {
+  const char **argv = malloc((a->n + 3) * sizeof *argv);
+  if (argv == NULL)
+    return -1;
+  argv[0] = "XACK";
+  argv[1] = a->stream;
+  argv[2] = group;
+  memcpy(argv + 3, a->ids, a->n * sizeof *a->ids);
+  int rc = redisAppendCommandArgv(r->c, (int)(a->n + 3), argv, NULL);
+  free(argv);
+  return rc == REDIS_OK ? 0 : -1;
+}
+
+/* Sends the acks and reads their replies after the command that follows them has
+ * been queued. Returns -1 with r->err when one failed. */
+static int queue_acks(sy_rsync_t *r, const char *group, const sy_sack_t *acks, size_t nacks) {
+  for (size_t i = 0; i < nacks; i++)
+    if (acks[i].n > 0 && append_ack(r, group, &acks[i]) < 0)
+      return sy_rsync_fail(r, "out of memory");
+  return 0;
+}
+
+static int ack_replies(sy_rsync_t *r, const sy_sack_t *acks, size_t nacks) {
+  int rc = 0;
+  for (size_t i = 0; i < nacks; i++) {
+    if (acks[i].n == 0)
+      continue;
+    redisReply *x = sy_rsync_get_reply(r);
+    if (x == NULL)
+      rc = -1; /* keep reading: the replies after it belong to this call too */
+    freeReplyObject(x);
+    if (r->c == NULL || r->c->err)
+      return -1;
+  }
+  return rc;
+}
+
 long sy_sreader_read(sy_rsync_t *r, const char *group, const char *consumer,
                      const char *const *streams, size_t nstreams, int pending, unsigned count,
-                     int block_ms, sy_sentry_cb cb, void *data) {
+                     int block_ms, const sy_sack_t *acks, size_t nacks, sy_sentry_cb cb,
+                     void *data) {
+  if (r->c == NULL)
+    return sy_rsync_fail(r, "redis: not connected");
+  if (queue_acks(r, group, acks, nacks) < 0)
+    return -1;
   size_t argc = 0, cap = 10 + 2 * nstreams;
   const char **argv = malloc(cap * sizeof *argv);
   if (argv == NULL)
@@ -107,10 +150,16 @@ long sy_sreader_read(sy_rsync_t *r, const char *group, const char *consumer,
     argv[argc++] = streams[i];
   for (size_t i = 0; i < nstreams; i++)
     argv[argc++] = pending ? "0" : ">";
-  redisReply *x = sy_rsync_argv(r, (int)argc, argv, NULL);
+  int queued = redisAppendCommandArgv(r->c, (int)argc, argv, NULL) == REDIS_OK;
   free(argv);
-  if (x == NULL)
+  if (!queued)
+    return sy_rsync_fail(r, "out of memory");
+  int acked = ack_replies(r, acks, nacks);
+  redisReply *x = sy_rsync_get_reply(r);
+  if (x == NULL || acked < 0) {
+    freeReplyObject(x);
     return -1;
+  }
   long total = 0;
   int stop = 0;
   if (x->type == REDIS_REPLY_ARRAY)

@@ -43,14 +43,25 @@ typedef int (*sy_sentry_cb)(void *data, const sy_sentry_t *e);
  * Returns 1 if it was created, 0 if it existed, -1 on error. */
 int sy_sreader_group(sy_rsync_t *r, const char *stream, const char *group);
 
+/* Entries to acknowledge (XACK stream group ids...) ahead of a read. */
+typedef struct sy_sack_s {
+  const char *stream;
+  const char *const *ids;
+  size_t n;
+} sy_sack_t;
+
 /* XREADGROUP GROUP group consumer COUNT count [BLOCK block_ms] STREAMS s... id...,
  * with id "0" for every stream when pending (the consumer's own unacknowledged
- * entries) else ">" (new ones); block_ms < 0: no BLOCK. cb gets each entry in reply
- * order; a non-zero return from cb stops the walk (the entries after it stay
- * delivered and pending). Returns the number of entries given to cb, or -1. */
+ * entries) else ">" (new ones); block_ms < 0: no BLOCK. The nacks XACKs in acks go
+ * first, in the same round trip (Redis applies them before the read, so a pending
+ * read does not return them). cb gets each entry in reply order; a non-zero return
+ * from cb stops the walk (the entries after it stay delivered and pending). Returns
+ * the number of entries given to cb, or -1 (the acknowledgements may or may not have
+ * been applied). */
 long sy_sreader_read(sy_rsync_t *r, const char *group, const char *consumer,
                      const char *const *streams, size_t nstreams, int pending, unsigned count,
-                     int block_ms, sy_sentry_cb cb, void *data);
+                     int block_ms, const sy_sack_t *acks, size_t nacks, sy_sentry_cb cb,
+                     void *data);
 
 /* XACK stream group id...; returns the number acknowledged, or -1. */
 long sy_sreader_ack(sy_rsync_t *r, const char *stream, const char *group,

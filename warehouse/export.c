@@ -31,6 +31,11 @@ typedef struct {
 } ref_t;
 
 typedef struct {
+  char (*id)[48];
+  size_t *stream, n, cap;
+} idlist_t;
+
+typedef struct {
   const sy_wh_opts_t *o;
   sy_rsync_t r;
   sy_wh_sink_t *sink;
@@ -38,9 +43,9 @@ typedef struct {
   sy_wh_event_t ev;
   ref_t *refs;
   size_t nrefs;
-  /* the read in progress: its entries' ids, by stream, for the XACK after COMMIT */
-  char (*ids)[48];
-  size_t *ids_stream, nids, idcap;
+  /* the read in progress: its entries' ids, by stream; after its COMMIT they are
+   * `unacked` until the next read, whose round trip carries their XACKs */
+  idlist_t batch, unacked;
   int in_tx, failed;
   char err[768];
   int64_t now;
@@ -73,20 +78,32 @@ static const char *ref_def(ex_t *x, const char *id) {
   return g[x->nrefs++].def;
 }
 
-static int remember_id(ex_t *x, const sy_sentry_t *e) {
-  if (x->nids == x->idcap) {
-    size_t cap = x->idcap ? x->idcap * 2 : 1024;
-    char(*ids)[48] = realloc(x->ids, cap * sizeof *ids);
-    size_t *st = ids ? realloc(x->ids_stream, cap * sizeof *st) : NULL;
+static int idlist_add(idlist_t *l, const char *id, size_t stream) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 1024;
+    char(*ids)[48] = realloc(l->id, cap * sizeof *ids);
     if (ids != NULL)
-      x->ids = ids;
+      l->id = ids;
+    size_t *st = ids ? realloc(l->stream, cap * sizeof *st) : NULL;
     if (st == NULL)
       return -1;
-    x->ids_stream = st;
-    x->idcap = cap;
+    l->stream = st;
+    l->cap = cap;
   }
-  snprintf(x->ids[x->nids], sizeof x->ids[0], "%s", e->id);
-  x->ids_stream[x->nids++] = e->stream;
+  snprintf(l->id[l->n], sizeof l->id[0], "%s", id);
+  l->stream[l->n++] = stream;
+  return 0;
+}
+
+static void idlist_free(idlist_t *l) {
+  free(l->id);
+  free(l->stream);
+  memset(l, 0, sizeof *l);
+}
+
+static int remember_id(ex_t *x, const sy_sentry_t *e) {
+  if (idlist_add(&x->batch, e->id, e->stream) < 0)
+    return -1;
   sy_sid_t sid;
   if (sy_sid_parse(e->id, &sid) == 0 && sy_sid_cmp(sid, x->max_seen[e->stream]) > 0)
     x->max_seen[e->stream] = sid;
@@ -143,36 +160,63 @@ static int on_entry(void *data, const sy_sentry_t *e) {
   return 0;
 }
 
-/* Acknowledges the read's entries, stream by stream. */
-static int ack(ex_t *x) {
-  const char **ids = malloc((x->nids ? x->nids : 1) * sizeof *ids);
-  if (ids == NULL)
+/* The unacknowledged entries as one XACK per stream, into acks; *ptrs (to free) holds
+ * the id pointers. Returns how many XACKs, or -1 when out of memory. */
+static long ack_args(ex_t *x, sy_sack_t *acks, const char ***ptrs) {
+  const idlist_t *u = &x->unacked;
+  *ptrs = malloc((u->n ? u->n : 1) * sizeof **ptrs);
+  if (*ptrs == NULL)
     return -1;
-  int rc = 0;
-  for (size_t s = 0; s < x->o->nstreams && rc == 0; s++) {
-    size_t n = 0;
-    for (size_t i = 0; i < x->nids; i++)
-      if (x->ids_stream[i] == s)
-        ids[n++] = x->ids[i];
-    if (n > 0 && sy_sreader_ack(&x->r, x->o->streams[s], x->o->group, ids, n) < 0) {
+  size_t na = 0, k = 0;
+  for (size_t s = 0; s < x->o->nstreams; s++) {
+    size_t first = k;
+    for (size_t i = 0; i < u->n; i++)
+      if (u->stream[i] == s)
+        (*ptrs)[k++] = u->id[i];
+    if (k > first)
+      acks[na++] = (sy_sack_t){x->o->streams[s], *ptrs + first, k - first};
+  }
+  return (long)na;
+}
+
+/* Acknowledges what is left unacknowledged (at the end of a run). */
+static int flush_acks(ex_t *x) {
+  sy_sack_t acks[SY_WH_MAX_STREAMS];
+  const char **ptrs = NULL;
+  long na = ack_args(x, acks, &ptrs);
+  int rc = na < 0 ? -1 : 0;
+  for (long i = 0; i < na && rc == 0; i++)
+    if (sy_sreader_ack(&x->r, acks[i].stream, x->o->group, acks[i].ids, acks[i].n) < 0) {
       snprintf(x->err, sizeof x->err, "%s", x->r.err);
       rc = -1;
     }
-  }
-  free(ids);
+  free(ptrs);
+  if (rc == 0)
+    x->unacked.n = 0;
   return rc;
 }
 
-/* One XREADGROUP: applied in one transaction, committed, acknowledged. Returns the
- * entries read, or -1 with x->err. */
+/* One XREADGROUP (carrying the XACKs of the previous read, committed): applied in one
+ * transaction and committed; its entries are acknowledged with the next read or by
+ * flush_acks. Returns the entries read, or -1 with x->err. */
 static long step(ex_t *x, int pending, int block_ms) {
-  x->nids = 0;
+  x->batch.n = 0;
   x->failed = x->in_tx = 0;
   x->now = now_ms();
+  sy_sack_t acks[SY_WH_MAX_STREAMS];
+  const char **ptrs = NULL;
+  long na = ack_args(x, acks, &ptrs);
+  if (na < 0) {
+    snprintf(x->err, sizeof x->err, "out of memory");
+    return -1;
+  }
   long n = sy_sreader_read(&x->r, x->o->group, x->o->consumer, x->o->streams, x->o->nstreams,
-                           pending, x->o->batch, block_ms, on_entry, x);
+                           pending, x->o->batch, block_ms, acks, (size_t)na, on_entry, x);
+  free(ptrs);
   if (n < 0 && !x->failed)
     snprintf(x->err, sizeof x->err, "%s", x->r.err);
+  if (n >= 0)
+    x->unacked.n = 0; /* else they go again with the next read: XACK twice is harmless */
   if (n < 0 || x->failed) {
     if (x->in_tx)
       x->sink->ops->rollback(x->sink);
@@ -182,7 +226,10 @@ static long step(ex_t *x, int pending, int block_ms) {
     x->sink->ops->rollback(x->sink);
     return -1;
   }
-  return ack(x) < 0 ? -1 : n;
+  idlist_t t = x->unacked; /* empty: swapped, not copied */
+  x->unacked = x->batch;
+  x->batch = t;
+  return n;
 }
 
 /* Warns when the stream's trimming passed entries the group had not read yet. */
@@ -393,6 +440,9 @@ int sy_wh_export_run(const sy_wh_opts_t *o) {
       break;
     }
   }
+  if (x.sink != NULL && x.r.c != NULL && flush_acks(&x) < 0)
+    sy_log_warn("export: the last read's XACK failed (%s): the next run reads it again and "
+                "finds it applied", x.err);
   if (stop_sig)
     sy_log_info("export: stopped by signal %d", (int)stop_sig);
   summary(&x, (double)(now_ms() - t0) / 1000.0);
@@ -405,7 +455,7 @@ out:
   for (size_t i = 0; i < x.nrefs; i++)
     free(x.refs[i].def);
   free(x.refs);
-  free(x.ids);
-  free(x.ids_stream);
+  idlist_free(&x.batch);
+  idlist_free(&x.unacked);
   return rc;
 }

@@ -612,6 +612,28 @@ def test_trimmed_stream_warns(env):
 
 
 @h.timeout(60)
+def test_two_streams(env):
+    """Per-experiment streams (Redis Cluster's sy:{E}:events): one group reads them all."""
+    redis = h.redis_server(env)
+    rc = h.RedisClient(redis.sock)
+    env.closers.append(rc.close)
+    na = fill(redis, 700, "--stream", "sy:{chat}:events", "--experiment", "chat")
+    nb = fill(redis, 300, "--stream", "sy:{search}:events", "--experiment", "search",
+              "--seed", "2")
+    sink = SqliteSink(env)
+    out, _ = export(env, bare_config(env, redis), sink.url, "--once", "--batch", "100",
+                    "--stream", "sy:{chat}:events", "--stream", "sy:{search}:events")
+    got = sink.rows("SELECT stream, experiment, count(*) AS n FROM events "
+                    "GROUP BY stream, experiment ORDER BY stream")
+    check(got == [{"stream": "sy:{chat}:events", "experiment": "chat", "n": str(na)},
+                  {"stream": "sy:{search}:events", "experiment": "search", "n": str(nb)}],
+          "rows by stream %r (%s)", got, out)
+    check(count(sink, "SELECT count(*) AS n FROM trace") == 1000, "traces of both streams")
+    for st in ("sy:{chat}:events", "sy:{search}:events"):
+        check(group_pending(rc, stream=st) == 0, "pending in %s", st)
+
+
+@h.timeout(60)
 def test_bad_arguments(env):
     redis = h.redis_server(env)
     cfg = bare_config(env, redis)

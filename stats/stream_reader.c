@@ -254,6 +254,8 @@ int sy_sreader_info(sy_rsync_t *r, const char *stream, const char *group, sy_sin
   return 0;
 }
 
+int sy_sreader_usable(const sy_rsync_t *r) { return r->c != NULL && r->c->err == 0; }
+
 long sy_sreader_hget(sy_rsync_t *r, const char *key, const char *field, char *out, size_t cap) {
   redisReply *x = sy_rsync_command(r, "HGET %s %s", key, field);
   if (x == NULL)

@@ -82,6 +82,9 @@ typedef struct sy_sinfo_s {
 } sy_sinfo_t;
 int sy_sreader_info(sy_rsync_t *r, const char *stream, const char *group, sy_sinfo_t *out);
 
+/* 1 if r is connected and its connection has not failed, else 0. */
+int sy_sreader_usable(const sy_rsync_t *r);
+
 /* HGET key field into out (cap bytes, NUL-terminated). Returns the length, 0 when
  * the field is absent, or -1 (error, or the value did not fit). */
 long sy_sreader_hget(sy_rsync_t *r, const char *key, const char *field, char *out, size_t cap);

@@ -440,7 +440,10 @@ int sy_wh_export_run(const sy_wh_opts_t *o) {
       break;
     }
   }
-  if (x.sink != NULL && x.r.c != NULL && flush_acks(&x) < 0)
+  /* a signal may have cut a blocking read: a fresh connection for the last XACKs */
+  if (x.unacked.n > 0 && !sy_sreader_usable(&x.r))
+    connect_redis(&x);
+  if (x.unacked.n > 0 && sy_sreader_usable(&x.r) && flush_acks(&x) < 0)
     sy_log_warn("export: the last read's XACK failed (%s): the next run reads it again and "
                 "finds it applied", x.err);
   if (stop_sig)

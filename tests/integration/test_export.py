@@ -574,6 +574,10 @@ def follow_case(env, sink):
     out.close()
     p.stop()
     check(rc == 0, "export --follow exited %r after SIGTERM: %s", rc, p.stderr_tail())
+    rcl = h.RedisClient(redis.sock)
+    env.closers.append(rcl.close)
+    check(group_pending(rcl) == 0, "left pending after SIGTERM: %r", group_pending(rcl))
+    check("XACK failed" not in p.stderr_text(), "%s", p.stderr_tail())
     with open(env.path("follow.stdout")) as f:
         check(summary(f.read())["applied"] == total, "summary after SIGTERM")
 

@@ -51,7 +51,7 @@ typedef struct {
   int64_t now;
   sy_sid_t max_seen[SY_WH_MAX_STREAMS];
   /* totals */
-  long long read, applied, dups, other_tenant, unreadable, gone, older;
+  long long read, applied, dups, other_tenant, unreadable, gone, older, noref;
 } ex_t;
 
 static int64_t now_ms(void) {
@@ -60,15 +60,21 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The ref's definition (sy:refs), cached; NULL if Redis has none. */
-static const char *ref_def(ex_t *x, const char *id) {
+/* The ref's definition (sy:refs), cached; NULL if Redis has none (*failed: or the
+ * HGET failed). */
+static const char *ref_def(ex_t *x, const char *id, int *failed) {
   for (size_t i = 0; i < x->nrefs; i++)
     if (strcmp(x->refs[i].id, id) == 0)
       return x->refs[i].def;
   char def[4096];
   long n = sy_sreader_hget(&x->r, SY_KEY_REFS, id, def, sizeof def);
-  if (n <= 0)
-    return NULL; /* not cached: it may appear later (or Redis failed: the read will too) */
+  *failed = n < 0;
+  if (n <= 0) {
+    if (n == 0 && x->noref++ < 10)
+      sy_log_warn("export: ref %s is not in %s: its events lack experiment and variant",
+                  id, SY_KEY_REFS);
+    return NULL; /* not cached: it may appear later */
+  }
   ref_t *g = realloc(x->refs, (x->nrefs + 1) * sizeof *g);
   if (g == NULL)
     return NULL;
@@ -126,9 +132,14 @@ static int on_entry(void *data, const sy_sentry_t *e) {
   const char *def = NULL;
   for (size_t i = 0; i < e->nfields; i++) {
     char id[SY_EV5_REF_LEN + 8];
+    int failed = 0;
     if (strcmp(e->names[i], SY_EV5_FIELD) == 0 &&
         sy_wh_ev5_ref(e->values[i], e->lens[i], id, sizeof id) > 0)
-      def = ref_def(x, id);
+      def = ref_def(x, id, &failed);
+    if (failed) { /* the batch is retried rather than written without its ref */
+      snprintf(x->err, sizeof x->err, "%s", x->r.err);
+      return x->failed = 1;
+    }
   }
   if (sy_wh_event_parse(&x->ev, e->names, e->values, e->lens, e->nfields, e->id, def, why,
                         sizeof why) < 0) {

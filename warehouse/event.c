@@ -46,7 +46,10 @@ static int field_index(const char *name) {
 static const char *const type_names[] = {"request", "feedback", "outcome", "shadow",
                                          "decision"};
 
-static size_t keep(sy_wh_event_t *ev, const char *s, size_t n) {
+/* Appends n bytes to the arena (no NUL); 0, or -1 when out of memory (ev->oom). */
+static int append(sy_wh_event_t *ev, const char *s, size_t n) {
+  if (ev->oom)
+    return -1;
   if (ev->alen + n + 1 > ev->acap) {
     size_t cap = ev->acap ? ev->acap : 4096;
     while (cap < ev->alen + n + 1)
@@ -54,15 +57,58 @@ static size_t keep(sy_wh_event_t *ev, const char *s, size_t n) {
     char *a = realloc(ev->arena, cap);
     if (a == NULL) {
       ev->oom = 1;
-      return 0;
+      return -1;
     }
     ev->arena = a;
     ev->acap = cap;
   }
-  size_t off = ev->alen;
-  memcpy(ev->arena + off, s, n);
-  ev->arena[off + n] = '\0';
-  ev->alen += n + 1;
+  memcpy(ev->arena + ev->alen, s, n);
+  ev->alen += n;
+  return 0;
+}
+
+/* The length of the valid UTF-8 sequence at s (n bytes left), or 0 if there is none
+ * (overlongs, surrogates and code points above U+10FFFF are not valid). */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  unsigned c = s[0];
+  if (c < 0x80)
+    return 1;
+  size_t need = c >= 0xC2 && c <= 0xDF   ? 1
+                : c >= 0xE0 && c <= 0xEF ? 2
+                : c >= 0xF0 && c <= 0xF4 ? 3
+                                         : 0;
+  if (need == 0 || need >= n)
+    return 0;
+  for (size_t i = 1; i <= need; i++)
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+  if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+      (c == 0xF4 && s[1] > 0x8F))
+    return 0;
+  return need + 1;
+}
+
+/* Keeps s[0, n) with a NUL in the arena as valid UTF-8: each byte that starts no
+ * valid sequence becomes U+FFFD (a database's text column, PostgreSQL's at least,
+ * refuses anything else, and one refused row would stop the export). Stops at a NUL.
+ * Returns the offset (meaningless once ev->oom is set). */
+static size_t keep_utf8(sy_wh_event_t *ev, const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t off = ev->alen, i = 0, run = 0; /* run: valid bytes not yet appended */
+  while (i < n && u[i] != 0) {
+    size_t k = utf8_seq(u + i, n - i);
+    if (k > 0) {
+      i += k;
+      run += k;
+      continue;
+    }
+    append(ev, s + i - run, run);
+    append(ev, "\xEF\xBF\xBD", 3);
+    run = 0;
+    i++;
+  }
+  append(ev, s + i - run, run);
+  append(ev, "", 1);
   return off;
 }
 
@@ -72,13 +118,18 @@ static void add(sy_wh_event_t *ev, const char *name, const char *value, size_t v
                 int dedupe) {
   if (ev->n >= SY_WH_EV_MAXF || ev->oom)
     return;
-  size_t i = 0;
-  while (dedupe && i < ev->n && strcmp(ev->arena + ev->off_name[i], name) != 0)
+  size_t at = keep_utf8(ev, name, strlen(name)), i = 0;
+  if (ev->oom)
+    return;
+  /* names compared as kept (two invalid ones may become the same) */
+  while (dedupe && i < ev->n && strcmp(ev->arena + ev->off_name[i], ev->arena + at) != 0)
     i++;
   i = dedupe ? i : ev->n;
   if (i == ev->n)
-    ev->off_name[ev->n++] = keep(ev, name, strlen(name));
-  ev->off_value[i] = keep(ev, value, vlen);
+    ev->off_name[ev->n++] = at;
+  else
+    ev->alen = at; /* a repeated name: its copy is dropped */
+  ev->off_value[i] = keep_utf8(ev, value, vlen);
 }
 
 static void on_field(void *data, const char *name, const char *value) {

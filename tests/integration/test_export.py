@@ -286,6 +286,10 @@ def legacy_events(rc):
     rc.command("XADD", "sy:events", "*", "event_id", "legacy-fb", "event_type", "feedback",
                *common, "feedback_type", "rating", "feedback_value", "2",
                "feedback_weight", "0.5", "feedback_comment", "call 555 0100")
+    # bytes that are not UTF-8 (PostgreSQL refuses them in text: U+FFFD instead)
+    rc.command("XADD", "sy:events", "*", "event_id", "legacy-out", "event_type", "outcome",
+               *common, "country", b"F\xe9R", "outcome_metric_name", "resolved",
+               "outcome_metric_value", "1")
     rc.command("XADD", "sy:events", "*", "event_id", "legacy-dec", "event_type", "decision",
                "schema_version", "4", "timestamp", ts, "experiment", "legacy",
                "decision", "promote", "variant", "x")
@@ -394,6 +398,10 @@ def traffic_case(env, sink):
           and lg[0]["config_hash"] == "cfg-abc123" and float(lg[0]["propensity"]) == 0.25
           and json.loads(lg[0]["feedback"])["rating"]["weight"] == 0.5,
           "legacy trace row %r", lg)
+    check(float(lg[0]["outcome_value"]) == 1.0, "legacy outcome %r", lg)
+    bad = sink.rows("SELECT fields FROM events WHERE event_id = 'legacy-out'")
+    check(len(bad) == 1 and json.loads(bad[0]["fields"])["country"] == "F\ufffdR",
+          "invalid UTF-8 kept as %r", bad)
     check(all(r["config_hash"] is None for r in rows.values()), "config_hash without one")
     dec = sink.rows("SELECT * FROM events WHERE event_type = 'decision'")
     check(len(dec) == 1 and dec[0]["event_id"] == "legacy-dec" and dec[0]["trace_id"] is None,

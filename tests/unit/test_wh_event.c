@@ -128,6 +128,13 @@ static void test_fields(void) {
   CHECK(ev.ts_ms == 1796677201500LL);
   sy_wh_event_consent(&ev);
   CHECK(ev.f[SY_EF_user_id] == NULL);
+  /* bytes that are not UTF-8 become U+FFFD (a database refuses them); a NUL ends a value */
+  const char *n2[] = {"event_type", "tenant_id", "country"};
+  const char *v2[] = {"decision", "a\x93" "b\xE2\x82", "D\xC3\xA9\0junk"};
+  size_t l2[] = {8, 6, 8};
+  CHECK(sy_wh_event_parse(&ev, n2, v2, l2, 3, "9-2", NULL, err, sizeof err) == 0);
+  CHECK(ev.f[SY_EF_tenant_id] && !strcmp(ev.f[SY_EF_tenant_id], "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD"));
+  CHECK(ev.f[SY_EF_country] && !strcmp(ev.f[SY_EF_country], "D\xC3\xA9"));
   const char *unknown[] = {"mystery"};
   CHECK(sy_wh_event_parse(&ev, names, unknown, lens, 1, "9-1", NULL, err, sizeof err) < 0);
   sy_wh_event_free(&ev);

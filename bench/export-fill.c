@@ -11,7 +11,8 @@
  * Trace i: trace id = 32 hex digits of (seed, i); variant a or b (i % 2); tenant
  * tenants[i % count]; consent content / metrics / none by i % 3; feedback thumbs
  * value 1 weight 1 with a comment; outcome value i % 2 of metric resolved; every
- * event at ts_ms + i (default: now - N ms). Prints `filled_events=` and `traces=`.
+ * event at ts_ms + i (default: now - N ms); config hash c0ffee00c0ffee00 in the refs.
+ * Prints `filled_events=` and `traces=`.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -117,7 +118,7 @@ int main(int argc, char **argv) {
   for (int v = 0; v < 2; v++) {
     char def[256];
     size_t dl = sy_ev5_ref_def(def, sizeof def, exp, v ? "b" : "a", v ? "2" : "1", "p1",
-                               v ? "model-b" : "model-a", "chat");
+                               v ? "model-b" : "model-a", "chat", "c0ffee00c0ffee00");
     sy_ev5_ref_id(def, dl, refs[v]);
     redisReply *x = sy_rsync_command(&f.r, "HSET sy:refs %s %s", refs[v], def);
     if (x == NULL) {

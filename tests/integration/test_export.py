@@ -13,6 +13,7 @@ SIGKILL in the middle of a big backlog and restarted loses and doubles nothing;
 is reported with a count, and bad arguments exit 2 naming the flag.
 """
 import csv
+import hashlib
 import io
 import json
 import os
@@ -402,7 +403,11 @@ def traffic_case(env, sink):
     bad = sink.rows("SELECT fields FROM events WHERE event_id = 'legacy-out'")
     check(len(bad) == 1 and json.loads(bad[0]["fields"])["country"] == "F\ufffdR",
           "invalid UTF-8 kept as %r", bad)
-    check(all(r["config_hash"] is None for r in rows.values()), "config_hash without one")
+    # the config hash the router had loaded (proto/EVENTS.md: config_hash)
+    with open(router.config_path, "rb") as f:
+        cfg_hash = hashlib.sha256(f.read()).hexdigest()[:16]
+    check(all(r["config_hash"] == cfg_hash for r in rows.values()), "config_hash %r, wanted %s",
+          {r["config_hash"] for r in rows.values()}, cfg_hash)
     dec = sink.rows("SELECT * FROM events WHERE event_type = 'decision'")
     check(len(dec) == 1 and dec[0]["event_id"] == "legacy-dec" and dec[0]["trace_id"] is None,
           "decision row %r", dec)
@@ -474,6 +479,8 @@ def sigkill_case(env, sink, n):
     check(count(sink, "SELECT count(outcome_value) AS n FROM trace") == n_out, "outcomes")
     check(count(sink, "SELECT count(*) AS n FROM trace WHERE request_event_id IS NULL") == 0,
           "rows without their request")
+    check(count(sink, "SELECT count(*) AS n FROM trace WHERE config_hash = 'c0ffee00c0ffee00'")
+          == n, "config hash of export-fill's refs")
     check(group_pending(rc) == 0, "pending after the resume: %r", group_pending(rc))
     # the killed runs left delivered, unacknowledged entries: the resume read them again
     check(pending_seen > 0, "no kill left pending entries (%d kills)", kills)

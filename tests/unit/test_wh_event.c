@@ -30,7 +30,8 @@ static json_t *as_json(const sy_wh_event_t *ev) {
 
 static void build_feedback(sy_ev5_t *b, const char *consent, char *def, size_t cap,
                            char ref[SY_EV5_REF_LEN + 1]) {
-  size_t dl = sy_ev5_ref_def(def, cap, "chat", "b", "7", "p2", "model-b", "support");
+  size_t dl = sy_ev5_ref_def(def, cap, "chat", "b", "7", "p2", "model-b", "support",
+                             "0123abcd4567ef89");
   sy_ev5_ref_id(def, dl, ref);
   sy_ev5_begin(b, SY_EVT_FEEDBACK, "fb-1", "host:1", 1796677201500ull, ref);
   sy_ev5_cstr(b, SY_EF_trace_id, TID);
@@ -65,6 +66,7 @@ static void test_schema5(void) {
     CHECK(ev.f[SY_EF_event_id] && strcmp(ev.f[SY_EF_event_id], "fb-1") == 0);
     CHECK(ev.f[SY_EF_experiment] && strcmp(ev.f[SY_EF_experiment], "chat") == 0);
     CHECK(ev.f[SY_EF_variant_version] && strcmp(ev.f[SY_EF_variant_version], "7") == 0);
+    CHECK(ev.config_hash && strcmp(ev.config_hash, "0123abcd4567ef89") == 0);
     CHECK(ev.f[SY_EF_feedback_comment] &&
           strcmp(ev.f[SY_EF_feedback_comment], "said \"thanks\"\n| ok") == 0);
     sy_wh_event_consent(&ev);

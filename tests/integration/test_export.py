@@ -419,6 +419,14 @@ def traffic_case(env, sink):
         check(r["variant"] == "a" and len(cmp) == 1 and cmp[0]["variant"] == "s"
               and cmp[0]["status"] == 200 and cmp[0]["exact_match"] is True
               and cmp[0]["similarity"] == 1, "shadow of %s: %r", r["trace_id"], r)
+    # what `switchyard evaluate` (the warehouse's reader) makes of these rows
+    r = subprocess.run([h.SWITCHYARD, "evaluate", "chat", "--config", router.config_path,
+                        "--from", sink.url, "--policy", "always:a", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, "evaluate: %d %s %s", r.returncode, r.stdout, r.stderr)
+    ev = json.loads(r.stdout)["rows"]
+    check(ev["seen"] == len(served) and ev["used"] == len(out_sent)
+          and ev["no_outcome"] == len(served) - len(out_sent), "evaluate's rows %r", ev)
     # once more: nothing new, nothing doubled, nothing left pending
     out, _ = export(env, router.config_path, sink.url, "--once", name="export2")
     check(summary(out)["read"] == 0, "second run: %s", out)

@@ -1,5 +1,5 @@
 /*
- * ope.c — bench/ope: how well the off-policy estimators of policies/ope.h cover a known
+ * ope.c — build/bench/ope-sim (run by bench/ope): how well the off-policy estimators of policies/ope.h cover a known
  * truth on logs like the router's.
  *
  * Each replication simulates one experiment's log: K Bernoulli arms with known rates; the
@@ -65,7 +65,7 @@ static const char *const target_names[NTARGETS] = {"uniform", "always_best", "al
 static const char *const est_names[3] = {"ips", "snips", "dr"};
 
 static void usage(void) {
-  fputs("usage: ope [--rates R,R,...] [--n ROWS] [--reps N] [--batch B] [--floor F]\n"
+  fputs("usage: ope-sim [--rates R,R,...] [--n ROWS] [--reps N] [--batch B] [--floor F]\n"
         "           [--draws D] [--seed S]\n"
         "defaults: --rates 0.2,0.35,0.5,0.55 --n 2000 --reps 2000 --batch 100 --floor 0.05\n"
         "          --draws 1000 --seed 1\n",

@@ -1,5 +1,5 @@
 /*
- * main.c — the `switchyard` command: serve, check-config, --version, --help.
+ * main.c — the `switchyard` command: serve, check-config, export, --version, --help.
  *
  * `serve` with workers: 1 runs the worker in this process. With workers: N > 1
  * this process becomes a small master (no event loop): it forks N workers that
@@ -21,6 +21,7 @@
 #include <gsl/gsl_errno.h>
 
 #include "router/config.h"
+#include "router/cli_redis.h"
 #include "base/log.h"
 #include "router/metrics.h"
 #include "router/server.h"
@@ -31,6 +32,7 @@
 #include "stats/embedded.h"
 #include "warehouse/dataset.h"
 #include "warehouse/evaluate.h"
+#include "warehouse/export.h"
 
 #ifndef SY_VERSION
 #define SY_VERSION "0.1.0"
@@ -298,6 +300,41 @@ static int cmd_serve(int argc, char **argv) {
   return rc;
 }
 
+/* `export`: the arguments are the warehouse's (warehouse/export.h); where Redis is
+ * and which stream to read come from the config, read here. */
+static int cmd_export(int argc, char **argv) {
+  sy_wh_opts_t o;
+  char err[1024];
+  int prc = sy_wh_export_parse(argc, argv, &o, err, sizeof err);
+  if (prc == 1) {
+    fputs(sy_wh_export_usage, stdout);
+    return 0;
+  }
+  if (prc < 0) {
+    fprintf(stderr, "switchyard export: %s\n\n%s", err, sy_wh_export_usage);
+    return 2;
+  }
+  sy_config_t *cfg = NULL;
+  if (sy_config_load(o.config, &cfg, err, sizeof(err)) < 0) {
+    fprintf(stderr, "switchyard export: %s\n", err);
+    return 1;
+  }
+  int rc = 1;
+  if (!cfg->redis.enabled)
+    fprintf(stderr, "switchyard export: %s: redis.enabled is false: there are no events\n",
+            o.config);
+  else if (sy_config_redis_addr(cfg, &o.redis, err, sizeof err) < 0) /* sentinels too */
+    fprintf(stderr, "switchyard export: %s\n", err);
+  else {
+    o.timeout_ms = cfg->redis.timeout_ms;
+    if (o.nstreams == 0)
+      o.streams[o.nstreams++] = cfg->events.stream;
+    rc = sy_wh_export_run(&o);
+  }
+  sy_config_free(cfg);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   sy_log_init();
   /* GSL's default error handler aborts the process. A numerical routine that does
@@ -321,6 +358,8 @@ int main(int argc, char **argv) {
     return cmd_serve(argc - 2, argv + 2);
   if (strcmp(cmd, "check-config") == 0)
     return cmd_check(argc - 2, argv + 2);
+  if (strcmp(cmd, "export") == 0)
+    return cmd_export(argc - 2, argv + 2);
   if (strcmp(cmd, "status") == 0)
     return sy_status_main(argc - 2, argv + 2);
   if (strcmp(cmd, "versions") == 0)

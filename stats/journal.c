@@ -29,20 +29,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <xxhash.h>
-
 #include "base/log.h"
 #include "base/numfmt.h"
 #include "proto/events.h"
 #include "proto/keys.h"
+#include "stats/jcount.h"
 #include "stats/redis_wait.h"
 #include "stats/scripts.h"
 #include "stats/spool.h"
 #include "stats/spoolfile.h"
 
 #define MAX_INFLIGHT 32
-#define AGG_SLOTS 512
-#define AGG_MAX 384              /* close the batch before the table is this full */
 #define BATCH_MAX_BYTES (1u << 20)
 #define COUNT_WIDTH 6            /* "000012": the X / T argument count, patched at the end */
 #define TRIM_AFTER_BYTES (1u << 20) /* a backlog this large is given back once drained */
@@ -57,24 +54,11 @@ typedef struct batch_s {
   char data[];
 } batch_t;
 
-typedef struct agg_s {
-  uint64_t hash;
-  size_t off; /* into agg_arena: "key\0field\0" */
-  double delta;
-  int used;
-} agg_t;
-
+/* The rows handed out by sy_journal_row are jcount.h's. */
 struct sy_journal_row_s {
-  uint64_t hash;
-  size_t off; /* of the key in row_arena */
-  int used;
-  const char *const *fields;
-  uint32_t nfields, touched; /* bit i: fields[i] was added to */
-  double v[SY_JOURNAL_ROW_MAX];
+  sy__jrow_t r;
 };
-
-#define ROW_SLOTS 64
-#define ROW_MAX 48 /* close the batch before the row table is this full */
+_Static_assert(SY_JOURNAL_ROW_MAX == SY__JROW_FIELDS, "journal.h and jcount.h disagree");
 
 typedef struct send_s {
   sy_journal_t *j;
@@ -84,11 +68,6 @@ typedef struct send_s {
   uint64_t seq;
   uint32_t nevents;
 } send_t;
-
-typedef struct buf_s {
-  char *p;
-  size_t len, cap;
-} buf_t;
 
 struct sy_journal_s {
   uv_loop_t *loop;
@@ -102,16 +81,11 @@ struct sy_journal_s {
   int closing;
 
   /* the open batch */
-  buf_t cur;
+  sy__jbuf_t cur;
   uint32_t cur_nargs, cur_nevents;
   size_t count_off; /* offset of the open X / T count argument, or 0 */
   size_t count_start;
-  agg_t agg[AGG_SLOTS];
-  unsigned nagg;
-  buf_t agg_arena;
-  sy_journal_row_t rows[ROW_SLOTS];
-  unsigned nrows;
-  buf_t row_arena;
+  sy__jcount_t counts; /* the open batch's counters, summed */
   uint64_t next_seq, next_event;
   char next_id[80];
   char refs[REFS_MAX][REF_ID_MAX]; /* refs the open batch has written */
@@ -142,26 +116,12 @@ struct sy_journal_s {
 
 static void pump(sy_journal_t *j);
 
-/* ---- byte buffers ---------------------------------------------------------------- */
-
-static int buf_reserve(buf_t *b, size_t more) {
-  if (b->len + more <= b->cap)
-    return 0;
-  size_t cap = b->cap ? b->cap : 4096;
-  while (cap < b->len + more)
-    cap *= 2;
-  char *p = realloc(b->p, cap);
-  if (p == NULL)
-    return -1;
-  b->p = p;
-  b->cap = cap;
-  return 0;
-}
+/* ---- the open batch's bytes --------------------------------------------------------- */
 
 /* Appends one length-prefixed argument. */
 static void put_arg(sy_journal_t *j, const char *s, size_t n) {
   uint32_t len = (uint32_t)n;
-  if (buf_reserve(&j->cur, 4 + n) < 0)
+  if (sy__jbuf_reserve(&j->cur, 4 + n) < 0)
     return; /* out of memory: the argument is lost, the script will reject the batch */
   memcpy(j->cur.p + j->cur.len, &len, 4);
   memcpy(j->cur.p + j->cur.len + 4, s, n);
@@ -185,7 +145,7 @@ static void put_num(sy_journal_t *j, double x) {
 static void on_flush_timer(uv_timer_t *t) { sy_journal_flush(t->data); }
 
 static void batch_touch(sy_journal_t *j) {
-  if (j->cur_nargs == 0 && j->nagg == 0 && j->nrows == 0 && !j->closing)
+  if (j->cur_nargs == 0 && sy__jcount_empty(&j->counts) && !j->closing)
     uv_timer_start(&j->flush_timer, on_flush_timer, j->flush_ms, 0);
 }
 
@@ -308,75 +268,23 @@ void sy_journal_record(sy_journal_t *j, const char *key, unsigned ttl_s) {
 void sy_journal_record_end(sy_journal_t *j) { end_count(j); }
 
 void sy_journal_incr(sy_journal_t *j, const char *key, const char *field, double delta) {
-  size_t kl = strlen(key), fl = strlen(field);
-  char tmp[512];
-  if (kl + fl + 2 > sizeof tmp)
-    return;
-  memcpy(tmp, key, kl + 1);
-  memcpy(tmp + kl + 1, field, fl + 1);
-  uint64_t h = XXH3_64bits(tmp, kl + fl + 2);
   batch_touch(j);
-  for (size_t i = h % AGG_SLOTS;; i = (i + 1) % AGG_SLOTS) {
-    agg_t *a = &j->agg[i];
-    if (a->used && a->hash == h && memcmp(j->agg_arena.p + a->off, tmp, kl + fl + 2) == 0) {
-      a->delta += delta;
-      return;
-    }
-    if (!a->used) {
-      if (buf_reserve(&j->agg_arena, kl + fl + 2) < 0)
-        return;
-      a->used = 1;
-      a->hash = h;
-      a->off = j->agg_arena.len;
-      a->delta = delta;
-      memcpy(j->agg_arena.p + j->agg_arena.len, tmp, kl + fl + 2);
-      j->agg_arena.len += kl + fl + 2;
-      if (++j->nagg >= AGG_MAX)
-        sy_journal_flush(j);
-      return;
-    }
-  }
+  if (sy__jcount_add(&j->counts, key, field, delta) == 1)
+    sy_journal_flush(j);
 }
 
 sy_journal_row_t *sy_journal_row(sy_journal_t *j, const char *key, const char *const *fields,
                                  size_t nfields) {
-  size_t kl = strlen(key);
   if (nfields > SY_JOURNAL_ROW_MAX)
     return NULL;
-  if (j->nrows >= ROW_MAX)
+  if (sy__jcount_rows_full(&j->counts))
     sy_journal_flush(j);
-  uint64_t h = XXH3_64bits(key, kl);
   batch_touch(j);
-  for (size_t i = h % ROW_SLOTS;; i = (i + 1) % ROW_SLOTS) {
-    sy_journal_row_t *r = &j->rows[i];
-    if (r->used && r->hash == h && r->fields == fields &&
-        strcmp(j->row_arena.p + r->off, key) == 0)
-      return r;
-    if (!r->used) {
-      if (buf_reserve(&j->row_arena, kl + 1) < 0)
-        return NULL;
-      r->used = 1;
-      r->off = j->row_arena.len;
-      memcpy(j->row_arena.p + j->row_arena.len, key, kl + 1);
-      j->row_arena.len += kl + 1;
-      r->hash = h;
-      r->fields = fields;
-      r->nfields = (uint32_t)nfields;
-      r->touched = 0;
-      j->nrows++;
-      return r;
-    }
-  }
+  return (sy_journal_row_t *)sy__jcount_row(&j->counts, key, fields, nfields);
 }
 
 void sy_journal_row_add(sy_journal_row_t *row, size_t field, double delta) {
-  if (row == NULL || field >= row->nfields)
-    return;
-  if (!(row->touched & (1u << field))) {
-    row->touched |= 1u << field;
-    row->v[field] = 0;
-  }
-  row->v[field] += delta;
+  sy__jrow_add(row != NULL ? &row->r : NULL, field, delta);
 }
 
 void sy_journal_zadd(sy_journal_t *j, const char *key, double score, const char *member) {
@@ -439,46 +347,20 @@ static void spill(sy_journal_t *j) {
   j->queued_events = 0;
 }
 
-/* Writes the rows' counters as H operations and empties the row table. */
-static void put_rows(sy_journal_t *j) {
-  for (size_t i = 0; i < ROW_SLOTS && j->nrows > 0; i++) {
-    sy_journal_row_t *r = &j->rows[i];
-    if (!r->used)
-      continue;
-    const char *key = j->row_arena.p + r->off;
-    for (uint32_t f = 0; f < r->nfields; f++) {
-      if (!(r->touched & (1u << f)))
-        continue;
-      put_str(j, "H");
-      put_str(j, key);
-      put_str(j, r->fields[f]);
-      put_num(j, r->v[f]);
-    }
-    r->used = 0;
-    j->nrows--;
-  }
-  j->nrows = 0;
-  j->row_arena.len = 0;
+/* One summed counter of the batch as an H operation (sy__jcount_drain's callback). */
+static void put_counter(void *data, const char *key, const char *field, double sum) {
+  sy_journal_t *j = data;
+  put_str(j, "H");
+  put_str(j, key);
+  put_str(j, field);
+  put_num(j, sum);
 }
 
 void sy_journal_flush(sy_journal_t *j) {
   uv_timer_stop(&j->flush_timer);
-  if (j->cur_nargs == 0 && j->nagg == 0 && j->nrows == 0)
+  if (j->cur_nargs == 0 && sy__jcount_empty(&j->counts))
     return;
-  put_rows(j);
-  for (size_t i = 0; i < AGG_SLOTS; i++) {
-    agg_t *a = &j->agg[i];
-    if (!a->used)
-      continue;
-    const char *key = j->agg_arena.p + a->off;
-    put_str(j, "H");
-    put_str(j, key);
-    put_str(j, key + strlen(key) + 1);
-    put_num(j, a->delta);
-    a->used = 0;
-  }
-  j->nagg = 0;
-  j->agg_arena.len = 0;
+  sy__jcount_drain(&j->counts, put_counter, j);
   j->nrefs = 0;
 
   /* The blob: journal key, sequence number, then the operations. */
@@ -845,7 +727,7 @@ void sy_journal_counters(const sy_journal_t *j, sy_journal_counters_t *out) {
 }
 
 int sy_journal_idle(const sy_journal_t *j) {
-  return j->cur_nargs == 0 && j->nagg == 0 && j->nrows == 0 && j->head == NULL &&
+  return j->cur_nargs == 0 && sy__jcount_empty(&j->counts) && j->head == NULL &&
          j->spool.size == 0;
 }
 
@@ -870,8 +752,7 @@ void sy_journal_free(sy_journal_t *j) {
   free(j->instance);
   free(j->jkey);
   free(j->cur.p);
-  free(j->agg_arena.p);
-  free(j->row_arena.p);
+  sy__jcount_free(&j->counts);
   free(j->argv);
   free(j->argvlen);
   if (j->flush_timer.loop != NULL) {

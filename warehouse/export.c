@@ -182,7 +182,16 @@ static int on_entry(void *data, const sy_sentry_t *entry) {
       return x->failed = 1;
     }
   }
-  if (sy_wh_event_parse(&x->ev, e->names, e->values, e->lens, e->nfields, e->id, def, why,
+  /* an event without an id of its own takes its entry's; on Redis Cluster entry ids
+   * are unique per stream only (sy:{E}:events on different nodes), so the stream's
+   * name goes with it */
+  char qid[SY_WH_KEY_LEN + 48];
+  const char *eid = e->id;
+  if (x->o->cluster) {
+    snprintf(qid, sizeof qid, "%s/%s", x->o->streams[e->stream], e->id);
+    eid = qid;
+  }
+  if (sy_wh_event_parse(&x->ev, e->names, e->values, e->lens, e->nfields, eid, def, why,
                         sizeof why) < 0) {
     if (x->unreadable++ < 10)
       sy_log_warn("export: %s %s: skipped: %s", x->o->streams[e->stream], e->id, why);

@@ -9,7 +9,8 @@ converge on one posterior; the CLI reads and changes an experiment's state there
 seed that is not a cluster node is a startup error naming redis.cluster. `switchyard
 export` (3 primaries, no replicas) copies each experiment's stream from its own shard
 into SQLite exactly once, --once and --follow, with each stream's refs resolved from
-that experiment's sy:{E}:refs.
+that experiment's sy:{E}:refs; SIGKILLed in the middle of a backlog on two shards and
+restarted, it loses and doubles nothing.
 """
 import json
 import os
@@ -760,6 +761,72 @@ def test_export_cluster_sqlite(env):
     check("--stream sy:events" in bad.stderr and "sy:{E}:events" in bad.stderr,
           "bad --stream: %s", bad.stderr)
     r.stop()
+
+
+@h.timeout(90)
+def test_export_cluster_sigkill(env):
+    cl = Cluster(env, nodes=3, replicas=0)
+    eids = spread_ids(cl, 2)
+    n = 5000
+    fill = os.environ.get("SY_EXPORT_FILL") or os.path.join(h.ROOT, "build", "bench",
+                                                             "export-fill")
+    total = {}
+    for k, eid in enumerate(eids):  # seeds apart: distinct trace and event ids
+        port = cl.owner("sy:{%s}:events" % eid)
+        r = subprocess.run([fill, "--redis", "redis://127.0.0.1:%d" % port, "-n", str(n),
+                            "--stream", "sy:{%s}:events" % eid, "--refs", "sy:{%s}:refs" % eid,
+                            "--experiment", eid, "--seed", str(k + 1)],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, "export-fill: %s", r.stderr)
+        total[eid] = int(dict(l.split("=") for l in r.stdout.split())["filled_events"])
+    cfg = env.path("export.yaml")
+    h.write_file(cfg, h.to_yaml(h.router_config(
+        "127.0.0.1:1", experiments=[experiment(e) for e in eids], data_dir=env.path("data"),
+        redis={"cluster": cl.seeds(), "timeout_ms": 2000})))
+    db = env.path("wh.db")
+
+    def rows():
+        if not os.path.exists(db):
+            return 0
+        try:
+            return sqlite_rows(db, "SELECT count(*) AS n FROM events")[0]["n"]
+        except sqlite3.OperationalError:  # the table not created yet
+            return 0
+    out = open(env.path("kill.stdout"), "wb")
+    p = h.Process("kill", [h.SWITCHYARD, "export", "--config", cfg, "--to", "sqlite:" + db,
+                           "--once", "--batch", "200"], env.dir, stdout=out)
+    env.procs.append(p)
+    got = h.wait_until(lambda: not p.alive() or rows() > 1500, 30, interval=0.01)
+    check(got and p.alive(), "export ended before it could be killed: %s", p.stderr_tail())
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(10)
+    p.stopped = True
+    out.close()
+    at_kill = rows()
+    pend = {}
+    for eid in eids:
+        g = cl.at("sy:{%s}:events" % eid).command("XINFO", "GROUPS", "sy:{%s}:events" % eid)
+        pend[eid] = dict(zip(g[0][0::2], g[0][1::2]))["pending"]
+    check(at_kill < sum(total.values()) and sum(pend.values()) > 0,
+          "the kill did not land mid-export: %d rows of %d, pending %r", at_kill,
+          sum(total.values()), pend)
+    r = run_export(env, cfg, db, "--once", "--batch", "200")
+    read, applied = export_read(r.stdout)
+    check(applied == sum(total.values()) - at_kill, "resume applied %d, %d rows were in of %d",
+          applied, at_kill, sum(total.values()))
+    check(rows() == sum(total.values()), "events rows %d, entries %d", rows(),
+          sum(total.values()))
+    for k, eid in enumerate(eids):
+        t = sqlite_rows(db, "SELECT count(*) AS n, sum(feedback_n) AS fb, max(feedback_n) AS m, "
+                            "count(outcome_value) AS o, count(variant) AS v FROM trace "
+                            "WHERE experiment = '%s'" % eid)[0]
+        check(t == {"n": n, "fb": (n + 3) // 4, "m": 1, "o": (n + 4) // 5, "v": n},
+              "%s after the kill: %r", eid, t)
+        e = sqlite_rows(db, "SELECT count(*) AS n FROM events WHERE stream = 'sy:{%s}:events'"
+                        % eid)[0]["n"]
+        check(e == total[eid], "%s: %d events rows for %d entries", eid, e, total[eid])
+    print("export on 2 shards SIGKILLed at %d of %d rows (pending %r); resume read %d, "
+          "applied %d" % (at_kill, sum(total.values()), pend, read, applied))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 /*
  * export-fill.c — fills a Redis events stream with N synthetic traces in schema 5's
  * layout (proto/event5.h), as routers write them: per trace a request event, every
- * 4th trace a feedback event, every 5th an outcome; the refs in sy:refs. For
+ * 4th trace a feedback event, every 5th an outcome; the refs in sy:refs (--refs: another
+ * hash, e.g. sy:{E}:refs beside a cluster's sy:{E}:events). For
  * bench/export-rate and tests/integration/test_export.py (a backlog big enough to
  * kill the exporter in the middle of it).
  *
- *   export-fill --redis URL [-n N] [--stream KEY] [--ts-ms MS] [--seed S]
+ *   export-fill --redis URL [-n N] [--stream KEY] [--refs KEY] [--ts-ms MS] [--seed S]
  *               [--tenants a,b] [--experiment E]
  *
  * Trace i: trace id = 32 hex digits of (seed, i); variant a or b (i % 2); tenant
@@ -70,6 +71,7 @@ int main(int argc, char **argv) {
   unsigned long seed = 1;
   int64_t ts = -1;
   fill_t f = {.stream = "sy:events"};
+  const char *refs_key = "sy:refs";
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (v == NULL) {
@@ -80,6 +82,7 @@ int main(int argc, char **argv) {
     if (strcmp(a, "--redis") == 0) url = v;
     else if (strcmp(a, "-n") == 0) n = atol(v);
     else if (strcmp(a, "--stream") == 0) f.stream = v;
+    else if (strcmp(a, "--refs") == 0) refs_key = v;
     else if (strcmp(a, "--ts-ms") == 0) ts = atoll(v);
     else if (strcmp(a, "--seed") == 0) seed = strtoul(v, NULL, 10);
     else if (strcmp(a, "--tenants") == 0) tenants = v;
@@ -120,7 +123,7 @@ int main(int argc, char **argv) {
     size_t dl = sy_ev5_ref_def(def, sizeof def, exp, v ? "b" : "a", v ? "2" : "1", "p1",
                                v ? "model-b" : "model-a", "chat", "c0ffee00c0ffee00");
     sy_ev5_ref_id(def, dl, refs[v]);
-    redisReply *x = sy_rsync_command(&f.r, "HSET sy:refs %s %s", refs[v], def);
+    redisReply *x = sy_rsync_command(&f.r, "HSET %s %s %s", refs_key, refs[v], def);
     if (x == NULL) {
       fprintf(stderr, "export-fill: %s\n", f.r.err);
       return 1;

@@ -327,9 +327,17 @@ static int cmd_export(int argc, char **argv) {
     fprintf(stderr, "switchyard export: %s\n", err);
   else {
     o.timeout_ms = cfg->redis.timeout_ms;
-    if (o.nstreams == 0)
-      o.streams[o.nstreams++] = cfg->events.stream;
-    rc = sy_wh_export_run(&o);
+    const char *exps[SY_WH_MAX_STREAMS];
+    size_t nexps = 0;
+    for (size_t i = 0; i < cfg->nexperiments && nexps < SY_WH_MAX_STREAMS; i++)
+      exps[nexps++] = cfg->experiments[i].id;
+    if (cfg->nexperiments > SY_WH_MAX_STREAMS)
+      nexps = SY_WH_MAX_STREAMS + 1; /* refused by sy_wh_export_keys, unless --stream */
+    if (sy_wh_export_keys(&o, cfg->redis.ncluster > 0, cfg->events.stream, exps,
+                          nexps, err, sizeof err) < 0)
+      fprintf(stderr, "switchyard export: %s\n", err);
+    else
+      rc = sy_wh_export_run(&o);
   }
   sy_config_free(cfg);
   return rc;

@@ -2,6 +2,12 @@
  * export.c — the export loop (export.h): consumer-group reads, one transaction per
  * read, XACK after COMMIT; the trimming check before every read; --follow's lag
  * lines, periodic retention, reconnects and clean stop on SIGTERM/SIGINT.
+ *
+ * One server: one connection, one XREADGROUP over every stream. Redis Cluster: the
+ * streams (sy:{E}:events) are on different slots, which one XREADGROUP may not mix
+ * (CROSSSLOT), so each stream has a connection of its own, which stays on its node
+ * after the first redirection; the streams are read in turn, each read its own
+ * transaction, its XACKs on its own connection.
  */
 #include "warehouse/export.h"
 
@@ -21,12 +27,17 @@
 
 #define RETAIN_EVERY_MS 600000
 #define BLOCK_MS 1000
+/* --follow with several connections: a round of reads finds nothing, then each
+ * stream's next read blocks BLOCK_MS / connections ms (at least this), so an idle
+ * round lasts about BLOCK_MS and a new entry waits at most about that */
+#define MIN_BLOCK_MS 100
 
 static volatile sig_atomic_t stop_sig;
 static void on_stop(int sig) { stop_sig = sig; }
 
 typedef struct {
   char id[SY_EV5_REF_LEN + 8];
+  const char *key; /* the refs hash it came from */
   char *def;
 } ref_t;
 
@@ -37,7 +48,10 @@ typedef struct {
 
 typedef struct {
   const sy_wh_opts_t *o;
-  sy_rsync_t r;
+  /* nconn connections: one for every stream, or one per stream (o->cluster) */
+  sy_rsync_t *r;
+  size_t nconn;
+  size_t first; /* the read in progress: its streams' first index */
   sy_wh_sink_t *sink;
   sy_wh_apply_t ap;
   sy_wh_event_t ev;
@@ -60,19 +74,29 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The ref's definition (sy:refs), cached; NULL if Redis has none (*failed: or the
- * HGET failed). */
-static const char *ref_def(ex_t *x, const char *id, int *failed) {
+/* Stream s's connection. */
+static sy_rsync_t *conn_of(ex_t *x, size_t s) { return &x->r[x->o->cluster ? s : 0]; }
+
+/* The streams read over connection c: [*first, *end). */
+static void conn_streams(const ex_t *x, size_t c, size_t *first, size_t *end) {
+  *first = x->o->cluster ? c : 0;
+  *end = x->o->cluster ? c + 1 : x->o->nstreams;
+}
+
+/* The ref's definition (stream s's refs hash: sy:refs, or sy:{E}:refs on its shard),
+ * cached; NULL if Redis has none (*failed: or the HGET failed). */
+static const char *ref_def(ex_t *x, size_t s, const char *id, int *failed) {
+  const char *key = x->o->refs[s];
   for (size_t i = 0; i < x->nrefs; i++)
-    if (strcmp(x->refs[i].id, id) == 0)
+    if (strcmp(x->refs[i].id, id) == 0 && strcmp(x->refs[i].key, key) == 0)
       return x->refs[i].def;
   char def[4096];
-  long n = sy_sreader_hget(&x->r, SY_KEY_REFS, id, def, sizeof def);
+  long n = sy_sreader_hget(conn_of(x, s), key, id, def, sizeof def);
   *failed = n < 0;
   if (n <= 0) {
     if (n == 0 && x->noref++ < 10)
       sy_log_warn("export: ref %s is not in %s: its events lack experiment and variant",
-                  id, SY_KEY_REFS);
+                  id, key);
     return NULL; /* not cached: it may appear later */
   }
   ref_t *g = realloc(x->refs, (x->nrefs + 1) * sizeof *g);
@@ -80,6 +104,7 @@ static const char *ref_def(ex_t *x, const char *id, int *failed) {
     return NULL;
   x->refs = g;
   snprintf(g[x->nrefs].id, sizeof g[x->nrefs].id, "%s", id);
+  g[x->nrefs].key = key;
   g[x->nrefs].def = strdup(def);
   return g[x->nrefs++].def;
 }
@@ -101,6 +126,20 @@ static int idlist_add(idlist_t *l, const char *id, size_t stream) {
   return 0;
 }
 
+/* Drops the ids of streams [first, end). */
+static void idlist_drop(idlist_t *l, size_t first, size_t end) {
+  size_t k = 0;
+  for (size_t i = 0; i < l->n; i++)
+    if (l->stream[i] < first || l->stream[i] >= end) {
+      if (k != i) {
+        memcpy(l->id[k], l->id[i], sizeof l->id[0]);
+        l->stream[k] = l->stream[i];
+      }
+      k++;
+    }
+  l->n = k;
+}
+
 static void idlist_free(idlist_t *l) {
   free(l->id);
   free(l->stream);
@@ -117,8 +156,10 @@ static int remember_id(ex_t *x, const sy_sentry_t *e) {
 }
 
 /* One entry, inside the read's transaction (begun at its first entry). */
-static int on_entry(void *data, const sy_sentry_t *e) {
+static int on_entry(void *data, const sy_sentry_t *entry) {
   ex_t *x = data;
+  sy_sentry_t ent = *entry, *e = &ent;
+  e->stream += x->first; /* the read's streams start at x->first */
   char why[256];
   if (remember_id(x, e) < 0) {
     snprintf(x->err, sizeof x->err, "out of memory");
@@ -135,13 +176,22 @@ static int on_entry(void *data, const sy_sentry_t *e) {
     int failed = 0;
     if (strcmp(e->names[i], SY_EV5_FIELD) == 0 &&
         sy_wh_ev5_ref(e->values[i], e->lens[i], id, sizeof id) > 0)
-      def = ref_def(x, id, &failed);
+      def = ref_def(x, e->stream, id, &failed);
     if (failed) { /* the batch is retried rather than written without its ref */
-      snprintf(x->err, sizeof x->err, "%s", x->r.err);
+      snprintf(x->err, sizeof x->err, "%s", conn_of(x, e->stream)->err);
       return x->failed = 1;
     }
   }
-  if (sy_wh_event_parse(&x->ev, e->names, e->values, e->lens, e->nfields, e->id, def, why,
+  /* an event without an id of its own takes its entry's; on Redis Cluster entry ids
+   * are unique per stream only (sy:{E}:events on different nodes), so the stream's
+   * name goes with it */
+  char qid[SY_WH_KEY_LEN + 48];
+  const char *eid = e->id;
+  if (x->o->cluster) {
+    snprintf(qid, sizeof qid, "%s/%s", x->o->streams[e->stream], e->id);
+    eid = qid;
+  }
+  if (sy_wh_event_parse(&x->ev, e->names, e->values, e->lens, e->nfields, eid, def, why,
                         sizeof why) < 0) {
     if (x->unreadable++ < 10)
       sy_log_warn("export: %s %s: skipped: %s", x->o->streams[e->stream], e->id, why);
@@ -171,63 +221,84 @@ static int on_entry(void *data, const sy_sentry_t *e) {
   return 0;
 }
 
-/* The unacknowledged entries as one XACK per stream, into acks; *ptrs (to free) holds
- * the id pointers. Returns how many XACKs, or -1 when out of memory. */
-static long ack_args(ex_t *x, sy_sack_t *acks, const char ***ptrs) {
+/* The unacknowledged entries of connection c's streams as one XACK per stream, into
+ * acks; *ptrs (to free) holds the id pointers. Returns how many XACKs, or -1 when out
+ * of memory. */
+static long ack_args(ex_t *x, size_t c, sy_sack_t *acks, const char ***ptrs) {
   const idlist_t *u = &x->unacked;
   *ptrs = malloc((u->n ? u->n : 1) * sizeof **ptrs);
   if (*ptrs == NULL)
     return -1;
-  size_t na = 0, k = 0;
-  for (size_t s = 0; s < x->o->nstreams; s++) {
-    size_t first = k;
+  size_t na = 0, k = 0, first, end;
+  conn_streams(x, c, &first, &end);
+  for (size_t s = first; s < end; s++) {
+    size_t from = k;
     for (size_t i = 0; i < u->n; i++)
       if (u->stream[i] == s)
         (*ptrs)[k++] = u->id[i];
-    if (k > first)
-      acks[na++] = (sy_sack_t){x->o->streams[s], *ptrs + first, k - first};
+    if (k > from)
+      acks[na++] = (sy_sack_t){x->o->streams[s], *ptrs + from, k - from};
   }
   return (long)na;
 }
 
-/* Acknowledges what is left unacknowledged (at the end of a run). */
+static int connect_conn(ex_t *x, size_t c);
+
+/* Acknowledges what is left unacknowledged (at the end of a run), each stream's on
+ * its connection (connected again if a signal cut it). Returns 0, or -1 with x->err
+ * (some may have been acknowledged). */
 static int flush_acks(ex_t *x) {
-  sy_sack_t acks[SY_WH_MAX_STREAMS];
-  const char **ptrs = NULL;
-  long na = ack_args(x, acks, &ptrs);
-  int rc = na < 0 ? -1 : 0;
-  for (long i = 0; i < na && rc == 0; i++)
-    if (sy_sreader_ack(&x->r, acks[i].stream, x->o->group, acks[i].ids, acks[i].n) < 0) {
-      snprintf(x->err, sizeof x->err, "%s", x->r.err);
-      rc = -1;
+  int rc = 0;
+  for (size_t c = 0; c < x->nconn; c++) {
+    sy_sack_t acks[SY_WH_MAX_STREAMS];
+    const char **ptrs = NULL;
+    long na = ack_args(x, c, acks, &ptrs);
+    int crc = na < 0 ? -1 : 0;
+    sy_rsync_t *r = &x->r[c];
+    if (na > 0 && !sy_sreader_usable(r) && connect_conn(x, c) < 0)
+      crc = -1;
+    for (long i = 0; i < na && crc == 0; i++)
+      if (sy_sreader_ack(r, acks[i].stream, x->o->group, acks[i].ids, acks[i].n) < 0) {
+        snprintf(x->err, sizeof x->err, "%s", r->err);
+        crc = -1;
+      }
+    free(ptrs);
+    if (crc == 0) {
+      size_t first, end;
+      conn_streams(x, c, &first, &end);
+      idlist_drop(&x->unacked, first, end);
     }
-  free(ptrs);
-  if (rc == 0)
-    x->unacked.n = 0;
+    rc |= crc;
+  }
   return rc;
 }
 
-/* One XREADGROUP (carrying the XACKs of the previous read, committed): applied in one
- * transaction and committed; its entries are acknowledged with the next read or by
- * flush_acks. Returns the entries read, or -1 with x->err. */
-static long step(ex_t *x, int pending, int block_ms) {
+/* One XREADGROUP on connection c, over its streams (carrying the XACKs of their
+ * previous read, committed): applied in one transaction and committed; its entries
+ * are acknowledged with the next read of their connection or by flush_acks. Returns
+ * the entries read, or -1 with x->err. */
+static long step(ex_t *x, size_t c, int pending, int block_ms) {
   x->batch.n = 0;
   x->failed = x->in_tx = 0;
   x->now = now_ms();
+  size_t first, end;
+  conn_streams(x, c, &first, &end);
+  x->first = first;
   sy_sack_t acks[SY_WH_MAX_STREAMS];
   const char **ptrs = NULL;
-  long na = ack_args(x, acks, &ptrs);
+  long na = ack_args(x, c, acks, &ptrs);
   if (na < 0) {
     snprintf(x->err, sizeof x->err, "out of memory");
     return -1;
   }
-  long n = sy_sreader_read(&x->r, x->o->group, x->o->consumer, x->o->streams, x->o->nstreams,
+  sy_rsync_t *r = &x->r[c];
+  long n = sy_sreader_read(r, x->o->group, x->o->consumer, x->o->streams + first, end - first,
                            pending, x->o->batch, block_ms, acks, (size_t)na, on_entry, x);
   free(ptrs);
   if (n < 0 && !x->failed)
-    snprintf(x->err, sizeof x->err, "%s", x->r.err);
-  if (n >= 0)
-    x->unacked.n = 0; /* else they go again with the next read: XACK twice is harmless */
+    snprintf(x->err, sizeof x->err, "%s", r->err);
+  if (n >= 0) /* else they go again with the next read: XACK twice is harmless */
+    idlist_drop(&x->unacked, first, end);
   if (n < 0 || x->failed) {
     if (x->in_tx)
       x->sink->ops->rollback(x->sink);
@@ -237,9 +308,12 @@ static long step(ex_t *x, int pending, int block_ms) {
     x->sink->ops->rollback(x->sink);
     return -1;
   }
-  idlist_t t = x->unacked; /* empty: swapped, not copied */
-  x->unacked = x->batch;
-  x->batch = t;
+  for (size_t i = 0; i < x->batch.n; i++) /* acknowledged with the next read */
+    if (idlist_add(&x->unacked, x->batch.id[i], x->batch.stream[i]) < 0) {
+      snprintf(x->err, sizeof x->err, "out of memory (committed, not acknowledged: read "
+               "again and found applied)");
+      return -1;
+    }
   return n;
 }
 
@@ -271,11 +345,12 @@ static int check_all(ex_t *x, int log_lag) {
   for (size_t s = 0; s < x->o->nstreams; s++) {
     sy_sinfo_t in;
     const char *st = x->o->streams[s];
-    int rc = sy_sreader_info(&x->r, st, log_lag ? x->o->group : NULL, &in);
+    sy_rsync_t *r = conn_of(x, s);
+    int rc = sy_sreader_info(r, st, log_lag ? x->o->group : NULL, &in);
     if (rc == 0 && !log_lag && in.length > 0 && sy_sid_cmp(x->max_seen[s], in.first) < 0)
-      rc = sy_sreader_info(&x->r, st, x->o->group, &in);
+      rc = sy_sreader_info(r, st, x->o->group, &in);
     if (rc < 0) {
-      snprintf(x->err, sizeof x->err, "%s", x->r.err);
+      snprintf(x->err, sizeof x->err, "%s", r->err);
       return -1;
     }
     check_trimmed(x, s, &in);
@@ -308,18 +383,30 @@ static int retain(ex_t *x) {
   return 0;
 }
 
-static int connect_redis(ex_t *x) {
-  sy_rsync_close(&x->r);
+/* Connection c, anew, with its streams' group created: on Redis Cluster the
+ * XGROUP CREATE's redirection moves the connection to its stream's node. */
+static int connect_conn(ex_t *x, size_t c) {
+  sy_rsync_t *r = &x->r[c];
+  sy_rsync_close(r);
   unsigned t = x->o->timeout_ms > BLOCK_MS + 1000 ? x->o->timeout_ms : BLOCK_MS + 1000;
-  if (sy_rsync_connect(&x->r, &x->o->redis, t) < 0) {
-    snprintf(x->err, sizeof x->err, "%s", x->r.err);
+  if (sy_rsync_connect(r, &x->o->redis, t) < 0) {
+    snprintf(x->err, sizeof x->err, "%s", r->err);
     return -1;
   }
-  for (size_t s = 0; s < x->o->nstreams; s++)
-    if (sy_sreader_group(&x->r, x->o->streams[s], x->o->group) < 0) {
-      snprintf(x->err, sizeof x->err, "%s", x->r.err);
+  size_t first, end;
+  conn_streams(x, c, &first, &end);
+  for (size_t s = first; s < end; s++)
+    if (sy_sreader_group(r, x->o->streams[s], x->o->group) < 0) {
+      snprintf(x->err, sizeof x->err, "%s", r->err);
       return -1;
     }
+  return 0;
+}
+
+static int connect_redis(ex_t *x) {
+  for (size_t c = 0; c < x->nconn; c++)
+    if (connect_conn(x, c) < 0)
+      return -1;
   return 0;
 }
 
@@ -335,8 +422,9 @@ static void nap(unsigned ms) {
 static int once_targets(ex_t *x, sy_sid_t *target, int *done) {
   for (size_t s = 0; s < x->o->nstreams; s++) {
     sy_sinfo_t in;
-    if (sy_sreader_info(&x->r, x->o->streams[s], x->o->group, &in) < 0) {
-      snprintf(x->err, sizeof x->err, "%s", x->r.err);
+    sy_rsync_t *r = conn_of(x, s);
+    if (sy_sreader_info(r, x->o->streams[s], x->o->group, &in) < 0) {
+      snprintf(x->err, sizeof x->err, "%s", r->err);
       return -1;
     }
     target[s] = in.last;
@@ -359,14 +447,17 @@ static int all_done(ex_t *x, const sy_sid_t *target, int *done) {
  * (--follow). Returns 0, or -1 with x->err. */
 static int pass(ex_t *x) {
   long n;
-  while (!stop_sig && (n = step(x, 1, -1)) != 0)
-    if (n < 0)
-      return -1;
+  for (size_t c = 0; c < x->nconn; c++)
+    while (!stop_sig && (n = step(x, c, 1, -1)) != 0)
+      if (n < 0)
+        return -1;
   sy_sid_t target[SY_WH_MAX_STREAMS];
   int done[SY_WH_MAX_STREAMS];
   if (x->o->once && once_targets(x, target, done) < 0)
     return -1;
   int64_t next_lag = now_ms() + x->o->lag_every_ms, next_retain = now_ms() + RETAIN_EVERY_MS;
+  int idle = 0; /* the last round read nothing */
+  int shared = BLOCK_MS / (int)x->nconn > MIN_BLOCK_MS ? BLOCK_MS / (int)x->nconn : MIN_BLOCK_MS;
   while (!stop_sig) {
     if (x->o->once && all_done(x, target, done))
       return 0;
@@ -379,9 +470,15 @@ static int pass(ex_t *x) {
       if (retain(x) < 0)
         return -1;
     }
-    if ((n = step(x, 0, x->o->follow ? BLOCK_MS : -1)) < 0)
-      return -1;
-    if (n == 0 && x->o->once)
+    long got = 0;
+    int block = !x->o->follow ? -1 : x->nconn == 1 ? BLOCK_MS : idle ? shared : -1;
+    for (size_t c = 0; c < x->nconn && !stop_sig; c++) {
+      if ((n = step(x, c, 0, block)) < 0)
+        return -1;
+      got += n;
+    }
+    idle = got == 0;
+    if (got == 0 && x->o->once)
       return 0;
   }
   return 0;
@@ -419,12 +516,18 @@ int sy_wh_export_run(const sy_wh_opts_t *o) {
     return 1;
   }
   x.ap.sink = x.sink;
+  x.nconn = o->cluster ? o->nstreams : 1;
+  if ((x.r = calloc(x.nconn, sizeof *x.r)) == NULL) {
+    fprintf(stderr, "switchyard export: out of memory\n");
+    goto out;
+  }
   if (retain(&x) < 0 || connect_redis(&x) < 0) {
     fprintf(stderr, "switchyard export: %s\n", x.err);
     goto out;
   }
-  sy_log_info("export: %zu stream(s) into %s, group %s, consumer %s", o->nstreams,
-              x.sink->ops->name, o->group, o->consumer);
+  sy_log_info("export: %zu stream(s) into %s, group %s, consumer %s, %zu connection(s)%s",
+              o->nstreams, x.sink->ops->name, o->group, o->consumer, x.nconn,
+              o->cluster ? " (redis.cluster: one per stream)" : "");
   for (;;) {
     if (pass(&x) == 0) {
       rc = 0;
@@ -451,17 +554,17 @@ int sy_wh_export_run(const sy_wh_opts_t *o) {
       break;
     }
   }
-  /* a signal may have cut a blocking read: a fresh connection for the last XACKs */
-  if (x.unacked.n > 0 && !sy_sreader_usable(&x.r))
-    connect_redis(&x);
-  if (x.unacked.n > 0 && sy_sreader_usable(&x.r) && flush_acks(&x) < 0)
+  /* a signal may have cut a blocking read: flush_acks connects again where needed */
+  if (x.unacked.n > 0 && flush_acks(&x) < 0)
     sy_log_warn("export: the last read's XACK failed (%s): the next run reads it again and "
                 "finds it applied", x.err);
   if (stop_sig)
     sy_log_info("export: stopped by signal %d", (int)stop_sig);
   summary(&x, (double)(now_ms() - t0) / 1000.0);
 out:
-  sy_rsync_close(&x.r);
+  for (size_t c = 0; x.r != NULL && c < x.nconn; c++)
+    sy_rsync_close(&x.r[c]);
+  free(x.r);
   if (x.sink != NULL)
     x.sink->ops->close(x.sink);
   sy_wh_apply_free(&x.ap);

@@ -7,7 +7,7 @@
  *
  * The caller (router/main.c) parses the arguments with sy_wh_export_parse, then
  * fills in where Redis is and which streams to read from the config (this layer
- * does not read configs), and runs sy_wh_export_run.
+ * does not read configs) with sy_wh_export_keys, and runs sy_wh_export_run.
  */
 #ifndef SY_WH_EXPORT_H
 #define SY_WH_EXPORT_H
@@ -18,6 +18,7 @@
 #include "stats/redis_url.h"
 
 #define SY_WH_MAX_STREAMS 64
+#define SY_WH_KEY_LEN 320
 
 typedef struct sy_wh_opts_s {
   /* from the command line */
@@ -35,6 +36,10 @@ typedef struct sy_wh_opts_s {
   /* filled in by the caller */
   sy_redis_addr_t redis;
   unsigned timeout_ms;
+  /* set by sy_wh_export_keys */
+  int cluster;                          /* redis.cluster: one connection per stream */
+  const char *refs[SY_WH_MAX_STREAMS];  /* the refs hash of streams[i] */
+  char keys[2 * SY_WH_MAX_STREAMS][SY_WH_KEY_LEN]; /* the names made for the two above */
 } sy_wh_opts_t;
 
 extern const char sy_wh_export_usage[];
@@ -42,6 +47,16 @@ extern const char sy_wh_export_usage[];
 /* Parses the arguments after `export`. Returns 0, 1 for --help, or -1 with a message
  * naming the flag in err (the command then exits 2). */
 int sy_wh_export_parse(int argc, char **argv, sy_wh_opts_t *o, char *err, size_t cap);
+
+/* After parsing: the streams to read when no --stream was given, and each stream's
+ * refs hash. On one server (cluster 0) the default is default_stream (the config's
+ * events.stream) and every stream's refs are sy:refs. On Redis Cluster (cluster 1,
+ * proto/KEYS.md "Cluster layout") the default is sy:{E}:events for each of the nexps
+ * experiment ids, a --stream must be such a name, and its refs are sy:{E}:refs (on the
+ * same shard); each stream is then read over a connection of its own. Returns 0, or -1
+ * with a message naming the flag or the config's problem in err. */
+int sy_wh_export_keys(sy_wh_opts_t *o, int cluster, const char *default_stream,
+                      const char *const *exps, size_t nexps, char *err, size_t cap);
 
 /* Runs the export; returns the exit status (0: done, or stopped by SIGTERM/SIGINT in
  * --follow; 1: Redis or the database failed, said on stderr). */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/keys.h"
 #include "warehouse/sink.h"
 
 const char sy_wh_export_usage[] =
@@ -31,7 +32,8 @@ const char sy_wh_export_usage[] =
     "  --group NAME             the consumer group (default sy-export)\n"
     "  --consumer NAME          the consumer in it (default export)\n"
     "  --stream KEY             a stream to read (repeatable; default: the config's\n"
-    "                           events.stream)\n"
+    "                           events.stream; with redis.cluster, sy:{E}:events for\n"
+    "                           every experiment E of the config)\n"
     "  --batch N                entries per transaction (default 1000)\n"
     "  --lag-every S            seconds between --follow's lag lines (default 10)\n"
     "\n"
@@ -141,5 +143,49 @@ int sy_wh_export_parse(int argc, char **argv, sy_wh_opts_t *o, char *err, size_t
     return bad(err, cap, "--to is required (sqlite:PATH or postgresql://...)%s", "");
   if (o->once == o->follow)
     return bad(err, cap, "give one of --once and --follow%s", o->once ? ", not both" : "");
+  return 0;
+}
+
+/* E of "sy:{E}:events" into out (cap bytes); -1 if name is not such a name. */
+static int cluster_stream_exp(const char *name, char *out, size_t cap) {
+  static const char pre[] = "sy:{", suf[] = "}:events";
+  size_t n = strlen(name), np = sizeof pre - 1, ns = sizeof suf - 1;
+  if (n <= np + ns || strncmp(name, pre, np) != 0 || strcmp(name + n - ns, suf) != 0 ||
+      n - np - ns >= cap)
+    return -1;
+  memcpy(out, name + np, n - np - ns);
+  out[n - np - ns] = '\0';
+  return strpbrk(out, "{}") == NULL ? 0 : -1;
+}
+
+int sy_wh_export_keys(sy_wh_opts_t *o, int cluster, const char *default_stream,
+                      const char *const *exps, size_t nexps, char *err, size_t cap) {
+  o->cluster = cluster;
+  if (!cluster) {
+    if (o->nstreams == 0)
+      o->streams[o->nstreams++] = default_stream;
+    for (size_t i = 0; i < o->nstreams; i++)
+      o->refs[i] = SY_KEY_REFS;
+    return 0;
+  }
+  if (o->nstreams == 0) {
+    if (nexps == 0 || nexps > SY_WH_MAX_STREAMS)
+      return bad(err, cap, "redis.cluster: the config has %s experiments (1..64 streams "
+                 "sy:{E}:events): give --stream", nexps == 0 ? "no" : "more than 64");
+    for (size_t i = 0; i < nexps; i++) {
+      if (sy_key_exp_events(o->keys[i], sizeof o->keys[i], exps[i]) < 0)
+        return bad(err, cap, "experiment id '%.100s' is too long for a stream name", exps[i]);
+      o->streams[o->nstreams++] = o->keys[i];
+    }
+  }
+  for (size_t i = 0; i < o->nstreams; i++) {
+    char e[SY_WH_KEY_LEN];
+    char *k = o->keys[SY_WH_MAX_STREAMS + i];
+    if (cluster_stream_exp(o->streams[i], e, sizeof e) < 0 ||
+        sy_key_exp_refs(k, SY_WH_KEY_LEN, e) < 0)
+      return bad(err, cap, "--stream %.200s: with redis.cluster a stream is sy:{E}:events "
+                 "(E an experiment id; its refs are sy:{E}:refs)", o->streams[i]);
+    o->refs[i] = k;
+  }
   return 0;
 }

@@ -6,12 +6,17 @@ workers land exactly once on each experiment's own shard (its stream sy:{E}:even
 its counters); a slot migrated under load and a primary killed under load (its
 replica promoted) fail no client request and lose or double no event; two routers
 converge on one posterior; the CLI reads and changes an experiment's state there; a
-seed that is not a cluster node is a startup error naming redis.cluster.
+seed that is not a cluster node is a startup error naming redis.cluster. `switchyard
+export` (3 primaries, no replicas) copies each experiment's stream from its own shard
+into SQLite exactly once, --once and --follow, with each stream's refs resolved from
+that experiment's sy:{E}:refs; SIGKILLed in the middle of a backlog on two shards and
+restarted, it loses and doubles nothing.
 """
 import json
 import os
 import random
 import secrets
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -614,6 +619,211 @@ def test_cli_and_startup_errors(env):
     rb.stop(expect_rc=None)
     check("redis.cluster[0]" in rb.stderr_text() and "not a Redis Cluster node" in
           rb.stderr_text(), "startup error does not name redis.cluster: %s", rb.stderr_tail())
+
+
+# ---- the warehouse export ----------------------------------------------------------------
+
+def sqlite_rows(path, sql):
+    c = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
+    try:
+        c.row_factory = sqlite3.Row
+        return [dict(r) for r in c.execute(sql)]
+    finally:
+        c.close()
+
+
+def run_export(env, cfg, db, *args, expect=0):
+    r = subprocess.run([h.SWITCHYARD, "export", "--config", cfg, "--to", "sqlite:" + db]
+                       + list(args), capture_output=True, text=True, timeout=60, cwd=env.dir)
+    check(r.returncode == expect, "export %r: exit %d (wanted %d): %s %s", args, r.returncode,
+          expect, r.stdout, r.stderr[-1500:])
+    return r
+
+
+def export_read(text):
+    """(entries read, applied) of export's summary line."""
+    line = [l for l in text.splitlines() if l.startswith("export: ")][-1].split()
+    return int(line[1]), int(line[4])
+
+
+@h.timeout(120)
+def test_export_cluster_sqlite(env):
+    cl = Cluster(env, nodes=3, replicas=0)
+    mock = env.mock()
+    eids = spread_ids(cl, 2)
+    homes = {e: cl.owner("sy:{%s}:events" % e) for e in eids}
+    check(len(set(homes.values())) == 2, "experiments' streams on one shard: %r", homes)
+    exps = [experiment(e, outcome=BINARY) for e in eids]
+    redis = {"cluster": cl.seeds(), "timeout_ms": 2000, "connect_timeout_ms": 500,
+             "reconnect_max_ms": 300}
+    r = env.router(config(env, mock, cl, exps, "r1", redis=redis), name="r1")
+    r.wait_log("redis cluster up", count=2, timeout_s=15)
+    served = {e: [] for e in eids}
+    for i in range(12):
+        for eid in eids:
+            served[eid].append(chat(r.port, eid))
+    fb, outs = {e: [] for e in eids}, {e: {} for e in eids}
+    for eid in eids:
+        for j, (tid, _) in enumerate(served[eid][:6]):
+            n503 = len(RETRIED)
+            check_once(api_retry(r.port, "feedback", {"trace_id": tid, "type": "thumbs",
+                                                      "value": 1}), n503)
+            fb[eid].append(tid)
+            if j % 2 == 0:
+                n503 = len(RETRIED)
+                check_once(api_retry(r.port, "outcome", {"trace_id": tid, "metric": "resolved",
+                                                         "value": j % 4 // 2}), n503)
+                outs[eid][tid] = float(j % 4 // 2)
+    check(settled(cl, [r], served), "journals did not drain")
+    check(h.wait_until(lambda: all(len(events(cl, e)) == len(served[e]) + len(fb[e]) +
+                                   len(outs[e]) for e in eids), 10),
+          "events: %r", {e: len(events(cl, e)) for e in eids})
+    # the refs are per experiment, on its shard: there is no global sy:refs to fall back on
+    check(cl.at("sy:refs").command("EXISTS", "sy:refs") == 0, "a global sy:refs exists")
+    for e in eids:
+        check(cl.at("sy:{%s}:refs" % e).command("HLEN", "sy:{%s}:refs" % e) > 0, "no refs: %s", e)
+    xlen = {e: cl.at("sy:{%s}:events" % e).command("XLEN", "sy:{%s}:events" % e) for e in eids}
+    total = sum(xlen.values())
+    db = env.path("wh.db")
+
+    def check_rows(served):
+        n = sqlite_rows(db, "SELECT count(*) AS n FROM events")[0]["n"]
+        want = sum(len(served[e]) + len(fb[e]) + len(outs[e]) for e in eids)
+        check(n == want, "events rows %d, wanted %d", n, want)
+        for eid in eids:
+            rows = {x["trace_id"]: x for x in
+                    sqlite_rows(db, "SELECT * FROM trace WHERE experiment = '%s'" % eid)}
+            check(set(rows) == {t for t, _ in served[eid]}, "%s: %d trace rows for %d served",
+                  eid, len(rows), len(served[eid]))
+            for tid, v in served[eid]:
+                x = rows[tid]
+                check(x["variant"] == v and x["variant_version"] is not None
+                      and x["model_id"] == "model-" + v, "%s row of %s: %r", eid, tid, x)
+                # entry ids repeat across shards: the stream qualifies the event's id
+                check(x["request_event_id"].startswith("sy:{%s}:events/" % eid),
+                      "request_event_id %r", x["request_event_id"])
+                check(int(x["feedback_n"] or 0) == (1 if tid in fb[eid] else 0),
+                      "feedback of %s: %r", tid, x)
+                if tid in outs[eid]:
+                    check(x["outcome_metric"] == "resolved"
+                          and float(x["outcome_value"]) == outs[eid][tid], "outcome: %r", x)
+                else:
+                    check(x["outcome_value"] is None, "outcome without one sent: %r", x)
+        nulls = sqlite_rows(db, "SELECT count(*) AS n FROM trace WHERE experiment IS NULL "
+                                "OR variant IS NULL")[0]["n"]
+        check(nulls == 0, "%d trace rows without experiment/variant (refs not resolved)", nulls)
+
+    def pending():
+        out = {}
+        for e in eids:
+            g = cl.at("sy:{%s}:events" % e).command("XINFO", "GROUPS", "sy:{%s}:events" % e)
+            d = dict(zip(g[0][0::2], g[0][1::2]))
+            out[e] = (d["pending"], d["last-delivered-id"])
+        return out
+
+    out = run_export(env, r.config_path, db, "--once")
+    check(export_read(out.stdout) == (total, total), "summary %r, XLEN %r", out.stdout, xlen)
+    check("2 connection(s)" in out.stderr, "not one connection per stream: %s", out.stderr)
+    check_rows(served)
+    check(all(p == 0 for p, _ in pending().values()), "left pending: %r", pending())
+    # again: nothing read, nothing doubled
+    out = run_export(env, r.config_path, db, "--once")
+    check(export_read(out.stdout) == (0, 0), "second run: %s", out.stdout)
+    check_rows(served)
+    # --follow: traffic after the start lands, SIGTERM stops it cleanly, nothing pending
+    fout = open(env.path("follow.stdout"), "wb")
+    p = h.Process("follow", [h.SWITCHYARD, "export", "--config", r.config_path, "--to",
+                             "sqlite:" + db, "--follow", "--lag-every", "1"], env.dir, stdout=fout)
+    env.procs.append(p)
+    check(h.wait_until(lambda: all("lag stream=sy:{%s}:events" % e in p.stderr_text()
+                                   for e in eids), 10), "no lag lines: %s", p.stderr_tail())
+    for i in range(5):
+        for eid in eids:
+            served[eid].append(chat(r.port, eid))
+    check(h.wait_until(lambda: sqlite_rows(db, "SELECT count(*) AS n FROM trace")[0]["n"] ==
+                       sum(len(v) for v in served.values()), 15, 0.05),
+          "--follow did not export the new traffic: %s", p.stderr_tail())
+    p.signal(signal.SIGTERM)
+    rc = p.wait(10)
+    fout.close()
+    p.stop()
+    check(rc == 0, "export --follow exited %r after SIGTERM: %s", rc, p.stderr_tail())
+    check_rows(served)
+    check(all(n == 0 for n, _ in pending().values()), "left pending after SIGTERM: %r",
+          pending())
+    out = run_export(env, r.config_path, db, "--once")
+    check(export_read(out.stdout) == (0, 0), "after --follow: %s", out.stdout)
+    # a --stream that is not an experiment's stream is refused, naming the flag
+    bad = run_export(env, r.config_path, db, "--once", "--stream", "sy:events", expect=1)
+    check("--stream sy:events" in bad.stderr and "sy:{E}:events" in bad.stderr,
+          "bad --stream: %s", bad.stderr)
+    r.stop()
+
+
+@h.timeout(90)
+def test_export_cluster_sigkill(env):
+    cl = Cluster(env, nodes=3, replicas=0)
+    eids = spread_ids(cl, 2)
+    n = 5000
+    fill = os.environ.get("SY_EXPORT_FILL") or os.path.join(h.ROOT, "build", "bench",
+                                                             "export-fill")
+    total = {}
+    for k, eid in enumerate(eids):  # seeds apart: distinct trace and event ids
+        port = cl.owner("sy:{%s}:events" % eid)
+        r = subprocess.run([fill, "--redis", "redis://127.0.0.1:%d" % port, "-n", str(n),
+                            "--stream", "sy:{%s}:events" % eid, "--refs", "sy:{%s}:refs" % eid,
+                            "--experiment", eid, "--seed", str(k + 1)],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, "export-fill: %s", r.stderr)
+        total[eid] = int(dict(l.split("=") for l in r.stdout.split())["filled_events"])
+    cfg = env.path("export.yaml")
+    h.write_file(cfg, h.to_yaml(h.router_config(
+        "127.0.0.1:1", experiments=[experiment(e) for e in eids], data_dir=env.path("data"),
+        redis={"cluster": cl.seeds(), "timeout_ms": 2000})))
+    db = env.path("wh.db")
+
+    def rows():
+        if not os.path.exists(db):
+            return 0
+        try:
+            return sqlite_rows(db, "SELECT count(*) AS n FROM events")[0]["n"]
+        except sqlite3.OperationalError:  # the table not created yet
+            return 0
+    out = open(env.path("kill.stdout"), "wb")
+    p = h.Process("kill", [h.SWITCHYARD, "export", "--config", cfg, "--to", "sqlite:" + db,
+                           "--once", "--batch", "200"], env.dir, stdout=out)
+    env.procs.append(p)
+    got = h.wait_until(lambda: not p.alive() or rows() > 1500, 30, interval=0.01)
+    check(got and p.alive(), "export ended before it could be killed: %s", p.stderr_tail())
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(10)
+    p.stopped = True
+    out.close()
+    at_kill = rows()
+    pend = {}
+    for eid in eids:
+        g = cl.at("sy:{%s}:events" % eid).command("XINFO", "GROUPS", "sy:{%s}:events" % eid)
+        pend[eid] = dict(zip(g[0][0::2], g[0][1::2]))["pending"]
+    check(at_kill < sum(total.values()) and sum(pend.values()) > 0,
+          "the kill did not land mid-export: %d rows of %d, pending %r", at_kill,
+          sum(total.values()), pend)
+    r = run_export(env, cfg, db, "--once", "--batch", "200")
+    read, applied = export_read(r.stdout)
+    check(applied == sum(total.values()) - at_kill, "resume applied %d, %d rows were in of %d",
+          applied, at_kill, sum(total.values()))
+    check(rows() == sum(total.values()), "events rows %d, entries %d", rows(),
+          sum(total.values()))
+    for k, eid in enumerate(eids):
+        t = sqlite_rows(db, "SELECT count(*) AS n, sum(feedback_n) AS fb, max(feedback_n) AS m, "
+                            "count(outcome_value) AS o, count(variant) AS v FROM trace "
+                            "WHERE experiment = '%s'" % eid)[0]
+        check(t == {"n": n, "fb": (n + 3) // 4, "m": 1, "o": (n + 4) // 5, "v": n},
+              "%s after the kill: %r", eid, t)
+        e = sqlite_rows(db, "SELECT count(*) AS n FROM events WHERE stream = 'sy:{%s}:events'"
+                        % eid)[0]["n"]
+        check(e == total[eid], "%s: %d events rows for %d entries", eid, e, total[eid])
+    print("export on 2 shards SIGKILLed at %d of %d rows (pending %r); resume read %d, "
+          "applied %d" % (at_kill, sum(total.values()), pend, read, applied))
 
 
 if __name__ == "__main__":

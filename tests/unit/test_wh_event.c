@@ -193,7 +193,43 @@ static void test_args(void) {
   CHECK(parse("--help", &o, err, sizeof err) == 1);
 }
 
+/* The streams and refs hashes, one server and Redis Cluster (sy_wh_export_keys). */
+static void test_keys(void) {
+  sy_wh_opts_t o;
+  char err[256];
+  const char *exps[] = {"chat", "search"};
+  CHECK(parse("--config c --to sqlite:x --once", &o, err, sizeof err) == 0);
+  CHECK(sy_wh_export_keys(&o, 0, "sy:events", exps, 2, err, sizeof err) == 0);
+  CHECK(!o.cluster && o.nstreams == 1 && !strcmp(o.streams[0], "sy:events") &&
+        !strcmp(o.refs[0], "sy:refs"));
+  CHECK(parse("--config c --to sqlite:x --once", &o, err, sizeof err) == 0);
+  CHECK(sy_wh_export_keys(&o, 1, "sy:events", exps, 2, err, sizeof err) == 0);
+  CHECK(o.cluster && o.nstreams == 2 && !strcmp(o.streams[0], "sy:{chat}:events") &&
+        !strcmp(o.streams[1], "sy:{search}:events") && !strcmp(o.refs[0], "sy:{chat}:refs") &&
+        !strcmp(o.refs[1], "sy:{search}:refs"));
+  /* an explicit --stream wins, and names its own refs */
+  CHECK(parse("--config c --to sqlite:x --once --stream sy:{search}:events", &o, err,
+              sizeof err) == 0);
+  CHECK(sy_wh_export_keys(&o, 1, "sy:events", exps, 2, err, sizeof err) == 0);
+  CHECK(o.nstreams == 1 && !strcmp(o.refs[0], "sy:{search}:refs"));
+  const char *bad[] = {"sy:events", "sy:{}:events", "sy:{a}:eventsx", "x:{a}:events",
+                       "sy:{a{b}:events"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char line[128];
+    snprintf(line, sizeof line, "--config c --to sqlite:x --once --stream %s", bad[i]);
+    CHECK(parse(line, &o, err, sizeof err) == 0);
+    err[0] = '\0';
+    CHECK_MSG(sy_wh_export_keys(&o, 1, "sy:events", exps, 2, err, sizeof err) < 0 &&
+                  strstr(err, "--stream") && strstr(err, bad[i]),
+              "%s: '%s'", bad[i], err);
+  }
+  CHECK(parse("--config c --to sqlite:x --once", &o, err, sizeof err) == 0);
+  CHECK(sy_wh_export_keys(&o, 1, "sy:events", exps, 0, err, sizeof err) < 0 &&
+        strstr(err, "redis.cluster"));
+}
+
 int main(void) {
+  test_keys();
   test_schema5();
   test_schema5_request_id();
   test_fields();

@@ -339,38 +339,6 @@ static void park(cmd_t *m) {
   c->parked_tail = m;
 }
 
-/* A deep copy that freeReplyObject frees (hiredis allocates with malloc). */
-static redisReply *reply_copy(const redisReply *r) {
-  redisReply *o = calloc(1, sizeof *o);
-  if (o == NULL)
-    return NULL;
-  o->type = r->type;
-  o->integer = r->integer;
-  if (r->str != NULL) {
-    o->str = malloc(r->len + 1);
-    if (o->str == NULL) {
-      free(o);
-      return NULL;
-    }
-    memcpy(o->str, r->str, r->len + 1);
-    o->len = r->len;
-  }
-  if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-    o->element = calloc(r->elements, sizeof *o->element);
-    if (o->element == NULL) {
-      freeReplyObject(o);
-      return NULL;
-    }
-    o->elements = r->elements;
-    for (size_t i = 0; i < r->elements; i++)
-      if ((o->element[i] = reply_copy(r->element[i])) == NULL) {
-        freeReplyObject(o);
-        return NULL;
-      }
-  }
-  return o;
-}
-
 static void on_reply(sy_redis_t *r, redisReply *reply, void *data);
 
 static void send_wait(node_t *n);
@@ -522,7 +490,7 @@ static void on_reply(sy_redis_t *r, redisReply *reply, void *data) {
    * one comes back), and for no more of them than there are */
   if ((m->flags & SY_CLUSTER_DURABLE) && c->opts.wait_replicas > 0 && n->replicas > 0 &&
       reply->type != REDIS_REPLY_ERROR && !c->closing &&
-      (m->saved = reply_copy(reply)) != NULL) {
+      (m->saved = sy_redis_reply_copy(reply)) != NULL) {
     m->next = NULL;
     if (n->next_tail)
       n->next_tail->next = m;

@@ -742,3 +742,36 @@ void sy_redis_close(sy_redis_t *r, void (*on_closed)(sy_redis_t *r)) {
   uv_close((uv_handle_t *)&r->retry_timer, on_handle_closed);
   uv_close((uv_handle_t *)&r->tick_timer, on_handle_closed);
 }
+
+/* See redis.h. */
+redisReply *sy_redis_reply_copy(const redisReply *r) {
+  redisReply *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return NULL;
+  c->type = r->type;
+  c->integer = r->integer;
+  if (r->str != NULL) {
+    c->str = malloc(r->len + 1);
+    if (c->str == NULL) {
+      free(c);
+      return NULL;
+    }
+    memcpy(c->str, r->str, r->len);
+    c->str[r->len] = '\0';
+    c->len = r->len;
+  }
+  if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+    c->element = calloc(r->elements, sizeof *c->element);
+    for (size_t i = 0; c->element != NULL && i < r->elements; i++) {
+      c->element[i] = sy_redis_reply_copy(r->element[i]);
+      if (c->element[i] == NULL)
+        break;
+      c->elements = i + 1;
+    }
+    if (c->elements != r->elements) {
+      freeReplyObject(c);
+      return NULL;
+    }
+  }
+  return c;
+}

@@ -135,6 +135,9 @@ const char *sy_redis_label(const sy_redis_t *r, char *buf, size_t n);
  * or -1 when not connected or too many commands are in flight (cb is not called). */
 int sy_redis_command(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc, const char **argv,
                      const size_t *argvlen);
+/* A deep copy of a reply that freeReplyObject frees (calloc'd reply, str and element
+ * array), for a reply kept past its callback; NULL when out of memory. */
+redisReply *sy_redis_reply_copy(const redisReply *r);
 /* Drops the connection now (pending commands fail) and reconnects after backoff. */
 void sy_redis_reset(sy_redis_t *r, const char *why);
 /* Closes for good; pending commands fail; on_closed (may be NULL) runs once every

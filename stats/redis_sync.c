@@ -84,23 +84,44 @@ static int follow(sy_rsync_t *r, const redisReply *reply) {
   return 1;
 }
 
-redisReply *sy_rsync_vcommand(sy_rsync_t *r, const char *fmt, va_list ap) {
+/* Sends a command formatted once (cmd, len) and reads its reply, following up to 5
+ * cluster redirections; frees cmd. The reply as sy_rsync_command. */
+static redisReply *send_formatted(sy_rsync_t *r, char *cmd, int len) {
+  redisReply *out = NULL;
+  if (len < 0 || cmd == NULL) {
+    sy_rsync_fail(r, "redis: out of memory");
+    redisFreeCommand(cmd);
+    return NULL;
+  }
   for (int hops = 0;; hops++) {
     if (r->c == NULL) {
       sy_rsync_fail(r, "redis: not connected");
-      return NULL;
+      break;
     }
-    va_list aq;
-    va_copy(aq, ap);
-    redisReply *reply = redisvCommand(r->c, fmt, aq);
-    va_end(aq);
+    void *reply = NULL;
+    if (redisAppendFormattedCommand(r->c, cmd, (size_t)len) != REDIS_OK ||
+        redisGetReply(r->c, &reply) != REDIS_OK)
+      reply = NULL;
     int f = hops < 5 ? follow(r, reply) : 0;
-    if (f == 0)
-      return checked(r, reply);
+    if (f == 0) {
+      out = checked(r, reply);
+      break;
+    }
     freeReplyObject(reply);
     if (f < 0)
-      return NULL;
+      break;
   }
+  redisFreeCommand(cmd);
+  return out;
+}
+
+redisReply *sy_rsync_vcommand(sy_rsync_t *r, const char *fmt, va_list ap) {
+  char *cmd = NULL;
+  va_list aq;
+  va_copy(aq, ap);
+  int len = redisvFormatCommand(&cmd, fmt, aq);
+  va_end(aq);
+  return send_formatted(r, cmd, len);
 }
 
 redisReply *sy_rsync_command(sy_rsync_t *r, const char *fmt, ...) {
@@ -112,19 +133,9 @@ redisReply *sy_rsync_command(sy_rsync_t *r, const char *fmt, ...) {
 }
 
 redisReply *sy_rsync_argv(sy_rsync_t *r, int argc, const char **argv, const size_t *lens) {
-  for (int hops = 0;; hops++) {
-    if (r->c == NULL) {
-      sy_rsync_fail(r, "redis: not connected");
-      return NULL;
-    }
-    redisReply *reply = redisCommandArgv(r->c, argc, argv, lens);
-    int f = hops < 5 ? follow(r, reply) : 0;
-    if (f == 0)
-      return checked(r, reply);
-    freeReplyObject(reply);
-    if (f < 0)
-      return NULL;
-  }
+  char *cmd = NULL;
+  int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+  return send_formatted(r, cmd, len);
 }
 
 redisReply *sy_rsync_get_reply(sy_rsync_t *r) {

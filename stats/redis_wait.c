@@ -28,39 +28,6 @@ typedef struct sy_redis_durable_s {
   int direct;       /* no WAIT covers it: passed on as soon as it answers */
 } durable_t;
 
-/* A copy that freeReplyObject frees (calloc'd reply, str and element array). */
-static redisReply *copy_reply(const redisReply *r) {
-  redisReply *c = calloc(1, sizeof *c);
-  if (c == NULL)
-    return NULL;
-  c->type = r->type;
-  c->integer = r->integer;
-  if (r->str != NULL) {
-    c->str = malloc(r->len + 1);
-    if (c->str == NULL) {
-      free(c);
-      return NULL;
-    }
-    memcpy(c->str, r->str, r->len);
-    c->str[r->len] = '\0';
-    c->len = r->len;
-  }
-  if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-    c->element = calloc(r->elements, sizeof *c->element);
-    for (size_t i = 0; c->element != NULL && i < r->elements; i++) {
-      c->element[i] = copy_reply(r->element[i]);
-      if (c->element[i] == NULL)
-        break;
-      c->elements = i + 1;
-    }
-    if (c->elements != r->elements) {
-      freeReplyObject(c);
-      return NULL;
-    }
-  }
-  return c;
-}
-
 static void pass_on(sy_redis_t *r, durable_t *d, redisReply *reply) {
   r->dur_head = d->next;
   if (r->dur_head == NULL)
@@ -108,7 +75,7 @@ static void on_cmd(sy_redis_t *r, redisReply *reply, void *data) {
     /* the connection went: everything before d has been failed already (in order),
      * so d is the head; the caller resends (harmless: sequence numbers) */
     d->direct = 1;
-  } else if ((d->held = copy_reply(reply)) == NULL) {
+  } else if ((d->held = sy_redis_reply_copy(reply)) == NULL) {
     sy_log_error("redis: out of memory holding a reply until its WAIT");
   }
   drain_direct(r);

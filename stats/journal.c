@@ -64,7 +64,7 @@ typedef struct send_s {
   sy_journal_t *j;
   unsigned gen;
   batch_t *b;       /* memory batch, or NULL */
-  uint64_t end_off; /* spool batch: file offset just past it */
+  uint64_t start_off, end_off; /* spool batch: its file offsets */
   uint64_t seq;
   uint32_t nevents;
 } send_t;
@@ -480,12 +480,22 @@ static void on_batch_reply(sy_redis_t *r, redisReply *reply, void *data) {
   }
   if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
       reply->element[1]->type == REDIS_REPLY_INTEGER) {
+    /* An earlier batch is missing there. While we hold one before this, sending starts
+     * again from it (it was refused, or is behind this one on a new link). When this is
+     * the oldest we hold, last+1..seq-1 were acknowledged (or dropped here) and Redis
+     * has lost them since: apply this one past the gap. */
     long long last = reply->element[1]->integer;
-    sy_log_warn("journal: batch %llu: Redis has batch %lld as the last applied%s",
-                (unsigned long long)s->seq, last,
-                (long long)s->seq > last + 1 ? "; earlier batches were lost there, applying" : "");
-    if ((long long)s->seq > last + 1)
-      j->force_seq = s->seq; /* we no longer hold last+1..seq-1: Redis lost them */
+    int oldest = s->b != NULL ? s->b == j->head && j->ack_off >= j->spool.size
+                              : s->start_off == j->ack_off;
+    if (oldest) {
+      sy_log_warn("journal: batch %llu: Redis has batch %lld as the last applied; "
+                  "batches %lld to %llu were lost there; applying from here",
+                  (unsigned long long)s->seq, last, last + 1, (unsigned long long)s->seq - 1);
+      j->force_seq = s->seq;
+    } else {
+      sy_log_debug("journal: batch %llu: Redis has batch %lld as the last applied; resending "
+                   "from the oldest held", (unsigned long long)s->seq, last);
+    }
     rewind_sending(j);
     free(s);
     pump(j);
@@ -614,6 +624,7 @@ static void pump(sy_journal_t *j) {
         free(s);
         continue;
       }
+      s->start_off = j->send_off;
       s->end_off = j->send_off + SY_SPOOL_HDR + (uint64_t)len;
       s->seq = blob_seq(p, (size_t)len);
       s->nevents = blob_events(p, (size_t)len);

@@ -155,8 +155,10 @@
 /*
  * Applies one journal batch exactly once.
  *   KEYS[1] sy:journal:INSTANCE   KEYS[2] the events stream
- *   ARGV[1] batch sequence number (consecutive per instance)  ARGV[2] stream MAXLEN
- *   ARGV[3] "1" to apply even after a gap   ARGV[4..] operations:
+ *   ARGV[1] batch sequence number (consecutive per instance, from 1: a missing key
+ *   means none applied, so only batch 1 may come first)   ARGV[2] stream MAXLEN
+ *   ARGV[3] "1" to apply even after a gap (never a batch at or below the last
+ *   applied)   ARGV[4..] operations:
  *     E value (XADD a schema 5 event: field e)   K trace slice expire value (a trace
  *     record: 16-byte trace id, its hour, when its slice may expire (ms))
  *     R id definition (HSET sy:refs)   H key field delta (HINCRBYFLOAT)
@@ -169,12 +171,10 @@
  */
 #define SY_LUA_JOURNAL SY_LUA_FENCE SY_LUA_TR_LIB SY_LUA_TR_PUT                                       \
   "tr_use(string.match(KEYS[1], '^(.*)journal:[^:]*$'))\n"                                \
-  "local last = tonumber(redis.call('GET', KEYS[1]) or '-1')\n"                           \
+  "local last = tonumber(redis.call('GET', KEYS[1]) or '0')\n"                            \
   "local seq = tonumber(ARGV[1])\n"                                                       \
-  "if last >= 0 and ARGV[3] ~= '1' then\n"                                                \
-  "  if seq <= last then return 'DUP' end\n"                                              \
-  "  if seq ~= last + 1 then return {'GAP', last} end\n"                                  \
-  "end\n"                                                                                 \
+  "if seq <= last then return 'DUP' end\n"                                                \
+  "if seq ~= last + 1 and ARGV[3] ~= '1' then return {'GAP', last} end\n"                 \
   "local i, n, added = 4, #ARGV, false\n"                                                 \
   "while i <= n do\n"                                                                     \
   "  local op = ARGV[i]\n"                                                                \

@@ -106,9 +106,10 @@ struct sy_journal_s {
   char sha[48];
   unsigned gen, inflight;
   uint64_t force_seq;
-  const char **argv;
+  const char **argv; /* a batch as an EVALSHA's arguments (Redis Cluster) */
   size_t *argvlen;
   size_t argcap;
+  sy__jbuf_t resp; /* a batch as an EVALSHA in RESP (one server) */
   uint64_t last_drop_log;
 
   sy_journal_counters_t c;
@@ -567,17 +568,79 @@ static int build_argv(sy_journal_t *j, const char *p, size_t len, const char *fo
   return (int)i;
 }
 
+/* Appends one RESP bulk string. The caller has reserved the room. */
+static char *resp_bulk(char *o, const char *s, size_t n) {
+  *o++ = '$';
+  o += sy_fmt_u64(o, n);
+  *o++ = '\r', *o++ = '\n';
+  memcpy(o, s, n);
+  o += n;
+  *o++ = '\r', *o++ = '\n';
+  return o;
+}
+
+/* Writes the blob's EVALSHA in RESP into j->resp, straight from the blob (what
+ * build_argv and hiredis's formatting did in two passes); -1 if it is malformed or
+ * memory is short. */
+static int build_resp(sy_journal_t *j, const char *p, size_t len, const char *force) {
+  size_t nargs = 0, off = 0;
+  uint32_t l;
+  while (off + 4 <= len && (memcpy(&l, p + off, 4), (size_t)l <= len - off - 4)) {
+    off += 4 + (size_t)l;
+    nargs++;
+  }
+  if (nargs < 2)
+    return -1;
+  len = off; /* bytes past the last whole argument (none, in a batch we wrote) are left out */
+  size_t shal = strlen(j->sha), streaml = strlen(j->stream), maxl = strlen(j->maxlen);
+  /* per argument at most "$" 20 digits "\r\n" and "\r\n"; its 4-byte prefix is gone */
+  size_t need = len + nargs * 21 + 3 * 40 + shal + streaml + maxl + 64;
+  j->resp.len = 0;
+  if (sy__jbuf_reserve(&j->resp, need) < 0)
+    return -1;
+  char *o = j->resp.p;
+  *o++ = '*';
+  o += sy_fmt_u64(o, nargs + 6); /* EVALSHA sha 2 key stream seq maxlen force ops... */
+  *o++ = '\r', *o++ = '\n';
+  o = resp_bulk(o, "EVALSHA", 7);
+  o = resp_bulk(o, j->sha, shal);
+  o = resp_bulk(o, "2", 1);
+  const char *a[2];
+  uint32_t al[2];
+  off = 0;
+  for (int k = 0; k < 2; k++) { /* the journal key, the sequence number */
+    memcpy(&al[k], p + off, 4);
+    a[k] = p + off + 4;
+    off += 4 + (size_t)al[k];
+  }
+  o = resp_bulk(o, a[0], al[0]);
+  o = resp_bulk(o, j->stream, streaml);
+  o = resp_bulk(o, a[1], al[1]);
+  o = resp_bulk(o, j->maxlen, maxl);
+  o = resp_bulk(o, force, 1);
+  while (off + 4 <= len) {
+    memcpy(&l, p + off, 4);
+    o = resp_bulk(o, p + off + 4, l);
+    off += 4 + (size_t)l;
+  }
+  j->resp.len = (size_t)(o - j->resp.p);
+  return 0;
+}
+
 static int send_blob(sy_journal_t *j, const char *p, size_t len, send_t *s) {
-  int argc = build_argv(j, p, len, s->seq == j->force_seq ? "1" : "0");
-  if (argc < 0)
-    return -1;
+  const char *force = s->seq == j->force_seq ? "1" : "0";
   if (j->cluster != NULL) { /* routed by the batch's own journal key (KEYS[1]) */
-    if (sy_cluster_command(j->cluster, j->argv[3], j->argvlen[3], SY_CLUSTER_DURABLE,
-                           on_batch_reply, s, argc, j->argv, j->argvlen) < 0)
+    int argc = build_argv(j, p, len, force);
+    if (argc < 0 || sy_cluster_command(j->cluster, j->argv[3], j->argvlen[3], SY_CLUSTER_DURABLE,
+                                       on_batch_reply, s, argc, j->argv, j->argvlen) < 0)
       return -1;
-  } else if (sy_redis_command_durable(j->redis, on_batch_reply, s, argc, j->argv, j->argvlen) <
-             0) {
+  } else if (build_resp(j, p, len, force) < 0 ||
+             sy_redis_formatted_durable(j->redis, on_batch_reply, s, j->resp.p, j->resp.len) < 0) {
     return -1;
+  }
+  if (j->resp.cap > TRIM_AFTER_BYTES) { /* hiredis has its copy: keep no large buffer */
+    free(j->resp.p);
+    j->resp = (sy__jbuf_t){0};
   }
   j->inflight++;
   j->c.batches_sent++;
@@ -765,6 +828,7 @@ void sy_journal_free(sy_journal_t *j) {
   free(j->cur.p);
   sy__jcount_free(&j->counts);
   free(j->argv);
+  free(j->resp.p);
   free(j->argvlen);
   if (j->flush_timer.loop != NULL) {
     j->flush_timer.data = j;

@@ -125,9 +125,10 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
   }
 }
 
-/* Writes a command on the current connection, whatever the state. */
+/* Writes a command on the current connection, whatever the state: argv with lengths,
+ * or (argv NULL) `resp`, resplen bytes already in RESP. */
 static int send_cmd(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc, const char **argv,
-                    const size_t *argvlen) {
+                    const size_t *argvlen, const char *resp, size_t resplen) {
   if (r->ac == NULL || r->npending >= r->max_pending)
     return -1;
   sy_redis_cmd_t *c = r->free_cmds;
@@ -140,7 +141,9 @@ static int send_cmd(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc, c
   c->cb = cb;
   c->data = data;
   c->sent = uv_now(r->loop);
-  if (redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, argvlen) != REDIS_OK) {
+  int rc = argv != NULL ? redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, argvlen)
+                        : redisAsyncFormattedCommand(r->ac, on_reply, c, resp, resplen);
+  if (rc != REDIS_OK) {
     c->next = r->free_cmds;
     r->free_cmds = c;
     return -1;
@@ -160,7 +163,14 @@ int sy_redis_command(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc, 
                      const size_t *argvlen) {
   if (r->state != SY_REDIS_READY)
     return -1;
-  return send_cmd(r, cb, data, argc, argv, argvlen);
+  return send_cmd(r, cb, data, argc, argv, argvlen, NULL, 0);
+}
+
+int sy_redis_formatted(sy_redis_t *r, sy_redis_reply_cb cb, void *data, const char *resp,
+                       size_t len) {
+  if (r->state != SY_REDIS_READY)
+    return -1;
+  return send_cmd(r, cb, data, 0, NULL, NULL, resp, len);
 }
 
 /* ---- going down, and the next attempt ---------------------------------------------- */
@@ -332,7 +342,7 @@ static void start_handshake(sy_redis_t *r) {
     argv[argc++] = r->addr.password;
     for (int i = 0; i < argc; i++)
       lens[i] = strlen(argv[i]);
-    if (send_cmd(r, on_handshake, tag, argc, argv, lens) == 0)
+    if (send_cmd(r, on_handshake, tag, argc, argv, lens, NULL, 0) == 0)
       r->handshake_left++;
   }
   if (r->addr.db != 0) {
@@ -340,17 +350,17 @@ static void start_handshake(sy_redis_t *r) {
     snprintf(db, sizeof db, "%u", r->addr.db);
     argv[0] = "SELECT", lens[0] = 6;
     argv[1] = db, lens[1] = strlen(db);
-    if (send_cmd(r, on_handshake, tag, 2, argv, lens) == 0)
+    if (send_cmd(r, on_handshake, tag, 2, argv, lens, NULL, 0) == 0)
       r->handshake_left++;
   }
   if (r->addr.nsentinels > 0) {
     argv[0] = "ROLE", lens[0] = 4;
-    if (send_cmd(r, on_role, tag, 1, argv, lens) == 0)
+    if (send_cmd(r, on_role, tag, 1, argv, lens, NULL, 0) == 0)
       r->handshake_left++;
   }
   /* PING last: a Redis still loading its data answers it -LOADING. */
   argv[0] = "PING", lens[0] = 4;
-  if (send_cmd(r, on_handshake, tag, 1, argv, lens) == 0)
+  if (send_cmd(r, on_handshake, tag, 1, argv, lens, NULL, 0) == 0)
     r->handshake_left++;
   else {
     set_error(r, "handshake", "cannot send");
@@ -647,7 +657,7 @@ static void on_tick(uv_timer_t *t) {
     } else if (r->head == NULL && now - r->last_sent >= r->opts.ping_ms) {
       const char *argv[] = {"PING"};
       size_t lens[] = {4};
-      send_cmd(r, NULL, NULL, 1, argv, lens);
+      send_cmd(r, NULL, NULL, 1, argv, lens, NULL, 0);
     }
     break;
   default:

@@ -135,6 +135,10 @@ const char *sy_redis_label(const sy_redis_t *r, char *buf, size_t n);
  * or -1 when not connected or too many commands are in flight (cb is not called). */
 int sy_redis_command(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc, const char **argv,
                      const size_t *argvlen);
+/* As sy_redis_command, for a command the caller has already written in RESP (len
+ * bytes at resp, copied before the call returns). */
+int sy_redis_formatted(sy_redis_t *r, sy_redis_reply_cb cb, void *data, const char *resp,
+                       size_t len);
 /* A deep copy of a reply that freeReplyObject frees (calloc'd reply, str and element
  * array), for a reply kept past its callback; NULL when out of memory. */
 redisReply *sy_redis_reply_copy(const redisReply *r);

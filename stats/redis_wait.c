@@ -142,17 +142,24 @@ static void on_wait(sy_redis_t *r, redisReply *reply, void *data) {
     send_wait(r); /* the commands sent while this WAIT was in the pipeline */
 }
 
-int sy_redis_command_durable(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc,
-                             const char **argv, const size_t *argvlen) {
+/* Sends argv (or, argv NULL, the RESP at resp) as sy_redis_command or _formatted. */
+static int send_either(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc,
+                       const char **argv, const size_t *argvlen, const char *resp, size_t len) {
+  return argv != NULL ? sy_redis_command(r, cb, data, argc, argv, argvlen)
+                      : sy_redis_formatted(r, cb, data, resp, len);
+}
+
+static int durable(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc, const char **argv,
+                   const size_t *argvlen, const char *resp, size_t len) {
   if (r->opts.wait_replicas == 0 ||
       (uv_now(r->loop) < r->wait_skip_until && r->dur_head == NULL))
-    return sy_redis_command(r, cb, data, argc, argv, argvlen);
+    return send_either(r, cb, data, argc, argv, argvlen, resp, len);
   durable_t *d = calloc(1, sizeof *d);
   if (d == NULL)
     return -1;
   d->cb = cb;
   d->data = data;
-  if (sy_redis_command(r, on_cmd, d, argc, argv, argvlen) < 0) {
+  if (send_either(r, on_cmd, d, argc, argv, argvlen, resp, len) < 0) {
     free(d);
     return -1;
   }
@@ -167,4 +174,14 @@ int sy_redis_command_durable(sy_redis_t *r, sy_redis_reply_cb cb, void *data, in
     send_wait(r);
   /* else: covered by the WAIT sent when the one in the pipeline answers */
   return 0;
+}
+
+int sy_redis_command_durable(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc,
+                             const char **argv, const size_t *argvlen) {
+  return durable(r, cb, data, argc, argv, argvlen, NULL, 0);
+}
+
+int sy_redis_formatted_durable(sy_redis_t *r, sy_redis_reply_cb cb, void *data, const char *resp,
+                               size_t len) {
+  return durable(r, cb, data, 0, NULL, NULL, resp, len);
 }

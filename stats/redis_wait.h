@@ -35,5 +35,8 @@
  * is not called). */
 int sy_redis_command_durable(sy_redis_t *r, sy_redis_reply_cb cb, void *data, int argc,
                              const char **argv, const size_t *argvlen);
+/* The same for a command already written in RESP (sy_redis_formatted). */
+int sy_redis_formatted_durable(sy_redis_t *r, sy_redis_reply_cb cb, void *data, const char *resp,
+                               size_t len);
 
 #endif

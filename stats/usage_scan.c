@@ -140,7 +140,7 @@ static inline unsigned classify(const char *k, size_t n) {
  * A string starts. In an object where a key is due it is a key; as the value of a
  * top-level "id" or "model" member not yet taken, its bytes go to the result.
  */
-static void open_string(sy_usage_scan_t *s) {
+static inline void open_string(sy_usage_scan_t *s) {
   unsigned kind = cur_kind(s);
   s->mode = M_STR;
   s->sink = SINK_NONE;
@@ -388,12 +388,12 @@ static inline const unsigned char *skip_plain(const unsigned char *b, const unsi
  * Returns where it stopped: at end, after the closing quote (mode is then M_TEXT),
  * or at a byte that step must take.
  */
-static const unsigned char *str_run(sy_usage_scan_t *s, const unsigned char *b,
-                                    const unsigned char *end) {
+static inline const unsigned char *str_run(sy_usage_scan_t *s, const unsigned char *b,
+                                           const unsigned char *end) {
   for (;;) {
     const unsigned char *run = b;
     b = skip_plain(b, end);
-    if (b > run) emit(s, run, (size_t)(b - run));
+    if (b > run && s->sink != SINK_NONE) emit(s, run, (size_t)(b - run));
     if (b == end) return b;
     if (*b == '"') {
       close_string(s);
@@ -424,6 +424,28 @@ static const unsigned char *str_open(sy_usage_scan_t *s, const unsigned char *b,
 }
 
 /*
+ * At a '"' outside strings, depth > 0: the string, and as long as they come, the ':'
+ * or ',' after it and the string after that, as in "k":"v","k2":"v2" (which would
+ * otherwise take a trip through run's switch per byte of punctuation).
+ */
+static const unsigned char *strings(sy_usage_scan_t *s, const unsigned char *b,
+                                    const unsigned char *end) {
+  do {
+    open_string(s);
+    b = str_open(s, b + 1, end);
+    if (s->mode != M_TEXT || b == end) return b;
+    if (*b == ':') {
+      if (cur_kind(s) & L_OBJ) s->pos = P_VALUE;
+      b++;
+    } else if (*b == ',') {
+      text_byte(s, ',');
+      b++;
+    }
+  } while (b < end && *b == '"');
+  return b;
+}
+
+/*
  * Text and string bytes off a line start, in bulk. Returns end, or the first byte
  * it did not take (a line end, or a byte in an escape, \u or usage number mode),
  * which step must then take.
@@ -451,11 +473,13 @@ static const unsigned char *run(sy_usage_scan_t *s, const unsigned char *b,
       if (s->pos == P_VALUE) s->pos = P_AFTER;
       b++;
       break;
-    case C_DIGIT: num_start(s, c); b++; break;
-    case C_QUOTE:
-      open_string(s);
-      b = str_open(s, b + 1, end);
+    case C_DIGIT:
+      num_start(s, c);
+      b++;
+      if (s->mode == M_TEXT) /* not a usage count: the digits after it do nothing */
+        while (b < end && text_class[*b] == C_DIGIT) b++;
       break;
+    case C_QUOTE: b = strings(s, b, end); break;
     case C_STRUCT: text_byte(s, c); b++; break;
     default: return b; /* C_LINE */
     }

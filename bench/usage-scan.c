@@ -70,7 +70,7 @@ static void body_mock(mock_buf_t *out) {
 static void body_long(mock_buf_t *b) {
   static const char *const pieces[] = {
       "Here is what you asked for:\\n\\n", "1. The caf\\u00e9 on the corner serves ",
-      "cr\xc3\xa8me br\xc3\xbb\xc3\xa9" "e \\u2014 try it! ", "He said \\\"hello\\\" twice. ",
+      "cr\xc3\xa8me br\xc3\xbb\xc3\xa9\x65 \\u2014 try it! ", "He said \\\"hello\\\" twice. ",
       "Path: C:\\\\Users\\\\me\\\\notes.txt\\n", "\\tIndented line with a tab.\\n",
       "Emoji: \\ud83d\\ude00 and raw \xf0\x9f\x98\x80. ",
       "The quick brown fox jumps over the lazy dog, again and again, ",

@@ -87,7 +87,7 @@ static void gen_string(buf_t *o, int longish) {
   unsigned n = longish ? 20 + below(90) : below(6);
   for (unsigned i = 0; i < n; i++) {
     if (below(3) == 0) PICK(o, str_parts);
-    else put(o, "abcdefghij" + below(10), 1);
+    else put(o, &"abcdefghij"[below(10)], 1);
   }
   if (below(40) != 0) put(o, "\"", 1);
 }

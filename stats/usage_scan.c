@@ -1,7 +1,7 @@
 /*
  * usage_scan.c — the incremental usage/id/model scanner; see usage_scan.h.
  *
- * One pass, one switch per byte on the lexical mode. The tokenizer keeps, per
+ * One pass, defined as one switch per byte on the lexical mode. The tokenizer keeps, per
  * nesting level up to SY_USAGE_MAX_DEPTH, whether the level is an object, whether
  * that object is the value of a "usage" member, and the class of its current key
  * (only the handful of keys we care about are told apart). For the current level

@@ -1,18 +1,29 @@
 /*
  * usage_scan.c — the incremental usage/id/model scanner; see usage_scan.h.
  *
- * One pass, one switch per byte on the lexical mode. The tokenizer keeps, per
+ * One pass, defined as one switch per byte on the lexical mode. The tokenizer keeps, per
  * nesting level up to SY_USAGE_MAX_DEPTH, whether the level is an object, whether
  * that object is the value of a "usage" member, and the class of its current key
  * (only the handful of keys we care about are told apart). For the current level
  * alone it keeps where it is (expecting a key, a colon, a value, or past a value):
  * when a nested container closes, the parent is always past a value, so a stack of
  * positions is not needed. String bytes go to a "sink": the key buffer, the id or
- * model result, or nowhere; the common case (nowhere) takes a tight skip loop.
+ * model result, or nowhere.
+ *
+ * That per-byte machine (step) is the definition; sy_usage_scan_feed runs it only
+ * where it must (at line starts, in escapes that are decoded, in usage numbers) and
+ * otherwise takes fast paths that do the same in bulk: outside strings a byte-class
+ * table that passes over bytes which cannot change the state, inside strings a
+ * search (16 bytes at a time with SSE2) for the next quote, backslash or line end,
+ * and a key that arrives whole is classified where it lies, without being copied.
+ * tests/unit/test_usage_scan_diff.c holds them to the per-byte machine's results.
  */
 #include <limits.h>
 #include <stdbool.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "stats/usage_scan.h"
 
@@ -112,22 +123,24 @@ static void emit(sy_usage_scan_t *s, const unsigned char *b, size_t n) {
   }
 }
 
-static unsigned classify_key(const sy_usage_scan_t *s) {
-#define IS(k) (s->klen == sizeof(k) - 1 && memcmp(s->kbuf, k, sizeof(k) - 1) == 0)
-  if (IS("id")) return K_ID;
-  if (IS("model")) return K_MODEL;
-  if (IS("usage")) return K_USAGE;
-  if (IS("prompt_tokens")) return K_PROMPT;
-  if (IS("completion_tokens")) return K_COMPLETION;
-  return K_OTHER;
-#undef IS
+/* The class of the key k[0, n); a key longer than SY_USAGE_KEY_MAX is K_OTHER. */
+static inline unsigned classify(const char *k, size_t n) {
+  switch (n) {
+  case 2: return memcmp(k, "id", 2) == 0 ? K_ID : K_OTHER;
+  case 5:
+    if (memcmp(k, "model", 5) == 0) return K_MODEL;
+    return memcmp(k, "usage", 5) == 0 ? K_USAGE : K_OTHER;
+  case 13: return memcmp(k, "prompt_tokens", 13) == 0 ? K_PROMPT : K_OTHER;
+  case 17: return memcmp(k, "completion_tokens", 17) == 0 ? K_COMPLETION : K_OTHER;
+  default: return K_OTHER;
+  }
 }
 
 /*
  * A string starts. In an object where a key is due it is a key; as the value of a
  * top-level "id" or "model" member not yet taken, its bytes go to the result.
  */
-static void open_string(sy_usage_scan_t *s) {
+static inline void open_string(sy_usage_scan_t *s) {
   unsigned kind = cur_kind(s);
   s->mode = M_STR;
   s->sink = SINK_NONE;
@@ -150,7 +163,8 @@ static void open_string(sy_usage_scan_t *s) {
 }
 
 static void close_string(sy_usage_scan_t *s) {
-  if (s->sink == SINK_KEY && (cur_kind(s) & L_OBJ)) s->key[s->depth - 1] = (uint8_t)classify_key(s);
+  if (s->sink == SINK_KEY && (cur_kind(s) & L_OBJ)) 
+    s->key[s->depth - 1] = (uint8_t)classify(s->kbuf, s->klen);
   s->sink = SINK_NONE;
   s->mode = M_TEXT;
 }
@@ -329,9 +343,147 @@ static inline void step(sy_usage_scan_t *s, unsigned char c) {
   }
 }
 
-/* The end of a run of string bytes that need no decoding and end no line. */
+/* ---- fast paths ------------------------------------------------------- */
+
+/*
+ * What a byte outside strings does at depth > 0 (text_byte): C_PLAIN bytes (letters,
+ * '-', junk) only end a value that is due; C_SPACE bytes do nothing; C_DIGIT bytes go
+ * to num_start; C_LINE bytes are for step (line starts); the rest to text_byte.
+ */
+enum { C_PLAIN, C_SPACE, C_DIGIT, C_QUOTE, C_STRUCT, C_LINE };
+static const uint8_t text_class[256] = {
+    [' '] = C_SPACE, ['\t'] = C_SPACE, ['\n'] = C_LINE, ['\r'] = C_LINE,
+    ['"'] = C_QUOTE, ['{'] = C_STRUCT, ['}'] = C_STRUCT, ['['] = C_STRUCT,
+    [']'] = C_STRUCT, [':'] = C_STRUCT, [','] = C_STRUCT,
+    ['0'] = C_DIGIT, ['1'] = C_DIGIT, ['2'] = C_DIGIT, ['3'] = C_DIGIT, ['4'] = C_DIGIT,
+    ['5'] = C_DIGIT, ['6'] = C_DIGIT, ['7'] = C_DIGIT, ['8'] = C_DIGIT, ['9'] = C_DIGIT,
+};
+
+/* Bytes that end a run of plain string bytes: the quote, an escape, a line end. */
+static const uint8_t str_stop[256] = {['"'] = 1, ['\\'] = 1, ['\n'] = 1, ['\r'] = 1};
+
+/* The first byte in [b, end) that ends a run of plain string bytes, or end. */
 static inline const unsigned char *skip_plain(const unsigned char *b, const unsigned char *end) {
-  while (b < end && *b != '"' && *b != '\\' && *b != '\n' && *b != '\r') b++;
+#ifdef __SSE2__
+  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+  const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+  while (end - b >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)b);
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
+    unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+    if (mask != 0) return b + __builtin_ctz(mask);
+    b += 16;
+  }
+#endif
+  while (b < end && !str_stop[*b]) b++;
+  return b;
+}
+
+/*
+ * Inside a string, off a line start: takes runs of plain bytes (to the sink), the
+ * closing quote, and, when the bytes go nowhere, escapes whose second byte ends no
+ * line. (Without a sink an escape only matters as two bytes that are not a closing
+ * quote: after \u, hex digits and whatever else follows are plain bytes anyway.)
+ * Returns where it stopped: at end, after the closing quote (mode is then M_TEXT),
+ * or at a byte that step must take.
+ */
+static inline const unsigned char *str_run(sy_usage_scan_t *s, const unsigned char *b,
+                                           const unsigned char *end) {
+  for (;;) {
+    const unsigned char *run = b;
+    b = skip_plain(b, end);
+    if (b > run && s->sink != SINK_NONE) emit(s, run, (size_t)(b - run));
+    if (b == end) return b;
+    if (*b == '"') {
+      close_string(s);
+      return b + 1;
+    }
+    if (*b != '\\' || s->sink != SINK_NONE || end - b < 2 || b[1] == '\n' || b[1] == '\r')
+      return b;
+    b += 2;
+  }
+}
+
+/*
+ * A string has just opened at b. A key that ends in this piece without escapes or
+ * line ends is classified where it lies; anything else goes through str_run.
+ */
+static const unsigned char *str_open(sy_usage_scan_t *s, const unsigned char *b,
+                                     const unsigned char *end) {
+  if (s->sink == SINK_KEY) {
+    const unsigned char *q = skip_plain(b, end);
+    if (q < end && *q == '"') {
+      s->key[s->depth - 1] = (uint8_t)classify((const char *)b, (size_t)(q - b));
+      s->sink = SINK_NONE;
+      s->mode = M_TEXT;
+      return q + 1;
+    }
+  }
+  return str_run(s, b, end);
+}
+
+/*
+ * At a '"' outside strings, depth > 0: the string, and as long as they come, the ':'
+ * or ',' after it and the string after that, as in "k":"v","k2":"v2" (which would
+ * otherwise take a trip through run's switch per byte of punctuation).
+ */
+static const unsigned char *strings(sy_usage_scan_t *s, const unsigned char *b,
+                                    const unsigned char *end) {
+  do {
+    open_string(s);
+    b = str_open(s, b + 1, end);
+    if (s->mode != M_TEXT || b == end) return b;
+    if (*b == ':') {
+      if (cur_kind(s) & L_OBJ) s->pos = P_VALUE;
+      b++;
+    } else if (*b == ',') {
+      text_byte(s, ',');
+      b++;
+    }
+  } while (b < end && *b == '"');
+  return b;
+}
+
+/*
+ * Text and string bytes off a line start, in bulk. Returns end, or the first byte
+ * it did not take (a line end, or a byte in an escape, \u or usage number mode),
+ * which step must then take.
+ */
+static const unsigned char *run(sy_usage_scan_t *s, const unsigned char *b,
+                                const unsigned char *end) {
+  while (b < end) {
+    if (s->mode == M_STR) {
+      b = str_run(s, b, end);
+      if (s->mode != M_TEXT) return b;
+      continue;
+    }
+    if (s->mode != M_TEXT) return b;
+    if (s->depth == 0) { /* between documents only '{' matters */
+      while (b < end && *b != '{' && *b != '\n' && *b != '\r') b++;
+      if (b == end || *b != '{') return b;
+      open_object(s);
+      b++;
+      continue;
+    }
+    unsigned char c = *b;
+    switch (text_class[c]) {
+    case C_SPACE: b++; break;
+    case C_PLAIN:
+      if (s->pos == P_VALUE) s->pos = P_AFTER;
+      b++;
+      break;
+    case C_DIGIT:
+      num_start(s, c);
+      b++;
+      if (s->mode == M_TEXT) /* not a usage count: the digits after it do nothing */
+        while (b < end && text_class[*b] == C_DIGIT) b++;
+      break;
+    case C_QUOTE: b = strings(s, b, end); break;
+    case C_STRUCT: text_byte(s, c); b++; break;
+    default: return b; /* C_LINE */
+    }
+  }
   return b;
 }
 
@@ -339,11 +491,8 @@ void sy_usage_scan_feed(sy_usage_scan_t *s, const char *p, size_t n) {
   if (n == 0) return;
   const unsigned char *b = (const unsigned char *)p, *end = b + n;
   while (b < end) {
-    /* Inside a string, off the start of a line: the common case, done in runs. */
-    if (s->mode == M_STR && s->line == LINE_OFF) {
-      const unsigned char *run = b;
-      b = skip_plain(b, end);
-      if (b > run) emit(s, run, (size_t)(b - run));
+    if (s->line == LINE_OFF && (s->mode == M_TEXT || s->mode == M_STR)) {
+      b = run(s, b, end);
       if (b == end) return;
     }
     step(s, *b++);

@@ -82,7 +82,7 @@ static int duration_ms(sy__yaml_walk_t *w, yaml_node_t *v, long long min_ms, lon
 }
 
 static int p_interval(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
-  long long ms;
+  long long ms = 0;
   if (duration_ms(w, v, 100, &ms) < 0)
     return -1;
   ((sy_gate_conf_t *)obj)->interval_ms = (unsigned)ms;
@@ -91,7 +91,7 @@ static int p_interval(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__y
 
 /* Durations kept in whole seconds (f->off names the unsigned member). */
 static int p_seconds(sy__yaml_walk_t *w, yaml_node_t *v, void *obj, const sy__yaml_field_t *f) {
-  long long ms;
+  long long ms = 0;
   if (duration_ms(w, v, 0, &ms) < 0)
     return -1;
   *SY__YAML_FIELD_PTR(obj, f, unsigned) = (unsigned)(ms / 1000);

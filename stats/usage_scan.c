@@ -163,7 +163,7 @@ static inline void open_string(sy_usage_scan_t *s) {
 }
 
 static void close_string(sy_usage_scan_t *s) {
-  if (s->sink == SINK_KEY && (cur_kind(s) & L_OBJ)) 
+  if (s->sink == SINK_KEY && (cur_kind(s) & L_OBJ))
     s->key[s->depth - 1] = (uint8_t)classify(s->kbuf, s->klen);
   s->sink = SINK_NONE;
   s->mode = M_TEXT;

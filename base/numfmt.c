@@ -7,15 +7,30 @@
 #include <stdio.h>
 #include <string.h>
 
+/* "00".."99": two digits a division (the event path formats 13-digit timestamps). */
+static const char digits2[201] = "0001020304050607080910111213141516171819"
+                                 "2021222324252627282930313233343536373839"
+                                 "4041424344454647484950515253545556575859"
+                                 "6061626364656667686970717273747576777879"
+                                 "8081828384858687888990919293949596979899";
+
 size_t sy_fmt_u64(char *out, uint64_t v) {
-  char t[20];
-  size_t n = 0;
-  do {
-    t[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  for (size_t i = 0; i < n; i++)
-    out[i] = t[n - 1 - i];
+  size_t n = 1;
+  for (uint64_t t = v; t >= 10; t /= 10)
+    n++;
+  char *o = out + n;
+  while (v >= 100) {
+    unsigned d = (unsigned)(v % 100) * 2;
+    v /= 100;
+    *--o = digits2[d + 1];
+    *--o = digits2[d];
+  }
+  if (v >= 10) {
+    *--o = digits2[v * 2 + 1];
+    *--o = digits2[v * 2];
+  } else {
+    *--o = (char)('0' + v);
+  }
   return n;
 }
 

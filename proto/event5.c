@@ -79,24 +79,38 @@ static int reserve(sy_ev5_t *b, size_t more) {
   return 0;
 }
 
-static int must_escape(unsigned char c) {
-  return c == '%' || c == '|' || c == ',' || c < 0x20 || c == 0x7f;
-}
+/* The bytes a string escapes as %XX: the separators '%', '|' and ',', control bytes
+ * and DEL. */
+static const unsigned char escape_tab[256] = {
+    [0] = 1, [1] = 1, [2] = 1, [3] = 1, [4] = 1, [5] = 1, [6] = 1, [7] = 1,
+    [8] = 1, [9] = 1, [10] = 1, [11] = 1, [12] = 1, [13] = 1, [14] = 1, [15] = 1,
+    [16] = 1, [17] = 1, [18] = 1, [19] = 1, [20] = 1, [21] = 1, [22] = 1, [23] = 1,
+    [24] = 1, [25] = 1, [26] = 1, [27] = 1, [28] = 1, [29] = 1, [30] = 1, [31] = 1,
+    ['%'] = 1, ['|'] = 1, [','] = 1, [0x7f] = 1};
 
 static void put_escaped(sy_ev5_t *b, const char *s, size_t n) {
   static const char hex[] = "0123456789ABCDEF";
   if (reserve(b, 3 * n) < 0)
     return;
   char *o = b->p + b->len;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (must_escape(c) || (i == 0 && c == '~')) { /* '~' first: a packed id (below) */
-      *o++ = '%';
-      *o++ = hex[c >> 4];
-      *o++ = hex[c & 15];
-    } else {
-      *o++ = (char)c;
-    }
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0;
+  if (n > 0 && u[0] == '~') { /* '~' first: a packed id (below) */
+    *o++ = '%', *o++ = '7', *o++ = 'E';
+    i = 1;
+  }
+  while (i < n) {
+    size_t run = i;
+    while (run < n && !escape_tab[u[run]])
+      run++;
+    memcpy(o, u + i, run - i);
+    o += run - i;
+    if (run == n)
+      break;
+    *o++ = '%';
+    *o++ = hex[u[run] >> 4];
+    *o++ = hex[u[run] & 15];
+    i = run + 1;
   }
   b->len = (size_t)(o - b->p);
 }

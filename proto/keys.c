@@ -3,6 +3,7 @@
  */
 #include "proto/keys.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -80,15 +81,28 @@ static signed char hexval(unsigned char c) {
          : c >= 'A' && c <= 'F' ? (signed char)(c - 'A' + 10) : -1;
 }
 
+/* hexval as a table: 16 (not a digit) or the digit's value */
+static unsigned char hex_tab[256];
+static pthread_once_t hex_once = PTHREAD_ONCE_INIT;
+
+static void hex_init(void) {
+  for (int c = 0; c < 256; c++) {
+    signed char d = hexval((unsigned char)c);
+    hex_tab[c] = (unsigned char)(d < 0 ? 16 : d);
+  }
+}
+
 int sy_trace_bin(const char *trace, unsigned char out[16]) {
   if (trace == NULL)
     return -1;
-  int bad = 0;
+  pthread_once(&hex_once, hex_init);
+  const unsigned char *t = (const unsigned char *)trace;
   for (int i = 0; i < 16; i++) {
-    signed char hi = hexval((unsigned char)trace[2 * i]);
-    signed char lo = hi < 0 ? -1 : hexval((unsigned char)trace[2 * i + 1]);
-    bad |= (hi | lo) < 0;
-    if (bad)
+    unsigned hi = hex_tab[t[2 * i]];
+    if (hi == 16) /* also the NUL of a short id: nothing past it is read */
+      return -1;
+    unsigned lo = hex_tab[t[2 * i + 1]];
+    if (lo == 16)
       return -1;
     out[i] = (unsigned char)(hi << 4 | lo);
   }

@@ -47,6 +47,16 @@ static void test_numbers(void) {
   size_t n = sy_fmt_u64(out, 18446744073709551615ull);
   out[n] = '\0';
   CHECK_MSG(strcmp(out, "18446744073709551615") == 0, "u64 max %s", out);
+  for (uint64_t v = 1, i = 0; i < 64; i++, v = v * 3 + i) { /* every length, and %llu */
+    n = sy_fmt_u64(out, v);
+    out[n] = '\0';
+    snprintf(ref, sizeof ref, "%llu", (unsigned long long)v);
+    CHECK_MSG(strcmp(out, ref) == 0, "u64 %s, printf %s", out, ref);
+    n = sy_fmt_u64(out, v - 1);
+    out[n] = '\0';
+    snprintf(ref, sizeof ref, "%llu", (unsigned long long)(v - 1));
+    CHECK_MSG(strcmp(out, ref) == 0, "u64 %s, printf %s", out, ref);
+  }
   n = sy_fmt_i64(out, -9223372036854775807ll - 1);
   out[n] = '\0';
   CHECK_MSG(strcmp(out, "-9223372036854775808") == 0, "i64 min %s", out);

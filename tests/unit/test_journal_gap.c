@@ -9,7 +9,6 @@
  *   - Redis refuses writes (maxmemory) while batches are on their way, then takes
  *     them again: every batch lands once and in order, the refused ones included.
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,13 +16,12 @@
 #include <hiredis/hiredis.h>
 #include <uv.h>
 
-#include "stats/embedded.h"
 #include "stats/journal.h"
 #include "stats/redis.h"
 #include "stats/redis_url.h"
 #include "tests/unit/check.h"
+#include "tests/unit/redis_fixture.h"
 
-#define REDIS_SERVER "/usr/bin/redis-server"
 #define STREAM "sy:events"
 #define INSTANCE "t-gap"
 
@@ -79,27 +77,13 @@ static void cmd(redisContext *c, const char *fmt, const char *a) {
   freeReplyObject(r);
 }
 
-/* The stream's e values, joined with ','. */
-static void stream_values(redisContext *c, char *out, size_t n) {
-  out[0] = '\0';
-  redisReply *r = redisCommand(c, "XRANGE %s - +", STREAM);
-  size_t used = 0;
-  for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-    redisReply *fv = r->element[i]->element[1];
-    if (fv->elements >= 2 && used < n)
-      used += (size_t)snprintf(out + used, n - used, "%s%s", used ? "," : "",
-                               fv->element[1]->str);
-  }
-  freeReplyObject(r);
-}
-
 static void expect_stream(redisContext *c, const char *prefix, int from, int to) {
   char want[2048] = "", got[2048];
   size_t used = 0;
   for (int i = from; i <= to; i++)
     used += (size_t)snprintf(want + used, sizeof want - used, "%s%s%d", used ? "," : "", prefix,
                              i);
-  stream_values(c, got, sizeof got);
+  rf_stream_values(c, STREAM, got, sizeof got);
   CHECK_MSG(strcmp(got, want) == 0, "stream\n  %s\nwanted\n  %s", got, want);
 }
 
@@ -144,36 +128,23 @@ static void test_refused_then_taken(redisContext *c) {
   CHECK_MSG(run_until(all_acked, 15000), "acked %llu of %llu", (unsigned long long)acked(),
             (unsigned long long)want_acked);
   char got[2048];
-  stream_values(c, got, sizeof got);
+  rf_stream_values(c, STREAM, got, sizeof got);
   CHECK_MSG(strcmp(got, "d1,d2,d3,d4,d5,d6,d7,d8,d9,d10,e1,e2,e3,e4,e5,e6,e7,e8,e9,e10,"
                         "f1,f2,f3,f4,f5") == 0,
             "stream %s", got);
   CHECK(journal_key(c) == 6);
 }
 
-static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f) {
-  (void)s, (void)flag, (void)f;
-  return remove(p);
-}
-
 static void on_closed(sy_redis_t *r) { (void)r; }
 
 int main(void) {
-  char tmp[] = "/tmp/sy-jgap-XXXXXX", dir[64], spool[64], url[160], err[256];
-  if (mkdtemp(tmp) == NULL) {
-    perror("mkdtemp");
-    return 1;
-  }
-  snprintf(dir, sizeof dir, "%s/data", tmp);
-  snprintf(spool, sizeof spool, "%s/spool", tmp);
-  sy_embedded_t e;
-  int rc = sy_embedded_start(&e, dir, REDIS_SERVER, 10000, err, sizeof err);
-  CHECK_MSG(rc == 0, "%s", err);
-  redisContext *c = rc == 0 ? redisConnectUnix(e.sock) : NULL;
-  CHECK(c != NULL && c->err == 0);
-  if (c != NULL && c->err == 0) {
+  redis_fixture_t f;
+  char spool[96], url[160], err[256];
+  if (rf_start(&f, "jgap") == 0) {
+    redisContext *c = f.c;
+    snprintf(spool, sizeof spool, "%s/spool", f.tmp);
     uv_loop_init(&loop);
-    snprintf(url, sizeof url, "unix://%s", e.sock);
+    snprintf(url, sizeof url, "unix://%s", f.e.sock);
     sy_redis_addr_t addr;
     CHECK_MSG(sy_redis_url_parse(url, &addr, err, sizeof err) == 0, "%s", err);
     sy_journal_conf_t jc = {.spool_dir = spool,
@@ -198,10 +169,6 @@ int main(void) {
     }
     CHECK(uv_loop_close(&loop) == 0);
   }
-  if (c != NULL)
-    redisFree(c);
-  if (rc == 0)
-    CHECK(sy_embedded_stop(&e, 5000) == 0);
-  nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  rf_stop(&f);
   return CHECK_DONE();
 }

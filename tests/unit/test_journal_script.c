@@ -10,20 +10,17 @@
  * DUP and counted as acknowledged. A missing key now means "none applied": only batch
  * 1 may come first, anything else is a GAP and writes nothing.
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
 #include "proto/keys.h"
-#include "stats/embedded.h"
 #include "stats/scripts.h"
 #include "tests/unit/check.h"
+#include "tests/unit/redis_fixture.h"
 
-#define REDIS_SERVER "/usr/bin/redis-server"
 #define STREAM "sy:events"
 
 static char sha[48];
@@ -82,20 +79,6 @@ static long long last_applied(redisContext *c, const char *inst) {
   return n;
 }
 
-/* The values of the stream's e fields, in order, joined with ','. */
-static void stream_values(redisContext *c, char *out, size_t n) {
-  out[0] = '\0';
-  redisReply *r = redisCommand(c, "XRANGE %s - +", STREAM);
-  size_t used = 0;
-  for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-    redisReply *fv = r->element[i]->element[1];
-    if (fv->elements >= 2)
-      used += (size_t)snprintf(out + used, used < n ? n - used : 0, "%s%s", used ? "," : "",
-                               fv->element[1]->str);
-  }
-  freeReplyObject(r);
-}
-
 /* The fault: a later batch first, while the key is missing, writes nothing. */
 static void test_first_batch_must_be_one(redisContext *c) {
   expect(c, "inst-a", 18, "0", "a18", NULL, 0);
@@ -131,28 +114,14 @@ static void test_force(redisContext *c) {
   expect(c, "inst-b", 7, "0", "b7", NULL, 0);
   expect(c, "inst-b", 7, "1", "b7", "OK", 0);
   char got[256];
-  stream_values(c, got, sizeof got);
+  rf_stream_values(c, STREAM, got, sizeof got);
   CHECK_MSG(strcmp(got, "a1,a2,a3,b1,b5,b6,b7") == 0, "stream: %s", got);
 }
 
-static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f) {
-  (void)s, (void)flag, (void)f;
-  return remove(p);
-}
-
 int main(void) {
-  char tmp[] = "/tmp/sy-jscript-XXXXXX", dir[64], err[256];
-  if (mkdtemp(tmp) == NULL) {
-    perror("mkdtemp");
-    return 1;
-  }
-  snprintf(dir, sizeof dir, "%s/data", tmp);
-  sy_embedded_t e;
-  int rc = sy_embedded_start(&e, dir, REDIS_SERVER, 10000, err, sizeof err);
-  CHECK_MSG(rc == 0, "%s", err);
-  redisContext *c = rc == 0 ? redisConnectUnix(e.sock) : NULL;
-  CHECK(c != NULL && c->err == 0);
-  if (c != NULL && c->err == 0) {
+  redis_fixture_t f;
+  if (rf_start(&f, "jscript") == 0) {
+    redisContext *c = f.c;
     redisReply *r = redisCommand(c, "SCRIPT LOAD %s", SY_LUA_JOURNAL);
     CHECK_MSG(r != NULL && r->type == REDIS_REPLY_STRING, "SCRIPT LOAD: %s",
               r && r->str ? r->str : c->errstr);
@@ -163,10 +132,6 @@ int main(void) {
     }
     freeReplyObject(r);
   }
-  if (c != NULL)
-    redisFree(c);
-  if (rc == 0)
-    CHECK(sy_embedded_stop(&e, 5000) == 0);
-  nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  rf_stop(&f);
   return CHECK_DONE();
 }

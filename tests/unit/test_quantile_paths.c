@@ -13,7 +13,6 @@
  * reporter that reads it any other way fails here.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +26,8 @@
 #include "policies/lathist.h"
 #include "proto/keys.h"
 #include "router/status.h"
-#include "stats/embedded.h"
 #include "tests/unit/check.h"
-
-#define REDIS_SERVER "/usr/bin/redis-server"
+#include "tests/unit/redis_fixture.h"
 
 /* Counts per bucket of proto/latency.h; p95 falls inside (200, 500] for both. */
 static const double hist_a[SY_LAT_BUCKETS] = {0, 0, 0, 0, 100, 300, 400, 130, 60, 10};
@@ -131,25 +128,12 @@ static void cell(char *b, size_t n, double ms) {
   snprintf(b, n, ms >= 10 ? "%.0f" : "%.1f", ms);
 }
 
-static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f) {
-  (void)s, (void)flag, (void)f;
-  return remove(p);
-}
-
 int main(void) {
-  char tmp[] = "/tmp/sy-p95-XXXXXX", dir[64], out[64], err[256];
-  if (mkdtemp(tmp) == NULL) {
-    perror("mkdtemp");
-    return 1;
-  }
-  snprintf(dir, sizeof dir, "%s/data", tmp);
-  snprintf(out, sizeof out, "%s/status.txt", tmp);
-  sy_embedded_t e;
-  int rc = sy_embedded_start(&e, dir, REDIS_SERVER, 10000, err, sizeof err);
-  CHECK_MSG(rc == 0, "%s", err);
-  redisContext *c = rc == 0 ? redisConnectUnix(e.sock) : NULL;
-  CHECK(c != NULL && c->err == 0);
-  if (c != NULL && c->err == 0) {
+  redis_fixture_t f;
+  char out[96];
+  if (rf_start(&f, "p95") == 0) {
+    redisContext *c = f.c;
+    snprintf(out, sizeof out, "%s/status.txt", f.tmp);
     load_redis(c);
     double qa = sy_lat_quantile(hist_a, 0.95), qb = sy_lat_quantile(hist_b, 0.95);
     double ga, gb, ja, jb;
@@ -159,7 +143,7 @@ int main(void) {
     CHECK_MSG(ja == ga && jb == gb, "status JSON %.17g %.17g, gate %.17g %.17g", ja, jb, ga, gb);
     CHECK(jb / ja == gb / ga); /* the admin API's latency_p95_ratio is the gate's ratio */
     char ta[32], tb[32], wa[32], wb[32];
-    table_p95(e.sock, out, ta, tb, sizeof ta);
+    table_p95(f.e.sock, out, ta, tb, sizeof ta);
     cell(wa, sizeof wa, ga);
     cell(wb, sizeof wb, gb);
     CHECK_MSG(strcmp(ta, wa) == 0 && strcmp(tb, wb) == 0, "table %s %s, gate %s %s", ta, tb, wa,
@@ -167,10 +151,6 @@ int main(void) {
     /* Not the linear reading: a at 300 ms, b at 450 ms. */
     CHECK_MSG(fabs(ga - 300) > 1 && fabs(gb - 450) > 1, "p95 %g %g", ga, gb);
   }
-  if (c != NULL)
-    redisFree(c);
-  if (rc == 0)
-    CHECK(sy_embedded_stop(&e, 5000) == 0);
-  nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  rf_stop(&f);
   return CHECK_DONE();
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/grow.h"
 #include "base/numfmt.h"
 
 const char sy_event_type_codes[SY_EVT_COUNT] = {'q', 'f', 'o', 's', 'd'};
@@ -64,18 +65,10 @@ int sy_ev5_slot(sy_event_type_t type, sy_event_field_t f) {
 /* ---- building ------------------------------------------------------------------------ */
 
 static int reserve(sy_ev5_t *b, size_t more) {
-  if (b->len + more <= b->cap)
-    return 0;
-  size_t cap = b->cap ? b->cap : 512;
-  while (cap < b->len + more)
-    cap *= 2;
-  char *p = realloc(b->p, cap);
-  if (p == NULL) {
+  if (sy_grow(&b->p, &b->cap, b->len + more, 512) < 0) {
     b->oom = 1;
     return -1;
   }
-  b->p = p;
-  b->cap = cap;
   return 0;
 }
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/grow.h"
+
 void sy_head_init(sy_head_t *h, size_t limit) {
   memset(h, 0, sizeof(*h));
   h->limit = limit;
@@ -28,16 +30,8 @@ void sy_head_free(sy_head_t *h) {
 static int head_put(sy_head_t *h, const char *p, size_t n) {
   if (h->len + n + 1 > h->limit)
     return -1;
-  if (h->len + n + 1 > h->cap) {
-    size_t cap = h->cap ? h->cap : 1024;
-    while (cap < h->len + n + 1)
-      cap *= 2;
-    char *nb = realloc(h->buf, cap);
-    if (nb == NULL)
-      return -1;
-    h->buf = nb;
-    h->cap = cap;
-  }
+  if (sy_grow(&h->buf, &h->cap, h->len + n + 1, 1024) < 0)
+    return -1;
   memcpy(h->buf + h->len, p, n);
   h->len += n;
   return 0;

@@ -321,6 +321,16 @@ static void finish(cmd_t *m, sy_redis_t *r, redisReply *reply) {
   free(m);
 }
 
+/* Appends m to the list head..tail (the parked commands, a node's WAIT list). */
+static void append(cmd_t **head, cmd_t **tail, cmd_t *m) {
+  m->next = NULL;
+  if (*tail)
+    (*tail)->next = m;
+  else
+    *head = m;
+  *tail = m;
+}
+
 static void park(cmd_t *m) {
   sy_cluster_t *c = m->c;
   if (c->closing || uv_now(c->loop) >= m->deadline) {
@@ -331,12 +341,7 @@ static void park(cmd_t *m) {
   }
   c->k.parked++;
   m->redirects = 0; /* the bound is on redirections in a row, without a pause */
-  m->next = NULL;
-  if (c->parked_tail)
-    c->parked_tail->next = m;
-  else
-    c->parked = m;
-  c->parked_tail = m;
+  append(&c->parked, &c->parked_tail, m);
 }
 
 static void on_reply(sy_redis_t *r, redisReply *reply, void *data);
@@ -491,12 +496,7 @@ static void on_reply(sy_redis_t *r, redisReply *reply, void *data) {
   if ((m->flags & SY_CLUSTER_DURABLE) && c->opts.wait_replicas > 0 && n->replicas > 0 &&
       reply->type != REDIS_REPLY_ERROR && !c->closing &&
       (m->saved = sy_redis_reply_copy(reply)) != NULL) {
-    m->next = NULL;
-    if (n->next_tail)
-      n->next_tail->next = m;
-    else
-      n->next_head = m;
-    n->next_tail = m;
+    append(&n->next_head, &n->next_tail, m);
     if (!n->wait_inflight)
       send_wait(n);
     return;

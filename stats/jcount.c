@@ -11,19 +11,11 @@
 
 #include <xxhash.h>
 
+#include "base/grow.h"
+
 /* See jcount.h. */
 int sy__jbuf_reserve(sy__jbuf_t *b, size_t more) {
-  if (b->len + more <= b->cap)
-    return 0;
-  size_t cap = b->cap ? b->cap : 4096;
-  while (cap < b->len + more)
-    cap *= 2;
-  char *p = realloc(b->p, cap);
-  if (p == NULL)
-    return -1;
-  b->p = p;
-  b->cap = cap;
-  return 0;
+  return sy_grow(&b->p, &b->cap, b->len + more, 4096);
 }
 
 /* See jcount.h. */

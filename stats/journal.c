@@ -518,14 +518,25 @@ static void on_batch_reply(sy_redis_t *r, redisReply *reply, void *data) {
   free(s);
 }
 
-/* Splits a blob into argv after the fixed head of the EVALSHA. */
-static int build_argv(sy_journal_t *j, const char *p, size_t len, const char *force) {
-  size_t n = 8;
-  for (size_t off = 0; off + 4 <= len; n++) {
-    uint32_t l;
-    memcpy(&l, p + off, 4);
-    off += 4 + l;
+/* The blob's arguments that lie whole inside it: how many, and where they end. */
+static size_t blob_args(const char *p, size_t len, size_t *end) {
+  size_t n = 0, off = 0;
+  uint32_t l;
+  while (off + 4 <= len && (memcpy(&l, p + off, 4), (size_t)l <= len - off - 4)) {
+    off += 4 + (size_t)l;
+    n++;
   }
+  *end = off;
+  return n;
+}
+
+/* The blob as an EVALSHA's arguments in j->argv: the fixed head, then the blob's own
+ * (bytes past its last whole argument, none in a batch we wrote, are left out).
+ * Returns the count, or -1. */
+static int build_argv(sy_journal_t *j, const char *p, size_t len, const char *force) {
+  size_t nargs = blob_args(p, len, &len), n = nargs + 6;
+  if (nargs < 2)
+    return -1;
   if (n > j->argcap) {
     const char **a = realloc(j->argv, n * sizeof *a);
     size_t *al = a ? realloc(j->argvlen, n * sizeof *al) : NULL;
@@ -537,33 +548,28 @@ static int build_argv(sy_journal_t *j, const char *p, size_t len, const char *fo
     j->argcap = n;
   }
   const char **a = j->argv;
-  size_t *al = j->argvlen, i = 0, k = 0;
-  const char *args[64];
-  size_t lens[64];
-  for (size_t off = 0; off + 4 <= len && k < 2; k++) { /* journal key, seq */
-    uint32_t l;
-    memcpy(&l, p + off, 4);
-    args[k] = p + off + 4;
-    lens[k] = l;
-    off += 4 + l;
+  size_t *al = j->argvlen, i = 0, off = 0;
+  const char *head[2];
+  uint32_t hl[2];
+  for (int k = 0; k < 2; k++) { /* the journal key, the sequence number */
+    memcpy(&hl[k], p + off, 4);
+    head[k] = p + off + 4;
+    off += 4 + (size_t)hl[k];
   }
-  if (k < 2)
-    return -1;
   a[i] = "EVALSHA", al[i++] = 7;
   a[i] = j->sha, al[i++] = strlen(j->sha);
   a[i] = "2", al[i++] = 1;
-  a[i] = args[0], al[i++] = lens[0];
+  a[i] = head[0], al[i++] = hl[0];
   a[i] = j->stream, al[i++] = strlen(j->stream);
-  a[i] = args[1], al[i++] = lens[1];
+  a[i] = head[1], al[i++] = hl[1];
   a[i] = j->maxlen, al[i++] = strlen(j->maxlen);
   a[i] = force, al[i++] = 1;
-  size_t off = 8 + lens[0] + lens[1];
-  while (off + 4 <= len) {
+  while (off < len) {
     uint32_t l;
     memcpy(&l, p + off, 4);
     a[i] = p + off + 4;
     al[i++] = l;
-    off += 4 + l;
+    off += 4 + (size_t)l;
   }
   return (int)i;
 }
@@ -579,62 +585,34 @@ static char *resp_bulk(char *o, const char *s, size_t n) {
   return o;
 }
 
-/* Writes the blob's EVALSHA in RESP into j->resp, straight from the blob (what
- * build_argv and hiredis's formatting did in two passes); -1 if it is malformed or
- * memory is short. */
-static int build_resp(sy_journal_t *j, const char *p, size_t len, const char *force) {
-  size_t nargs = 0, off = 0;
-  uint32_t l;
-  while (off + 4 <= len && (memcpy(&l, p + off, 4), (size_t)l <= len - off - 4)) {
-    off += 4 + (size_t)l;
-    nargs++;
-  }
-  if (nargs < 2)
-    return -1;
-  len = off; /* bytes past the last whole argument (none, in a batch we wrote) are left out */
-  size_t shal = strlen(j->sha), streaml = strlen(j->stream), maxl = strlen(j->maxlen);
-  /* per argument at most "$" 20 digits "\r\n" and "\r\n"; its 4-byte prefix is gone */
-  size_t need = len + nargs * 21 + 3 * 40 + shal + streaml + maxl + 64;
+/* j->argv's argc arguments as one command in RESP, in j->resp (hiredis would format
+ * them again, field by field with sdscatfmt); -1 if memory is short. */
+static int build_resp(sy_journal_t *j, int argc) {
+  size_t need = 24; /* "*N\r\n" */
+  for (int i = 0; i < argc; i++)
+    need += j->argvlen[i] + 25; /* "$" 20 digits "\r\n" ... "\r\n" */
   j->resp.len = 0;
   if (sy__jbuf_reserve(&j->resp, need) < 0)
     return -1;
   char *o = j->resp.p;
   *o++ = '*';
-  o += sy_fmt_u64(o, nargs + 6); /* EVALSHA sha 2 key stream seq maxlen force ops... */
+  o += sy_fmt_u64(o, (uint64_t)argc);
   *o++ = '\r', *o++ = '\n';
-  o = resp_bulk(o, "EVALSHA", 7);
-  o = resp_bulk(o, j->sha, shal);
-  o = resp_bulk(o, "2", 1);
-  const char *a[2];
-  uint32_t al[2];
-  off = 0;
-  for (int k = 0; k < 2; k++) { /* the journal key, the sequence number */
-    memcpy(&al[k], p + off, 4);
-    a[k] = p + off + 4;
-    off += 4 + (size_t)al[k];
-  }
-  o = resp_bulk(o, a[0], al[0]);
-  o = resp_bulk(o, j->stream, streaml);
-  o = resp_bulk(o, a[1], al[1]);
-  o = resp_bulk(o, j->maxlen, maxl);
-  o = resp_bulk(o, force, 1);
-  while (off + 4 <= len) {
-    memcpy(&l, p + off, 4);
-    o = resp_bulk(o, p + off + 4, l);
-    off += 4 + (size_t)l;
-  }
+  for (int i = 0; i < argc; i++)
+    o = resp_bulk(o, j->argv[i], j->argvlen[i]);
   j->resp.len = (size_t)(o - j->resp.p);
   return 0;
 }
 
 static int send_blob(sy_journal_t *j, const char *p, size_t len, send_t *s) {
-  const char *force = s->seq == j->force_seq ? "1" : "0";
+  int argc = build_argv(j, p, len, s->seq == j->force_seq ? "1" : "0");
+  if (argc < 0)
+    return -1;
   if (j->cluster != NULL) { /* routed by the batch's own journal key (KEYS[1]) */
-    int argc = build_argv(j, p, len, force);
-    if (argc < 0 || sy_cluster_command(j->cluster, j->argv[3], j->argvlen[3], SY_CLUSTER_DURABLE,
-                                       on_batch_reply, s, argc, j->argv, j->argvlen) < 0)
+    if (sy_cluster_command(j->cluster, j->argv[3], j->argvlen[3], SY_CLUSTER_DURABLE,
+                           on_batch_reply, s, argc, j->argv, j->argvlen) < 0)
       return -1;
-  } else if (build_resp(j, p, len, force) < 0 ||
+  } else if (build_resp(j, argc) < 0 ||
              sy_redis_formatted_durable(j->redis, on_batch_reply, s, j->resp.p, j->resp.len) < 0) {
     return -1;
   }

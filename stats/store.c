@@ -131,23 +131,19 @@ void sy_stats_flush(sy_stats_t *s) {
     sy_journal_flush(s->xj[i].j);
 }
 
-int sy_stats_idle(const sy_stats_t *s) {
-  if (s->journal != NULL && !sy_journal_idle(s->journal))
+/* 1 if ok() holds for every journal: the one of a single server, those per experiment. */
+static int all_journals(const sy_stats_t *s, int (*ok)(const sy_journal_t *)) {
+  if (s->journal != NULL && !ok(s->journal))
     return 0;
   for (size_t i = 0; i < s->nxj; i++)
-    if (!sy_journal_idle(s->xj[i].j))
+    if (!ok(s->xj[i].j))
       return 0;
   return 1;
 }
 
-int sy_stats_spool_ok(const sy_stats_t *s) {
-  if (s->journal != NULL && !sy_journal_spool_ok(s->journal))
-    return 0;
-  for (size_t i = 0; i < s->nxj; i++)
-    if (!sy_journal_spool_ok(s->xj[i].j))
-      return 0;
-  return 1;
-}
+int sy_stats_idle(const sy_stats_t *s) { return all_journals(s, sy_journal_idle); }
+
+int sy_stats_spool_ok(const sy_stats_t *s) { return all_journals(s, sy_journal_spool_ok); }
 
 static void add_counters(sy_journal_counters_t *a, const sy_journal_counters_t *b) {
   a->events += b->events;

@@ -10,18 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/grow.h"
+
 /* Appends bytes (cjson.h). */
 int sy_cjson_raw(sy_cjson_buf_t *b, const char *s, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL)
-      return -1;
-    b->p = p;
-    b->cap = cap;
-  }
+  if (sy_grow(&b->p, &b->cap, b->len + n + 1, 256) < 0)
+    return -1;
   memcpy(b->p + b->len, s, n);
   b->len += n;
   b->p[b->len] = 0;

@@ -95,6 +95,15 @@ class Sentinels:
     def addrs(self):
         return ["127.0.0.1:%d" % p for p in self.ports]
 
+    def failover_settled(self):
+        """Every sentinel has finished its fail-over (no failover_in_progress flag)."""
+        for p in self.ports:
+            lines = cli(p, "SENTINEL", "master", MASTER).splitlines()
+            info = dict(zip(lines[0::2], lines[1::2]))
+            if "failover_in_progress" in info.get("flags", "failover_in_progress"):
+                return False
+        return True
+
     def master_port(self, sentinel=0):
         out = cli(self.ports[sentinel], "SENTINEL", "get-master-addr-by-name", MASTER).split()
         return int(out[1]) if len(out) == 2 else None
@@ -184,7 +193,10 @@ def failover_under_load(env, wait):
         for r in routers:
             r.wait_log(r"master 'sy' is (now )?at 127\.0\.0\.1:%d" % s.replica_port, count=2,
                        timeout_s=15)
-        # The old primary comes back empty; the sentinels make it a replica of the new.
+        # The old primary comes back empty, once the sentinels have finished the fail-over
+        # (back during it, it may be taken for a master: a second fail-over, to it);
+        # the sentinels make it a replica of the new.
+        check(h.wait_until(s.failover_settled, 15, 0.1), "the fail-over did not finish")
         s.primary = s.data_node("primary2", s.primary_port)
         ok = h.wait_until(lambda: "master_link_status:up" in cli(s.primary_port, "INFO",
                                                                  "replication"), 20, 0.2)
